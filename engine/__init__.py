@@ -1,0 +1,15 @@
+"""The engine: the keyspace, every data type and every command's semantics.
+
+Pure: no sockets, no asyncio, no files. The server hands a handler a session
+and an argv; the handler mutates the keyspace, records its effects, and
+returns a reply value.
+
+errors.py     every error text, in Redis's words
+reply.py      reply value types (encoded to RESP by server.resp)
+registry.py   @command / @subcommand: the one command table
+keyspace.py   databases, values, expiry (lazy + active), effects
+session.py    what a handler sees of its client
+util.py       Redis's number syntax and formatting, glob matching
+types/        data structures (later: list, hash, set, zset, …)
+commands/     handlers, one module per command group
+"""

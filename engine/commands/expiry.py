@@ -1,0 +1,1 @@
+"""expiry commands (to be filled)."""

@@ -1,0 +1,72 @@
+"""Every error text a command can reply with, in Redis's words.
+
+Clients match on these strings (redis-py maps the first word to an exception
+class), so they are kept byte-for-byte as Redis sends them. A handler raises
+``CommandError(TEXT)``; the server encodes it as ``-TEXT\\r\\n``. Nothing here
+is ever built from user input except where the text itself says so (the
+command name in arity errors, an unknown subcommand).
+
+Internal failures (a corrupt log, a failed fsync) are *not* CommandErrors:
+they have their own exception types in their own packages so that they can
+never become a reply by accident.
+"""
+
+
+class CommandError(Exception):
+    """A reply-level error: ``str(e)`` is the wire text without ``-`` and CRLF."""
+
+    __slots__ = ("text",)
+
+    def __init__(self, text: str):
+        super().__init__(text)
+        self.text = text
+
+    @property
+    def prefix(self) -> str:
+        """The error code (first word), as counted by INFO errorstats."""
+        return self.text.split(" ", 1)[0]
+
+
+# --- generic ---------------------------------------------------------------
+SYNTAX = "ERR syntax error"
+WRONGTYPE = "WRONGTYPE Operation against a key holding the wrong kind of value"
+NOT_INTEGER = "ERR value is not an integer or out of range"
+NOT_FLOAT = "ERR value is not a valid float"
+OVERFLOW = "ERR increment or decrement would overflow"
+NAN_OR_INF = "ERR increment would produce NaN or Infinity"
+NO_SUCH_KEY = "ERR no such key"
+INVALID_DB = "ERR DB index is out of range"
+SAME_OBJECT = "ERR source and destination objects are the same"
+INVALID_EXPIRE = "ERR invalid expire time in '{}' command"
+BIT_OFFSET = "ERR bit offset is not an integer or out of range"
+BIT_VALUE = "ERR bit is not an integer or out of range"
+STRING_TOO_LONG = "ERR string exceeds maximum allowed size (proto-max-bulk-len)"
+OFFSET_OUT_OF_RANGE = "ERR offset is out of range"
+INVALID_CURSOR = "ERR invalid cursor"
+BUSYKEY = "BUSYKEY Target key name already exists."
+NEGATIVE_TIMEOUT = "ERR timeout is negative"
+
+# --- dispatch --------------------------------------------------------------
+UNKNOWN_COMMAND = "ERR unknown command '{}', with args beginning with: {}"
+WRONG_ARITY = "ERR wrong number of arguments for '{}' command"
+UNKNOWN_SUBCOMMAND = "ERR unknown subcommand '{}'. Try {} HELP."
+NOAUTH = "NOAUTH Authentication required."
+WRONGPASS = "WRONGPASS invalid username-password pair or user is disabled."
+AUTH_NOT_CONFIGURED = (
+    "ERR AUTH <password> called without any password configured for the "
+    "default user. Are you sure your configuration is correct?"
+)
+OOM = "OOM command not allowed when used memory > 'maxmemory'."
+READONLY = "READONLY You can't write against a read only replica."
+LOADING = "LOADING Redis is loading the dataset in memory"
+MAX_CLIENTS = "ERR max number of clients reached"
+NOPROTO = "NOPROTO unsupported protocol version"
+
+# --- protocol (the connection is closed after these) -----------------------
+PROTO_INVALID_BULK_LENGTH = "ERR Protocol error: invalid bulk length"
+PROTO_INVALID_MULTIBULK_LENGTH = "ERR Protocol error: invalid multibulk length"
+PROTO_EXPECTED_DOLLAR = "ERR Protocol error: expected '$', got '{}'"
+PROTO_UNBALANCED_QUOTES = "ERR Protocol error: unbalanced quotes in request"
+PROTO_TOO_BIG_INLINE = "ERR Protocol error: too big inline request"
+PROTO_TOO_BIG_MBULK = "ERR Protocol error: too big mbulk count string"
+PROTO_TOO_BIG_BULK = "ERR Protocol error: too big bulk count string"

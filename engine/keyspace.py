@@ -1,0 +1,202 @@
+"""The keyspace: 16 databases of keys, their values and their expiry times.
+
+A ``Database`` holds two dicts, as Redis does: ``data`` (key -> value) and
+``expires`` (key -> absolute expiry time in ms, only for keys that have one).
+Values are ``bytes`` for strings; other data types are objects from
+``engine.types``. Keys are ``bytes``.
+
+Every change to a key goes through one of the mutators below (``set``,
+``delete``, ``set_expire``, ``persist``, ``touched``), so that bookkeeping
+that needs to see every change — WATCH versions, checkpoint dirty-tracking —
+has exactly one place to hook in.
+
+Expiry is lazy *and* active:
+* lazy: a lookup of an expired key deletes it (emitting a ``DEL`` effect) and
+  reports it missing;
+* active: ``Keyspace.active_expire(budget)`` pops keys from a per-database heap
+  ordered by expiry time and deletes those that are due, stopping when its
+  time budget is spent, so one cycle never stalls clients. Heap entries go
+  stale when a TTL changes; they are skipped when popped and the heap is
+  rebuilt once stale entries outnumber live ones.
+
+Effects: every write records the deterministic command that reproduces it
+(``Keyspace.emit``). The list ``Keyspace.effects`` is drained by whoever
+consumes it (the write-ahead log, the replication stream, tests). Each entry is
+``(db_index, argv)``.
+
+Invariants:
+* ``key in expires`` implies ``key in data``.
+* A key whose expiry time is <= now is never returned by a lookup.
+* A replica (``expire_on_lookup = False``) reports expired keys as missing but
+  does not delete them: it waits for the primary's ``DEL``.
+"""
+
+from __future__ import annotations
+
+import heapq
+import time
+
+NUM_DATABASES = 16
+
+
+def now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+class Database:
+    __slots__ = ("ks", "index", "data", "expires", "heap")
+
+    def __init__(self, ks: "Keyspace", index: int):
+        self.ks = ks
+        self.index = index
+        self.data: dict[bytes, object] = {}
+        self.expires: dict[bytes, int] = {}
+        self.heap: list[tuple[int, bytes]] = []
+
+    # -- lookups ------------------------------------------------------------
+    def get(self, key: bytes):
+        """The live value of ``key`` or None (expires it if it is due)."""
+        v = self.data.get(key)
+        if v is not None and self.expires:
+            when = self.expires.get(key)
+            if when is not None and when <= now_ms():
+                self._expire_now(key)
+                return None
+        return v
+
+    def contains(self, key: bytes) -> bool:
+        return self.get(key) is not None
+
+    def _expire_now(self, key: bytes) -> None:
+        ks = self.ks
+        if not ks.expire_on_lookup:
+            return
+        del self.data[key]
+        del self.expires[key]
+        ks.expired_keys += 1
+        ks.emit(self.index, [b"DEL", key])
+        ks.changed(self, key)
+
+    def is_expired(self, key: bytes, now: int) -> bool:
+        when = self.expires.get(key)
+        return when is not None and when <= now
+
+    # -- mutators -----------------------------------------------------------
+    def set(self, key: bytes, value, keep_ttl: bool = False) -> None:
+        """Store ``value`` under ``key``; clears any TTL unless ``keep_ttl``."""
+        self.data[key] = value
+        if not keep_ttl and self.expires:
+            self.expires.pop(key, None)
+        ks = self.ks
+        ks.dirty += 1
+        if ks.watchers:
+            for w in ks.watchers:
+                w(self, key)
+
+    def delete(self, key: bytes) -> bool:
+        """Remove ``key``; True when it existed (an expired key counts as gone)."""
+        if self.get(key) is None:
+            return False
+        del self.data[key]
+        if self.expires:
+            self.expires.pop(key, None)
+        self.ks.changed(self, key)
+        return True
+
+    def set_expire(self, key: bytes, when_ms: int) -> None:
+        """Give the existing ``key`` an absolute expiry time in ms."""
+        self.expires[key] = when_ms
+        heapq.heappush(self.heap, (when_ms, key))
+        if len(self.heap) > 2 * len(self.expires) + 1024:
+            self._rebuild_heap()
+        self.ks.changed(self, key)
+
+    def persist(self, key: bytes) -> bool:
+        if self.expires.pop(key, None) is None:
+            return False
+        self.ks.changed(self, key)
+        return True
+
+    def touched(self, key: bytes) -> None:
+        """Record that the value object of ``key`` was changed in place."""
+        self.ks.changed(self, key)
+
+    def clear(self) -> int:
+        n = len(self.data)
+        for key in self.data:
+            self.ks.changed(self, key)
+        self.data = {}
+        self.expires = {}
+        self.heap = []
+        return n
+
+    def _rebuild_heap(self) -> None:
+        self.heap = [(w, k) for k, w in self.expires.items()]
+        heapq.heapify(self.heap)
+
+    # -- active expiry ------------------------------------------------------
+    def expire_due(self, now: int, deadline_ns: int) -> int:
+        """Delete keys due at ``now`` until none are left or time runs out."""
+        heap = self.heap
+        expires = self.expires
+        n = 0
+        while heap and heap[0][0] <= now:
+            when, key = heapq.heappop(heap)
+            if expires.get(key) != when:
+                continue  # stale: the TTL changed or the key went away
+            self._expire_now(key)
+            n += 1
+            if not (n & 15) and time.perf_counter_ns() >= deadline_ns:
+                break
+        return n
+
+
+class Keyspace:
+    """All databases, the effects of the current command, and counters."""
+
+    def __init__(self, num_databases: int = NUM_DATABASES):
+        self.dbs = [Database(self, i) for i in range(num_databases)]
+        self.effects: list[tuple[int, list]] = []
+        self.expire_on_lookup = True
+        # Hooks: called with (db, key) on every change. Empty by default so
+        # the hot path pays one truthiness test.
+        self.watchers: list = []
+        self.dirty = 0  # changes since the last save (rdb_changes_since_last_save)
+        self.expired_keys = 0
+        self.evicted_keys = 0
+
+    def emit(self, db_index: int, argv: list) -> None:
+        """Record one effect: the command that reproduces a change."""
+        self.effects.append((db_index, argv))
+
+    def changed(self, db: Database, key: bytes) -> None:
+        self.dirty += 1
+        if self.watchers:
+            for w in self.watchers:
+                w(db, key)
+
+    def active_expire(self, budget_ms: float = 1.0) -> int:
+        """One active-expiry cycle over every database, within ``budget_ms``."""
+        if not self.expire_on_lookup:
+            return 0
+        now = now_ms()
+        deadline = time.perf_counter_ns() + int(budget_ms * 1_000_000)
+        n = 0
+        for db in self.dbs:
+            if db.heap:
+                n += db.expire_due(now, deadline)
+                if time.perf_counter_ns() >= deadline:
+                    break
+        return n
+
+    def swap(self, a: int, b: int) -> None:
+        da, db_ = self.dbs[a], self.dbs[b]
+        da.data, db_.data = db_.data, da.data
+        da.expires, db_.expires = db_.expires, da.expires
+        da.heap, db_.heap = db_.heap, da.heap
+        for d in (da, db_):
+            for key in d.data:
+                self.changed(d, key)
+
+    def flushall(self) -> int:
+        return sum(db.clear() for db in self.dbs)

@@ -1,0 +1,154 @@
+"""The command table: every command declared once, next to its handler.
+
+``@command(...)`` records what Redis's own command table carries — name,
+arity (negative means "at least"), flags, key positions (first, last, step)
+and ACL categories — and registers the handler in ``TABLE``. Dispatch, MULTI
+queueing, ACL checks and the ``COMMAND`` introspection family are all derived
+from this one declaration; nothing else lists commands.
+
+Container commands (CLIENT, CONFIG, OBJECT, COMMAND, DEBUG) declare their
+subcommands with ``@subcommand(parent, name, ...)``; the parent's handler
+dispatches to them with ``dispatch_subcommand``.
+
+Invariants:
+* ``TABLE`` maps the lower-case *and* upper-case name (bytes) to the same
+  ``Command``, so the hot path finds ``GET`` and ``get`` with one dict lookup;
+  mixed case falls back to ``name.lower()``.
+* Flags and categories are ``frozenset``s of ``str`` exactly as Redis spells
+  them (``"write"``, ``"denyoom"``; ``"@string"``), so COMMAND INFO can be
+  compared with a real redis-server's field by field.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from engine import errors
+from engine.errors import CommandError
+
+Handler = Callable[..., object]
+
+
+class Command:
+    """One entry of the command table (a command or a subcommand)."""
+
+    __slots__ = (
+        "name", "fullname", "arity", "flags", "first_key", "last_key", "key_step",
+        "acl", "handler", "subcommands", "parent", "summary", "since", "group",
+        "is_write", "calls", "usec", "timed_calls", "rejected_calls", "failed_calls",
+    )
+
+    def __init__(self, name, arity, flags, keys, acl, handler, parent=None,
+                 summary="", since="1.0.0", group="generic"):
+        self.name = name
+        self.parent = parent
+        self.fullname = f"{parent.name}|{name}" if parent else name
+        self.arity = arity
+        self.flags = frozenset(flags.split()) if isinstance(flags, str) else frozenset(flags)
+        self.first_key, self.last_key, self.key_step = keys
+        self.acl = frozenset(acl.split()) if isinstance(acl, str) else frozenset(acl)
+        self.handler = handler
+        self.subcommands: dict[bytes, Command] = {}
+        self.summary = summary
+        self.since = since
+        self.group = group
+        self.is_write = "write" in self.flags
+        # INFO commandstats counters (kept here: one object per command, no
+        # lookups on the hot path beyond the one dispatch already does).
+        self.calls = 0
+        self.usec = 0  # nanoseconds over timed_calls (a sample of calls)
+        self.timed_calls = 0
+        self.rejected_calls = 0
+        self.failed_calls = 0
+
+    def __repr__(self) -> str:
+        return f"<Command {self.fullname} arity={self.arity}>"
+
+    def arity_ok(self, n: int) -> bool:
+        a = self.arity
+        return n == a if a > 0 else n >= -a
+
+    def key_positions(self, argv: list) -> list[int]:
+        """Indexes of the key arguments in ``argv`` (COMMAND GETKEYS, ACL)."""
+        first = self.first_key
+        if first <= 0:
+            return []
+        last = self.last_key
+        n = len(argv)
+        if last < 0:
+            last = n + last
+        step = self.key_step or 1
+        return list(range(first, min(last, n - 1) + 1, step))
+
+
+TABLE: dict[bytes, Command] = {}
+# The hot path's table: the commands it may run without the full dispatch
+# sequence. A command declared ``fast_path=False`` (it changes the client's
+# state: QUIT, AUTH, HELLO, CLIENT, RESET, SHUTDOWN, …) is left out and always
+# goes through ``server.dispatch``.
+FAST: dict[bytes, Command] = {}
+COMMANDS: dict[str, Command] = {}  # lower-case name -> command, for introspection
+
+
+def command(name: str, arity: int, flags: str = "", keys=(0, 0, 0), acl: str = "",
+            summary: str = "", since: str = "1.0.0", group: str = "generic", fast_path: bool = True):
+    """Declare a command: ``@command("get", 2, "readonly fast", (1, 1, 1), "@read @string @fast")``."""
+
+    def register(fn: Handler) -> Handler:
+        cmd = Command(name, arity, flags, keys, acl, fn, summary=summary or (fn.__doc__ or "").strip().split("\n")[0],
+                      since=since, group=group)
+        if name in COMMANDS:
+            raise RuntimeError(f"command {name!r} declared twice")
+        COMMANDS[name] = cmd
+        TABLE[name.encode()] = cmd
+        TABLE[name.upper().encode()] = cmd
+        if fast_path and not cmd.subcommands:
+            FAST[name.encode()] = cmd
+            FAST[name.upper().encode()] = cmd
+        fn.command = cmd
+        return fn
+
+    return register
+
+
+def subcommand(parent: str, name: str, arity: int, flags: str = "", keys=(0, 0, 0), acl: str = "",
+               summary: str = "", since: str = "1.0.0"):
+    """Declare ``PARENT NAME``; arity counts the parent too, as Redis does."""
+
+    def register(fn: Handler) -> Handler:
+        p = COMMANDS[parent]
+        cmd = Command(name, arity, flags, keys, acl, fn, parent=p,
+                      summary=summary or (fn.__doc__ or "").strip().split("\n")[0], since=since, group=p.group)
+        p.subcommands[name.encode()] = cmd
+        FAST.pop(p.name.encode(), None)
+        FAST.pop(p.name.upper().encode(), None)
+        fn.command = cmd
+        return fn
+
+    return register
+
+
+def lookup(name: bytes) -> Command | None:
+    cmd = TABLE.get(name)
+    if cmd is None:
+        cmd = TABLE.get(name.lower())
+    return cmd
+
+
+def dispatch_subcommand(parent: Command, c, argv: list):
+    """Run ``PARENT SUB ...``: find SUB (any case), check its arity, call it."""
+    sub = parent.subcommands.get(argv[1].lower())
+    if sub is None:
+        raise CommandError(errors.UNKNOWN_SUBCOMMAND.format(
+            argv[1].decode("utf-8", "replace"), parent.name.upper()))
+    if not sub.arity_ok(len(argv)):
+        raise CommandError(errors.WRONG_ARITY.format(sub.fullname))
+    return sub.handler(c, argv)
+
+
+def resolve(argv: list) -> Command | None:
+    """The table entry that ``argv`` runs: the subcommand when there is one."""
+    cmd = lookup(argv[0])
+    if cmd is not None and cmd.subcommands and len(argv) > 1:
+        return cmd.subcommands.get(argv[1].lower(), cmd)
+    return cmd

@@ -1,0 +1,37 @@
+"""Redis's number syntax and formatting, shared by every command group.
+
+Redis is strict about numbers: ``string2ll`` accepts only a canonical decimal
+integer (no spaces, no ``+``, no leading zeros, no ``-0``) that fits in a
+signed 64-bit integer. ``parse_int`` applies the same rule, so ``INCR`` on
+``" 1"`` and ``EXPIRE k 010`` fail here exactly where they fail on Redis.
+"""
+
+from __future__ import annotations
+
+from engine import errors
+from engine.errors import CommandError
+
+INT64_MIN = -(2**63)
+INT64_MAX = 2**63 - 1
+
+
+def parse_int(b: bytes, error: str = errors.NOT_INTEGER) -> int:
+    """A canonical signed 64-bit integer, or CommandError(``error``)."""
+    try:
+        v = int(b)
+    except ValueError:
+        raise CommandError(error) from None
+    if b"%d" % v != b or not INT64_MIN <= v <= INT64_MAX:
+        raise CommandError(error)
+    return v
+
+
+def to_int_or_none(b: bytes) -> int | None:
+    """Like ``parse_int`` but returns None instead of raising."""
+    try:
+        v = int(b)
+    except ValueError:
+        return None
+    if b"%d" % v != b or not INT64_MIN <= v <= INT64_MAX:
+        return None
+    return v

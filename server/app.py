@@ -1,0 +1,182 @@
+"""The server process: listeners, clients, the cron, and shutdown.
+
+``Server`` owns the keyspace, the configuration and the set of connected
+clients. ``run(config)`` installs uvloop, opens the listener, starts the cron
+(active expiry, idle-client timeout, per-second bookkeeping at ``hz`` ticks a
+second) and serves until SHUTDOWN, SIGTERM or SIGINT.
+
+Shutdown is orderly: stop accepting, close clients, then the process exits
+with status 0. Nothing is left half-written (the write-ahead log, when
+present, is flushed before exit).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import logging
+import os
+import signal
+import socket
+import sys
+import time
+
+import engine.commands  # noqa: F401  (registers every engine command)
+import server.commands  # noqa: F401  (registers connection and server commands)
+from engine.keyspace import Keyspace
+from server.client import Client
+from server.config import Config
+from server.protocol import Connection
+
+log = logging.getLogger("keel")
+
+KEEL_VERSION = "0.1.0"
+REDIS_VERSION = "7.2.0"
+
+
+class Stats:
+    """Counters INFO stats reports."""
+
+    def __init__(self):
+        self.reset()
+        self.total_connections = 0
+        self.rejected_connections = 0
+
+    def reset(self) -> None:
+        self.commands = 0
+        self.batches = 0
+        self.protocol_errors = 0
+        self.errors: collections.Counter = collections.Counter()
+        self.keyspace_hits = 0
+        self.keyspace_misses = 0
+        self.net_input_bytes = 0
+        self.net_output_bytes = 0
+
+    def count_error(self, prefix: str) -> None:
+        self.errors[prefix] += 1
+
+
+class Server:
+    def __init__(self, config: Config):
+        self.config = config
+        self.ks = Keyspace(config["databases"])
+        self.clients: dict[int, Client] = {}
+        self.next_client_id = 1
+        self.stats = Stats()
+        self.loading = False
+        self.start_time = time.time()
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.listeners: list = []
+        self.shutdown_event: asyncio.Event | None = None
+        self.active_expire_enabled = True
+        self.exit_code = 0
+        self.port = config["port"]
+        self.run_id = os.urandom(20).hex()
+        self.cron_handle = None
+        self.effect_sinks: list = []  # callables taking the list of (db, argv) effects
+
+    # -- clients -------------------------------------------------------------
+    def new_client(self, conn: Connection, transport) -> Client:
+        sock = transport.get_extra_info("socket")
+        peer = transport.get_extra_info("peername")
+        local = transport.get_extra_info("sockname")
+        addr = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else str(peer or "")
+        laddr = f"{local[0]}:{local[1]}" if isinstance(local, tuple) else str(local or "")
+        fd = sock.fileno() if sock is not None else -1
+        if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        c = Client(self, conn, self.next_client_id, addr, laddr, fd)
+        self.next_client_id += 1
+        self.clients[c.id] = c
+        self.stats.total_connections += 1
+        return c
+
+    def remove_client(self, c: Client) -> None:
+        self.clients.pop(c.id, None)
+
+    # -- effects -------------------------------------------------------------
+    def journal(self) -> None:
+        """Hand the effects of the commands just run to their consumers."""
+        effects = self.ks.effects
+        for sink in self.effect_sinks:
+            sink(effects)
+        effects.clear()
+
+    # -- cron ------------------------------------------------------------------
+    def cron(self) -> None:
+        """Runs ``hz`` times a second: active expiry and client timeouts."""
+        hz = self.config["hz"]
+        try:
+            if self.active_expire_enabled:
+                # Budget: a quarter of the tick at most, so latency stays flat.
+                self.ks.active_expire(budget_ms=min(25.0, 250.0 / hz))
+            now = time.time()
+            timeout = self.config["timeout"]
+            for c in list(self.clients.values()):
+                if c.active:
+                    c.active = False
+                    c.last_interaction = now
+                elif timeout and now - c.last_interaction > timeout and c.conn is not None:
+                    c.conn.close()
+        finally:
+            self.cron_handle = self.loop.call_later(1.0 / hz, self.cron)
+
+    # -- lifecycle ---------------------------------------------------------------
+    async def start(self) -> None:
+        self.loop = asyncio.get_running_loop()
+        self.shutdown_event = asyncio.Event()
+        cfg = self.config
+        os.makedirs(cfg["dir"], exist_ok=True)
+        hosts = cfg["bind"].split() or ["127.0.0.1"]
+        for host in hosts:
+            host = host.lstrip("-")
+            srv = await self.loop.create_server(
+                lambda: Connection(self), host, cfg["port"], backlog=cfg["tcp-backlog"], reuse_address=True)
+            self.listeners.append(srv)
+            if self.port == 0:
+                self.port = srv.sockets[0].getsockname()[1]
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            self.loop.add_signal_handler(sig, self.request_shutdown)
+        self.cron_handle = self.loop.call_later(1.0 / cfg["hz"], self.cron)
+        log.info("Keel %s ready to accept connections on port %d (pid %d)", KEEL_VERSION, self.port, os.getpid())
+
+    def request_shutdown(self, exit_code: int = 0) -> None:
+        self.exit_code = exit_code
+        if self.shutdown_event is not None:
+            self.shutdown_event.set()
+
+    async def serve(self) -> int:
+        await self.start()
+        await self.shutdown_event.wait()
+        await self.stop()
+        return self.exit_code
+
+    async def stop(self) -> None:
+        log.info("shutting down")
+        if self.cron_handle is not None:
+            self.cron_handle.cancel()
+        for srv in self.listeners:
+            srv.close()
+        for c in list(self.clients.values()):
+            if c.conn is not None:
+                c.conn.close()
+        for srv in self.listeners:
+            try:
+                await asyncio.wait_for(srv.wait_closed(), 1.0)
+            except (asyncio.TimeoutError, Exception):
+                pass
+        log.info("Keel is now ready to exit, bye bye...")
+
+
+def run(config: Config) -> int:
+    target = {"filename": config["logfile"]} if config["logfile"] else {"stream": sys.stderr}
+    logging.basicConfig(
+        level={"debug": logging.DEBUG, "verbose": logging.INFO, "notice": logging.INFO,
+               "warning": logging.WARNING, "nothing": logging.CRITICAL}[config["loglevel"]],
+        format="%(process)d:M %(asctime)s %(levelname).1s %(message)s",
+        **target,
+    )
+    import uvloop
+
+    server = Server(config)
+    return uvloop.run(server.serve())

@@ -1,0 +1,74 @@
+"""Client bookkeeping: one ``Client`` per connection.
+
+A ``Client`` is the ``Session`` that command handlers receive (selected
+database, protocol version) plus what CLIENT LIST / INFO clients show: id,
+name, address, age, idle time, flags, the last command. It holds a reference
+to its connection only to close it or pause it; it never writes to the socket
+itself — replies flow back through ``server.protocol``.
+
+``gated`` is the one flag the hot path tests: it is True whenever a command
+cannot take the fast path (not authenticated, CLIENT REPLY OFF/SKIP, …), and
+recomputed by ``regate()`` whenever one of those states changes.
+"""
+
+from __future__ import annotations
+
+import time
+
+from engine.session import Session
+from server.resp import encode2, encode3
+
+
+class Client(Session):
+    __slots__ = (
+        "server", "conn", "id", "name", "addr", "laddr", "fd", "created", "last_interaction",
+        "active", "authenticated", "reply_mode", "gated", "lib_name", "lib_ver",
+        "last_cmd", "close_after_reply", "flags", "user", "encode",
+    )
+
+    def __init__(self, server, conn, client_id: int, addr: str, laddr: str, fd: int):
+        super().__init__(server.ks, 0)
+        self.server = server
+        self.conn = conn
+        self.id = client_id
+        self.name = b""
+        self.addr = addr
+        self.laddr = laddr
+        self.fd = fd
+        self.created = time.time()
+        self.last_interaction = self.created
+        self.active = False
+        self.authenticated = not server.config["requirepass"]
+        self.user = "default"
+        self.reply_mode = "on"  # on | off | skip (CLIENT REPLY)
+        self.lib_name = b""
+        self.lib_ver = b""
+        self.last_cmd = "NULL"
+        self.close_after_reply = False
+        self.flags = "N"
+        self.gated = False
+        self.encode = encode2
+        self.regate()
+
+    def set_protocol(self, version: int) -> None:
+        self.protocol = version
+        self.encode = encode3 if version == 3 else encode2
+
+    def regate(self) -> None:
+        self.gated = (not self.authenticated) or self.reply_mode != "on" or self.server.loading
+
+    def info_line(self) -> str:
+        """One line of CLIENT LIST / CLIENT INFO, in Redis's field order."""
+        now = time.time()
+        conn = self.conn
+        qbuf = conn.pending_len() if conn is not None else 0
+        obl = conn.output_len() if conn is not None else 0
+        return (
+            f"id={self.id} addr={self.addr} laddr={self.laddr} fd={self.fd} "
+            f"name={self.name.decode('utf-8', 'replace')} age={int(now - self.created)} "
+            f"idle={int(now - self.last_interaction)} flags={self.flags} db={self.db.index} "
+            f"sub=0 psub=0 ssub=0 multi=-1 qbuf={qbuf} qbuf-free=0 argv-mem=0 multi-mem=0 "
+            f"rbs=1024 rbp=0 obl=0 oll=0 omem={obl} tot-mem={1024 + qbuf + obl} events=r "
+            f"cmd={self.last_cmd} user={self.user} redir=-1 resp={self.protocol} "
+            f"lib-name={self.lib_name.decode('utf-8', 'replace')} lib-ver={self.lib_ver.decode('utf-8', 'replace')}"
+        )

@@ -1,0 +1,229 @@
+"""Configuration: redis.conf syntax, ``--name value`` arguments, CONFIG GET/SET.
+
+Each directive is declared once in ``DIRECTIVES`` with its kind (how a value is
+parsed and printed), its default, and whether CONFIG SET may change it at run
+time. The same parsers serve the config file, the command line and CONFIG SET,
+so a value is accepted or refused the same way everywhere.
+
+Sizes take Redis's units (``1k`` = 1000, ``1kb`` = 1024, ``mb``, ``gb`` …);
+booleans are ``yes``/``no``. An unknown directive or a bad value stops the
+start with a message naming the directive, as redis-server does.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+import shlex
+
+
+class ConfigError(Exception):
+    pass
+
+
+_UNITS = {"": 1, "b": 1, "k": 1000, "kb": 1024, "m": 1000**2, "mb": 1024**2, "g": 1000**3, "gb": 1024**3}
+
+
+def parse_memory(text: str) -> int:
+    s = text.strip().lower()
+    i = len(s)
+    while i and not s[i - 1].isdigit():
+        i -= 1
+    num, unit = s[:i], s[i:]
+    if unit not in _UNITS or not num or not (num.isdigit() or (num[0] == "-" and num[1:].isdigit())):
+        raise ConfigError("argument must be a memory value")
+    return int(num) * _UNITS[unit]
+
+
+class Directive:
+    __slots__ = ("name", "kind", "default", "mutable", "choices", "lo", "hi", "aliases")
+
+    def __init__(self, name, kind, default, mutable=True, choices=(), lo=None, hi=None, aliases=()):
+        self.name, self.kind, self.default, self.mutable = name, kind, default, mutable
+        self.choices, self.lo, self.hi, self.aliases = choices, lo, hi, aliases
+
+    def parse(self, text: str):
+        k = self.kind
+        if k == "bool":
+            t = text.lower()
+            if t not in ("yes", "no"):
+                raise ConfigError("argument must be 'yes' or 'no'")
+            return t == "yes"
+        if k == "int":
+            try:
+                v = int(text)
+            except ValueError:
+                raise ConfigError("argument couldn't be parsed into an integer") from None
+        elif k == "memory":
+            v = parse_memory(text)
+        elif k == "enum":
+            t = text.lower()
+            if t not in self.choices:
+                raise ConfigError("argument(s) must be one of the following: " + ", ".join(self.choices))
+            return t
+        else:
+            return text
+        if (self.lo is not None and v < self.lo) or (self.hi is not None and v > self.hi):
+            raise ConfigError(f"argument must be between {self.lo} and {self.hi} inclusive")
+        return v
+
+    def format(self, value) -> str:
+        if self.kind == "bool":
+            return "yes" if value else "no"
+        return str(value)
+
+
+_D = Directive
+DIRECTIVES = [
+    _D("port", "int", 6379, mutable=False, lo=0, hi=65535),
+    _D("bind", "str", "127.0.0.1", mutable=False),
+    _D("dir", "str", "./data", mutable=False),
+    _D("unixsocket", "str", "", mutable=False),
+    _D("daemonize", "bool", False, mutable=False),
+    _D("pidfile", "str", "", mutable=False),
+    _D("logfile", "str", "", mutable=False),
+    _D("loglevel", "enum", "notice", choices=("debug", "verbose", "notice", "warning", "nothing")),
+    _D("databases", "int", 16, mutable=False, lo=1, hi=1 << 20),
+    _D("requirepass", "str", ""),
+    _D("maxclients", "int", 10000, lo=1, hi=1 << 20),
+    _D("timeout", "int", 0, lo=0, hi=2**31 - 1),
+    _D("tcp-keepalive", "int", 300, lo=0, hi=2**31 - 1),
+    _D("tcp-backlog", "int", 511, mutable=False, lo=0, hi=2**31 - 1),
+    _D("protected-mode", "bool", True),
+    _D("proto-max-bulk-len", "memory", 512 * 1024 * 1024, lo=1024 * 1024, hi=2**63 - 1),
+    _D("client-query-buffer-limit", "memory", 1024 * 1024 * 1024, lo=1024 * 1024, hi=2**63 - 1),
+    _D("client-output-buffer-limit", "str", "normal 0 0 0 slave 268435456 67108864 60 pubsub 33554432 8388608 60"),
+    _D("hz", "int", 10, lo=1, hi=500),
+    _D("maxmemory", "memory", 0, lo=0, hi=2**63 - 1),
+    _D("maxmemory-policy", "enum", "noeviction", choices=(
+        "volatile-lru", "volatile-lfu", "volatile-random", "volatile-ttl",
+        "allkeys-lru", "allkeys-lfu", "allkeys-random", "noeviction")),
+    _D("maxmemory-samples", "int", 5, lo=1, hi=64),
+    _D("appendonly", "bool", True),
+    _D("appendfsync", "enum", "always", choices=("always", "everysec", "no")),
+    _D("appendfilename", "str", "appendonly.aof", mutable=False),
+    _D("appenddirname", "str", "appendonlydir", mutable=False),
+    _D("dbfilename", "str", "dump.rdb"),
+    _D("save", "str", ""),
+    _D("lazyfree-lazy-user-flush", "bool", False),
+    _D("lazyfree-lazy-user-del", "bool", False),
+    _D("replica-read-only", "bool", True, aliases=("slave-read-only",)),
+    _D("replica-serve-stale-data", "bool", True, aliases=("slave-serve-stale-data",)),
+    _D("repl-backlog-size", "memory", 1024 * 1024, lo=1, hi=2**63 - 1),
+    _D("min-replicas-to-write", "int", 0, lo=0, hi=2**31 - 1, aliases=("min-slaves-to-write",)),
+    _D("min-replicas-max-lag", "int", 10, lo=0, hi=2**31 - 1, aliases=("min-slaves-max-lag",)),
+    _D("slowlog-log-slower-than", "int", 10000, lo=-1, hi=2**63 - 1),
+    _D("slowlog-max-len", "int", 128, lo=0, hi=2**31 - 1),
+    _D("latency-tracking", "bool", True),
+    _D("notify-keyspace-events", "str", ""),
+    _D("active-expire-effort", "int", 1, lo=1, hi=10),
+    _D("io-threads", "int", 1, mutable=False, lo=1, hi=128),
+    _D("enable-debug-command", "enum", "yes", mutable=False, choices=("yes", "no", "local")),
+    _D("list-max-listpack-size", "int", -2, lo=-5, hi=2**31 - 1, aliases=("list-max-ziplist-size",)),
+    _D("hash-max-listpack-entries", "int", 128, lo=0, hi=2**63 - 1, aliases=("hash-max-ziplist-entries",)),
+    _D("hash-max-listpack-value", "int", 64, lo=0, hi=2**63 - 1, aliases=("hash-max-ziplist-value",)),
+    _D("set-max-intset-entries", "int", 512, lo=0, hi=2**63 - 1),
+    _D("zset-max-listpack-entries", "int", 128, lo=0, hi=2**63 - 1, aliases=("zset-max-ziplist-entries",)),
+    _D("zset-max-listpack-value", "int", 64, lo=0, hi=2**63 - 1, aliases=("zset-max-ziplist-value",)),
+]
+BY_NAME = {}
+for _d in DIRECTIVES:
+    BY_NAME[_d.name] = _d
+    for _a in _d.aliases:
+        BY_NAME[_a] = _d
+
+
+class Config:
+    """Current values, by canonical directive name; listeners see changes."""
+
+    def __init__(self):
+        self.values = {d.name: d.default for d in DIRECTIVES}
+        self.source_file: str | None = None
+        self.listeners: list = []  # called as listener(name, value) after a change
+
+    def __getitem__(self, name: str):
+        return self.values[name]
+
+    def set(self, name: str, text: str, at_runtime: bool = False) -> None:
+        d = BY_NAME.get(name.lower())
+        if d is None:
+            raise ConfigError(f"Bad directive or wrong number of arguments")
+        if at_runtime and not d.mutable:
+            raise ConfigError("can't set immutable config")
+        value = d.parse(text)
+        self.values[d.name] = value
+        for fn in self.listeners:
+            fn(d.name, value)
+
+    def get(self, pattern: str) -> dict[str, str]:
+        """CONFIG GET: every directive (or alias) whose name matches ``pattern``."""
+        out = {}
+        pat = pattern.lower()
+        for name, d in BY_NAME.items():
+            if fnmatch.fnmatchcase(name, pat):
+                out[name] = d.format(self.values[d.name])
+        return out
+
+    # -- loading ------------------------------------------------------------
+    def load_file(self, path: str) -> None:
+        self.source_file = os.path.abspath(path)
+        with open(path, encoding="utf-8") as f:
+            for lineno, raw in enumerate(f, 1):
+                line = raw.strip()
+                if not line or line.startswith("#"):
+                    continue
+                try:
+                    parts = shlex.split(line)
+                except ValueError:
+                    raise ConfigError(f"line {lineno}: unbalanced quotes: {line}") from None
+                self._apply(parts, f"line {lineno}")
+
+    def load_args(self, argv: list[str]) -> None:
+        """``[config-file] --name value ... --name2 value``, as redis-server takes them."""
+        args = list(argv)
+        if args and not args[0].startswith("--"):
+            self.load_file(args.pop(0))
+        i = 0
+        while i < len(args):
+            a = args[i]
+            if not a.startswith("--"):
+                raise ConfigError(f"unexpected argument {a!r}: directives are given as --name value")
+            parts = [a[2:]]
+            i += 1
+            while i < len(args) and not args[i].startswith("--"):
+                parts.append(args[i])
+                i += 1
+            self._apply(parts, "command line")
+
+    def _apply(self, parts: list[str], where: str) -> None:
+        name = parts[0].lower()
+        d = BY_NAME.get(name)
+        if d is None:
+            raise ConfigError(f"{where}: unknown directive '{parts[0]}'")
+        if name == "save" or name == "bind" or d.kind == "str" and name == "client-output-buffer-limit":
+            value = " ".join(parts[1:])
+        elif len(parts) != 2:
+            raise ConfigError(f"{where}: '{parts[0]}' takes exactly one value")
+        else:
+            value = parts[1]
+        try:
+            self.set(name, value)
+        except ConfigError as e:
+            raise ConfigError(f"{where}: invalid value {value!r} for '{parts[0]}': {e}") from None
+
+    def rewrite(self) -> None:
+        """CONFIG REWRITE: write non-default values back to the config file."""
+        if not self.source_file:
+            raise ConfigError("The server is running without a config file")
+        lines = []
+        for d in DIRECTIVES:
+            v = self.values[d.name]
+            if v != d.default:
+                text = d.format(v)
+                lines.append(f"{d.name} {shlex.quote(text) if text else chr(34) * 2}")
+        tmp = self.source_file + ".tmp"
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.write("# Written by CONFIG REWRITE\n" + "\n".join(lines) + "\n")
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, self.source_file)

@@ -1,0 +1,247 @@
+"""The hot path: bytes in, commands run, replies out — one write per batch.
+
+``Connection.data_received`` feeds the read into a ``hiredis.Reader``, runs
+every complete command in it, and writes all their replies with a single
+``transport.write``. That is the fast path, and it is taken whenever a read
+starts at a request boundary with ``*`` (what every client library sends).
+
+Everything else goes through ``_slow_received`` and ``server.resp.RequestParser``:
+inline commands (``PING\\r\\n`` from telnet), a request cut across reads, and
+any request hiredis rejects. The slow path knows where each request starts,
+so it can refuse an over-long bulk length the moment its header arrives and
+name the exact protocol error in Redis's words. A protocol error answers,
+then closes *this* connection only.
+
+Per command the fast path does: one dict lookup, an arity test, one test of
+``client.gated`` (auth, CLIENT REPLY, loading: all folded into one flag), the
+handler call, and the reply encoding (``Raw`` and ``bytes`` inline). Errors
+raised by handlers are ``CommandError``s; anything else is a bug, answered
+with ``-ERR`` and logged, never a dropped connection.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import hiredis
+
+from engine import errors
+from engine.errors import CommandError
+from engine.registry import FAST
+from engine.reply import Raw
+from server import dispatch
+from server.resp import ProtocolError, RequestParser, request_size
+
+log = logging.getLogger("keel.protocol")
+
+
+class Connection(asyncio.Protocol):
+    __slots__ = ("server", "transport", "reader", "client", "pending", "parser", "paused", "closed",
+                 "encode")
+
+    def __init__(self, server):
+        self.server = server
+        self.transport = None
+        self.reader = hiredis.Reader()
+        self.client = None
+        self.pending = None  # bytearray of an incomplete request (slow path), or None
+        self.parser = None
+        self.paused = False
+        self.closed = False
+
+    # -- connection lifecycle ----------------------------------------------
+    def connection_made(self, transport) -> None:
+        self.transport = transport
+        server = self.server
+        if len(server.clients) >= server.config["maxclients"]:
+            server.stats.rejected_connections += 1
+            transport.write(b"-" + errors.MAX_CLIENTS.encode() + b"\r\n")
+            transport.close()
+            self.closed = True
+            return
+        self.client = server.new_client(self, transport)
+        transport.set_write_buffer_limits(high=64 * 1024 * 1024, low=16 * 1024 * 1024)
+
+    def connection_lost(self, exc) -> None:
+        self.closed = True
+        if self.client is not None:
+            self.server.remove_client(self.client)
+            self.client.conn = None
+
+    def pause_writing(self) -> None:
+        # The client is not reading its replies: stop reading its requests
+        # until the output drains, so its output buffer cannot grow unbounded.
+        if not self.paused and self.transport is not None:
+            self.paused = True
+            self.transport.pause_reading()
+
+    def resume_writing(self) -> None:
+        if self.paused and not self.closed:
+            self.paused = False
+            self.transport.resume_reading()
+
+    def close(self) -> None:
+        if not self.closed:
+            self.closed = True
+            self.transport.close()
+
+    def pending_len(self) -> int:
+        return len(self.pending) if self.pending is not None else 0
+
+    def output_len(self) -> int:
+        t = self.transport
+        return t.get_write_buffer_size() if t is not None and not self.closed else 0
+
+    # -- the hot path --------------------------------------------------------
+    def data_received(self, data: bytes) -> None:
+        client = self.client
+        if client is None or self.closed:
+            return
+        client.active = True
+        if self.pending is not None or data[0] != 42:
+            self._slow_received(data)
+            return
+        reader = self.reader
+        reader.feed(data)
+        out = []
+        append = out.append
+        server = self.server
+        stats = server.stats
+        stats.batches += 1
+        # Every 64th batch runs through the timed slow path: INFO commandstats
+        # gets its per-call times from that sample, the hot path reads no clock.
+        gated = client.gated or not (stats.batches & 63)
+        done = []  # requests completed in this read, to locate a partial tail
+        fast = FAST
+        while True:
+            try:
+                argv = reader.gets()
+            except hiredis.ProtocolError:
+                # Find where the bad request starts; the slow path names the error.
+                self._to_slow_path(done, out, data)
+                return
+            if argv is False:
+                break
+            done.append(argv)
+            try:
+                cmd = fast[argv[0]]
+                n = len(argv)
+                if gated or (n != cmd.arity and (cmd.arity > 0 or n < -cmd.arity)):
+                    raise KeyError
+                if cmd.is_write:
+                    b"".join(argv)  # TypeError unless every argument is a bulk string
+            except (KeyError, TypeError, IndexError):
+                if argv:
+                    r = dispatch.call(client, argv)
+                    if r is not None:
+                        append(r)
+                    if self.closed or client.close_after_reply:
+                        break
+                    gated = client.gated
+                continue
+            try:
+                r = cmd.handler(client, argv)
+            except CommandError as e:
+                append(dispatch.failed(server, cmd, e))
+                continue
+            except Exception as e:  # a bug: answer, log, keep serving
+                append(dispatch.crashed(server, cmd, argv, e))
+                continue
+            t = type(r)
+            if t is Raw:
+                append(r)
+            elif t is bytes:
+                append(b"$%d\r\n%s\r\n" % (len(r), r))
+            else:
+                append(client.encode(r))
+            cmd.calls += 1
+        stats.commands += len(done)
+        if self.closed or client.close_after_reply:
+            if out and not self.closed:
+                self._write(out)
+            self.close()
+            return
+        if reader.has_data():
+            # A request is cut across reads: hand its bytes to the slow path,
+            # which validates what has arrived (limits, syntax) and waits.
+            self._to_slow_path(done, out, data)
+            return
+        if out:
+            self._write(out)
+
+    def _to_slow_path(self, done: list, out: list, data: bytes) -> None:
+        stats = self.server.stats
+        stats.commands += len(done)
+        consumed = sum(request_size(a) if a else (4 if a == [] else 5) for a in done)
+        self.reader = hiredis.Reader()
+        self.pending = bytearray()
+        if out:
+            self._write(out)
+        self._slow_received(data[consumed:])
+
+    def _write(self, out: list) -> None:
+        client = self.client
+        if client.ks.effects:
+            self.server.journal()
+        self.transport.write(b"".join(out) if len(out) > 1 else out[0])
+        if client.close_after_reply:
+            self.close()
+
+    # -- the slow path -------------------------------------------------------
+    def _slow_received(self, data: bytes) -> None:
+        client = self.client
+        server = self.server
+        parser = self.parser
+        if parser is None:
+            parser = self.parser = RequestParser()
+        parser.max_bulk = server.config["proto-max-bulk-len"]
+        parser.authenticated = client.authenticated
+        buf = self.pending
+        if buf is None:
+            buf = bytearray(data)
+        else:
+            buf += data
+        pos = 0
+        out = []
+        n = 0
+        try:
+            while pos < len(buf):
+                argv, pos2 = parser.parse(buf, pos)
+                if argv is None:
+                    break
+                pos = pos2
+                n += 1
+                if argv:
+                    r = dispatch.call(client, argv)
+                    if r is not None:
+                        out.append(r)
+                    if self.closed or client.close_after_reply:
+                        break
+                    parser.authenticated = client.authenticated
+        except ProtocolError as e:
+            server.stats.commands += n
+            out.append(b"-" + e.text.encode() + b"\r\n")
+            self._protocol_close(out)
+            return
+        server.stats.commands += n
+        rest = len(buf) - pos
+        if rest:
+            if rest > server.config["client-query-buffer-limit"]:
+                log.warning("closing client %s: query buffer over client-query-buffer-limit", client.addr)
+                self.pending = None
+                if out:
+                    self._write(out)
+                self.close()
+                return
+            del buf[:pos]
+            self.pending = buf
+        else:
+            self.pending = None
+        if out:
+            self._write(out)
+
+    def _protocol_close(self, out: list) -> None:
+        self.server.stats.protocol_errors += 1
+        self.pending = None
+        self.transport.write(b"".join(out))
+        self.close()

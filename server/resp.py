@@ -1,0 +1,293 @@
+"""RESP: encoding replies (RESP2 and RESP3) and the fallback request parser.
+
+Encoding: ``encode2(value)`` / ``encode3(value)`` turn an engine reply value
+(see ``engine.reply``) into bytes. The hot path in ``server.protocol`` handles
+``Raw`` and ``bytes`` inline and calls these only for everything else.
+
+Parsing: well-formed RESP arrays are parsed by ``hiredis.Reader`` on the hot
+path. ``RequestParser`` is the slow path, used for inline commands (telnet),
+for requests that span reads, and to name the exact error when hiredis
+rejects a request. It enforces Redis's limits and reports errors in Redis's
+words:
+
+* ``parse(buf, pos)`` returns ``(argv, new_pos)`` for one complete request,
+  ``(None, pos)`` when more bytes are needed, or raises ``ProtocolError``.
+* An incomplete request is validated as far as it goes, so a client that
+  announces a 10 GB bulk is refused at once, not after it sent 10 GB.
+"""
+
+from __future__ import annotations
+
+from engine import errors
+from engine.errors import CommandError
+from engine.reply import NULL_ARRAY, Raw, Set, Status, Verbatim
+
+INLINE_MAX = 64 * 1024  # PROTO_INLINE_MAX_SIZE: longest inline request / header line
+INT_MAX = 2**31 - 1
+UNAUTH_MAX_MULTIBULK = 10
+UNAUTH_MAX_BULK = 16384
+
+_INTS = tuple(b":%d\r\n" % i for i in range(1024))
+
+
+class ProtocolError(Exception):
+    """A request that cannot be parsed: reply with ``text`` and close."""
+
+    def __init__(self, text: str):
+        super().__init__(text)
+        self.text = text
+
+
+# --- encoding --------------------------------------------------------------
+
+def format_double(d: float) -> bytes:
+    """Doubles as Redis 7.0 prints them (``%.17g``, ``inf``, ``-inf``)."""
+    if d != d:
+        return b"nan"
+    if d in (float("inf"), float("-inf")):
+        return b"inf" if d > 0 else b"-inf"
+    return b"%.17g" % d
+
+
+def encode_error(e: CommandError) -> bytes:
+    return b"-" + e.text.encode("utf-8", "replace").replace(b"\r", b" ").replace(b"\n", b" ") + b"\r\n"
+
+
+def encode2(r) -> bytes:
+    t = type(r)
+    if t is Raw:
+        return r
+    if t is bytes:
+        return b"$%d\r\n%s\r\n" % (len(r), r)
+    if t is int:
+        return _INTS[r] if 0 <= r < 1024 else b":%d\r\n" % r
+    if r is None:
+        return b"$-1\r\n"
+    if t is list or t is tuple or t is Set:
+        return b"*%d\r\n" % len(r) + b"".join([encode2(x) for x in r])
+    if t is Status:
+        return b"+" + r.encode() + b"\r\n"
+    if t is dict:
+        out = [b"*%d\r\n" % (2 * len(r))]
+        for k, v in r.items():
+            out.append(encode2(k))
+            out.append(encode2(v))
+        return b"".join(out)
+    if t is float:
+        s = format_double(r)
+        return b"$%d\r\n%s\r\n" % (len(s), s)
+    if t is bool:
+        return b":1\r\n" if r else b":0\r\n"
+    if t is Verbatim:
+        return b"$%d\r\n%s\r\n" % (len(r), r)
+    if r is NULL_ARRAY:
+        return b"*-1\r\n"
+    if isinstance(r, CommandError):
+        return encode_error(r)
+    if t is str:
+        r = r.encode()
+        return b"$%d\r\n%s\r\n" % (len(r), r)
+    raise TypeError(f"cannot encode reply of type {t.__name__}")
+
+
+def encode3(r) -> bytes:
+    t = type(r)
+    if t is Raw:
+        return r
+    if t is bytes:
+        return b"$%d\r\n%s\r\n" % (len(r), r)
+    if t is int:
+        return _INTS[r] if 0 <= r < 1024 else b":%d\r\n" % r
+    if r is None or r is NULL_ARRAY:
+        return b"_\r\n"
+    if t is list or t is tuple:
+        return b"*%d\r\n" % len(r) + b"".join([encode3(x) for x in r])
+    if t is Set:
+        return b"~%d\r\n" % len(r) + b"".join([encode3(x) for x in r])
+    if t is Status:
+        return b"+" + r.encode() + b"\r\n"
+    if t is dict:
+        out = [b"%%%d\r\n" % len(r)]
+        for k, v in r.items():
+            out.append(encode3(k))
+            out.append(encode3(v))
+        return b"".join(out)
+    if t is float:
+        return b",%s\r\n" % format_double(r)
+    if t is bool:
+        return b"#t\r\n" if r else b"#f\r\n"
+    if t is Verbatim:
+        return b"=%d\r\ntxt:%s\r\n" % (len(r) + 4, r)
+    if isinstance(r, CommandError):
+        return encode_error(r)
+    if t is str:
+        r = r.encode()
+        return b"$%d\r\n%s\r\n" % (len(r), r)
+    raise TypeError(f"cannot encode reply of type {t.__name__}")
+
+
+def encode_command(argv: list) -> bytes:
+    """A command as a RESP array of bulk strings (effects, the log, replicas)."""
+    return b"*%d\r\n" % len(argv) + b"".join([b"$%d\r\n%s\r\n" % (len(a), a) for a in argv])
+
+
+def request_size(argv: list) -> int:
+    """Bytes a canonical RESP encoding of ``argv`` takes (hiredis accepts no other)."""
+    n = 3 + len(str(len(argv)))
+    for a in argv:
+        la = len(a)
+        n += 5 + la + len(str(la))
+    return n
+
+
+# --- the slow-path request parser -----------------------------------------
+
+def _parse_int(line: bytes) -> int | None:
+    """Redis's strict integer syntax (string2ll): no spaces, no '+', no leading zeros."""
+    if not line or len(line) > 20:
+        return None
+    if line[0] == 45:  # '-'
+        body = line[1:]
+    else:
+        body = line
+    if not body.isdigit() or (len(body) > 1 and body[0] == 48):
+        return None
+    if line == b"-0":
+        return None
+    return int(line)
+
+
+def split_inline(line: bytes) -> list[bytes]:
+    """Split an inline request as redis-cli's sdssplitargs does: quotes, escapes."""
+    args = []
+    i, n = 0, len(line)
+    while True:
+        while i < n and line[i] in b" \t\n\r\v\f":
+            i += 1
+        if i >= n:
+            return args
+        cur = bytearray()
+        inq = insq = False
+        while True:
+            if inq:
+                if i >= n:
+                    raise ProtocolError(errors.PROTO_UNBALANCED_QUOTES)
+                ch = line[i]
+                if ch == 92 and i + 3 < n and line[i + 1] == 120 and _ishex(line[i + 2]) and _ishex(line[i + 3]):
+                    cur.append(int(line[i + 2:i + 4], 16))
+                    i += 3
+                elif ch == 92 and i + 1 < n:
+                    i += 1
+                    c2 = line[i]
+                    cur.append({110: 10, 114: 13, 116: 9, 98: 8, 97: 7}.get(c2, c2))
+                elif ch == 34:
+                    if i + 1 < n and line[i + 1] not in b" \t\n\r\v\f":
+                        raise ProtocolError(errors.PROTO_UNBALANCED_QUOTES)
+                    inq = False
+                    i += 1
+                    break
+                else:
+                    cur.append(ch)
+            elif insq:
+                if i >= n:
+                    raise ProtocolError(errors.PROTO_UNBALANCED_QUOTES)
+                ch = line[i]
+                if ch == 92 and i + 1 < n and line[i + 1] == 39:
+                    i += 1
+                    cur.append(39)
+                elif ch == 39:
+                    if i + 1 < n and line[i + 1] not in b" \t\n\r\v\f":
+                        raise ProtocolError(errors.PROTO_UNBALANCED_QUOTES)
+                    insq = False
+                    i += 1
+                    break
+                else:
+                    cur.append(ch)
+            else:
+                if i >= n:
+                    break
+                ch = line[i]
+                if ch in b" \t\n\r\v\f":
+                    break
+                if ch == 34:
+                    inq = True
+                elif ch == 39:
+                    insq = True
+                else:
+                    cur.append(ch)
+            i += 1
+        args.append(bytes(cur))
+
+
+def _ishex(c: int) -> bool:
+    return c in b"0123456789abcdefABCDEF"
+
+
+class RequestParser:
+    """Parses one request at a time out of a buffer, with Redis's limits.
+
+    ``authenticated`` and ``max_bulk`` are read on every call, so a client
+    that authenticates mid-stream gets the larger limits from then on.
+    """
+
+    def __init__(self, max_bulk: int = 512 * 1024 * 1024):
+        self.max_bulk = max_bulk
+        self.authenticated = True
+
+    def parse(self, buf, pos: int):
+        if pos >= len(buf):
+            return None, pos
+        if buf[pos] == 42:  # '*'
+            return self._multibulk(buf, pos)
+        return self._inline(buf, pos)
+
+    def _inline(self, buf, pos):
+        nl = buf.find(b"\n", pos)
+        if nl < 0:
+            if len(buf) - pos > INLINE_MAX:
+                raise ProtocolError(errors.PROTO_TOO_BIG_INLINE)
+            return None, pos
+        end = nl
+        if end > pos and buf[end - 1] == 13:
+            end -= 1
+        return split_inline(bytes(buf[pos:end])), nl + 1
+
+    def _line(self, buf, pos, too_big: str):
+        cr = buf.find(b"\r\n", pos)
+        if cr < 0:
+            if len(buf) - pos > INLINE_MAX:
+                raise ProtocolError(too_big)
+            return None, pos
+        return bytes(buf[pos:cr]), cr + 2
+
+    def _multibulk(self, buf, pos):
+        line, p = self._line(buf, pos, errors.PROTO_TOO_BIG_MBULK)
+        if line is None:
+            return None, pos
+        count = _parse_int(line[1:])
+        limit = INT_MAX if self.authenticated else UNAUTH_MAX_MULTIBULK
+        if count is None or count > limit:
+            raise ProtocolError(errors.PROTO_INVALID_MULTIBULK_LENGTH)
+        argv = []
+        if count <= 0:
+            return argv, p
+        max_bulk = self.max_bulk if self.authenticated else UNAUTH_MAX_BULK
+        n = len(buf)
+        for _ in range(count):
+            if p >= n:
+                return None, pos
+            if buf[p] != 36:  # '$'
+                got = chr(buf[p])
+                raise ProtocolError(errors.PROTO_EXPECTED_DOLLAR.format(got))
+            line, p2 = self._line(buf, p, errors.PROTO_TOO_BIG_BULK)
+            if line is None:
+                return None, pos
+            size = _parse_int(line[1:])
+            if size is None or size < 0 or size > max_bulk:
+                raise ProtocolError(errors.PROTO_INVALID_BULK_LENGTH)
+            end = p2 + size
+            if end + 2 > n:
+                return None, pos
+            argv.append(bytes(buf[p2:end]))
+            p = end + 2
+        return argv, p

@@ -1,0 +1,249 @@
+"""Test support: start real servers, talk raw RESP to them, compare replies.
+
+Nothing here is a mock: ``KeelProcess`` runs ``python -m server`` on a free
+port, ``RedisProcess`` runs a real ``redis-server`` next to it, and
+``RespClient`` speaks RESP over a real socket, returning replies parsed by
+hiredis with errors as ``Err(text)`` values, so that replies (errors included)
+from both servers can be compared with ``==``.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+import hiredis
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+class Err(str):
+    """An error reply, compared by its text."""
+
+    def __repr__(self) -> str:
+        return f"Err({str.__repr__(self)})"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def encode(args) -> bytes:
+    parts = [b"*%d\r\n" % len(args)]
+    for a in args:
+        if isinstance(a, str):
+            a = a.encode()
+        elif isinstance(a, (int, float)):
+            a = str(a).encode()
+        parts.append(b"$%d\r\n%s\r\n" % (len(a), a))
+    return b"".join(parts)
+
+
+class RespClient:
+    """A blocking RESP client over a real socket; replies parsed by hiredis."""
+
+    def __init__(self, port: int, host: str = "127.0.0.1", timeout: float = 10.0):
+        self.sock = socket.create_connection((host, port), timeout=timeout)
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.reader = hiredis.Reader(replyError=Err)
+
+    def send_raw(self, data: bytes) -> None:
+        self.sock.sendall(data)
+
+    def read(self):
+        while True:
+            r = self.reader.gets()
+            if r is not False:
+                return r
+            data = self.sock.recv(65536)
+            if not data:
+                raise ConnectionError("connection closed by server")
+            self.reader.feed(data)
+
+    def call(self, *args):
+        self.sock.sendall(encode(args))
+        return self.read()
+
+    def pipeline(self, commands):
+        self.sock.sendall(b"".join(encode(c) for c in commands))
+        return [self.read() for _ in commands]
+
+    def recv_all(self, timeout: float = 1.0) -> bytes:
+        """Everything the server sends until it closes the connection or goes quiet."""
+        self.sock.settimeout(timeout)
+        chunks = []
+        try:
+            while True:
+                d = self.sock.recv(65536)
+                if not d:
+                    break
+                chunks.append(d)
+        except socket.timeout:
+            pass
+        return b"".join(chunks)
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+def wait_ready(port: int, proc: subprocess.Popen | None = None, timeout: float = 15.0) -> None:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"server exited with status {proc.returncode}")
+        try:
+            c = RespClient(port, timeout=1.0)
+            try:
+                r = c.call("PING")
+            finally:
+                c.close()
+            if r == b"PONG":
+                return
+        except OSError:
+            pass
+        time.sleep(0.05)
+    raise RuntimeError(f"server on port {port} did not become ready")
+
+
+class KeelProcess:
+    """A real Keel server process on a free port with its own data directory."""
+
+    def __init__(self, *args: str, dir: str | None = None, port: int | None = None):
+        self.port = port or free_port()
+        self.own_dir = dir is None
+        self.dir = dir or tempfile.mkdtemp(prefix="keel-test-")
+        self.args = list(args)
+        self.proc: subprocess.Popen | None = None
+        self.log_path = os.path.join(self.dir, "keel.log")
+
+    def start(self, wait: bool = True) -> "KeelProcess":
+        cmd = [sys.executable, "-m", "server", "--port", str(self.port), "--dir", self.dir,
+               "--logfile", self.log_path] + self.args
+        self.proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        if wait:
+            wait_ready(self.port, self.proc)
+        return self
+
+    def client(self, **kw) -> RespClient:
+        return RespClient(self.port, **kw)
+
+    def redis(self, **kw):
+        import redis
+        return redis.Redis(port=self.port, **kw)
+
+    def log(self) -> str:
+        try:
+            with open(self.log_path, encoding="utf-8", errors="replace") as f:
+                return f.read()
+        except OSError:
+            return ""
+
+    def stop(self, sig: int | None = None, timeout: float = 10.0) -> int | None:
+        if self.proc is None:
+            return None
+        if self.proc.poll() is None:
+            if sig is None:
+                self.proc.terminate()
+            else:
+                self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        if self.proc.stderr:
+            self.proc.stderr.close()
+        return self.proc.returncode
+
+    def kill(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+    def cleanup(self) -> None:
+        self.stop()
+        if self.own_dir:
+            shutil.rmtree(self.dir, ignore_errors=True)
+
+
+class RedisProcess:
+    """A real redis-server on a free port, no persistence unless asked."""
+
+    def __init__(self, *args: str):
+        self.port = free_port()
+        self.dir = tempfile.mkdtemp(prefix="redis-ref-")
+        self.args = list(args)
+        self.proc = None
+
+    @staticmethod
+    def available() -> bool:
+        return shutil.which("redis-server") is not None
+
+    def start(self) -> "RedisProcess":
+        cmd = ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--dir", self.dir,
+               "--save", "", "--appendonly", "no", "--daemonize", "no"] + self.args
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_ready(self.port, self.proc)
+        return self
+
+    def client(self, **kw) -> RespClient:
+        return RespClient(self.port, **kw)
+
+    def redis(self, **kw):
+        import redis
+        return redis.Redis(port=self.port, **kw)
+
+    def cleanup(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(10)
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+class Pair:
+    """The same commands to Keel and to redis-server; replies must match."""
+
+    def __init__(self, keel: RespClient, ref: RespClient):
+        self.keel = keel
+        self.ref = ref
+
+    def both(self, *args):
+        return self.keel.call(*args), self.ref.call(*args)
+
+    def check(self, *args, sort: bool = False, approx: bool = False):
+        """Send ``args`` to both; assert equal replies; return Keel's."""
+        k, r = self.both(*args)
+        if sort:
+            k, r = _sorted(k), _sorted(r)
+        if approx:
+            assert _approx_equal(k, r), f"{args!r}: keel {k!r} != redis {r!r}"
+        else:
+            assert k == r, f"{args!r}: keel {k!r} != redis {r!r}"
+        return k
+
+    def close(self) -> None:
+        self.keel.close()
+        self.ref.close()
+
+
+def _sorted(v):
+    if isinstance(v, list):
+        return sorted((_sorted(x) for x in v), key=repr)
+    return v
+
+
+def _approx_equal(a, b) -> bool:
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(_approx_equal(x, y) for x, y in zip(a, b))
+    try:
+        fa, fb = float(a), float(b)
+    except (TypeError, ValueError):
+        return a == b
+    return abs(fa - fb) <= 1e-9 * max(1.0, abs(fa), abs(fb))
