@@ -1,9 +1,10 @@
 """Command handlers, one module per group; importing this registers them all.
 
-string   strings, counters and bitmaps
+string   strings and counters
+bitmap   bit operations on strings
 keys     the generic key commands (DEL, EXISTS, RENAME, SCAN, OBJECT, …)
 expiry   TTLs: EXPIRE and friends, TTL, PERSIST
 db       database-wide commands (SELECT, DBSIZE, FLUSHDB, SWAPDB, …)
 """
 
-from engine.commands import db, expiry, keys, string  # noqa: F401
+from engine.commands import bitmap, db, expiry, keys, string  # noqa: F401

@@ -1,0 +1,1 @@
+"""Bitmap commands: SETBIT, GETBIT, BITCOUNT, BITPOS, BITOP, BITFIELD (to be filled)."""
