@@ -86,7 +86,9 @@ TABLE: dict[bytes, Command] = {}
 # sequence. A command declared ``fast_path=False`` (it changes the client's
 # state: QUIT, AUTH, HELLO, CLIENT, RESET, SHUTDOWN, …) is left out and always
 # goes through ``server.dispatch``.
-FAST: dict[bytes, Command] = {}
+# Each entry is a tuple (handler, min argc, max argc, is_write, command),
+# unpacked in one step by the hot path.
+FAST: dict[bytes, tuple] = {}
 COMMANDS: dict[str, Command] = {}  # lower-case name -> command, for introspection
 
 
@@ -103,8 +105,9 @@ def command(name: str, arity: int, flags: str = "", keys=(0, 0, 0), acl: str = "
         TABLE[name.encode()] = cmd
         TABLE[name.upper().encode()] = cmd
         if fast_path and not cmd.subcommands:
-            FAST[name.encode()] = cmd
-            FAST[name.upper().encode()] = cmd
+            entry = (fn, abs(arity), arity if arity > 0 else 1 << 31, cmd.is_write, cmd)
+            FAST[name.encode()] = entry
+            FAST[name.upper().encode()] = entry
         fn.command = cmd
         return fn
 
