@@ -29,6 +29,10 @@ Invariants:
 * A key whose expiry time is <= now is never returned by a lookup.
 * A replica (``expire_on_lookup = False``) reports expired keys as missing but
   does not delete them: it waits for the primary's ``DEL``.
+* While the log is replayed (``loading = True``) no key is ever expired, on
+  lookup or by a command given a time in the past (``already_expired``):
+  replay must rebuild exactly the state the log describes, and a later
+  PERSIST may have rescued a key whose old expiry time has since passed.
 """
 
 from __future__ import annotations
@@ -59,7 +63,7 @@ class Database:
         v = self.data.get(key)
         if v is not None and self.expires:
             when = self.expires.get(key)
-            if when is not None and when <= now_ms():
+            if when is not None and when <= now_ms() and not self.ks.loading:
                 self._expire_now(key)
                 return None
         return v
@@ -158,12 +162,22 @@ class Keyspace:
         self.dbs = [Database(self, i) for i in range(num_databases)]
         self.effects: list[tuple[int, list]] = []
         self.expire_on_lookup = True
+        self.loading = False
         # Hooks: called with (db, key) on every change. Empty by default so
         # the hot path pays one truthiness test.
         self.watchers: list = []
         self.dirty = 0  # changes since the last save (rdb_changes_since_last_save)
         self.expired_keys = 0
         self.evicted_keys = 0
+
+    def already_expired(self, when_ms: int) -> bool:
+        """Whether a write given expiry time ``when_ms`` should delete the key now.
+
+        Commands given a time in the past (SET … PXAT, EXPIREAT, GETEX,
+        RESTORE) delete the key instead, except while loading or on a replica,
+        where the key is stored with its TTL and expires later, as in Redis.
+        """
+        return when_ms <= now_ms() and not self.loading and self.expire_on_lookup
 
     def emit(self, db_index: int, argv: list) -> None:
         """Record one effect: the command that reproduces a change."""
