@@ -191,7 +191,7 @@ class Keyspace:
 
     def active_expire(self, budget_ms: float = 1.0) -> int:
         """One active-expiry cycle over every database, within ``budget_ms``."""
-        if not self.expire_on_lookup:
+        if not self.expire_on_lookup or self.loading:
             return 0
         now = now_ms()
         deadline = time.perf_counter_ns() + int(budget_ms * 1_000_000)
