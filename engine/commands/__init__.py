@@ -5,6 +5,8 @@ bitmap   bit operations on strings
 keys     the generic key commands (DEL, EXISTS, RENAME, SCAN, OBJECT, …)
 expiry   TTLs: EXPIRE and friends, TTL, PERSIST
 db       database-wide commands (SELECT, DBSIZE, FLUSHDB, SWAPDB, …)
+dump     DUMP and RESTORE (payloads in engine.rdb)
 """
 
 from engine.commands import bitmap, db, expiry, keys, string  # noqa: F401
+from engine.commands import dump  # noqa: F401,E402
