@@ -46,6 +46,18 @@ INVALID_CURSOR = "ERR invalid cursor"
 BUSYKEY = "BUSYKEY Target key name already exists."
 NEGATIVE_TIMEOUT = "ERR timeout is negative"
 
+# --- keys, expiry and databases (DEL … SCAN, OBJECT, EXPIRE family, SWAPDB) --
+NOT_INT32 = "ERR value is out of range, value must between -2147483648 and 2147483647"
+INVALID_FIRST_DB = "ERR invalid first DB index"
+INVALID_SECOND_DB = "ERR invalid second DB index"
+UNSUPPORTED_OPTION = "ERR Unsupported option {}"
+EXPIRE_NX_AND_OTHERS = "ERR NX and XX, GT or LT options at the same time are not compatible"
+EXPIRE_GT_AND_LT = "ERR GT and LT options at the same time are not compatible"
+LFU_NOT_SELECTED = (
+    "ERR An LFU maxmemory policy is not selected, access frequency not tracked. Please note "
+    "that when switching between policies at runtime LRU and LFU data will take some time to adjust."
+)
+
 # --- dispatch --------------------------------------------------------------
 UNKNOWN_COMMAND = "ERR unknown command '{}', with args beginning with: {}"
 WRONG_ARITY = "ERR wrong number of arguments for '{}' command"
@@ -70,6 +82,37 @@ PROTO_UNBALANCED_QUOTES = "ERR Protocol error: unbalanced quotes in request"
 PROTO_TOO_BIG_INLINE = "ERR Protocol error: too big inline request"
 PROTO_TOO_BIG_MBULK = "ERR Protocol error: too big mbulk count string"
 PROTO_TOO_BIG_BULK = "ERR Protocol error: too big bulk count string"
+
+# --- connection and server (PING … HELLO, CLIENT, CONFIG, COMMAND, INFO, DEBUG)
+HELLO_PROTO_NOT_INT = "ERR Protocol version is not an integer or out of range"
+HELLO_BAD_OPTION = "ERR Syntax error in HELLO option '{}'"
+HELLO_NOAUTH = (
+    "NOAUTH HELLO must be called with the client already authenticated, otherwise the "
+    "HELLO AUTH <user> <pass> option can be used to authenticate the client and select "
+    "the RESP protocol version at the same time"
+)
+CLIENT_NAME_INVALID = "ERR Client names cannot contain spaces, newlines or special characters."
+CLIENT_ATTR_INVALID = "ERR {} cannot contain spaces, newlines or special characters."
+CLIENT_ATTR_UNKNOWN = "ERR Unrecognized option '{}'"
+CLIENT_TYPE_UNKNOWN = "ERR Unknown client type '{}'"
+CLIENT_ID_INVALID = "ERR Invalid client ID"
+CLIENT_ID_NOT_POSITIVE = "ERR client-id should be greater than 0"
+NO_SUCH_CLIENT = "ERR No such client"
+NO_SUCH_USER = "ERR No such user '{}'"
+CONFIG_SET_UNKNOWN = "ERR Unknown option or number of arguments for CONFIG SET - '{}'"
+CONFIG_SET_FAILED = "ERR CONFIG SET failed (possibly related to argument '{}') - {}"
+CONFIG_NO_FILE = "ERR The server is running without a config file"
+CONFIG_REWRITE_FAILED = "ERR Rewriting config file: {}"
+GETKEYS_INVALID_COMMAND = "ERR Invalid command specified"
+GETKEYS_INVALID_ARITY = "ERR Invalid number of arguments specified for command"
+GETKEYS_NO_KEYS = "ERR The command has no key arguments"
+DEBUG_UNKNOWN = "ERR unknown subcommand or wrong number of arguments for '{}'. Try DEBUG HELP."
+DEBUG_NOT_ALLOWED = (
+    "ERR DEBUG command not allowed. If the enable-debug-command option is set to \"local\", "
+    "you can run it from a local connection, otherwise you need to set this option in the "
+    "configuration file, and then restart the server."
+)
+NO_SHUTDOWN_IN_PROGRESS = "ERR No shutdown in progress."
 
 # --- DUMP / RESTORE ----------------------------------------------------------
 RESTORE_BAD_TTL = "ERR Invalid TTL value, must be >= 0"

@@ -144,13 +144,14 @@ class Database:
         heap = self.heap
         expires = self.expires
         n = 0
+        popped = 0  # stale entries cost time too: they count toward the budget
         while heap and heap[0][0] <= now:
             when, key = heapq.heappop(heap)
-            if expires.get(key) != when:
-                continue  # stale: the TTL changed or the key went away
-            self._expire_now(key)
-            n += 1
-            if not (n & 15) and time.perf_counter_ns() >= deadline_ns:
+            popped += 1
+            if expires.get(key) == when:  # else stale: the TTL changed or the key went away
+                self._expire_now(key)
+                n += 1
+            if not (popped & 15) and time.perf_counter_ns() >= deadline_ns:
                 break
         return n
 
@@ -167,6 +168,8 @@ class Keyspace:
         # the hot path pays one truthiness test.
         self.watchers: list = []
         self.dirty = 0  # changes since the last save (rdb_changes_since_last_save)
+        # SCAN's key snapshots (engine.commands.keys.ScanRegistry), made by the first SCAN.
+        self.scans = None
         self.expired_keys = 0
         self.evicted_keys = 0
 
