@@ -82,6 +82,8 @@ PROTO_UNBALANCED_QUOTES = "ERR Protocol error: unbalanced quotes in request"
 PROTO_TOO_BIG_INLINE = "ERR Protocol error: too big inline request"
 PROTO_TOO_BIG_MBULK = "ERR Protocol error: too big mbulk count string"
 PROTO_TOO_BIG_BULK = "ERR Protocol error: too big bulk count string"
+PROTO_UNAUTH_MULTIBULK_LENGTH = "ERR Protocol error: unauthenticated multibulk length"
+PROTO_UNAUTH_BULK_LENGTH = "ERR Protocol error: unauthenticated bulk length"
 
 # --- connection and server (PING … HELLO, CLIENT, CONFIG, COMMAND, INFO, DEBUG)
 HELLO_PROTO_NOT_INT = "ERR Protocol version is not an integer or out of range"
