@@ -5,8 +5,10 @@ bitmap   bit operations on strings
 keys     the generic key commands (DEL, EXISTS, RENAME, SCAN, OBJECT, …)
 expiry   TTLs: EXPIRE and friends, TTL, PERSIST
 db       database-wide commands (SELECT, DBSIZE, FLUSHDB, SWAPDB, …)
+introspection  COMMAND and its subcommands, generated from the command table
 dump     DUMP and RESTORE (payloads in engine.rdb)
 """
 
 from engine.commands import bitmap, db, expiry, keys, string  # noqa: F401
+from engine.commands import introspection  # noqa: F401,E402
 from engine.commands import dump  # noqa: F401,E402

@@ -1,0 +1,226 @@
+"""COMMAND and its subcommands: the command table, described to clients.
+
+Everything here is generated from ``engine.registry.COMMANDS`` at the moment
+the command runs, so a command registered by any module is described without
+being listed anywhere else.
+
+A COMMAND INFO entry has Redis 7's ten fields: name, arity, flags (a set of
+status strings), first key, last key, key step, ACL categories, tips, key
+specifications and subcommands (entries of the same shape). Flags are printed
+with ``_`` where a declaration may spell them with ``-`` (``no-auth`` is what
+dispatch tests; Redis prints ``no_auth``), and flags and categories come out in
+the order Redis prints them.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+
+from engine import errors
+from engine.errors import CommandError
+from engine.registry import COMMANDS, command, dispatch_subcommand, lookup, subcommand
+from engine.reply import Set, Status
+
+# The order redis-server prints flags and ACL categories in.
+_FLAG_ORDER = (
+    "write", "readonly", "denyoom", "module", "admin", "pubsub", "noscript", "blocking", "loading",
+    "stale", "skip_monitor", "skip_slowlog", "asking", "fast", "no_auth", "may_replicate", "sentinel",
+    "only_sentinel", "no_mandatory_keys", "protected", "no_async_loading", "no_multi", "movablekeys",
+    "allow_busy",
+)
+_ACL_ORDER = (
+    "@keyspace", "@read", "@write", "@set", "@sortedset", "@list", "@hash", "@string", "@bitmap",
+    "@hyperloglog", "@geo", "@stream", "@pubsub", "@admin", "@fast", "@slow", "@blocking", "@dangerous",
+    "@connection", "@transaction", "@scripting",
+)
+_FLAG_RANK = {f: i for i, f in enumerate(_FLAG_ORDER)}
+_ACL_RANK = {a: i for i, a in enumerate(_ACL_ORDER)}
+
+
+def wire_flags(cmd) -> list[str]:
+    """The command's flags as Redis spells and orders them."""
+    names = {f.replace("-", "_") for f in cmd.flags}
+    return sorted(names, key=lambda f: (_FLAG_RANK.get(f, len(_FLAG_RANK)), f))
+
+
+def wire_categories(cmd) -> list[str]:
+    return sorted(cmd.acl, key=lambda a: (_ACL_RANK.get(a, len(_ACL_RANK)), a))
+
+
+def _key_flags(cmd) -> list:
+    if cmd.is_write:
+        return [Status("RW"), Status("access"), Status("update")]
+    return [Status("RO"), Status("access")]
+
+
+def _key_specs(cmd) -> list:
+    """One range key spec equivalent to (first, last, step); none without keys."""
+    first = cmd.first_key
+    if first <= 0:
+        return []
+    last = cmd.last_key
+    lastkey = last if last < 0 else last - first
+    return [{
+        b"flags": Set(_key_flags(cmd)),
+        b"begin_search": {b"type": b"index", b"spec": {b"index": first}},
+        b"find_keys": {b"type": b"range",
+                       b"spec": {b"lastkey": lastkey, b"keystep": cmd.key_step, b"limit": 0}},
+    }]
+
+
+def info_entry(cmd) -> list:
+    """One COMMAND INFO entry (Redis 7 format)."""
+    return [
+        cmd.fullname.encode(),
+        cmd.arity,
+        Set([Status(f) for f in wire_flags(cmd)]),
+        cmd.first_key,
+        cmd.last_key,
+        cmd.key_step,
+        Set([Status(a) for a in wire_categories(cmd)]),
+        [],
+        _key_specs(cmd),
+        [info_entry(s) for s in cmd.subcommands.values()],
+    ]
+
+
+def docs_entry(cmd) -> dict:
+    """One COMMAND DOCS entry: summary, since, group (and subcommands)."""
+    doc = {b"summary": cmd.summary.encode(), b"since": cmd.since.encode(), b"group": cmd.group.encode()}
+    if cmd.subcommands:
+        doc[b"subcommands"] = {s.fullname.encode(): docs_entry(s) for s in cmd.subcommands.values()}
+    return doc
+
+
+def find(name: bytes):
+    """A command by name, or a subcommand by ``parent|sub`` (any case)."""
+    text = name.lower()
+    if b"|" in text:
+        parent_name, _, sub_name = text.partition(b"|")
+        parent = lookup(parent_name)
+        return parent.subcommands.get(sub_name) if parent is not None else None
+    return lookup(text)
+
+
+def all_commands():
+    """Every command and subcommand, parents first."""
+    for cmd in list(COMMANDS.values()):
+        yield cmd
+        yield from cmd.subcommands.values()
+
+
+@command("command", -1, "loading stale", acl="@slow @connection", group="server", since="2.8.13",
+         fast_path=False)
+def command_(c, argv):
+    """COMMAND [subcommand ...] -- details about every command. O(N)."""
+    if len(argv) == 1:
+        return [info_entry(cmd) for cmd in list(COMMANDS.values())]
+    return dispatch_subcommand(command_.command, c, argv)
+
+
+@subcommand("command", "count", 2, "loading stale", acl="@slow @connection", since="2.8.13")
+def command_count(c, argv):
+    """COMMAND COUNT -- the number of commands (subcommands not counted). O(1)."""
+    return len(COMMANDS)
+
+
+@subcommand("command", "info", -2, "loading stale", acl="@slow @connection", since="2.8.13")
+def command_info(c, argv):
+    """COMMAND INFO [command-name ...] -- details about the named commands, or all. O(N)."""
+    if len(argv) == 2:
+        return [info_entry(cmd) for cmd in list(COMMANDS.values())]
+    out = []
+    for name in argv[2:]:
+        cmd = find(name)
+        out.append(info_entry(cmd) if cmd is not None else None)
+    return out
+
+
+@subcommand("command", "docs", -2, "loading stale", acl="@slow @connection", since="7.0.0")
+def command_docs(c, argv):
+    """COMMAND DOCS [command-name ...] -- documentation of the named commands, or all. O(N)."""
+    if len(argv) == 2:
+        return {cmd.name.encode(): docs_entry(cmd) for cmd in list(COMMANDS.values())}
+    out = {}
+    for name in argv[2:]:
+        cmd = find(name)
+        if cmd is not None:
+            out[cmd.fullname.encode()] = docs_entry(cmd)
+    return out
+
+
+@subcommand("command", "list", -2, "loading stale", acl="@slow @connection", since="7.0.0")
+def command_list(c, argv):
+    """COMMAND LIST [FILTERBY MODULE name|ACLCAT category|PATTERN pattern] -- command names. O(N)."""
+    n = len(argv)
+    if n == 2:
+        return [cmd.fullname.encode() for cmd in all_commands()]
+    if n != 5 or argv[2].lower() != b"filterby":
+        raise CommandError(errors.SYNTAX)
+    kind, value = argv[3].lower(), argv[4]
+    if kind == b"module":
+        return []  # Keel loads no modules
+    if kind == b"aclcat":
+        cat = "@" + value.decode("utf-8", "replace").lower()
+        return [cmd.fullname.encode() for cmd in all_commands() if cat in cmd.acl]
+    if kind == b"pattern":
+        pat = value.decode("utf-8", "surrogateescape").lower()
+        return [cmd.fullname.encode() for cmd in all_commands() if fnmatch.fnmatchcase(cmd.fullname, pat)]
+    raise CommandError(errors.SYNTAX)
+
+
+def _getkeys_target(argv: list):
+    cmd = lookup(argv[2])
+    if cmd is None:
+        raise CommandError(errors.GETKEYS_INVALID_COMMAND)
+    target = argv[2:]
+    if cmd.subcommands and len(target) > 1:
+        cmd = cmd.subcommands.get(target[1].lower(), cmd)
+    if not cmd.arity_ok(len(target)):
+        raise CommandError(errors.GETKEYS_INVALID_ARITY)
+    positions = cmd.key_positions(target)
+    if not positions:
+        raise CommandError(errors.GETKEYS_NO_KEYS)
+    return cmd, target, positions
+
+
+@subcommand("command", "getkeys", -4, "loading stale", acl="@slow @connection", since="2.8.13")
+def command_getkeys(c, argv):
+    """COMMAND GETKEYS command [arg ...] -- the key arguments of a full command. O(N)."""
+    _, target, positions = _getkeys_target(argv)
+    return [target[i] for i in positions]
+
+
+@subcommand("command", "getkeysandflags", -4, "loading stale", acl="@slow @connection", since="7.0.0")
+def command_getkeysandflags(c, argv):
+    """COMMAND GETKEYSANDFLAGS command [arg ...] -- the key arguments and how they are used. O(N)."""
+    cmd, target, positions = _getkeys_target(argv)
+    flags = _key_flags(cmd)
+    return [[target[i], Set(flags)] for i in positions]
+
+
+_HELP = (
+    "COMMAND <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+    "(no subcommand)",
+    "    Return details about all commands.",
+    "COUNT",
+    "    Return the total number of commands in this server.",
+    "LIST [FILTERBY (MODULE <module-name>|ACLCAT <category>|PATTERN <pattern>)]",
+    "    Return a list of all commands, optionally filtered.",
+    "INFO [<command-name> ...]",
+    "    Return details about the named commands (all commands when none is named).",
+    "DOCS [<command-name> ...]",
+    "    Return documentation about the named commands (all commands when none is named).",
+    "GETKEYS <full-command>",
+    "    Return the keys from a full command.",
+    "GETKEYSANDFLAGS <full-command>",
+    "    Return the keys and their access flags from a full command.",
+    "HELP",
+    "    Print this help.",
+)
+
+
+@subcommand("command", "help", 2, "loading stale", acl="@slow @connection", since="5.0.0")
+def command_help(c, argv):
+    """COMMAND HELP -- the subcommands of COMMAND. O(1)."""
+    return [Status(line) for line in _HELP]

@@ -1,0 +1,13 @@
+"""Connection and server commands: those that need the server, not only the keyspace.
+
+connection  PING, ECHO, QUIT, RESET, HELLO, AUTH
+client      CLIENT ID|INFO|LIST|KILL|SETNAME|GETNAME|SETINFO|REPLY|HELP
+config      CONFIG GET|SET|RESETSTAT|REWRITE|HELP
+admin       INFO, TIME, DEBUG, SHUTDOWN
+
+Handlers here receive a ``server.client.Client`` (``c.server`` is the
+``server.app.Server``). COMMAND lives in ``engine.commands.introspection``:
+it needs only the command table.
+"""
+
+from server.commands import admin, client, config, connection  # noqa: F401

@@ -1,0 +1,136 @@
+"""Server commands: INFO, TIME, DEBUG, SHUTDOWN.
+
+DEBUG is one command (as in Redis, it declares no subcommands in the command
+table); its subcommands live in ``DEBUG_SUBCOMMANDS`` so that other areas can
+add theirs (``DEBUG RELOAD``, ``DEBUG CHANGE-REPL-ID``, …) with
+``debug_subcommand``.
+"""
+
+from __future__ import annotations
+
+import time
+
+from engine import errors
+from engine.errors import CommandError
+from engine.registry import command
+from engine.reply import OK, Status, Verbatim
+from server import info as info_mod
+from server.dispatch import NO_REPLY
+
+
+@command("info", -1, "loading stale", acl="@slow @dangerous", group="server")
+def info(c, argv):
+    """INFO [section ...] -- the server's state as text. O(N) in the number of databases and commands."""
+    sections = [a.decode("utf-8", "replace") for a in argv[1:]]
+    return Verbatim(info_mod.generate(c.server, sections).encode())
+
+
+@command("time", 1, "loading stale fast", acl="@fast", group="server", since="2.6.0")
+def time_(c, argv):
+    """TIME -- the server's clock: [unix seconds, microseconds]. O(1)."""
+    us = time.time_ns() // 1000
+    return [b"%d" % (us // 1_000_000), b"%d" % (us % 1_000_000)]
+
+
+# --- DEBUG ---------------------------------------------------------------------
+
+DEBUG_SUBCOMMANDS: dict = {}  # lower-case name -> (min argc incl. DEBUG and name, handler, help lines)
+
+
+def debug_subcommand(name: str, min_argc: int, help_lines: tuple = ()):
+    """Register ``DEBUG NAME``: ``handler(c, argv)``, argv starting with DEBUG."""
+
+    def register(fn):
+        DEBUG_SUBCOMMANDS[name.lower().encode()] = (min_argc, fn, help_lines)
+        return fn
+
+    return register
+
+
+def _loose_float(b: bytes) -> float:
+    """A number the way C's atof reads one: a bad value reads as 0."""
+    try:
+        v = float(b)
+    except ValueError:
+        return 0.0
+    return v if v == v else 0.0
+
+
+def _loose_int(b: bytes) -> int:
+    """A number the way C's atoi reads one: leading digits, else 0."""
+    s = b.strip()
+    end = 1 if s[:1] in (b"-", b"+") else 0
+    while end < len(s) and 48 <= s[end] <= 57:
+        end += 1
+    try:
+        return int(s[:end])
+    except ValueError:
+        return 0
+
+
+def _debug_allowed(c) -> bool:
+    mode = c.server.config["enable-debug-command"]
+    if mode == "yes":
+        return True
+    if mode == "local":
+        host = c.addr.rsplit(":", 1)[0]
+        return host in ("127.0.0.1", "::1") or c.addr.startswith("/")
+    return False
+
+
+@command("debug", -2, "admin noscript loading stale", acl="@admin @slow @dangerous", group="server")
+def debug(c, argv):
+    """DEBUG subcommand [arg ...] -- testing hooks (SLEEP, SET-ACTIVE-EXPIRE, HELP)."""
+    if not _debug_allowed(c):
+        raise CommandError(errors.DEBUG_NOT_ALLOWED)
+    entry = DEBUG_SUBCOMMANDS.get(argv[1].lower())
+    if entry is None or len(argv) < entry[0]:
+        raise CommandError(errors.DEBUG_UNKNOWN.format(argv[1].decode("utf-8", "replace")))
+    return entry[1](c, argv)
+
+
+@debug_subcommand("sleep", 3, ("SLEEP <seconds>", "    Stop the server for <seconds>. Decimals allowed."))
+def debug_sleep(c, argv):
+    seconds = _loose_float(argv[2])
+    if seconds > 0:
+        time.sleep(seconds)  # blocking on purpose: that is what DEBUG SLEEP tests
+    return OK
+
+
+@debug_subcommand("set-active-expire", 3, ("SET-ACTIVE-EXPIRE <0|1>",
+                                            "    Setting it to 0 disables expiring keys in background when they are not",
+                                            "    accessed (otherwise the Redis behavior). Setting it to 1 reenables back the",
+                                            "    default."))
+def debug_set_active_expire(c, argv):
+    c.server.active_expire_enabled = bool(_loose_int(argv[2]))
+    return OK
+
+
+@debug_subcommand("help", 2, ("HELP", "    Print this help."))
+def debug_help(c, argv):
+    lines = ["DEBUG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:"]
+    for name in sorted(DEBUG_SUBCOMMANDS):
+        lines.extend(DEBUG_SUBCOMMANDS[name][2])
+    return [Status(line) for line in lines]
+
+
+# --- SHUTDOWN ------------------------------------------------------------------
+
+@command("shutdown", -1, "admin noscript loading stale no_multi allow_busy", acl="@admin @slow @dangerous",
+         group="server", fast_path=False)
+def shutdown(c, argv):
+    """SHUTDOWN [NOSAVE|SAVE] [NOW] [FORCE] [ABORT] -- stop the server; the caller gets no reply."""
+    opts = set()
+    for a in argv[1:]:
+        o = a.lower()
+        if o not in (b"nosave", b"save", b"now", b"force", b"abort"):
+            raise CommandError(errors.SYNTAX)
+        opts.add(o)
+    if (b"save" in opts and b"nosave" in opts) or (b"abort" in opts and len(argv) > 2):
+        raise CommandError(errors.SYNTAX)
+    if b"abort" in opts:
+        # A shutdown starts at once here (no waiting for replicas), so none is ever pending.
+        raise CommandError(errors.NO_SHUTDOWN_IN_PROGRESS)
+    c.server.request_shutdown(0)
+    c.close_after_reply = True
+    return NO_REPLY

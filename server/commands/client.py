@@ -1,0 +1,243 @@
+"""CLIENT and its subcommands: the connection's own state and other clients'.
+
+A client is killed by closing its connection; the server forgets it when the
+transport reports the close. A client that kills itself gets its reply first
+(``close_after_reply``), as in Redis.
+"""
+
+from __future__ import annotations
+
+from engine import errors
+from engine.errors import CommandError
+from engine.registry import command, dispatch_subcommand, subcommand
+from engine.reply import OK, Status, Verbatim
+from engine.util import to_int_or_none
+from server.commands.connection import valid_name
+from server.dispatch import NO_REPLY
+
+_CLIENT_TYPES = {b"normal": "normal", b"master": "master", b"replica": "replica", b"slave": "replica",
+                 b"pubsub": "pubsub"}
+
+
+def client_type(cl) -> str:
+    """normal | master | replica | pubsub, from the CLIENT LIST flags."""
+    flags = cl.flags
+    if "M" in flags:
+        return "master"
+    if "S" in flags:
+        return "replica"
+    if "P" in flags:
+        return "pubsub"
+    return "normal"
+
+
+def _parse_type(arg: bytes) -> str:
+    t = _CLIENT_TYPES.get(arg.lower())
+    if t is None:
+        raise CommandError(errors.CLIENT_TYPE_UNKNOWN.format(arg.decode("utf-8", "replace")))
+    return t
+
+
+def _kill(c, cl) -> None:
+    if cl is c:
+        c.close_after_reply = True
+    elif cl.conn is not None:
+        cl.conn.close()
+
+
+@command("client", -2, "", acl="@slow", group="connection", since="2.4.0", fast_path=False)
+def client(c, argv):
+    """CLIENT subcommand [arg ...] -- inspect and manage client connections."""
+    return dispatch_subcommand(client.command, c, argv)
+
+
+_SUB = "noscript loading stale"
+_ADMIN = "admin noscript loading stale"
+
+
+@subcommand("client", "id", 2, _SUB, acl="@slow @connection", since="5.0.0")
+def client_id(c, argv):
+    """CLIENT ID -- the connection's id. O(1)."""
+    return c.id
+
+
+@subcommand("client", "getname", 2, _SUB, acl="@slow @connection", since="2.6.9")
+def client_getname(c, argv):
+    """CLIENT GETNAME -- the connection's name, or nil. O(1)."""
+    return c.name or None
+
+
+@subcommand("client", "setname", 3, _SUB, acl="@slow @connection", since="2.6.9")
+def client_setname(c, argv):
+    """CLIENT SETNAME name -- name the connection (empty clears it). O(1)."""
+    name = argv[2]
+    if not valid_name(name):
+        raise CommandError(errors.CLIENT_NAME_INVALID)
+    c.name = name
+    return OK
+
+
+@subcommand("client", "setinfo", 4, _SUB, acl="@slow @connection", since="7.2.0")
+def client_setinfo(c, argv):
+    """CLIENT SETINFO LIB-NAME name | LIB-VER version -- describe the client library. O(1)."""
+    attr, value = argv[2].lower(), argv[3]
+    if attr not in (b"lib-name", b"lib-ver"):
+        raise CommandError(errors.CLIENT_ATTR_UNKNOWN.format(argv[2].decode("utf-8", "replace")))
+    if not valid_name(value):
+        raise CommandError(errors.CLIENT_ATTR_INVALID.format(attr.decode()))
+    if attr == b"lib-name":
+        c.lib_name = value
+    else:
+        c.lib_ver = value
+    return OK
+
+
+@subcommand("client", "info", 2, _SUB, acl="@slow @connection", since="6.2.0")
+def client_info(c, argv):
+    """CLIENT INFO -- this connection, as one CLIENT LIST line. O(1)."""
+    return Verbatim((c.info_line() + "\n").encode())
+
+
+@subcommand("client", "list", -2, _ADMIN, acl="@admin @slow @dangerous @connection", since="2.4.0")
+def client_list(c, argv):
+    """CLIENT LIST [TYPE normal|master|replica|pubsub] [ID id ...] -- the connections. O(N)."""
+    clients = list(c.server.clients.values())
+    n = len(argv)
+    if n == 4 and argv[2].lower() == b"type":
+        t = _parse_type(argv[3])
+        clients = [cl for cl in clients if client_type(cl) == t]
+    elif n >= 4 and argv[2].lower() == b"id":
+        ids = []
+        for a in argv[3:]:
+            v = to_int_or_none(a)
+            if v is None:
+                raise CommandError(errors.CLIENT_ID_INVALID)
+            ids.append(v)
+        wanted = set(ids)
+        clients = [cl for cl in clients if cl.id in wanted]
+    elif n != 2:
+        raise CommandError(errors.SYNTAX)
+    return Verbatim("".join(cl.info_line() + "\n" for cl in clients).encode())
+
+
+@subcommand("client", "kill", -3, _ADMIN, acl="@admin @slow @dangerous @connection", since="2.4.0")
+def client_kill(c, argv):
+    """CLIENT KILL ip:port | CLIENT KILL [ID id] [TYPE t] [USER u] [ADDR a] [LADDR a] [SKIPME yes|no]. O(N)."""
+    clients = c.server.clients
+    if len(argv) == 3:
+        addr = argv[2].decode("utf-8", "replace")
+        for cl in list(clients.values()):
+            if cl.addr == addr:
+                _kill(c, cl)
+                return OK
+        raise CommandError(errors.NO_SUCH_CLIENT)
+    filters = []
+    skipme = True
+    i = 2
+    n = len(argv)
+    while i < n:
+        if i + 1 >= n:
+            raise CommandError(errors.SYNTAX)
+        opt, val = argv[i].lower(), argv[i + 1]
+        if opt == b"id":
+            cid = to_int_or_none(val)
+            if cid is None or cid <= 0:
+                raise CommandError(errors.CLIENT_ID_NOT_POSITIVE)
+            filters.append(lambda cl, cid=cid: cl.id == cid)
+        elif opt == b"type":
+            t = _parse_type(val)
+            filters.append(lambda cl, t=t: client_type(cl) == t)
+        elif opt == b"addr":
+            a = val.decode("utf-8", "replace")
+            filters.append(lambda cl, a=a: cl.addr == a)
+        elif opt == b"laddr":
+            a = val.decode("utf-8", "replace")
+            filters.append(lambda cl, a=a: cl.laddr == a)
+        elif opt == b"user":
+            if val != b"default":
+                raise CommandError(errors.NO_SUCH_USER.format(val.decode("utf-8", "replace")))
+            u = val.decode()
+            filters.append(lambda cl, u=u: cl.user == u)
+        elif opt == b"skipme":
+            v = val.lower()
+            if v not in (b"yes", b"no"):
+                raise CommandError(errors.SYNTAX)
+            skipme = v == b"yes"
+        else:
+            raise CommandError(errors.SYNTAX)
+        i += 2
+    killed = 0
+    for cl in list(clients.values()):
+        if (cl is c and skipme) or not all(f(cl) for f in filters):
+            continue
+        _kill(c, cl)
+        killed += 1
+    return killed
+
+
+@subcommand("client", "reply", 3, _SUB, acl="@slow @connection", since="3.2.0")
+def client_reply(c, argv):
+    """CLIENT REPLY ON|OFF|SKIP -- stop or resume replies to this connection. O(1)."""
+    mode = argv[2].lower()
+    if mode == b"on":
+        c.reply_mode = "on"
+    elif mode == b"off":
+        c.reply_mode = "off"
+    elif mode == b"skip":
+        # Drop this command's reply and the next one's (dispatch._deliver).
+        if c.reply_mode == "off":
+            return NO_REPLY
+        c.reply_mode = "skip_next"
+    else:
+        raise CommandError(errors.SYNTAX)
+    c.regate()
+    return OK
+
+
+_HELP = (
+    "CLIENT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+    "GETNAME",
+    "    Return the name of the current connection.",
+    "ID",
+    "    Return the ID of the current connection.",
+    "INFO",
+    "    Return information about the current client connection.",
+    "KILL <ip:port>",
+    "    Kill connection made from <ip:port>.",
+    "KILL <option> <value> [<option> <value> [...]]",
+    "    Kill connections. Options are:",
+    "    * ADDR (<ip:port>|<unixsocket>:0)",
+    "      Kill connections made from the specified address",
+    "    * LADDR (<ip:port>|<unixsocket>:0)",
+    "      Kill connections made to specified local address",
+    "    * TYPE (NORMAL|MASTER|REPLICA|PUBSUB)",
+    "      Kill connections by type.",
+    "    * USER <username>",
+    "      Kill connections authenticated by <username>.",
+    "    * SKIPME (YES|NO)",
+    "      Skip killing current connection (default: yes).",
+    "    * ID <client-id>",
+    "      Kill connections by client id.",
+    "LIST [options ...]",
+    "    Return information about client connections. Options:",
+    "    * TYPE (NORMAL|MASTER|REPLICA|PUBSUB)",
+    "      Return clients of specified type.",
+    "    * ID <client-id> [<client-id> ...]",
+    "      Return clients with the given ids.",
+    "REPLY (ON|OFF|SKIP)",
+    "    Control the replies sent to the current connection.",
+    "SETNAME <name>",
+    "    Assign the name <name> to the current connection.",
+    "SETINFO <option> <value>",
+    "    Set client meta attr. Options are:",
+    "    * LIB-NAME: the client lib name.",
+    "    * LIB-VER: the client lib version.",
+    "HELP",
+    "    Print this help.",
+)
+
+
+@subcommand("client", "help", 2, "loading stale", acl="@slow @connection", since="5.0.0")
+def client_help(c, argv):
+    """CLIENT HELP -- the subcommands of CLIENT. O(1)."""
+    return [Status(line) for line in _HELP]

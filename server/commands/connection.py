@@ -1,0 +1,159 @@
+"""Connection commands: PING, ECHO, QUIT, RESET, HELLO, AUTH.
+
+Authentication has one user, ``default``, whose password is the
+``requirepass`` directive (read on every check, so CONFIG SET requirepass
+takes effect at once; clients already authenticated stay so, as in Redis).
+A failed AUTH leaves the client's state as it was.
+
+RESET returns the connection to its state right after connecting. Other areas
+that keep per-connection state (MULTI, subscriptions, tracking) append a
+function taking the client to ``RESET_HOOKS``; RESET calls each of them.
+"""
+
+from __future__ import annotations
+
+import hmac
+
+from engine import errors
+from engine.errors import CommandError
+from engine.registry import command
+from engine.reply import OK, PONG, Status
+from engine.util import to_int_or_none
+
+RESET_HOOKS: list = []
+
+_RESET = Status("RESET")
+
+
+@command("ping", -1, "fast", acl="@fast @connection", group="connection")
+def ping(c, argv):
+    """PING [message] -- PONG, or the message. O(1)."""
+    if len(argv) == 1:
+        return PONG
+    if len(argv) == 2:
+        return argv[1]
+    raise CommandError(errors.WRONG_ARITY.format("ping"))
+
+
+@command("echo", 2, "loading stale fast", acl="@fast @connection", group="connection")
+def echo(c, argv):
+    """ECHO message -- the message. O(1)."""
+    return argv[1]
+
+
+@command("quit", -1, "allow_busy noscript loading stale fast no-auth", acl="@fast @connection", group="connection",
+         fast_path=False)
+def quit_(c, argv):
+    """QUIT -- reply OK and close the connection."""
+    c.close_after_reply = True
+    return OK
+
+
+# --- authentication ---------------------------------------------------------
+
+def password_matches(server, password: bytes) -> bool:
+    """True when ``password`` is the default user's (any password when none is set)."""
+    required = server.config["requirepass"]
+    if not required:
+        return True
+    return hmac.compare_digest(required.encode("utf-8", "surrogateescape"), password)
+
+
+def authenticate(c, user: bytes, password: bytes) -> None:
+    """Log ``c`` in as ``user`` or raise WRONGPASS; nothing changes on failure."""
+    if user != b"default" or not password_matches(c.server, password):
+        raise CommandError(errors.WRONGPASS)
+    c.authenticated = True
+    c.user = "default"
+    c.regate()
+
+
+@command("auth", -2, "noscript loading stale fast no-auth allow_busy", acl="@fast @connection",
+         group="connection", fast_path=False)
+def auth(c, argv):
+    """AUTH [username] password -- authenticate the connection. O(N) in the password length."""
+    n = len(argv)
+    if n > 3:
+        raise CommandError(errors.SYNTAX)
+    if n == 2:
+        if not c.server.config["requirepass"]:
+            raise CommandError(errors.AUTH_NOT_CONFIGURED)
+        authenticate(c, b"default", argv[1])
+    else:
+        authenticate(c, argv[1], argv[2])
+    return OK
+
+
+def valid_name(name: bytes) -> bool:
+    """Client names and library attributes: printable ASCII, no spaces."""
+    return all(33 <= ch <= 126 for ch in name)
+
+
+def server_role(server) -> str:
+    return getattr(server, "role", "master")
+
+
+@command("hello", -1, "noscript loading stale fast no-auth allow_busy", acl="@fast @connection",
+         group="connection", since="6.0.0", fast_path=False)
+def hello(c, argv):
+    """HELLO [protover [AUTH username password] [SETNAME clientname]] -- handshake. O(1)."""
+    from server.app import REDIS_VERSION
+
+    version = None
+    i = 1
+    if len(argv) >= 2:
+        version = to_int_or_none(argv[1])
+        if version is None:
+            raise CommandError(errors.HELLO_PROTO_NOT_INT)
+        if version not in (2, 3):
+            raise CommandError(errors.NOPROTO)
+        i = 2
+    credentials = None
+    name = None
+    n = len(argv)
+    while i < n:
+        opt = argv[i].lower()
+        more = n - 1 - i
+        if opt == b"auth" and more >= 2:
+            credentials = (argv[i + 1], argv[i + 2])
+            i += 3
+        elif opt == b"setname" and more >= 1:
+            name = argv[i + 1]
+            if not valid_name(name):
+                raise CommandError(errors.CLIENT_NAME_INVALID)
+            i += 2
+        else:
+            raise CommandError(errors.HELLO_BAD_OPTION.format(argv[i].decode("utf-8", "replace")))
+    if credentials is not None:
+        authenticate(c, *credentials)
+    if not c.authenticated:
+        raise CommandError(errors.HELLO_NOAUTH)
+    if version is not None:
+        c.set_protocol(version)
+    if name is not None:
+        c.name = name
+    return {
+        b"server": b"redis",
+        b"version": REDIS_VERSION.encode(),
+        b"proto": c.protocol,
+        b"id": c.id,
+        b"mode": b"standalone",
+        b"role": server_role(c.server).encode(),
+        b"modules": [],
+    }
+
+
+@command("reset", 1, "noscript loading stale fast no-auth allow_busy", acl="@fast @connection",
+         group="connection", since="6.2.0", fast_path=False)
+def reset(c, argv):
+    """RESET -- return the connection to its initial state. O(1)."""
+    for hook in RESET_HOOKS:
+        hook(c)
+    c.select(0)
+    c.set_protocol(2)
+    c.name = b""
+    c.reply_mode = "on"
+    c.user = "default"
+    c.authenticated = not c.server.config["requirepass"]
+    c.regate()
+    return _RESET

@@ -1,0 +1,351 @@
+"""INFO: the server's state as ``field:value`` lines, in sections.
+
+Each section is a function from the server to a list of ``(field, value)``
+pairs, registered in ``SECTIONS`` in the order INFO prints them. Field names
+are Redis's, since tools (redis-cli, Sentinel, exporters, client libraries)
+parse them; Keel adds ``keel_version``. Another area that owns a section's
+truth (replication, the write-ahead log) replaces that section with
+``register_section``.
+
+Memory figures are estimates: Python has no allocator statistics to match
+Redis's ``used_memory``, so ``used_memory`` is the process's resident set size
+(from /proc, or the peak RSS where /proc is missing).
+
+``instantaneous_ops_per_sec`` comes from a sampler that records the command
+counter every 100 ms (16 samples, as Redis does); it starts with the first
+INFO call, so the first INFO of a process reports 0.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import resource
+import sys
+import time
+import weakref
+
+from engine.keyspace import now_ms
+
+SECTIONS: dict = {}  # name -> (title, fn, in_default)
+
+_PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
+
+
+def register_section(name: str, title: str, fn, default: bool = True) -> None:
+    """Add or replace a section: ``fn(server) -> [(field, value), ...]``."""
+    SECTIONS[name] = (title, fn, default)
+
+
+def human_bytes(n: int) -> str:
+    """Redis's bytesToHuman: 1023B, 1.00K, 1.50M, 2.00G."""
+    for unit, scale in (("P", 1 << 50), ("T", 1 << 40), ("G", 1 << 30), ("M", 1 << 20), ("K", 1 << 10)):
+        if n >= scale:
+            return f"{n / scale:.2f}{unit}"
+    return f"{n}B"
+
+
+def rss_bytes() -> int:
+    try:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * _PAGE
+    except (OSError, ValueError, IndexError):
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+# --- instantaneous ops/sec ----------------------------------------------------
+
+class _Sampler:
+    """Commands processed per second, averaged over the last 16 samples."""
+
+    INTERVAL = 0.1
+    SAMPLES = 16
+
+    def __init__(self, server):
+        self.server = weakref.ref(server)
+        self.rates = [0.0] * self.SAMPLES
+        self.index = 0
+        self.last_t = time.monotonic()
+        self.last_n = server.stats.commands
+        self.handle = None
+
+    def start(self, loop) -> None:
+        self.handle = loop.call_later(self.INTERVAL, self.tick)
+
+    def tick(self) -> None:
+        server = self.server()
+        if server is None or server.shutdown_event is None or server.shutdown_event.is_set():
+            return
+        now = time.monotonic()
+        n = server.stats.commands
+        elapsed = now - self.last_t
+        if n < self.last_n:  # CONFIG RESETSTAT zeroed the counter
+            self.last_n = 0
+        self.rates[self.index] = (n - self.last_n) / elapsed if elapsed > 0 else 0.0
+        self.index = (self.index + 1) % self.SAMPLES
+        self.last_t, self.last_n = now, n
+        self.handle = server.loop.call_later(self.INTERVAL, self.tick)
+
+    def ops_per_sec(self) -> int:
+        return int(sum(self.rates) / self.SAMPLES)
+
+
+_samplers: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+_peak_memory: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+
+
+def ops_per_sec(server) -> int:
+    s = _samplers.get(server)
+    if s is None:
+        s = _samplers[server] = _Sampler(server)
+        if server.loop is not None:
+            s.start(server.loop)
+        return 0
+    return s.ops_per_sec()
+
+
+# --- sections -----------------------------------------------------------------
+
+def _server(server):
+    from server.app import KEEL_VERSION, REDIS_VERSION
+
+    uname = platform.uname()
+    now = time.time()
+    uptime = int(now - server.start_time)
+    cfg = server.config
+    return [
+        ("redis_version", REDIS_VERSION),
+        ("keel_version", KEEL_VERSION),
+        ("redis_git_sha1", "00000000"),
+        ("redis_git_dirty", 0),
+        ("redis_build_id", "0"),
+        ("redis_mode", "standalone"),
+        ("os", f"{uname.system} {uname.release} {uname.machine}"),
+        ("arch_bits", 64 if sys.maxsize > 2**32 else 32),
+        ("monotonic_clock", "POSIX clock_gettime"),
+        ("multiplexing_api", "uvloop"),
+        ("python_version", platform.python_version()),
+        ("process_id", os.getpid()),
+        ("process_supervised", "no"),
+        ("run_id", server.run_id),
+        ("tcp_port", server.port),
+        ("server_time_usec", time.time_ns() // 1000),
+        ("uptime_in_seconds", uptime),
+        ("uptime_in_days", uptime // 86400),
+        ("hz", cfg["hz"]),
+        ("configured_hz", cfg["hz"]),
+        ("lru_clock", int(now) & ((1 << 24) - 1)),
+        ("executable", sys.executable),
+        ("config_file", cfg.source_file or ""),
+        ("io_threads_active", 0),
+    ]
+
+
+def _clients(server):
+    return [
+        ("connected_clients", len(server.clients)),
+        ("cluster_connections", 0),
+        ("maxclients", server.config["maxclients"]),
+        ("client_recent_max_input_buffer", 0),
+        ("client_recent_max_output_buffer", 0),
+        ("blocked_clients", getattr(server, "blocked_clients", 0)),
+        ("tracking_clients", 0),
+        ("clients_in_timeout_table", 0),
+    ]
+
+
+def _memory(server):
+    used = rss_bytes()
+    peak = max(used, _peak_memory.get(server, 0))
+    _peak_memory[server] = peak
+    maxmemory = server.config["maxmemory"]
+    return [
+        ("used_memory", used),
+        ("used_memory_human", human_bytes(used)),
+        ("used_memory_rss", used),
+        ("used_memory_rss_human", human_bytes(used)),
+        ("used_memory_peak", peak),
+        ("used_memory_peak_human", human_bytes(peak)),
+        ("used_memory_estimate", "rss"),
+        ("maxmemory", maxmemory),
+        ("maxmemory_human", human_bytes(maxmemory)),
+        ("maxmemory_policy", server.config["maxmemory-policy"]),
+        ("mem_fragmentation_ratio", "1.00"),
+        ("mem_allocator", "pymalloc"),
+    ]
+
+
+def _persistence(server):
+    cfg = server.config
+    return [
+        ("loading", 1 if server.loading else 0),
+        ("async_loading", 0),
+        ("rdb_changes_since_last_save", server.ks.dirty),
+        ("rdb_bgsave_in_progress", 0),
+        ("rdb_last_save_time", int(server.start_time)),
+        ("rdb_last_bgsave_status", "ok"),
+        ("aof_enabled", 1 if cfg["appendonly"] else 0),
+        ("aof_rewrite_in_progress", 0),
+        ("aof_rewrite_scheduled", 0),
+        ("aof_last_write_status", "ok"),
+    ]
+
+
+def _stats(server):
+    st = server.stats
+    ks = server.ks
+    return [
+        ("total_connections_received", st.total_connections),
+        ("total_commands_processed", st.commands),
+        ("instantaneous_ops_per_sec", ops_per_sec(server)),
+        ("total_net_input_bytes", st.net_input_bytes),
+        ("total_net_output_bytes", st.net_output_bytes),
+        ("instantaneous_input_kbps", "0.00"),
+        ("instantaneous_output_kbps", "0.00"),
+        ("rejected_connections", st.rejected_connections),
+        ("sync_full", 0),
+        ("sync_partial_ok", 0),
+        ("sync_partial_err", 0),
+        ("expired_keys", ks.expired_keys),
+        ("expired_stale_perc", "0.00"),
+        ("expired_time_cap_reached_count", 0),
+        ("evicted_keys", ks.evicted_keys),
+        ("keyspace_hits", st.keyspace_hits),
+        ("keyspace_misses", st.keyspace_misses),
+        ("pubsub_channels", 0),
+        ("pubsub_patterns", 0),
+        ("latest_fork_usec", 0),
+        ("total_forks", 0),
+        ("total_error_replies", sum(st.errors.values())),
+        ("total_protocol_errors", st.protocol_errors),
+    ]
+
+
+def _replication(server):
+    replid = getattr(server, "replid", None) or server.run_id
+    return [
+        ("role", getattr(server, "role", "master")),
+        ("connected_slaves", 0),
+        ("master_failover_state", "no-failover"),
+        ("master_replid", replid),
+        ("master_replid2", "0" * 40),
+        ("master_repl_offset", getattr(server, "repl_offset", 0)),
+        ("second_repl_offset", -1),
+        ("repl_backlog_active", 0),
+        ("repl_backlog_size", server.config["repl-backlog-size"]),
+        ("repl_backlog_first_byte_offset", 0),
+        ("repl_backlog_histlen", 0),
+    ]
+
+
+def _cpu(server):
+    me = resource.getrusage(resource.RUSAGE_SELF)
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return [
+        ("used_cpu_sys", f"{me.ru_stime:.6f}"),
+        ("used_cpu_user", f"{me.ru_utime:.6f}"),
+        ("used_cpu_sys_children", f"{kids.ru_stime:.6f}"),
+        ("used_cpu_user_children", f"{kids.ru_utime:.6f}"),
+        ("used_cpu_sys_main_thread", f"{me.ru_stime:.6f}"),
+        ("used_cpu_user_main_thread", f"{me.ru_utime:.6f}"),
+    ]
+
+
+def _modules(server):
+    return []
+
+
+def _commandstats(server):
+    from engine.commands.introspection import all_commands
+
+    out = []
+    for cmd in all_commands():
+        if not (cmd.calls or cmd.rejected_calls or cmd.failed_calls):
+            continue
+        # usec is measured on a sample of calls (see server.protocol): scale the
+        # sample's mean to every call.
+        mean_us = cmd.usec / cmd.timed_calls / 1000 if cmd.timed_calls else 0.0
+        usec = int(mean_us * cmd.calls)
+        out.append((f"cmdstat_{cmd.fullname}",
+                    f"calls={cmd.calls},usec={usec},usec_per_call={mean_us:.2f},"
+                    f"rejected_calls={cmd.rejected_calls},failed_calls={cmd.failed_calls}"))
+    return out
+
+
+def _errorstats(server):
+    return [(f"errorstat_{prefix}", f"count={n}") for prefix, n in sorted(server.stats.errors.items()) if n]
+
+
+def _cluster(server):
+    return [("cluster_enabled", 0)]
+
+
+def _keyspace(server):
+    out = []
+    now = now_ms()
+    for db in server.ks.dbs:
+        if not db.data:
+            continue
+        expires = db.expires
+        avg_ttl = 0
+        if expires:
+            # A bounded sample keeps INFO O(1) on a big keyspace.
+            total = count = 0
+            for when in expires.values():
+                if when > now:
+                    total += when - now
+                    count += 1
+                if count >= 1000:
+                    break
+            avg_ttl = total // count if count else 0
+        out.append((f"db{db.index}", f"keys={len(db.data)},expires={len(expires)},avg_ttl={avg_ttl}"))
+    return out
+
+
+register_section("server", "Server", _server)
+register_section("clients", "Clients", _clients)
+register_section("memory", "Memory", _memory)
+register_section("persistence", "Persistence", _persistence)
+register_section("stats", "Stats", _stats)
+register_section("replication", "Replication", _replication)
+register_section("cpu", "CPU", _cpu)
+register_section("modules", "Modules", _modules)
+register_section("commandstats", "Commandstats", _commandstats, default=False)
+register_section("errorstats", "Errorstats", _errorstats)
+register_section("cluster", "Cluster", _cluster)
+register_section("keyspace", "Keyspace", _keyspace)
+
+
+def section_names(args: list[str]) -> list[str]:
+    """The sections INFO ``args`` asks for, in INFO's order."""
+    if not args:
+        args = ["default"]
+    wanted = set()
+    for a in args:
+        a = a.lower()
+        if a in ("all", "everything"):
+            wanted.update(SECTIONS)  # Keel has no modules: all == everything
+        elif a == "default":
+            wanted.update(name for name, (_, _, dflt) in SECTIONS.items() if dflt)
+        else:
+            wanted.add(a)
+    return [name for name in SECTIONS if name in wanted]
+
+
+def generate(server, args: list[str]) -> str:
+    """The INFO text for ``args`` (section names, ``all``, ``everything``, ``default``)."""
+    parts = []
+    for name in section_names(args):
+        title, fn, _ = SECTIONS[name]
+        parts.append(f"# {title}\r\n" + "".join(f"{k}:{v}\r\n" for k, v in fn(server)))
+    return "\r\n".join(parts)
+
+
+def parse(text: str) -> dict[str, str]:
+    """``field -> value`` of an INFO text (for tests and tools)."""
+    out = {}
+    for line in text.splitlines():
+        if line and not line.startswith("#") and ":" in line:
+            k, _, v = line.partition(":")
+            out[k] = v
+    return out
