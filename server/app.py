@@ -26,6 +26,7 @@ import server.commands  # noqa: F401  (registers connection and server commands)
 from engine.keyspace import Keyspace
 from server.client import Client
 from server.config import Config
+from server.persistence import Persistence
 from server.protocol import Connection
 
 log = logging.getLogger("keel")
@@ -73,7 +74,8 @@ class Server:
         self.port = config["port"]
         self.run_id = os.urandom(20).hex()
         self.cron_handle = None
-        self.effect_sinks: list = []  # callables taking the list of (db, argv) effects
+        self.persistence = Persistence(self)
+        self.save_on_shutdown = True
 
     # -- clients -------------------------------------------------------------
     def new_client(self, conn: Connection, transport) -> Client:
@@ -94,22 +96,18 @@ class Server:
     def remove_client(self, c: Client) -> None:
         self.clients.pop(c.id, None)
 
-    # -- effects -------------------------------------------------------------
-    def journal(self) -> None:
-        """Hand the effects of the commands just run to their consumers."""
-        effects = self.ks.effects
-        for sink in self.effect_sinks:
-            sink(effects)
-        effects.clear()
-
     # -- cron ------------------------------------------------------------------
     def cron(self) -> None:
         """Runs ``hz`` times a second: active expiry and client timeouts."""
         hz = self.config["hz"]
         try:
-            if self.active_expire_enabled:
+            if self.active_expire_enabled and not self.loading:
                 # Budget: a quarter of the tick at most, so latency stays flat.
                 self.ks.active_expire(budget_ms=min(25.0, 250.0 / hz))
+                if self.ks.effects:
+                    self.persistence.journal()
+            if not self.loading:
+                self.persistence.cron()
             now = time.time()
             timeout = self.config["timeout"]
             for c in list(self.clients.values()):
@@ -138,10 +136,38 @@ class Server:
         for sig in (signal.SIGTERM, signal.SIGINT):
             self.loop.add_signal_handler(sig, self.request_shutdown)
         self.cron_handle = self.loop.call_later(1.0 / cfg["hz"], self.cron)
+        if not await self.load():
+            return
         log.info("Keel %s ready to accept connections on port %d (pid %d)", KEEL_VERSION, self.port, os.getpid())
 
-    def request_shutdown(self, exit_code: int = 0) -> None:
+    async def load(self) -> bool:
+        """Recover the dataset; clients connected meanwhile get -LOADING.
+
+        The loader runs in a worker thread that owns the keyspace until it is
+        done: the loop thread only answers LOADING (and the few commands
+        flagged ``loading``, which read counters), so no keyspace object is
+        touched by two threads. False when the data on disk is damaged: the
+        server then stops with status 1, naming the file, the offset and the
+        repair command.
+        """
+        self.loading = True
+        try:
+            await self.loop.run_in_executor(None, self.persistence.load)
+        except Exception as e:
+            msg = f"cannot load the dataset: {e}"
+            log.critical(msg)
+            print(f"keel: {msg}", file=sys.stderr, flush=True)
+            self.request_shutdown(exit_code=1, save=False)
+            return False
+        finally:
+            self.loading = False
+            for c in list(self.clients.values()):
+                c.regate()
+        return True
+
+    def request_shutdown(self, exit_code: int = 0, save: bool = True) -> None:
         self.exit_code = exit_code
+        self.save_on_shutdown = save
         if self.shutdown_event is not None:
             self.shutdown_event.set()
 
@@ -165,6 +191,12 @@ class Server:
                 await asyncio.wait_for(srv.wait_closed(), 1.0)
             except (asyncio.TimeoutError, Exception):
                 pass
+        await self.persistence.wait_bgsave()
+        try:
+            self.persistence.close(save=self.save_on_shutdown and self.exit_code == 0)
+        except Exception as e:
+            log.critical("could not save on shutdown: %s", e)
+            self.exit_code = self.exit_code or 1
         log.info("Keel is now ready to exit, bye bye...")
 
 

@@ -37,7 +37,7 @@ log = logging.getLogger("keel.protocol")
 
 class Connection(asyncio.Protocol):
     __slots__ = ("server", "transport", "reader", "client", "pending", "parser", "paused", "closed",
-                 "encode")
+                 "holding", "held")
 
     def __init__(self, server):
         self.server = server
@@ -48,6 +48,8 @@ class Connection(asyncio.Protocol):
         self.parser = None
         self.paused = False
         self.closed = False
+        self.holding = False  # replies wait for the log to be durable
+        self.held: list = []
 
     # -- connection lifecycle ----------------------------------------------
     def connection_made(self, transport) -> None:
@@ -95,7 +97,7 @@ class Connection(asyncio.Protocol):
     # -- the hot path --------------------------------------------------------
     def data_received(self, data: bytes) -> None:
         client = self.client
-        if client is None or self.closed:
+        if client is None or self.closed or client.close_after_reply:
             return
         client.active = True
         if self.pending is not None or data[0] != 42:
@@ -157,9 +159,11 @@ class Connection(asyncio.Protocol):
             cmd.calls += 1
         stats.commands += len(done)
         if self.closed or client.close_after_reply:
+            client.close_after_reply = True
             if out and not self.closed:
-                self._write(out)
-            self.close()
+                self._write(out)  # closes once the replies are out
+            elif not self.holding:
+                self.close()
             return
         if reader.has_data():
             # A request is cut across reads: hand its bytes to the slow path,
@@ -180,12 +184,37 @@ class Connection(asyncio.Protocol):
         self._slow_received(data[consumed:])
 
     def _write(self, out: list) -> None:
-        client = self.client
-        if client.ks.effects:
-            self.server.journal()
-        self.transport.write(b"".join(out) if len(out) > 1 else out[0])
-        if client.close_after_reply:
+        persistence = self.server.persistence
+        if self.client.ks.effects:
+            persistence.journal()
+        data = b"".join(out) if len(out) > 1 else out[0]
+        if self.holding or persistence.must_hold():
+            # appendfsync always: these replies depend on records not yet
+            # fsynced; they leave in commit(), after the group fsync.
+            self.held.append(data)
+            persistence.hold(self)
+            self.holding = True
+            return
+        self.transport.write(data)
+        if self.client.close_after_reply:
             self.close()
+
+    def release(self) -> None:
+        """The log is durable past every held reply: send them (one write)."""
+        held = self.held
+        self.held = []
+        self.holding = False
+        if self.closed:
+            return
+        self.transport.write(b"".join(held) if len(held) > 1 else held[0])
+        if self.client is not None and self.client.close_after_reply:
+            self.close()
+
+    def drop_held(self) -> None:
+        """The log failed: what was held is never acknowledged."""
+        self.held = []
+        self.holding = False
+        self.close()
 
     # -- the slow path -------------------------------------------------------
     def _slow_received(self, data: bytes) -> None:
@@ -243,5 +272,5 @@ class Connection(asyncio.Protocol):
     def _protocol_close(self, out: list) -> None:
         self.server.stats.protocol_errors += 1
         self.pending = None
-        self.transport.write(b"".join(out))
-        self.close()
+        self.client.close_after_reply = True
+        self._write(out)
