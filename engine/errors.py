@@ -58,6 +58,20 @@ LFU_NOT_SELECTED = (
     "that when switching between policies at runtime LRU and LFU data will take some time to adjust."
 )
 
+# --- strings and bitmaps -----------------------------------------------------
+DECREMENT_OVERFLOW = "ERR decrement would overflow"
+LCS_NOT_STRINGS = "ERR The specified keys must contain string values"
+LCS_LEN_AND_IDX = "ERR If you want both the length and indexes, please just use IDX."
+LCS_TOO_BIG = "ERR Insufficient memory, transient memory for LCS exceeds proto-max-bulk-len"
+BITPOS_BIT = "ERR The bit argument must be 1 or 0."
+BITOP_NOT_ONE_KEY = "ERR BITOP NOT must be called with a single source key."
+BITFIELD_TYPE = (
+    "ERR Invalid bitfield type. Use something like i16 u8. "
+    "Note that u64 is not supported but i64 is."
+)
+BITFIELD_OVERFLOW_TYPE = "ERR Invalid OVERFLOW type specified"
+BITFIELD_RO_WRITE = "ERR BITFIELD_RO only supports the GET subcommand"
+
 # --- dispatch --------------------------------------------------------------
 UNKNOWN_COMMAND = "ERR unknown command '{}', with args beginning with: {}"
 WRONG_ARITY = "ERR wrong number of arguments for '{}' command"
@@ -122,3 +136,7 @@ RESTORE_BAD_IDLETIME = "ERR Invalid IDLETIME value, must be >= 0"
 RESTORE_BAD_FREQ = "ERR Invalid FREQ value, must be >= 0 and <= 255"
 DUMP_PAYLOAD_VERSION = "ERR DUMP payload version or checksum are wrong"
 DUMP_PAYLOAD_BAD_DATA = "ERR Bad data format"
+
+# --- persistence -------------------------------------------------------------
+BGSAVE_IN_PROGRESS = "ERR Background save already in progress"
+NO_CHECKPOINTER = "ERR the dataset is still loading; no checkpoint can be taken yet"

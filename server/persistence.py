@@ -77,6 +77,11 @@ class Persistence:
         self.loaded_keys = 0
         self.load_total_bytes = 0
         self.load_done_bytes = 0
+        server.config.listeners.append(self._config_changed)
+
+    def _config_changed(self, name: str, value) -> None:
+        if name == "appendfsync":
+            self.set_fsync(value)
 
     # -- paths --------------------------------------------------------------
     @property

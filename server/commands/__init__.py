@@ -4,10 +4,11 @@ connection  PING, ECHO, QUIT, RESET, HELLO, AUTH
 client      CLIENT ID|INFO|LIST|KILL|SETNAME|GETNAME|SETINFO|REPLY|HELP
 config      CONFIG GET|SET|RESETSTAT|REWRITE|HELP
 admin       INFO, TIME, DEBUG, SHUTDOWN
+persistence SAVE, BGSAVE, BGREWRITEAOF, LASTSAVE
 
 Handlers here receive a ``server.client.Client`` (``c.server`` is the
 ``server.app.Server``). COMMAND lives in ``engine.commands.introspection``:
 it needs only the command table.
 """
 
-from server.commands import admin, client, config, connection  # noqa: F401
+from server.commands import admin, client, config, connection, persistence  # noqa: F401
