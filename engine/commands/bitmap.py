@@ -1,1 +1,429 @@
-"""Bitmap commands: SETBIT, GETBIT, BITCOUNT, BITPOS, BITOP, BITFIELD (to be filled)."""
+"""Bitmap commands: SETBIT, GETBIT, BITCOUNT, BITPOS, BITOP, BITFIELD(_RO).
+
+A bitmap is a string: bit 0 is the most significant bit of the first byte.
+Reading past the end reads zeros; writing past the end grows the string with
+zero bytes. Offsets are limited by proto-max-bulk-len, as in Redis.
+
+Bit ranges are evaluated on Python ints built from the bytes in range
+(``int.from_bytes`` then shifts and ``bit_count``), so counting and searching
+are linear in C, not per bit in Python.
+
+Effects: every write records the command as sent (all of them are
+deterministic), and only when the stored bytes changed: a SETBIT or BITFIELD
+that writes the bits already there records nothing and, like Redis 7.0,
+leaves WATCH untouched.
+"""
+
+from __future__ import annotations
+
+from engine import errors
+from engine.commands.string import get_string, max_string_len
+from engine.errors import CommandError
+from engine.registry import command
+from engine.reply import ONE, ZERO
+from engine.util import parse_int, to_int_or_none
+
+_U64 = (1 << 64) - 1
+
+
+def _to_int64(x: int) -> int:
+    """``x`` as a C int64_t would hold it (two's complement wrap-around)."""
+    x &= _U64
+    return x - (1 << 64) if x >> 63 else x
+
+
+def bit_offset(c, arg: bytes, bits: int = 0) -> int:
+    """A bit offset argument; ``#n`` means ``n * bits`` when ``bits`` is given.
+
+    Redis multiplies ``#n`` in 64-bit arithmetic, so a huge ``n`` wraps; the
+    wrapped value is then range-checked like any other.
+    """
+    by_field = bits and arg[:1] == b"#"
+    v = to_int_or_none(arg[1:] if by_field else arg)
+    if v is None:
+        raise CommandError(errors.BIT_OFFSET)
+    if by_field:
+        v = _to_int64(v * bits)
+    if v < 0 or (v >> 3) >= max_string_len(c):
+        raise CommandError(errors.BIT_OFFSET)
+    return v
+
+
+def _bits(v: bytes, first: int, last: int) -> int:
+    """Bits ``first..last`` (inclusive, MSB-first numbering) as an int."""
+    lo = first >> 3
+    hi = last >> 3
+    chunk = int.from_bytes(v[lo:hi + 1], "big")
+    chunk >>= (hi + 1) * 8 - 1 - last
+    return chunk & ((1 << (last - first + 1)) - 1)
+
+
+# --- SETBIT / GETBIT ------------------------------------------------------------
+
+@command("setbit", 4, "write denyoom", (1, 1, 1), "@write @bitmap @slow", group="bitmap",
+         summary="Sets or clears the bit at offset in the string value stored at key", since="2.2.0")
+def setbit(c, argv):
+    """SETBIT key offset 0|1 -- the bit's previous value. O(1) in Redis, O(N) here.
+
+    The TTL is kept. Setting a bit to the value it has, inside the string,
+    changes nothing: no effect, no WATCH invalidation (Redis 7.0 does the
+    same). Creating the key or growing it is a change even for a 0 bit.
+    """
+    key = argv[1]
+    offset = bit_offset(c, argv[2])
+    on = to_int_or_none(argv[3])
+    if on is None or on & ~1:
+        raise CommandError(errors.BIT_VALUE)
+    v = get_string(c, key)
+    byte = offset >> 3
+    shift = 7 - (offset & 7)
+    if v is None:
+        v = b""
+    n = len(v)
+    old = (v[byte] >> shift) & 1 if byte < n else 0
+    if byte < n and old == on:
+        return ONE if old else ZERO
+    if byte < n:
+        b = v[byte] & ~(1 << shift) | (on << shift)
+        new = v[:byte] + bytes((b,)) + v[byte + 1:]
+    else:
+        new = v + bytes(byte - n) + bytes((on << shift,))
+    c.db.set(key, new, keep_ttl=True)
+    c.emit(argv)
+    return ONE if old else ZERO
+
+
+@command("getbit", 3, "readonly fast", (1, 1, 1), "@read @bitmap @fast", group="bitmap",
+         summary="Returns the bit value at offset in the string value stored at key", since="2.2.0")
+def getbit(c, argv):
+    """GETBIT key offset -- the bit at offset (0 past the end). O(1)."""
+    offset = bit_offset(c, argv[2])
+    v = get_string(c, argv[1])
+    byte = offset >> 3
+    if v is None or byte >= len(v):
+        return ZERO
+    return ONE if (v[byte] >> (7 - (offset & 7))) & 1 else ZERO
+
+
+# --- BITCOUNT / BITPOS ------------------------------------------------------------
+
+def _unit_is_bit(arg: bytes) -> bool:
+    unit = arg.upper()
+    if unit == b"BIT":
+        return True
+    if unit == b"BYTE":
+        return False
+    raise CommandError(errors.SYNTAX)
+
+
+@command("bitcount", -2, "readonly", (1, 1, 1), "@read @bitmap @slow", group="bitmap",
+         summary="Count set bits in a string", since="2.6.0")
+def bitcount(c, argv):
+    """BITCOUNT key [start end [BYTE|BIT]] -- the number of set bits. O(N).
+
+    As in Redis 7.0, a missing key answers 0 before the range is parsed.
+    """
+    v = get_string(c, argv[1])
+    if v is None:
+        return ZERO
+    n = len(argv)
+    total = len(v)
+    if n == 2:
+        return int.from_bytes(v, "big").bit_count()
+    if n not in (4, 5):
+        raise CommandError(errors.SYNTAX)
+    start = parse_int(argv[2])
+    end = parse_int(argv[3])
+    isbit = n == 5 and _unit_is_bit(argv[4])
+    if isbit:
+        total *= 8
+    if start < 0 and end < 0 and start > end:
+        return ZERO
+    if start < 0:
+        start = max(total + start, 0)
+    if end < 0:
+        end = max(total + end, 0)
+    if end >= total:
+        end = total - 1
+    if start > end:
+        return ZERO
+    if not isbit:
+        return int.from_bytes(v[start:end + 1], "big").bit_count()
+    return _bits(v, start, end).bit_count()
+
+
+@command("bitpos", -3, "readonly", (1, 1, 1), "@read @bitmap @slow", group="bitmap",
+         summary="Find first bit set or clear in a string", since="2.8.7")
+def bitpos(c, argv):
+    """BITPOS key 0|1 [start [end [BYTE|BIT]]] -- the first such bit, or -1. O(N).
+
+    A missing key is all zeros (0 for a clear bit, -1 for a set bit). Looking
+    for a clear bit without an explicit end treats the string as padded with
+    zeros, so a string of all ones answers its length in bits; with an end,
+    not finding one answers -1.
+    """
+    bit = parse_int(argv[2])
+    if bit != 0 and bit != 1:
+        raise CommandError(errors.BITPOS_BIT)
+    v = get_string(c, argv[1])
+    if v is None:
+        return -1 if bit else ZERO
+    n = len(argv)
+    size = len(v)
+    end_given = n >= 5
+    isbit = False
+    if n == 3:
+        start, end = 0, size - 1
+    elif n <= 6:
+        start = parse_int(argv[3])
+        if n == 6:
+            isbit = _unit_is_bit(argv[5])
+        end = parse_int(argv[4]) if end_given else size - 1
+        total = size * 8 if isbit else size
+        if start < 0:
+            start = max(total + start, 0)
+        if end < 0:
+            end = max(total + end, 0)
+        if end >= total:
+            end = total - 1
+    else:
+        raise CommandError(errors.SYNTAX)
+    if start > end:
+        return -1
+    if not isbit:
+        start, end = start * 8, end * 8 + 7
+    width = end - start + 1
+    x = _bits(v, start, end)
+    if not bit:
+        x ^= (1 << width) - 1
+    if x:
+        return start + width - x.bit_length()
+    if bit or end_given:
+        return -1
+    return end + 1
+
+
+# --- BITOP -------------------------------------------------------------------------
+
+_BITOPS = {b"AND", b"OR", b"XOR", b"NOT"}
+
+
+@command("bitop", -4, "write denyoom", (2, -1, 1), "@write @bitmap @slow", group="bitmap",
+         summary="Perform bitwise operations between strings", since="2.6.0")
+def bitop(c, argv):
+    """BITOP AND|OR|XOR|NOT destkey key [key ...] -- the length of the result. O(N).
+
+    Missing keys are empty strings; shorter strings are padded with zeros.
+    An empty result deletes destkey (recorded as DEL if it existed);
+    otherwise destkey is overwritten (its TTL cleared) and the command is
+    recorded as sent.
+    """
+    op = argv[1].upper()
+    if op not in _BITOPS:
+        raise CommandError(errors.SYNTAX)
+    if op == b"NOT" and len(argv) != 4:
+        raise CommandError(errors.BITOP_NOT_ONE_KEY)
+    dest = argv[2]
+    sources = [get_string(c, key) or b"" for key in argv[3:]]
+    size = max(len(s) for s in sources)
+    db = c.db
+    if not size:
+        if db.delete(dest):
+            c.emit([b"DEL", dest])
+        return ZERO
+    ints = [int.from_bytes(s, "big") << (8 * (size - len(s))) for s in sources]
+    acc = ints[0]
+    if op == b"NOT":
+        acc ^= (1 << (8 * size)) - 1
+    elif op == b"AND":
+        for x in ints[1:]:
+            acc &= x
+    elif op == b"OR":
+        for x in ints[1:]:
+            acc |= x
+    else:
+        for x in ints[1:]:
+            acc ^= x
+    db.set(dest, acc.to_bytes(size, "big"))
+    c.emit(argv)
+    return size
+
+
+# --- BITFIELD ------------------------------------------------------------------------
+
+_GET, _SET, _INCRBY = 0, 1, 2
+_WRAP, _SAT, _FAIL = 0, 1, 2
+_OPCODES = {b"GET": (_GET, 2), b"SET": (_SET, 3), b"INCRBY": (_INCRBY, 3)}
+_OVERFLOWS = {b"WRAP": _WRAP, b"SAT": _SAT, b"FAIL": _FAIL}
+
+
+def _field_type(arg: bytes):
+    """``i<bits>`` (1..64) or ``u<bits>`` (1..63): (signed, bits)."""
+    kind = arg[:1]
+    bits = to_int_or_none(arg[1:])
+    if kind == b"i":
+        ok = bits is not None and 1 <= bits <= 64
+    elif kind == b"u":
+        ok = bits is not None and 1 <= bits <= 63
+    else:
+        ok = False
+    if not ok:
+        raise CommandError(errors.BITFIELD_TYPE)
+    return kind == b"i", bits
+
+
+def _read_field(buf, offset: int, bits: int, signed: bool) -> int:
+    """The field at ``offset``; bytes past the end of ``buf`` read as zero."""
+    byte = offset >> 3
+    last = (offset + bits - 1) >> 3
+    chunk = bytes(buf[byte:last + 1])
+    span = last - byte + 1
+    if len(chunk) < span:
+        chunk += bytes(span - len(chunk))
+    x = int.from_bytes(chunk, "big") >> (span * 8 - (offset & 7) - bits)
+    x &= (1 << bits) - 1
+    if signed and x >> (bits - 1):
+        x -= 1 << bits
+    return x
+
+
+def _write_field(buf: bytearray, offset: int, bits: int, value: int) -> None:
+    byte = offset >> 3
+    last = (offset + bits - 1) >> 3
+    span = last - byte + 1
+    shift = span * 8 - (offset & 7) - bits
+    mask = ((1 << bits) - 1) << shift
+    x = int.from_bytes(buf[byte:last + 1], "big")
+    x = (x & ~mask) | ((value << shift) & mask)
+    buf[byte:last + 1] = x.to_bytes(span, "big")
+
+
+def _unsigned_overflow(value: int, incr: int, bits: int, mode: int):
+    """Redis's unsigned check: (overflowed, value to store or None).
+
+    ``value`` is an unsigned 64-bit quantity: a SET of a negative number is
+    seen as a huge positive one, so ``SET u8 0 -1`` saturates to 255.
+    """
+    top = (1 << bits) - 1
+    if value > top or (incr > 0 and incr > top - value):
+        limit = top
+    elif incr < 0 and incr < -value:
+        limit = 0
+    else:
+        return False, value + incr
+    if mode == _WRAP:
+        return True, (value + incr) & top
+    return True, (limit if mode == _SAT else None)
+
+
+def _signed_overflow(value: int, incr: int, bits: int, mode: int):
+    """Redis's signed check: (overflowed, value to store or None).
+
+    The limits are computed in 64-bit arithmetic as Redis does, which makes
+    a SET of a value near -2**63 saturate to the *maximum* (its distance to
+    the maximum wraps negative); that quirk is reproduced on purpose.
+    """
+    top = (1 << (bits - 1)) - 1
+    bottom = -top - 1
+    max_incr = _to_int64(top - value)
+    min_incr = _to_int64(bottom - value)
+    if value > top or (bits != 64 and incr > max_incr) or (value >= 0 and incr > 0 and incr > max_incr):
+        limit = top
+    elif value < bottom or (bits != 64 and incr < min_incr) or (value < 0 and incr < 0 and incr < min_incr):
+        limit = bottom
+    else:
+        return False, value + incr
+    if mode == _WRAP:
+        x = (value + incr) & ((1 << bits) - 1)
+        return True, x - (1 << bits) if x >> (bits - 1) else x
+    return True, (limit if mode == _SAT else None)
+
+
+def _bitfield(c, argv, readonly: bool):
+    ops = []
+    mode = _WRAP
+    writes = False
+    highest = 0
+    n = len(argv)
+    j = 2
+    while j < n:
+        name = argv[j].upper()
+        spec = _OPCODES.get(name)
+        if spec is not None and n - j - 1 >= spec[1]:
+            opcode = spec[0]
+        elif name == b"OVERFLOW" and j + 1 < n:
+            mode = _OVERFLOWS.get(argv[j + 1].upper())
+            if mode is None:
+                raise CommandError(errors.BITFIELD_OVERFLOW_TYPE)
+            j += 2
+            continue
+        else:
+            raise CommandError(errors.SYNTAX)
+        signed, bits = _field_type(argv[j + 1])
+        offset = bit_offset(c, argv[j + 2], bits)
+        value = 0
+        if opcode != _GET:
+            writes = True
+            highest = max(highest, offset + bits - 1)
+            value = parse_int(argv[j + 3])
+        ops.append((opcode, signed, bits, offset, value, mode))
+        j += 3 if opcode == _GET else 4
+    if writes and readonly:
+        raise CommandError(errors.BITFIELD_RO_WRITE)
+    key = argv[1]
+    v = get_string(c, key)
+    if not writes:
+        v = v or b""
+        return [_read_field(v, off, bits, signed) for _, signed, bits, off, _, _ in ops]
+
+    buf = bytearray(v or b"")
+    need = (highest >> 3) + 1
+    if len(buf) < need:
+        buf.extend(bytes(need - len(buf)))
+    replies = []
+    for opcode, signed, bits, offset, value, mode in ops:
+        if opcode == _GET:
+            replies.append(_read_field(buf, offset, bits, signed))
+            continue
+        old = _read_field(buf, offset, bits, signed)
+        check = _signed_overflow if signed else _unsigned_overflow
+        if opcode == _INCRBY:
+            _, new = check(old, value, bits, mode)
+            reply = new
+        else:
+            _, new = check(value if signed else value & _U64, 0, bits, mode)
+            reply = old
+        if new is None:
+            replies.append(None)  # OVERFLOW FAIL: nothing written
+            continue
+        _write_field(buf, offset, bits, new)
+        replies.append(reply)
+    if v is None or buf != v:
+        c.db.set(key, bytes(buf), keep_ttl=True)
+        c.emit(argv)
+    return replies
+
+
+@command("bitfield", -2, "write denyoom", (1, 1, 1), "@write @bitmap @slow", group="bitmap",
+         summary="Perform arbitrary bitfield integer operations on strings", since="3.2.0")
+def bitfield(c, argv):
+    """BITFIELD key [GET type offset] [SET type offset value]
+    [INCRBY type offset increment] [OVERFLOW WRAP|SAT|FAIL] ... -- one reply per
+    GET/SET/INCRBY: the value read, the old value (SET), the new value
+    (INCRBY), or nil when OVERFLOW FAIL refused the write. O(N) in the ops.
+
+    Every argument is validated before anything runs. A write grows the
+    string to hold the farthest field written, even if FAIL then refuses it
+    (the key is created then, and that is recorded; Redis 7.0 leaves WATCH
+    untouched in that one case). Writing bits that are already there records
+    nothing. Effect: the command as sent.
+    """
+    return _bitfield(c, argv, False)
+
+
+@command("bitfield_ro", -2, "readonly fast", (1, 1, 1), "@read @bitmap @fast", group="bitmap",
+         summary="Perform arbitrary bitfield integer operations on strings. Read-only variant of BITFIELD",
+         since="6.0.0")
+def bitfield_ro(c, argv):
+    """BITFIELD_RO key [GET type offset ...] -- the values read. O(N) in the ops."""
+    return _bitfield(c, argv, True)
