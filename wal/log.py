@@ -129,6 +129,11 @@ class Log:
         return self._durable
 
     @property
+    def last_sync_ms(self) -> int:
+        """Wall-clock ms of the last sync (or of opening): everysec's reference."""
+        return self._last_sync_ms
+
+    @property
     def fsync_policy(self) -> str:
         return self._policy
 

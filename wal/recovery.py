@@ -126,6 +126,8 @@ def find_valid_record(buf: bytes, start: int, end: int, lo: int) -> int:
             if j < 0:
                 return -1
             q = j - lead
+            if q + HEADER_SIZE > end:
+                return -1
         length, crc, offset, _ = HEADER.unpack_from(buf, q)
         if length == 0:
             # no record starts inside a zero run, except in its last 3 bytes
@@ -311,18 +313,15 @@ def repair(directory: str, progress: Progress | None = None) -> Repair:
     for seg in s.segments[d.segment_index + 1:]:
         buf = _read(seg.path)
         dropped_bytes += len(buf)
-        first, _ = segment.decode_header(buf)
-        if first is not None:
-            dropped_records += _count_salvageable(buf, segment.HEADER_SIZE, first)
+        dropped_records += _count_salvageable(buf, segment.HEADER_SIZE, seg.first_offset)
         dest = segment.aside_name(seg.path, "dropped")
         os.rename(seg.path, dest)
         moved.append((seg.path, dest))
     buf = _read(d.path)
     if d.position == 0:
         dropped_bytes += len(buf)
-        first, _ = segment.decode_header(buf)
-        if first is not None:
-            dropped_records += _count_salvageable(buf, segment.HEADER_SIZE, first)
+        first = s.segments[d.segment_index].first_offset
+        dropped_records += _count_salvageable(buf, segment.HEADER_SIZE, first)
         dest = segment.aside_name(d.path, "broken")
         os.rename(d.path, dest)
         moved.insert(0, (d.path, dest))
