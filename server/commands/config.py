@@ -100,7 +100,7 @@ _HELP = (
     "REWRITE",
     "    Rewrite the configuration file.",
     "HELP",
-    "    Print this help.",
+    "    Prints this help.",
 )
 
 

@@ -125,18 +125,19 @@ def test_auth_without_configured_password(pair):
 
 @pytest.fixture(scope="module")
 def secured():
-    keel = KeelProcess("--requirepass", "s3cret").start()
-    ref = RedisProcess("--requirepass", "s3cret").start() if RedisProcess.available() else None
+    """Keel and redis-server with ``requirepass s3cret`` (set once both are up:
+    the readiness probe is an unauthenticated PING)."""
+    keel = KeelProcess().start()
+    ref = RedisProcess().start() if RedisProcess.available() else None
+    for proc in (keel, ref):
+        if proc is not None:
+            c = proc.client()
+            assert c.call("CONFIG", "SET", "requirepass", "s3cret") == b"OK"
+            c.close()
     yield keel, ref
     keel.cleanup()
     if ref is not None:
         ref.cleanup()
-
-
-def _wait_ready_with_auth(port):
-    c = RespClient(port)
-    c.call("AUTH", "s3cret")
-    return c
 
 
 @pytest.fixture
@@ -258,7 +259,8 @@ def test_debug_sleep_accepts_anything_like_atof(k):
 def test_debug_set_active_expire_stops_background_expiry(k):
     try:
         assert k.call("DEBUG", "SET-ACTIVE-EXPIRE", "0") == b"OK"
-        k.call("SET", "a", "1", "PX", "50")
+        k.call("SET", "a", "1")
+        assert k.call("PEXPIRE", "a", "50") == 1
         time.sleep(0.4)
         # Still stored: DBSIZE counts it, nothing deleted it in the background.
         assert k.call("DBSIZE") == 1
