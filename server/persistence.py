@@ -47,7 +47,8 @@ import time
 
 import hiredis
 
-from engine.registry import TABLE
+from engine.errors import CommandError
+from engine.registry import TABLE, dispatch_subcommand
 from engine.session import Session
 
 log = logging.getLogger("keel.persistence")
@@ -114,7 +115,7 @@ class Persistence:
                          nkeys, offset, time.time() - self.loading_started)
             if cfg["appendonly"]:
                 session = Session(ks)
-                replay = _Replayer(session)
+                replay = Replayer(session)
                 t0 = time.time()
                 self.log = Log.open(self.log_dir, segment_size=cfg["wal-segment-size"],
                                     fsync=cfg["appendfsync"], start_offset=offset,
@@ -151,16 +152,9 @@ class Persistence:
         if lg is None:
             effects.clear()
             return
-        parts = []
-        db = self.stream_db
-        for index, argv in effects:
-            if index != db:
-                parts.append(b"*2\r\n$6\r\nSELECT\r\n$%d\r\n%d\r\n" % (len(str(index)), index))
-                db = index
-            parts.append(_pack(tuple(argv)))
-        self.stream_db = db
+        payload, self.stream_db = encode_effects(effects, self.stream_db)
         effects.clear()
-        lg.append(b"".join(parts))
+        lg.append(payload)
         if not self.commit_scheduled:
             self.commit_scheduled = True
             self.server.loop.call_soon(self.commit)
@@ -348,7 +342,22 @@ class Persistence:
         }
 
 
-class _Replayer:
+def encode_effects(effects: list, stream_db: int) -> tuple[bytes, int]:
+    """One record's payload: the effects as RESP arrays, SELECT where the db changes.
+
+    Returns the payload and the database the stream is in after it.
+    """
+    parts = []
+    db = stream_db
+    for index, argv in effects:
+        if index != db:
+            parts.append(b"*2\r\n$6\r\nSELECT\r\n$%d\r\n%d\r\n" % (len(str(index)), index))
+            db = index
+        parts.append(_pack(tuple(argv)))
+    return b"".join(parts), db
+
+
+class Replayer:
     """Applies log records through the engine's handlers (no checks, no effects)."""
 
     def __init__(self, session: Session):
@@ -373,11 +382,14 @@ class _Replayer:
             cmd = TABLE.get(name)
             if cmd is None:
                 raise RuntimeError(f"log record at offset {offset}: unknown command {argv[0]!r}")
-            handler = cmd.handler
-            if cmd.subcommands:
-                from engine.registry import dispatch_subcommand
-                dispatch_subcommand(cmd, session, argv)
-            else:
-                handler(session, argv)
+            try:
+                if cmd.subcommands:
+                    dispatch_subcommand(cmd, session, argv)
+                else:
+                    cmd.handler(session, argv)
+            except CommandError as e:
+                # An effect that fails on replay is a bug in the command that
+                # journaled it; the rest of the log is still worth having.
+                log.error("log record at offset %d: %s failed on replay: %s", offset, argv[0], e)
             self.commands += 1
         ks.effects.clear()
