@@ -87,20 +87,23 @@ def _dump(directory: str, out) -> int:
         reader = hiredis.Reader()
         reader.feed(payload)
         when = _iso(ts)
+
+        def line(text: str) -> None:
+            print(f"{offset}\t{when}\tdb={_db()}\t{text}", file=out)
+
         try:
             while (cmd := reader.gets()) is not False:
                 if not isinstance(cmd, list) or not cmd:
-                    print(f"{offset}\t{when}\tdb={_db()}\t<not a command: {cmd!r}>", file=out)
+                    line(f"<not a command: {cmd!r}>")
                     continue
                 if cmd[0].lower() == b"select" and len(cmd) == 2:
                     db[0] = int(cmd[1])
                     continue
-                print(f"{offset}\t{when}\tdb={_db()}\t{' '.join(map(_quote, cmd))}", file=out)
+                line(" ".join(map(_quote, cmd)))
             if reader.has_data():
-                print(f"{offset}\t{when}\tdb={_db()}\t<incomplete RESP at the end of the payload>", file=out)
+                line("<incomplete RESP at the end of the payload>")
         except (hiredis.ProtocolError, ValueError) as e:
-            print(f"{offset}\t{when}\tdb={_db()}\t<undecodable payload of {len(payload)} bytes: {e}>",
-                  file=out)
+            line(f"<undecodable payload of {len(payload)} bytes: {e}>")
 
     def _db() -> str:
         return "?" if db[0] is None else str(db[0])

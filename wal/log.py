@@ -96,7 +96,8 @@ class Log:
         try:
             if not segs:
                 fd = segment.create(directory, start_offset)
-                segs = [SegmentFile(start_offset, os.path.join(directory, segment.name_for(start_offset)))]
+                path = os.path.join(directory, segment.name_for(start_offset))
+                segs = [SegmentFile(start_offset, path)]
                 return cls(directory, segs, fd, segment.HEADER_SIZE, start_offset,
                            segment_size, fsync, rec)
             fd = os.open(segs[-1].path, os.O_WRONLY | os.O_APPEND)

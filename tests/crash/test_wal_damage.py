@@ -13,6 +13,7 @@ import shutil
 import struct
 
 import pytest
+from crc32c import crc32c
 
 from wal import CorruptionError, Log, recover, repair, scan, segment
 
@@ -25,7 +26,8 @@ def make_payloads(n: int, size: int = 40) -> list[bytes]:
     for i in range(n):
         key = b"key:%d" % i
         val = (b"%d-" % i * size)[: max(1, size - 25 - len(key))]
-        out.append(b"*3\r\n$3\r\nSET\r\n$%d\r\n%s\r\n$%d\r\n%s\r\n" % (len(key), key, len(val), val))
+        out.append(b"*3\r\n$3\r\nSET\r\n$%d\r\n%s\r\n$%d\r\n%s\r\n"
+                   % (len(key), key, len(val), val))
     return out
 
 
@@ -252,7 +254,6 @@ def test_unsupported_format_version_is_refused(tmp_path):
     path = only_segment(tmp_path)
     head = bytearray(segment.encode_header(0))
     struct.pack_into("<I", head, 8, 99)
-    from crc32c import crc32c
     struct.pack_into("<I", head, 20, crc32c(bytes(head[:20])))
     patch(path, 0, bytes(head))
     assert_refused(tmp_path, path, 0, "version 99")
