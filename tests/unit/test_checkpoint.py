@@ -1,0 +1,493 @@
+"""wal.checkpoint: LMDB checkpoints of the keyspace, consistent at one log offset."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+
+import lmdb
+import pytest
+from crc32c import crc32c
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from engine import rdb
+from engine.keyspace import Keyspace
+from tests.support import ROOT
+from wal.checkpoint import Checkpointer, CheckpointError, db_prefix
+
+FAR = 4_000_000_000_000  # an expiry time far in the future (ms)
+
+
+@pytest.fixture
+def cp(tmp_path):
+    c = Checkpointer(str(tmp_path / "cp"))
+    yield c
+    c.close()
+
+
+def state(ks: Keyspace) -> list:
+    return [(db.data, db.expires) for db in ks.dbs]
+
+
+def reload(cp: Checkpointer, num_databases: int = 16) -> Keyspace:
+    ks = Keyspace(num_databases)
+    cp.load(ks)
+    return ks
+
+
+def fill(ks: Keyspace, n: int, db: int = 0, value: bytes = b"v") -> None:
+    for i in range(n):
+        ks.dbs[db].set(b"key:%d" % i, value + b"%d" % i)
+
+
+# --- round trips -----------------------------------------------------------
+
+def test_empty_checkpoint_loads_nothing(cp):
+    ks = Keyspace()
+    assert cp.load(ks) is None
+    assert cp.info() is None
+    assert all(not db.data for db in ks.dbs)
+
+
+def test_round_trip_keeps_values_expiries_and_databases(cp):
+    ks = Keyspace(300)
+    ks.dbs[0].set(b"plain", b"hello")
+    ks.dbs[0].set(b"empty", b"")
+    ks.dbs[3].set(b"ttl", b"12345")
+    ks.dbs[3].set_expire(b"ttl", FAR)
+    ks.dbs[127].set(b"a", b"last one-byte prefix")
+    ks.dbs[128].set(b"a", b"first two-byte prefix")
+    ks.dbs[299].set(b"a", b"z")
+    ks.dbs[299].set_expire(b"a", 1)  # already past: kept, the log decides
+    cp.start_tracking(ks)
+    stats = cp.write(cp.capture(ks), 42)
+    assert stats.keys == 6
+    loaded = Keyspace(300)
+    assert cp.load(loaded) == 42
+    assert state(loaded) == state(ks)
+    assert loaded.dbs[3].heap == [(FAR, b"ttl")]
+    assert loaded.effects == [] and loaded.dirty == 0
+
+
+def test_meta_records_offset_format_time_and_count(cp):
+    ks = Keyspace()
+    fill(ks, 5)
+    cp.start_tracking(ks)
+    before = int(time.time() * 1000)
+    cp.write(cp.capture(ks), 1234)
+    meta = cp.info()
+    assert meta["offset"] == 1234 and meta["format"] == 1 and meta["keys"] == 5
+    assert before <= meta["created_ms"] <= int(time.time() * 1000)
+
+
+def test_one_megabyte_values_round_trip(cp):
+    ks = Keyspace()
+    ks.dbs[0].set(b"big", os.urandom(1 << 20))
+    ks.dbs[1].set(b"big", b"7" * (1 << 20))
+    cp.start_tracking(ks)
+    cp.write(cp.capture(ks), 1)
+    assert state(reload(cp)) == state(ks)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.dictionaries(
+    st.tuples(st.integers(0, 15), st.binary(max_size=40)),
+    st.tuples(st.one_of(st.binary(max_size=200), st.integers(-(2**63), 2**63 - 1).map(lambda i: b"%d" % i)),
+              st.one_of(st.none(), st.integers(1, 2**62))),
+    max_size=60))
+def test_any_keyspace_round_trips(entries):
+    with tempfile.TemporaryDirectory() as d:
+        cp = Checkpointer(d)
+        try:
+            ks = Keyspace()
+            for (db, key), (value, ttl) in entries.items():
+                ks.dbs[db].set(key, value)
+                if ttl is not None:
+                    ks.dbs[db].set_expire(key, ttl)
+            cp.start_tracking(ks)
+            cp.write(cp.capture(ks), 7)
+            assert state(reload(cp)) == state(ks)
+        finally:
+            cp.close()
+
+
+def test_progress_is_reported(cp):
+    ks = Keyspace()
+    fill(ks, 70000)
+    cp.start_tracking(ks)
+    cp.write(cp.capture(ks), 1)
+    calls = []
+    cp.load(Keyspace(), progress=lambda n, total: calls.append((n, total)))
+    assert calls == [(65536, 70000), (70000, 70000)]
+
+
+def test_load_refuses_a_non_empty_keyspace(cp):
+    ks = Keyspace()
+    ks.dbs[0].set(b"k", b"v")
+    with pytest.raises(ValueError):
+        cp.load(ks)
+
+
+# --- incremental checkpoints -----------------------------------------------
+
+def test_incremental_checkpoint_rewrites_only_changed_keys(cp):
+    ks = Keyspace()
+    fill(ks, 1000)
+    fill(ks, 10, db=5)
+    cp.start_tracking(ks)
+    first = cp.write(cp.capture(ks), 10)
+    assert (first.puts, first.deletes, first.keys) == (1010, 0, 1010)
+
+    for i in range(0, 100):
+        ks.dbs[0].set(b"key:%d" % i, b"changed")   # 100 changed
+    for i in range(100, 130):
+        ks.dbs[0].delete(b"key:%d" % i)             # 30 deleted
+    ks.dbs[0].set_expire(b"key:500", FAR)           # 1 expiry added
+    ks.dbs[5].persist(b"key:0")                     # not a change: no TTL
+    ks.dbs[7].set(b"new", b"x")                     # 1 added
+    ks.dbs[7].delete(b"nosuch")                     # nothing
+    snap = cp.capture(ks)
+    assert len(snap) == 132
+    stats = cp.write(snap, 20)
+    assert (stats.puts, stats.deletes, stats.keys) == (102, 30, 981)
+    assert cp.load(loaded := Keyspace()) == 20
+    assert state(loaded) == state(ks)
+
+
+def test_nothing_changed_writes_only_the_offset(cp):
+    ks = Keyspace()
+    fill(ks, 10)
+    cp.start_tracking(ks)
+    cp.write(cp.capture(ks), 1)
+    stats = cp.write(cp.capture(ks), 2)
+    assert (stats.puts, stats.deletes) == (0, 0)
+    assert cp.info()["offset"] == 2
+
+
+def test_a_loaded_keyspace_continues_incrementally(tmp_path):
+    path = str(tmp_path / "cp")
+    ks = Keyspace()
+    fill(ks, 50)
+    cp = Checkpointer(path)
+    cp.start_tracking(ks)
+    cp.write(cp.capture(ks), 1)
+    cp.close()
+
+    cp = Checkpointer(path)
+    try:
+        loaded = Keyspace()
+        cp.load(loaded)
+        cp.start_tracking(loaded)
+        loaded.dbs[0].set(b"key:1", b"replayed")
+        snap = cp.capture(loaded)
+        assert not snap.full and len(snap) == 1
+        cp.write(snap, 2)
+        assert state(reload(cp)) == state(loaded)
+    finally:
+        cp.close()
+
+
+def test_tracking_a_keyspace_not_loaded_from_the_checkpoint_starts_with_a_full_capture(cp):
+    ks = Keyspace()
+    ks.dbs[0].data[b"pre-existing"] = b"v"  # present before tracking started
+    cp.start_tracking(ks)
+    snap = cp.capture(ks)
+    assert snap.full
+    cp.write(snap, 1)
+    assert state(reload(cp)) == state(ks)
+
+
+def test_ttl_changes_are_checkpointed(cp):
+    ks = Keyspace()
+    fill(ks, 3)
+    ks.dbs[0].set_expire(b"key:0", FAR)
+    cp.start_tracking(ks)
+    cp.write(cp.capture(ks), 1)
+    ks.dbs[0].persist(b"key:0")
+    ks.dbs[0].set_expire(b"key:1", FAR + 1)
+    cp.write(cp.capture(ks), 2)
+    assert state(reload(cp)) == state(ks)
+
+
+def test_flushall_drops_everything(cp):
+    ks = Keyspace()
+    fill(ks, 100)
+    fill(ks, 100, db=3)
+    cp.start_tracking(ks)
+    cp.write(cp.capture(ks), 1)
+    ks.flushall()
+    ks.dbs[3].set(b"after", b"flush")
+    stats = cp.write(cp.capture(ks), 2)
+    assert stats.keys == 1
+    assert state(reload(cp)) == state(ks)
+
+
+def test_flushdb_drops_one_database(cp):
+    ks = Keyspace()
+    fill(ks, 20)
+    fill(ks, 20, db=1)
+    cp.start_tracking(ks)
+    cp.write(cp.capture(ks), 1)
+    ks.dbs[1].clear()
+    cp.write(cp.capture(ks), 2)
+    loaded = reload(cp)
+    assert state(loaded) == state(ks) and len(loaded.dbs[0].data) == 20
+
+
+def test_swapdb_moves_keys_between_databases(cp):
+    ks = Keyspace()
+    fill(ks, 30, db=0, value=b"zero")
+    fill(ks, 10, db=1, value=b"one")
+    ks.dbs[1].set_expire(b"key:0", FAR)
+    cp.start_tracking(ks)
+    cp.write(cp.capture(ks), 1)
+    ks.swap(0, 1)
+    ks.dbs[0].set(b"extra", b"x")
+    cp.write(cp.capture(ks), 2)
+    assert state(reload(cp)) == state(ks)
+    ks.swap(0, 1)
+    ks.swap(1, 2)
+    cp.write(cp.capture(ks), 3)
+    assert state(reload(cp)) == state(ks)
+
+
+def test_changes_after_capture_do_not_leak_into_the_checkpoint(cp):
+    ks = Keyspace()
+    fill(ks, 100)
+    cp.start_tracking(ks)
+    cp.write(cp.capture(ks), 1)
+    for i in range(10):
+        ks.dbs[0].set(b"key:%d" % i, b"at capture")
+    ks.dbs[0].delete(b"key:50")
+    snap = cp.capture(ks)
+    expected = [(dict(db.data), dict(db.expires)) for db in ks.dbs]
+    # The server keeps running commands while the write is in progress.
+    for i in range(5):
+        ks.dbs[0].set(b"key:%d" % i, b"after capture")
+    ks.dbs[0].set(b"key:50", b"recreated")
+    ks.dbs[0].delete(b"key:60")
+    ks.dbs[0].set_expire(b"key:70", FAR)
+    ks.dbs[2].set(b"elsewhere", b"new")
+    cp.write(snap, 2)
+    assert state(reload(cp)) == expected
+    cp.write(cp.capture(ks), 3)
+    assert state(reload(cp)) == state(ks)
+
+
+def test_full_capture_is_isolated_from_later_writes(cp):
+    ks = Keyspace()
+    fill(ks, 100)
+    cp.start_tracking(ks)
+    snap = cp.capture(ks)
+    expected = [(dict(db.data), dict(db.expires)) for db in ks.dbs]
+    ks.dbs[0].set(b"key:1", b"later")
+    ks.dbs[0].set(b"new", b"later")
+    ks.flushall()
+    cp.write(snap, 1)
+    assert state(reload(cp)) == expected
+
+
+def test_offset_cannot_go_backwards_and_the_next_capture_is_full(cp):
+    ks = Keyspace()
+    fill(ks, 10)
+    cp.start_tracking(ks)
+    cp.write(cp.capture(ks), 100)
+    ks.dbs[0].set(b"key:1", b"x")
+    with pytest.raises(ValueError):
+        cp.write(cp.capture(ks), 50)
+    assert cp.info()["offset"] == 100
+    snap = cp.capture(ks)
+    assert snap.full
+    cp.write(snap, 150)
+    assert state(reload(cp)) == state(ks)
+
+
+def test_stop_tracking_removes_the_watcher(cp):
+    ks = Keyspace()
+    cp.start_tracking(ks)
+    assert len(ks.watchers) == 1
+    cp.stop_tracking()
+    assert ks.watchers == []
+
+
+def test_map_full_grows_the_map(tmp_path):
+    cp = Checkpointer(str(tmp_path / "cp"), map_size=1 << 20)
+    try:
+        ks = Keyspace()
+        fill(ks, 20, value=b"x" * 100_000)
+        cp.start_tracking(ks)
+        cp.write(cp.capture(ks), 1)
+        assert state(reload(cp)) == state(ks)
+    finally:
+        cp.close()
+
+
+def test_rdb_encoded_records_are_read(cp):
+    # Records of types other than plain strings carry engine.rdb encodings.
+    lkey = db_prefix(4) + b"k"
+    body = b"\xe1" + FAR.to_bytes(8, "little", signed=True) + rdb.encode_value(b"-2147483648")
+    with cp._env.begin(write=True) as txn:
+        txn.put(lkey, body + crc32c(body, crc32c(lkey)).to_bytes(4, "little"), db=cp._keys)
+        for name, value in ((b"offset", 9), (b"format", 1), (b"keys", 1)):
+            txn.put(name, value.to_bytes(8, "little"), db=cp._meta)
+    ks = reload(cp)
+    assert ks.dbs[4].data == {b"k": b"-2147483648"} and ks.dbs[4].expires == {b"k": FAR}
+
+
+# --- damage ------------------------------------------------------------------
+
+def write_sample(path: str, value: bytes = b"UNIQUE-VALUE-0123456789") -> None:
+    cp = Checkpointer(path)
+    ks = Keyspace()
+    fill(ks, 100)
+    ks.dbs[0].set(b"target", value)
+    cp.start_tracking(ks)
+    cp.write(cp.capture(ks), 5)
+    cp.close()
+
+
+def test_garbage_file_raises_checkpoint_error_naming_it(tmp_path):
+    path = tmp_path / "cp"
+    path.mkdir()
+    (path / "data.mdb").write_bytes(os.urandom(64 * 1024))
+    with pytest.raises(CheckpointError, match="data.mdb"):
+        Checkpointer(str(path))
+
+
+def test_flipped_value_byte_raises_checkpoint_error_naming_file_and_key(tmp_path):
+    path = str(tmp_path / "cp")
+    write_sample(path)
+    f = os.path.join(path, "data.mdb")
+    raw = bytearray(open(f, "rb").read())
+    at = raw.index(b"UNIQUE-VALUE")
+    raw[at + 3] ^= 0x01
+    open(f, "wb").write(bytes(raw))
+    cp = Checkpointer(path)
+    try:
+        with pytest.raises(CheckpointError, match=r"data\.mdb.*checksum.*b'target'"):
+            cp.load(Keyspace())
+    finally:
+        cp.close()
+
+
+def test_truncated_file_raises_checkpoint_error(tmp_path):
+    path = str(tmp_path / "cp")
+    write_sample(path)
+    f = os.path.join(path, "data.mdb")
+    size = os.path.getsize(f)
+    os.truncate(f, size // 2)
+    with pytest.raises(CheckpointError, match="data.mdb"):
+        cp = Checkpointer(path)
+        cp.load(Keyspace())
+
+
+def test_unknown_format_raises_checkpoint_error(cp):
+    ks = Keyspace()
+    cp.start_tracking(ks)
+    cp.write(cp.capture(ks), 1)
+    with cp._env.begin(write=True) as txn:
+        txn.put(b"format", (99).to_bytes(4, "little"), db=cp._meta)
+    with pytest.raises(CheckpointError, match="format 99"):
+        cp.load(Keyspace())
+
+
+def test_checkpoint_of_more_databases_than_the_server_has(cp):
+    ks = Keyspace(32)
+    ks.dbs[20].set(b"k", b"v")
+    cp.start_tracking(ks)
+    cp.write(cp.capture(ks), 1)
+    with pytest.raises(CheckpointError, match="database 20"):
+        cp.load(Keyspace(16))
+
+
+CHILD = textwrap.dedent("""
+    import sys
+    sys.path.insert(0, {root!r})
+    from engine.keyspace import Keyspace
+    from wal.checkpoint import Checkpointer
+    cp = Checkpointer({path!r})
+    ks = Keyspace()
+    d = ks.dbs[0]
+    for i in range(1000):
+        d.set(b"a%d" % i, b"first")
+    cp.start_tracking(ks)
+    cp.write(cp.capture(ks), 100)
+    for i in range(300000):
+        d.set(b"b%d" % i, b"x" * 100)
+    for i in range(1000):
+        d.set(b"a%d" % i, b"second")
+    snap = cp.capture(ks)
+    print("writing", flush=True)
+    cp.write(snap, 200)
+    print("done", flush=True)
+""")
+
+
+@pytest.mark.parametrize("delay", [0.1, 0.6])
+def test_kill_during_write_leaves_the_previous_checkpoint(tmp_path, delay):
+    path = str(tmp_path / "cp")
+    child = subprocess.Popen([sys.executable, "-c", CHILD.format(root=ROOT, path=path)],
+                             stdout=subprocess.PIPE, text=True)
+    try:
+        assert child.stdout.readline() == "writing\n"
+        time.sleep(delay)
+        child.send_signal(signal.SIGKILL)
+        rest = child.stdout.read()
+    finally:
+        child.kill()
+        child.wait()
+    assert "done" not in rest, "the write finished before the kill: make it longer"
+    cp = Checkpointer(path)
+    try:
+        ks = Keyspace()
+        assert cp.load(ks) == 100
+        assert ks.dbs[0].data == {b"a%d" % i: b"first" for i in range(1000)}
+    finally:
+        cp.close()
+
+
+# --- speed -------------------------------------------------------------------
+
+def build(n: int) -> Keyspace:
+    ks = Keyspace()
+    ks.dbs[0].data.update((b"key:%012d" % i, b"val:%012d" % i) for i in range(n))
+    return ks
+
+
+def measure(tmp_path, n: int) -> tuple[float, float, float]:
+    ks = build(n)
+    cp = Checkpointer(str(tmp_path / "speed"))
+    try:
+        cp.start_tracking(ks)
+        t0 = time.perf_counter()
+        snap = cp.capture(ks)
+        t1 = time.perf_counter()
+        cp.write(snap, 1)
+        t2 = time.perf_counter()
+        loaded = Keyspace()
+        cp.load(loaded)
+        t3 = time.perf_counter()
+        assert loaded.dbs[0].data == ks.dbs[0].data
+    finally:
+        cp.close()
+    return t1 - t0, t2 - t1, t3 - t2
+
+
+def test_load_speed_200k_keys(tmp_path):
+    capture, write, load = measure(tmp_path, 200_000)
+    print(f"\n200k keys: capture {capture:.3f}s write {write:.3f}s load {load:.3f}s")
+    # ~0.9 us/key here; 3 us/key leaves room for a busy 2-core machine.
+    assert load < 0.6
+
+
+@pytest.mark.soak
+def test_load_speed_1m_keys(tmp_path):
+    capture, write, load = measure(tmp_path, 1_000_000)
+    print(f"\n1M keys: capture {capture:.3f}s write {write:.3f}s load {load:.3f}s")
+    assert load < 1.3

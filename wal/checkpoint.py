@@ -1,0 +1,402 @@
+"""Checkpoints: the whole keyspace as of one log offset, in an LMDB environment.
+
+Recovery loads the newest checkpoint and replays the log after the offset it
+covers; the log segments wholly before that offset can then be deleted.
+Checkpoints are incremental: only keys changed since the previous one are
+rewritten, keys deleted since are removed.
+
+Interface (the server wires these; nothing here touches sockets or the loop)
+---------------------------------------------------------------------------
+::
+
+    cp = Checkpointer(path)            # opens/creates the LMDB environment
+    offset = cp.load(ks, progress)     # fill an empty Keyspace; None = no checkpoint
+    cp.start_tracking(ks)              # BEFORE replaying the log after `offset`
+    ... replay, serve ...
+    snap = cp.capture(ks)              # on the event-loop thread, between commands,
+                                       # when the log's end offset is `end`
+    await asyncio.to_thread(cp.write, snap, end)   # anywhere; one write at a time
+    cp.close()
+
+* ``load`` fills ``db.data`` / ``db.expires`` (and the expiry heap) directly:
+  no watchers fire, no effects are recorded. Keys are loaded as they were,
+  TTLs in the past included: whether such a key is gone is decided by the log
+  (the ``DEL`` its expiry journaled) or by the keyspace's own expiry after.
+  ``progress(loaded, total)`` is called every 65536 keys and at the end.
+* ``start_tracking`` installs a watcher in ``ks.watchers`` that adds each
+  changed key to its database's dirty set (one ``set.add``).
+* ``capture`` swaps the dirty sets out and takes, for each dirty key, a
+  reference to its current value and expiry time (None when deleted). It is a
+  few C-level passes (``map(dict.get, keys)``), no per-key Python code. A
+  database whose dict object is not the one seen at the previous capture
+  (FLUSHDB/FLUSHALL replace it, SWAPDB exchanges it) is captured whole and its
+  old content in LMDB dropped; so is everything on the first capture after
+  ``start_tracking`` on a keyspace this checkpointer did not load, and after a
+  ``write`` that failed. Values are captured by reference, which is a
+  consistent snapshot because strings are immutable ``bytes``; a mutable type
+  added later must be copied here or made copy-on-write, otherwise a change
+  made after ``capture`` would leak into the checkpoint.
+* ``write`` encodes the snapshot and applies it — puts, deletes, and the meta
+  record — in ONE LMDB write transaction, so a checkpoint is all-or-nothing:
+  a crash mid-write leaves the previous one intact. The commit fsyncs the
+  data pages before the meta page (LMDB's default sync mode), which is what
+  makes it both atomic and durable; no separate ``env.sync`` is needed. It
+  touches no keyspace object and may run in a worker thread. It returns a
+  ``WriteStats`` (puts, deletes, keys).
+
+Layout (``FORMAT_VERSION`` 1)
+-----------------------------
+``path`` is an LMDB environment directory (``data.mdb``, ``lock.mdb``) with
+two named databases:
+
+``keys``
+    key: LEB128 varint of the database index + the key's bytes (a prefix-free
+    code, so each database is one contiguous range; indexes < 128 take one
+    byte). Value, a *record*::
+
+        tag (1 byte) [expiry: int64 LE unix ms, when tag & 1] body  crc32c (4 bytes LE)
+
+    tag 0xF0/0xF1: body is the raw string (the common case, decoded with one
+    slice); tag 0xE0/0xE1: body is ``engine.rdb.encode_value`` (RDB type byte
+    + encoding), for every other type. The CRC32C covers the LMDB key and the
+    record before it, so a record read under the wrong key fails too. CRC32C
+    (hardware accelerated) rather than the DUMP format's CRC64 because the
+    check runs for every key at load time.
+``meta``
+    ``offset`` (u64 LE, the log offset the checkpoint covers), ``format``
+    (u32 LE), ``created_ms`` (u64 LE, wall clock of the write), ``keys`` (u64
+    LE, number of records).
+
+Errors: a checkpoint that cannot be read — not an LMDB file, truncated, a
+record failing its checksum or not decoding, an unknown format — raises
+``CheckpointError`` naming the file (and the key, for a bad record).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+import lmdb
+from crc32c import crc32c
+
+from engine import rdb
+
+FORMAT_VERSION = 1
+
+_TAG_STRING = 0xF0
+_TAG_RDB = 0xE0
+_HAS_EXPIRE = 1
+_STRING = bytes((_TAG_STRING,))
+_STRING_EXP = bytes((_TAG_STRING | _HAS_EXPIRE,))
+_RDB = bytes((_TAG_RDB,))
+_RDB_EXP = bytes((_TAG_RDB | _HAS_EXPIRE,))
+# CRC32C over a message followed by its own CRC (little endian) is constant:
+# checking a record is one crc32c call over all of it.
+_CRC_RESIDUE = 0x48674BC7
+
+_PROGRESS_EVERY = 1 << 16
+_DEFAULT_MAP_SIZE = 1 << 36  # address space, not disk: the file grows as used
+
+
+class CheckpointError(Exception):
+    """The checkpoint on disk is damaged or unreadable; the message names the file."""
+
+
+class WriteStats:
+    """What one ``write`` did: records put, records deleted, records after it."""
+
+    __slots__ = ("puts", "deletes", "keys")
+
+    def __init__(self, puts: int, deletes: int, keys: int):
+        self.puts = puts
+        self.deletes = deletes
+        self.keys = keys
+
+    def __repr__(self) -> str:
+        return f"WriteStats(puts={self.puts}, deletes={self.deletes}, keys={self.keys})"
+
+
+class Snapshot:
+    """The keys to write, captured at one consistent point.
+
+    ``full``: replace the whole checkpoint. ``parts``: per database, either
+    ``(index, True, data_copy, expires_copy)`` — the database captured whole —
+    or ``(index, False, keys, values, expiries)`` where a value of None means
+    the key was deleted and ``expiries`` is None when the database has no TTLs.
+    """
+
+    __slots__ = ("full", "parts")
+
+    def __init__(self, full: bool, parts: list):
+        self.full = full
+        self.parts = parts
+
+    def __len__(self) -> int:
+        return sum(len(p[2]) for p in self.parts)
+
+
+def db_prefix(index: int) -> bytes:
+    """LEB128 varint of a database index: the prefix of its keys in LMDB."""
+    out = bytearray()
+    while True:
+        low = index & 0x7F
+        index >>= 7
+        if index:
+            out.append(low | 0x80)
+        else:
+            out.append(low)
+            return bytes(out)
+
+
+def _read_prefix(k: bytes) -> tuple[int, int]:
+    """``(db index, prefix length)`` of an LMDB key."""
+    index = shift = 0
+    for i, b in enumerate(k):
+        index |= (b & 0x7F) << shift
+        if not b & 0x80:
+            return index, i + 1
+        shift += 7
+    raise ValueError("key without a complete database prefix")
+
+
+def encode_record(lkey: bytes, value, expire: int | None) -> bytes:
+    """The LMDB value for ``value`` stored under ``lkey``."""
+    if type(value) is bytes:
+        body = _STRING + value if expire is None else _STRING_EXP + expire.to_bytes(8, "little", signed=True) + value
+    else:
+        enc = rdb.encode_value(value)
+        body = _RDB + enc if expire is None else _RDB_EXP + expire.to_bytes(8, "little", signed=True) + enc
+    return body + crc32c(body, crc32c(lkey)).to_bytes(4, "little")
+
+
+class Checkpointer:
+    """One checkpoint directory; see the module docstring for the protocol."""
+
+    def __init__(self, path: str, map_size: int = _DEFAULT_MAP_SIZE):
+        self.path = path
+        self.file = os.path.join(path, "data.mdb")
+        os.makedirs(path, exist_ok=True)
+        try:
+            self._env = lmdb.open(path, map_size=map_size, max_dbs=2, subdir=True, metasync=True, sync=True)
+            self._check_size()
+            self._keys = self._env.open_db(b"keys")
+            self._meta = self._env.open_db(b"meta")
+        except lmdb.Error as e:
+            raise CheckpointError(f"{self.file}: cannot open checkpoint: {e}") from None
+        self._ks = None
+        self._loaded = None  # the keyspace load() filled, if any
+        self._dirty: list[set] = []
+        self._tables: list[dict] = []
+        self._need_full = True
+        self._watcher = None
+
+    def _check_size(self) -> None:
+        # LMDB maps the file; touching a page past a truncated end is SIGBUS,
+        # so refuse a file shorter than the pages its meta page claims.
+        info = self._env.info()
+        need = (info["last_pgno"] + 1) * self._env.stat()["psize"]
+        size = os.path.getsize(self.file)
+        if size < need:
+            raise CheckpointError(f"{self.file}: truncated checkpoint ({size} bytes, needs {need})")
+
+    def close(self) -> None:
+        self.stop_tracking()
+        self._env.close()
+
+    # -- reading ------------------------------------------------------------
+    def info(self) -> dict | None:
+        """The meta record: offset, format, created_ms, keys; None when empty."""
+        with self._env.begin(db=self._meta) as txn:
+            raw = {k: txn.get(k) for k in (b"offset", b"format", b"created_ms", b"keys")}
+        if raw[b"offset"] is None:
+            return None
+        return {k.decode(): int.from_bytes(v, "little") if v is not None else None for k, v in raw.items()}
+
+    def load(self, ks, progress=None) -> int | None:
+        """Fill the empty keyspace ``ks``; the offset it now reflects (None: no checkpoint)."""
+        if any(db.data for db in ks.dbs):
+            raise ValueError("load() needs an empty keyspace")
+        meta = self.info()
+        if meta is None:
+            self._loaded = ks
+            return None
+        if meta["format"] != FORMAT_VERSION:
+            raise CheckpointError(f"{self.file}: unknown checkpoint format {meta['format']}")
+        total = meta["keys"] or 0
+        try:
+            with self._env.begin(db=self._keys) as txn:
+                self._load_records(txn.cursor(), ks, total, progress)
+        except lmdb.Error as e:
+            raise CheckpointError(f"{self.file}: unreadable checkpoint: {e}") from None
+        for db in ks.dbs:
+            if db.expires:
+                db._rebuild_heap()
+        self._loaded = ks
+        return meta["offset"]
+
+    def _load_records(self, cursor, ks, total: int, progress) -> None:
+        # The hot loop of recovery: per plain string, one crc32c pair, one
+        # first-byte test, one tag test, two slices and a dict store.
+        dbs = ks.dbs
+        first = -1  # first byte of the current database's prefix
+        prefix = b""
+        plen = 1
+        data = expires = None
+        n = 0
+        residue = _CRC_RESIDUE
+        tag_string = _TAG_STRING
+        crc = crc32c
+        every = _PROGRESS_EVERY - 1 if progress is not None else -1
+        for k, v in cursor:
+            if k[0] != first or (plen > 1 and not k.startswith(prefix)):
+                index, plen = self._prefix_of(k)
+                if index >= len(dbs):
+                    raise CheckpointError(f"{self.file}: holds database {index} but the server has {len(dbs)}")
+                prefix = k[:plen]
+                first = k[0]
+                data = dbs[index].data
+                expires = dbs[index].expires
+            if crc(v, crc(k)) != residue:
+                raise CheckpointError(f"{self.file}: checksum mismatch in the record of key {k[plen:]!r}")
+            if v[0] == tag_string:
+                data[k[plen:]] = v[1:-4]
+            else:
+                self._load_other(k[plen:], v, data, expires)
+            n += 1
+            if not n & every:
+                progress(n, total)
+        if progress is not None:
+            progress(n, total)
+
+    def _prefix_of(self, k: bytes) -> tuple[int, int]:
+        try:
+            return _read_prefix(k)
+        except ValueError:
+            raise CheckpointError(f"{self.file}: malformed key {k!r}") from None
+
+    def _load_other(self, key: bytes, v: bytes, data: dict, expires: dict) -> None:
+        tag = v[0]
+        pos = 1
+        if tag & _HAS_EXPIRE:
+            expires[key] = int.from_bytes(v[1:9], "little", signed=True)
+            pos = 9
+        if tag & ~_HAS_EXPIRE == _TAG_STRING:
+            data[key] = v[pos:-4]
+            return
+        if tag & ~_HAS_EXPIRE != _TAG_RDB:
+            raise CheckpointError(f"{self.file}: unknown record tag {tag:#x} for key {key!r}")
+        body = v[pos:-4]
+        try:
+            value, end = rdb.decode_value(body, 0)
+        except rdb.PayloadError as e:
+            raise CheckpointError(f"{self.file}: undecodable value of key {key!r}: {e}") from None
+        if end != len(body):
+            raise CheckpointError(f"{self.file}: trailing bytes in the value of key {key!r}")
+        data[key] = value
+
+    # -- tracking and capture (event-loop thread) ---------------------------
+    def start_tracking(self, ks) -> None:
+        """Record every key changed in ``ks`` from now on (call before log replay)."""
+        self.stop_tracking()
+        dirty = [set() for _ in ks.dbs]
+        self._dirty = dirty
+
+        def watcher(db, key):
+            dirty[db.index].add(key)
+
+        self._ks = ks
+        self._watcher = watcher
+        self._tables = [db.data for db in ks.dbs]
+        self._need_full = ks is not self._loaded
+        ks.watchers.append(watcher)
+
+    def stop_tracking(self) -> None:
+        if self._watcher is not None:
+            self._ks.watchers.remove(self._watcher)
+            self._watcher = None
+            self._ks = None
+
+    def capture(self, ks) -> Snapshot:
+        """The changes since the previous capture, as of now (see module docstring)."""
+        if ks is not self._ks:
+            raise ValueError("capture() of a keyspace that is not being tracked")
+        full = self._need_full
+        self._need_full = False
+        dirty = self._dirty
+        tables = self._tables
+        parts = []
+        for i, db in enumerate(ks.dbs):
+            keys = dirty[i]
+            if keys:
+                dirty[i] = set()
+            data = db.data
+            if full or data is not tables[i]:
+                tables[i] = data
+                if data or not full:
+                    parts.append((i, True, data.copy(), db.expires.copy()))
+            elif keys:
+                keys = list(keys)
+                expires = db.expires
+                parts.append((i, False, keys, list(map(data.get, keys)),
+                              list(map(expires.get, keys)) if expires else None))
+        return Snapshot(full, parts)
+
+    # -- writing (any thread) -----------------------------------------------
+    def write(self, snapshot: Snapshot, offset: int) -> WriteStats:
+        """Apply ``snapshot`` and record ``offset``, atomically and durably."""
+        try:
+            return self._write(snapshot, offset)
+        except lmdb.MapFullError:
+            self._env.set_mapsize(self._env.info()["map_size"] * 2)
+            return self.write(snapshot, offset)
+        except BaseException:
+            self._need_full = True  # the snapshot's changes are lost: rewrite all next time
+            raise
+
+    def _write(self, snapshot: Snapshot, offset: int) -> WriteStats:
+        puts = deletes = 0
+        with self._env.begin(write=True) as txn:
+            current = txn.get(b"offset", db=self._meta)
+            if current is not None and offset < int.from_bytes(current, "little"):
+                raise ValueError(f"checkpoint offset {offset} is behind the existing one")
+            if snapshot.full:
+                txn.drop(self._keys, delete=False)
+            cursor = txn.cursor(self._keys)
+            for part in snapshot.parts:
+                prefix = db_prefix(part[0])
+                if part[1]:
+                    if not snapshot.full:
+                        deletes += self._drop_range(cursor, prefix)
+                    _, _, data, expires = part
+                    records = [(prefix + key, encode_record(prefix + key, value, expires.get(key)))
+                               for key, value in data.items()]
+                else:
+                    _, _, keys, values, expiries = part
+                    records = []
+                    for j, key in enumerate(keys):
+                        lkey = prefix + key
+                        value = values[j]
+                        if value is None:
+                            deletes += txn.delete(lkey, db=self._keys)
+                        else:
+                            records.append((lkey, encode_record(lkey, value, expiries[j] if expiries else None)))
+                if records:
+                    cursor.putmulti(records)
+                    puts += len(records)
+            nkeys = txn.stat(self._keys)["entries"]
+            txn.put(b"offset", offset.to_bytes(8, "little"), db=self._meta)
+            txn.put(b"format", FORMAT_VERSION.to_bytes(4, "little"), db=self._meta)
+            txn.put(b"created_ms", (time.time_ns() // 1_000_000).to_bytes(8, "little"), db=self._meta)
+            txn.put(b"keys", nkeys.to_bytes(8, "little"), db=self._meta)
+        return WriteStats(puts, deletes, nkeys)
+
+    @staticmethod
+    def _drop_range(cursor, prefix: bytes) -> int:
+        n = 0
+        if cursor.set_range(prefix):
+            while cursor.key().startswith(prefix):
+                if not cursor.delete():
+                    break
+                n += 1
+        return n
