@@ -266,7 +266,8 @@ class Log:
         payload is trimmed to start there (a replica resumes at a byte, not a
         record). Raises ValueError if ``offset`` is outside
         [start_offset, end_offset]; CorruptionError if a record read back is
-        damaged.
+        damaged. Segments are opened as the iteration reaches them: do not
+        ``delete_before`` past a position a reader still needs.
         """
         if not self.start_offset <= offset <= self._end:
             raise ValueError(f"offset {offset} is outside the log "
