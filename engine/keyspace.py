@@ -48,7 +48,7 @@ def now_ms() -> int:
 
 
 class Database:
-    __slots__ = ("ks", "index", "data", "expires", "heap")
+    __slots__ = ("ks", "index", "data", "expires", "heap", "dirty")
 
     def __init__(self, ks: "Keyspace", index: int):
         self.ks = ks
@@ -56,6 +56,9 @@ class Database:
         self.data: dict[bytes, object] = {}
         self.expires: dict[bytes, int] = {}
         self.heap: list[tuple[int, bytes]] = []
+        # Keys changed since the last checkpoint capture; None when no
+        # checkpointer tracks this keyspace (the set would only grow).
+        self.dirty: set | None = None
 
     # -- lookups ------------------------------------------------------------
     def get(self, key: bytes):
@@ -91,6 +94,9 @@ class Database:
         self.data[key] = value
         if not keep_ttl and self.expires:
             self.expires.pop(key, None)
+        d = self.dirty
+        if d is not None:
+            d.add(key)
         ks = self.ks
         ks.dirty += 1
         if ks.watchers:
@@ -126,9 +132,15 @@ class Database:
         self.ks.changed(self, key)
 
     def clear(self) -> int:
+        """Empty the database. A checkpoint notices the new dict object and
+        rewrites this database whole, so keys are not marked one by one."""
         n = len(self.data)
-        for key in self.data:
-            self.ks.changed(self, key)
+        ks = self.ks
+        ks.dirty += n
+        if ks.watchers:
+            for key in self.data:
+                for w in ks.watchers:
+                    w(self, key)
         self.data = {}
         self.expires = {}
         self.heap = []
@@ -188,6 +200,9 @@ class Keyspace:
 
     def changed(self, db: Database, key: bytes) -> None:
         self.dirty += 1
+        d = db.dirty
+        if d is not None:
+            d.add(key)
         if self.watchers:
             for w in self.watchers:
                 w(db, key)
@@ -211,9 +226,13 @@ class Keyspace:
         da.data, db_.data = db_.data, da.data
         da.expires, db_.expires = db_.expires, da.expires
         da.heap, db_.heap = db_.heap, da.heap
-        for d in (da, db_):
-            for key in d.data:
-                self.changed(d, key)
+        # The dicts changed places: a checkpoint rewrites both databases whole.
+        self.dirty += len(da.data) + len(db_.data)
+        if self.watchers:
+            for d in (da, db_):
+                for key in d.data:
+                    for w in self.watchers:
+                        w(d, key)
 
     def flushall(self) -> int:
         return sum(db.clear() for db in self.dbs)

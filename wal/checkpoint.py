@@ -23,8 +23,9 @@ Interface (the server wires these; nothing here touches sockets or the loop)
   TTLs in the past included: whether such a key is gone is decided by the log
   (the ``DEL`` its expiry journaled) or by the keyspace's own expiry after.
   ``progress(loaded, total)`` is called every 65536 keys and at the end.
-* ``start_tracking`` installs a watcher in ``ks.watchers`` that adds each
-  changed key to its database's dirty set (one ``set.add``).
+* ``start_tracking`` gives each database a dirty set (``Database.dirty``):
+  the keyspace's mutators add each changed key to it (one ``set.add``,
+  inline, no callback).
 * ``capture`` swaps the dirty sets out and takes, for each dirty key, a
   reference to its current value and expiry time (None when deleted). It is a
   few C-level passes (``map(dict.get, keys)``), no per-key Python code. A
@@ -186,10 +187,8 @@ class Checkpointer:
             raise CheckpointError(f"{self.file}: cannot open checkpoint: {e}") from None
         self._ks = None
         self._loaded = None  # the keyspace load() filled, if any
-        self._dirty: list[set] = []
         self._tables: list[dict] = []
         self._need_full = True
-        self._watcher = None
 
     def _check_size(self) -> None:
         # LMDB maps the file; touching a page past a truncated end is SIGBUS,
@@ -299,22 +298,16 @@ class Checkpointer:
     def start_tracking(self, ks) -> None:
         """Record every key changed in ``ks`` from now on (call before log replay)."""
         self.stop_tracking()
-        dirty = [set() for _ in ks.dbs]
-        self._dirty = dirty
-
-        def watcher(db, key):
-            dirty[db.index].add(key)
-
+        for db in ks.dbs:
+            db.dirty = set()
         self._ks = ks
-        self._watcher = watcher
         self._tables = [db.data for db in ks.dbs]
         self._need_full = ks is not self._loaded
-        ks.watchers.append(watcher)
 
     def stop_tracking(self) -> None:
-        if self._watcher is not None:
-            self._ks.watchers.remove(self._watcher)
-            self._watcher = None
+        if self._ks is not None:
+            for db in self._ks.dbs:
+                db.dirty = None
             self._ks = None
 
     def capture(self, ks) -> Snapshot:
@@ -323,13 +316,12 @@ class Checkpointer:
             raise ValueError("capture() of a keyspace that is not being tracked")
         full = self._need_full
         self._need_full = False
-        dirty = self._dirty
         tables = self._tables
         parts = []
         for i, db in enumerate(ks.dbs):
-            keys = dirty[i]
+            keys = db.dirty
             if keys:
-                dirty[i] = set()
+                db.dirty = set()
             data = db.data
             if full or data is not tables[i]:
                 tables[i] = data

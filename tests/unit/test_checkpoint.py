@@ -308,12 +308,15 @@ def test_offset_cannot_go_backwards_and_the_next_capture_is_full(cp):
     assert state(reload(cp)) == state(ks)
 
 
-def test_stop_tracking_removes_the_watcher(cp):
+def test_stop_tracking_stops_collecting_dirty_keys(cp):
     ks = Keyspace()
     cp.start_tracking(ks)
-    assert len(ks.watchers) == 1
+    ks.dbs[0].set(b"k", b"v")
+    assert ks.dbs[0].dirty == {b"k"}
     cp.stop_tracking()
-    assert ks.watchers == []
+    assert all(db.dirty is None for db in ks.dbs)
+    ks.dbs[0].set(b"k2", b"v")
+    assert ks.dbs[0].dirty is None
 
 
 def test_map_full_grows_the_map(tmp_path):
