@@ -176,19 +176,7 @@ def _memory(server):
 
 
 def _persistence(server):
-    cfg = server.config
-    return [
-        ("loading", 1 if server.loading else 0),
-        ("async_loading", 0),
-        ("rdb_changes_since_last_save", server.ks.dirty),
-        ("rdb_bgsave_in_progress", 0),
-        ("rdb_last_save_time", int(server.start_time)),
-        ("rdb_last_bgsave_status", "ok"),
-        ("aof_enabled", 1 if cfg["appendonly"] else 0),
-        ("aof_rewrite_in_progress", 0),
-        ("aof_rewrite_scheduled", 0),
-        ("aof_last_write_status", "ok"),
-    ]
+    return list(server.persistence.info().items())
 
 
 def _stats(server):

@@ -121,6 +121,24 @@ class Persistence:
                                     fsync=cfg["appendfsync"], start_offset=offset,
                                     progress=self._log_progress, on_record=replay,
                                     replay_from=offset)
+                lg = self.log
+                if lg.start_offset > offset:
+                    lg.close()
+                    self.log = None
+                    raise RuntimeError(
+                        f"the write-ahead log in {self.log_dir} starts at offset {lg.start_offset} but "
+                        f"the checkpoint covers only up to {offset}: the records between are missing")
+                if lg.end_offset < offset:
+                    # The log ends before the checkpoint (cut short by a repair):
+                    # everything in it is in the checkpoint already. Continuing it
+                    # would reuse offsets, so it is set aside and a new one begins.
+                    lg.close()
+                    aside = f"{self.log_dir}.before-{int(time.time())}"
+                    os.rename(self.log_dir, aside)
+                    log.warning("write-ahead log ends at offset %d, before the checkpoint's %d: "
+                                "moved to %s, starting a new log at %d", lg.end_offset, offset, aside, offset)
+                    self.log = Log.open(self.log_dir, segment_size=cfg["wal-segment-size"],
+                                        fsync=cfg["appendfsync"], start_offset=offset)
                 rec = self.log.recovered
                 if rec is not None and getattr(rec, "torn", None):
                     log.warning("write-ahead log: %s", rec.torn)

@@ -131,6 +131,8 @@ def shutdown(c, argv):
     if b"abort" in opts:
         # A shutdown starts at once here (no waiting for replicas), so none is ever pending.
         raise CommandError(errors.NO_SHUTDOWN_IN_PROGRESS)
-    c.server.request_shutdown(0)
+    # A checkpoint is written on the way out (fast restart) unless NOSAVE;
+    # the log is synced either way, so NOSAVE loses nothing under appendonly.
+    c.server.request_shutdown(0, save=b"nosave" not in opts)
     c.close_after_reply = True
     return NO_REPLY
