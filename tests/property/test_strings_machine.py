@@ -22,7 +22,8 @@ LLONG_MAX = 2**63 - 1
 LLONG_MIN = -(2**63)
 
 keys = st.sampled_from(KEYS)
-integers = st.sampled_from([0, 1, -1, 7, 100, LLONG_MAX, LLONG_MIN, LLONG_MAX - 1, LLONG_MIN + 1]) | st.integers(-1000, 1000)
+integers = (st.sampled_from([0, 1, -1, 7, 100, LLONG_MAX, LLONG_MIN, LLONG_MAX - 1, LLONG_MIN + 1])
+            | st.integers(-1000, 1000))
 values = (
     st.binary(max_size=12)
     | integers.map(str)
@@ -126,7 +127,8 @@ def make_machine(keel_port: int, ref_port: int):
         def bitpos(self, key, bit, bounds):
             self.check("BITPOS", key, bit, *bounds)
 
-        @rule(op=st.sampled_from(["AND", "OR", "XOR", "NOT"]), dest=keys, sources=st.lists(keys, min_size=1, max_size=3))
+        @rule(op=st.sampled_from(["AND", "OR", "XOR", "NOT"]), dest=keys,
+              sources=st.lists(keys, min_size=1, max_size=3))
         def bitop(self, op, dest, sources):
             self.check("BITOP", op, dest, *sources)
 

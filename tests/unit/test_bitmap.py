@@ -295,3 +295,14 @@ def test_bitfield_agrees_with_redis_on_random_programs(pair, ops, initial):
 ])
 def test_wrong_arity_errors_match_redis(pair, args):
     pair.check(*args)
+
+
+def test_writing_bits_already_there_does_not_touch_watched_keys(c):
+    run(c, "SETBIT", "b", "3", "1")
+    seen = []
+    c.ks.watchers.append(lambda db, key: seen.append(key))
+    run(c, "SETBIT", "b", "3", "1")
+    run(c, "BITFIELD", "b", "SET", "u4", "0", "1")
+    assert seen == []
+    run(c, "SETBIT", "b", "3", "0")
+    assert seen == [b"b"]

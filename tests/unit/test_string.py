@@ -531,3 +531,13 @@ def test_lcs_of_long_strings_is_fast_and_exact(pair):
 ])
 def test_wrong_arity_errors_match_redis(pair, args):
     pair.check(*args)
+
+
+def test_setrange_and_append_without_change_still_touch_watched_keys_like_redis(c):
+    run(c, "SET", "k", "abc")
+    seen = []
+    c.ks.watchers.append(lambda db, key: seen.append(key))
+    run(c, "SETRANGE", "k", "0", "ab")
+    run(c, "APPEND", "k", "")
+    assert seen == [b"k", b"k"]
+    assert effects(c) == [[b"SET", b"k", b"abc"]]
