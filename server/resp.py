@@ -21,6 +21,7 @@ from __future__ import annotations
 from engine import errors
 from engine.errors import CommandError
 from engine.reply import NULL_ARRAY, Raw, Set, Status, Verbatim
+from engine.util import to_int_or_none
 
 INLINE_MAX = 64 * 1024  # PROTO_INLINE_MAX_SIZE: longest inline request / header line
 INT_MAX = 2**31 - 1
@@ -36,6 +37,11 @@ class ProtocolError(Exception):
     def __init__(self, text: str):
         super().__init__(text)
         self.text = text
+
+    @property
+    def reply(self) -> bytes:
+        # latin-1: the offending byte of "expected '$', got 'X'" goes out raw.
+        return b"-" + self.text.encode("latin-1") + b"\r\n"
 
 
 # --- encoding --------------------------------------------------------------
@@ -141,20 +147,23 @@ def request_size(argv: list) -> int:
 
 
 # --- the slow-path request parser -----------------------------------------
+#
+# Redis scans its query buffer with strchr(), which stops at a NUL byte: a
+# header or inline line with a NUL before its terminator is "not complete
+# yet", and stays so until the 64 KB line limit refuses it. ``_find`` keeps
+# that rule so that the same bytes get the same answer.
 
-def _parse_int(line: bytes) -> int | None:
-    """Redis's strict integer syntax (string2ll): no spaces, no '+', no leading zeros."""
-    if not line or len(line) > 20:
-        return None
-    if line[0] == 45:  # '-'
-        body = line[1:]
-    else:
-        body = line
-    if not body.isdigit() or (len(body) > 1 and body[0] == 48):
-        return None
-    if line == b"-0":
-        return None
-    return int(line)
+def _find(buf, pos: int, ch: bytes) -> int:
+    """Index of ``ch`` at or after ``pos`` as strchr() finds it, or -1."""
+    i = buf.find(ch, pos)
+    if buf.find(b"\0", pos, i if i >= 0 else len(buf)) >= 0:
+        return -1
+    return i
+
+
+def _got(byte: int) -> str:
+    # The offending byte as Redis prints it: raw, with CR/LF shown as spaces.
+    return " " if byte in (10, 13) else chr(byte)
 
 
 def split_inline(line: bytes) -> list[bytes]:
@@ -179,7 +188,7 @@ def split_inline(line: bytes) -> list[bytes]:
                 elif ch == 92 and i + 1 < n:
                     i += 1
                     c2 = line[i]
-                    cur.append({110: 10, 114: 13, 116: 9, 98: 8, 97: 7}.get(c2, c2))
+                    cur.append(_ESCAPES.get(c2, c2))
                 elif ch == 34:
                     if i + 1 < n and line[i + 1] not in b" \t\n\r\v\f":
                         raise ProtocolError(errors.PROTO_UNBALANCED_QUOTES)
@@ -219,6 +228,9 @@ def split_inline(line: bytes) -> list[bytes]:
         args.append(bytes(cur))
 
 
+_ESCAPES = {110: 10, 114: 13, 116: 9, 98: 8, 97: 7}
+
+
 def _ishex(c: int) -> bool:
     return c in b"0123456789abcdefABCDEF"
 
@@ -228,6 +240,8 @@ class RequestParser:
 
     ``authenticated`` and ``max_bulk`` are read on every call, so a client
     that authenticates mid-stream gets the larger limits from then on.
+    Lines end at CR (the byte after it is skipped unread, as Redis does);
+    a bulk's two trailing bytes are skipped unread too.
     """
 
     def __init__(self, max_bulk: int = 512 * 1024 * 1024):
@@ -242,7 +256,7 @@ class RequestParser:
         return self._inline(buf, pos)
 
     def _inline(self, buf, pos):
-        nl = buf.find(b"\n", pos)
+        nl = _find(buf, pos, b"\n")
         if nl < 0:
             if len(buf) - pos > INLINE_MAX:
                 raise ProtocolError(errors.PROTO_TOO_BIG_INLINE)
@@ -252,39 +266,45 @@ class RequestParser:
             end -= 1
         return split_inline(bytes(buf[pos:end])), nl + 1
 
-    def _line(self, buf, pos, too_big: str):
-        cr = buf.find(b"\r\n", pos)
+    @staticmethod
+    def _line(buf, pos, too_big: str):
+        """The number after the type byte of the header line at ``pos``."""
+        cr = _find(buf, pos, b"\r")
         if cr < 0:
             if len(buf) - pos > INLINE_MAX:
                 raise ProtocolError(too_big)
             return None, pos
-        return bytes(buf[pos:cr]), cr + 2
+        if cr + 2 > len(buf):  # the byte after CR must have arrived too
+            return None, pos
+        return to_int_or_none(bytes(buf[pos + 1:cr])), cr + 2
 
     def _multibulk(self, buf, pos):
-        line, p = self._line(buf, pos, errors.PROTO_TOO_BIG_MBULK)
-        if line is None:
+        count, p = self._line(buf, pos, errors.PROTO_TOO_BIG_MBULK)
+        if p == pos:
             return None, pos
-        count = _parse_int(line[1:])
-        limit = INT_MAX if self.authenticated else UNAUTH_MAX_MULTIBULK
-        if count is None or count > limit:
+        if count is None or count > INT_MAX:
             raise ProtocolError(errors.PROTO_INVALID_MULTIBULK_LENGTH)
+        if count > UNAUTH_MAX_MULTIBULK and not self.authenticated:
+            raise ProtocolError(errors.PROTO_UNAUTH_MULTIBULK_LENGTH)
         argv = []
         if count <= 0:
             return argv, p
-        max_bulk = self.max_bulk if self.authenticated else UNAUTH_MAX_BULK
+        max_bulk = self.max_bulk
+        authenticated = self.authenticated
         n = len(buf)
         for _ in range(count):
             if p >= n:
                 return None, pos
-            if buf[p] != 36:  # '$'
-                got = chr(buf[p])
-                raise ProtocolError(errors.PROTO_EXPECTED_DOLLAR.format(got))
-            line, p2 = self._line(buf, p, errors.PROTO_TOO_BIG_BULK)
-            if line is None:
+            head = buf[p]
+            size, p2 = self._line(buf, p, errors.PROTO_TOO_BIG_BULK)
+            if p2 == p:
                 return None, pos
-            size = _parse_int(line[1:])
+            if head != 36:  # '$'
+                raise ProtocolError(errors.PROTO_EXPECTED_DOLLAR.format(_got(head)))
             if size is None or size < 0 or size > max_bulk:
                 raise ProtocolError(errors.PROTO_INVALID_BULK_LENGTH)
+            if size > UNAUTH_MAX_BULK and not authenticated:
+                raise ProtocolError(errors.PROTO_UNAUTH_BULK_LENGTH)
             end = p2 + size
             if end + 2 > n:
                 return None, pos
