@@ -34,6 +34,39 @@ from server.resp import ProtocolError, RequestParser, request_size
 
 log = logging.getLogger("keel.protocol")
 
+# Pause reading a client whose unsent replies exceed OUTPUT_HIGH bytes; resume
+# below OUTPUT_LOW. The slow path flushes its replies every FLUSH_AT bytes so
+# that it notices the pause between two commands; the hot path hands a batch
+# to it after any reply bigger than BIG_REPLY.
+OUTPUT_HIGH = 64 * 1024 * 1024
+OUTPUT_LOW = 16 * 1024 * 1024
+FLUSH_AT = 256 * 1024
+BIG_REPLY = 64 * 1024
+
+
+def _bulk_strings(argv) -> bool:
+    """True unless a request array holds something other than bulk strings."""
+    return argv is None or all(type(a) is bytes for a in argv)
+
+
+_PROBE = b"*0\r\n"
+
+
+def _mid_request(reader) -> bool:
+    """Whether hiredis holds part of a request although its buffer is empty.
+
+    A read that ends just after ``*3\r\n`` (or after a complete argument)
+    leaves hiredis with nothing buffered but a request begun. Feeding an
+    empty array tells the two apart: an idle reader returns it whole; a
+    reader mid-request takes it as an argument (and is discarded by the
+    caller, who re-parses the request on the slow path).
+    """
+    reader.feed(_PROBE)
+    try:
+        return reader.gets() != []
+    except hiredis.ProtocolError:
+        return True
+
 
 class Connection(asyncio.Protocol):
     __slots__ = ("server", "transport", "reader", "client", "pending", "parser", "paused", "closed",
@@ -62,7 +95,11 @@ class Connection(asyncio.Protocol):
             self.closed = True
             return
         self.client = server.new_client(self, transport)
-        transport.set_write_buffer_limits(high=64 * 1024 * 1024, low=16 * 1024 * 1024)
+        transport.set_write_buffer_limits(high=OUTPUT_HIGH, low=OUTPUT_LOW)
+        if not self.client.authenticated:
+            # Until AUTH, requests take the slow path, which applies Redis's
+            # smaller limits for unauthenticated clients.
+            self.pending = bytearray()
 
     def connection_lost(self, exc) -> None:
         self.closed = True
@@ -81,6 +118,14 @@ class Connection(asyncio.Protocol):
         if self.paused and not self.closed:
             self.paused = False
             self.transport.resume_reading()
+            if self.pending:
+                # Requests read before the pause are still waiting: run them
+                # from the loop, not from inside the transport's callback.
+                self.server.loop.call_soon(self._drain_pending)
+
+    def _drain_pending(self) -> None:
+        if not self.closed and not self.paused and self.pending:
+            self._slow_received(b"")
 
     def close(self) -> None:
         if not self.closed:
@@ -130,9 +175,13 @@ class Connection(asyncio.Protocol):
                 handler, lo, hi, is_write, cmd = fast[argv[0]]
                 if gated or not lo <= len(argv) <= hi:
                     raise KeyError
-                if is_write:
-                    b"".join(argv)  # TypeError unless every argument is a bulk string
+                b"".join(argv)  # TypeError unless every argument is a bulk string
             except (KeyError, TypeError, IndexError):
+                if not _bulk_strings(argv):
+                    # `*1\r\n:5\r\n`: the slow path names the protocol error.
+                    done.pop()
+                    self._to_slow_path(done, out, data)
+                    return
                 if argv:
                     r = dispatch.call(client, argv)
                     if r is not None:
@@ -154,8 +203,17 @@ class Connection(asyncio.Protocol):
                 append(r)
             elif t is bytes:
                 append(b"$%d\r\n%s\r\n" % (len(r), r))
+                if len(r) > BIG_REPLY:  # let the slow path meter the rest
+                    cmd.calls += 1
+                    self._to_slow_path(done, out, data)
+                    return
             else:
-                append(client.encode(r))
+                r = client.encode(r)
+                append(r)
+                if len(r) > BIG_REPLY:
+                    cmd.calls += 1
+                    self._to_slow_path(done, out, data)
+                    return
             cmd.calls += 1
         stats.commands += len(done)
         if self.closed or client.close_after_reply:
@@ -165,17 +223,17 @@ class Connection(asyncio.Protocol):
             elif not self.holding:
                 self.close()
             return
-        if reader.has_data():
+        if reader.has_data() or _mid_request(reader):
             # A request is cut across reads: hand its bytes to the slow path,
             # which validates what has arrived (limits, syntax) and waits.
-            self._to_slow_path(done, out, data)
+            self._to_slow_path(done, out, data, counted=True)
             return
         if out:
             self._write(out)
 
-    def _to_slow_path(self, done: list, out: list, data: bytes) -> None:
-        stats = self.server.stats
-        stats.commands += len(done)
+    def _to_slow_path(self, done: list, out: list, data: bytes, counted: bool = False) -> None:
+        if not counted:
+            self.server.stats.commands += len(done)
         consumed = sum(request_size(a) if a else (4 if a == [] else 5) for a in done)
         self.reader = hiredis.Reader()
         self.pending = bytearray()
@@ -218,23 +276,40 @@ class Connection(asyncio.Protocol):
 
     # -- the slow path -------------------------------------------------------
     def _slow_received(self, data: bytes) -> None:
+        """Parse and run what ``data`` completes, with Redis's limits.
+
+        Replies are flushed every ``FLUSH_AT`` bytes, and the loop stops as
+        soon as the transport asks to pause: the unread rest of the buffer
+        waits in ``pending`` until ``resume_writing``. A client that never
+        reads its replies thus holds at most the write-buffer limit plus one
+        read of requests, however many requests it pipelines.
+        """
         client = self.client
         server = self.server
+        config = server.config
         parser = self.parser
         if parser is None:
             parser = self.parser = RequestParser()
-        parser.max_bulk = server.config["proto-max-bulk-len"]
+        parser.max_bulk = config["proto-max-bulk-len"]
         parser.authenticated = client.authenticated
         buf = self.pending
         if buf is None:
             buf = bytearray(data)
         else:
             buf += data
+        if len(buf) > config["client-query-buffer-limit"]:
+            # As Redis does: no reply, a log line, the connection closed.
+            log.warning("Closing client that reached max query buffer length: id=%d addr=%s qbuf=%d",
+                        client.id, client.addr, len(buf))
+            self.pending = None
+            self.close()
+            return
         pos = 0
         out = []
+        size = 0
         n = 0
         try:
-            while pos < len(buf):
+            while pos < len(buf) and not self.paused:
                 argv, pos2 = parser.parse(buf, pos)
                 if argv is None:
                     break
@@ -244,28 +319,30 @@ class Connection(asyncio.Protocol):
                     r = dispatch.call(client, argv)
                     if r is not None:
                         out.append(r)
+                        size += len(r)
                     if self.closed or client.close_after_reply:
                         break
                     parser.authenticated = client.authenticated
+                    if size > FLUSH_AT:
+                        self._write(out)
+                        out = []
+                        size = 0
         except ProtocolError as e:
             server.stats.commands += n
-            out.append(b"-" + e.text.encode() + b"\r\n")
+            out.append(e.reply)
             self._protocol_close(out)
             return
         server.stats.commands += n
-        rest = len(buf) - pos
-        if rest:
-            if rest > server.config["client-query-buffer-limit"]:
-                log.warning("closing client %s: query buffer over client-query-buffer-limit", client.addr)
-                self.pending = None
-                if out:
-                    self._write(out)
-                self.close()
-                return
-            del buf[:pos]
-            self.pending = buf
-        else:
+        if self.closed or client.close_after_reply:
             self.pending = None
+            if out:
+                self._write(out)
+            elif not self.holding:
+                self.close()
+            return
+        del buf[:pos]
+        # An unauthenticated client stays on the slow path (see connection_made).
+        self.pending = buf if buf or not client.authenticated else None
         if out:
             self._write(out)
 
