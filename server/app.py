@@ -35,6 +35,10 @@ KEEL_VERSION = "0.1.0"
 REDIS_VERSION = "7.2.0"
 
 
+class ListenError(Exception):
+    """The listening socket could not be opened (the port is taken, …)."""
+
+
 class Stats:
     """Counters INFO stats reports."""
 
@@ -128,8 +132,15 @@ class Server:
         hosts = cfg["bind"].split() or ["127.0.0.1"]
         for host in hosts:
             host = host.lstrip("-")
-            srv = await self.loop.create_server(
-                lambda: Connection(self), host, cfg["port"], backlog=cfg["tcp-backlog"], reuse_address=True)
+            try:
+                srv = await self.loop.create_server(
+                    lambda: Connection(self), host, cfg["port"], backlog=cfg["tcp-backlog"], reuse_address=True)
+            except OSError as e:
+                for other in self.listeners:
+                    other.close()
+                raise ListenError(
+                    f"Could not create server TCP listening socket {host}:{cfg['port']}: "
+                    f"bind: {os.strerror(e.errno) if e.errno else e}") from None
             self.listeners.append(srv)
             if self.port == 0:
                 self.port = srv.sockets[0].getsockname()[1]
@@ -211,4 +222,13 @@ def run(config: Config) -> int:
     import uvloop
 
     server = Server(config)
-    return uvloop.run(server.serve())
+    try:
+        return uvloop.run(server.serve())
+    except ListenError as e:
+        # As redis-server: a clear line, no traceback, a failing exit status.
+        log.warning("%s", e)
+        log.warning("Failed listening on port %d (tcp), aborting.", config["port"])
+        if config["logfile"]:  # otherwise the log already went to stderr
+            print(f"Warning: {e}\nFailed listening on port {config['port']} (tcp), aborting.", file=sys.stderr,
+                  flush=True)
+        return 1
