@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import hiredis
 
 from engine import errors
@@ -50,6 +51,13 @@ def _bulk_strings(argv) -> bool:
 
 
 _PROBE = b"*0\r\n"
+
+# hiredis allocates a request's whole argument list when it reads the header,
+# and freeing a list of 2**31 empty slots stalls the loop for seconds: a read
+# that may hold a header announcing 10**7 or more arguments takes the slow
+# path, whose parser allocates nothing ahead (a false match in a value only
+# costs that read the slow path).
+_huge_count = re.compile(rb"\*[0-9]{8}").search
 
 
 def _mid_request(reader) -> bool:
@@ -145,7 +153,7 @@ class Connection(asyncio.Protocol):
         if client is None or self.closed or client.close_after_reply:
             return
         client.active = True
-        if self.pending is not None or data[0] != 42:
+        if self.pending is not None or data[0] != 42 or _huge_count(data) is not None:
             self._slow_received(data)
             return
         reader = self.reader
