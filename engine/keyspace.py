@@ -183,6 +183,12 @@ class Keyspace:
         # SCAN's key snapshots (engine.commands.keys.ScanRegistry), made by the first SCAN.
         self.scans = None
         self.expired_keys = 0
+        # Lookups by read commands that found / did not find their key
+        # (INFO keyspace_hits / keyspace_misses), counted by the read handlers.
+        self.hits = 0
+        self.misses = 0
+        # The longest string a command may build (proto-max-bulk-len).
+        self.proto_max_bulk_len = 512 * 1024 * 1024
         self.evicted_keys = 0
 
     def already_expired(self, when_ms: int) -> bool:

@@ -52,8 +52,6 @@ class Stats:
         self.batches = 0
         self.protocol_errors = 0
         self.errors: collections.Counter = collections.Counter()
-        self.keyspace_hits = 0
-        self.keyspace_misses = 0
         self.net_input_bytes = 0
         self.net_output_bytes = 0
 
@@ -79,7 +77,15 @@ class Server:
         self.run_id = os.urandom(20).hex()
         self.cron_handle = None
         self.persistence = Persistence(self)
+        # Commands that build strings (APPEND, SETRANGE, SETBIT, …) refuse to
+        # grow one past proto-max-bulk-len, as Redis does.
+        self.ks.proto_max_bulk_len = config["proto-max-bulk-len"]
+        config.listeners.append(self._config_changed)
         self.save_on_shutdown = True
+
+    def _config_changed(self, name: str, value) -> None:
+        if name == "proto-max-bulk-len":
+            self.ks.proto_max_bulk_len = value
 
     # -- clients -------------------------------------------------------------
     def new_client(self, conn: Connection, transport) -> Client:

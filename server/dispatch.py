@@ -80,22 +80,30 @@ def slow_call(client, cmd, argv: list):
             return rejected(cmd, CommandError(errors.PROTO_EXPECTED_DOLLAR.format("?")), server)
     if not cmd.arity_ok(len(argv)):
         return _deliver(client, rejected(cmd, CommandError(errors.WRONG_ARITY.format(cmd.name)), server))
-    flags = cmd.flags
-    if not client.authenticated and "no-auth" not in flags:
-        return _deliver(client, rejected(cmd, CommandError(errors.NOAUTH), server))
-    if server.loading and "loading" not in flags:
-        return _deliver(client, rejected(cmd, CommandError(errors.LOADING), server))
+    stat = cmd  # what INFO commandstats counts: the subcommand, as Redis does
+    if cmd.subcommands and len(argv) > 1:
+        sub = cmd.subcommands.get(argv[1].lower())
+        if sub is None:
+            return _deliver(client, rejected(cmd, CommandError(errors.UNKNOWN_SUBCOMMAND.format(
+                argv[1].decode("utf-8", "replace"), cmd.name.upper())), server))
+        if not sub.arity_ok(len(argv)):
+            return _deliver(client, rejected(sub, CommandError(errors.WRONG_ARITY.format(sub.fullname)), server))
+        stat = sub
+    if not client.authenticated and "no-auth" not in stat.flags:
+        return _deliver(client, rejected(stat, CommandError(errors.NOAUTH), server))
+    if server.loading and "loading" not in stat.flags:
+        return _deliver(client, rejected(stat, CommandError(errors.LOADING), server))
     t0 = time.perf_counter_ns()
     try:
         r = cmd.handler(client, argv)
         out = r if type(r) is Raw else client.encode(r)
-        cmd.calls += 1
-        cmd.timed_calls += 1
-        cmd.usec += time.perf_counter_ns() - t0
+        stat.calls += 1
+        stat.timed_calls += 1
+        stat.usec += time.perf_counter_ns() - t0
     except CommandError as e:
-        out = failed(server, cmd, e)
+        out = failed(server, stat, e)
     except Exception as e:  # a bug: answer, log, keep serving
-        out = crashed(server, cmd, argv, e)
+        out = crashed(server, stat, argv, e)
     return _deliver(client, out)
 
 

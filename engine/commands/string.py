@@ -149,8 +149,16 @@ def _set_generic(c, key: bytes, value: bytes, flags: int, expire, name: str, ok_
          summary="Get the value of a key", since="1.0.0")
 def get(c, argv):
     """GET key -- the value of key, or nil. O(1)."""
-    v = c.db.get(argv[1])
-    if v is None or type(v) is bytes:
+    db = c.db
+    key = argv[1]
+    v = db.data.get(key)
+    if v is not None and db.expires and key in db.expires:
+        v = db.get(key)  # the slow lookup: it may expire the key
+    if v is None:
+        c.ks.misses += 1
+        return None
+    c.ks.hits += 1
+    if type(v) is bytes:
         return v
     raise CommandError(errors.WRONGTYPE)
 
@@ -251,9 +259,14 @@ def mget(c, argv):
     """MGET key [key ...] -- each value, nil for missing keys and non-strings. O(N)."""
     get_ = c.db.get
     out = []
+    hits = 0
     for key in argv[1:]:
         v = get_(key)
+        if v is not None:
+            hits += 1
         out.append(v if type(v) is bytes else None)
+    c.ks.hits += hits
+    c.ks.misses += len(out) - hits
     return out
 
 

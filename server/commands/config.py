@@ -65,6 +65,7 @@ def reset_stats(server) -> None:
     server.stats.rejected_connections = 0
     server.ks.expired_keys = 0
     server.ks.evicted_keys = 0
+    server.ks.hits = server.ks.misses = 0
     for cmd in all_commands():
         cmd.calls = cmd.usec = cmd.timed_calls = cmd.rejected_calls = cmd.failed_calls = 0
 
