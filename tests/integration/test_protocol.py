@@ -26,14 +26,17 @@ def exchange(port: int, data: bytes, chunks: list[int] | None = None, quiet: flo
     """
     c = RespClient(port)
     try:
-        if chunks:
-            prev = 0
-            for cut in chunks + [len(data)]:
-                c.send_raw(data[prev:cut])
-                prev = cut
-                time.sleep(0.002)
-        else:
-            c.send_raw(data)
+        try:
+            if chunks:
+                prev = 0
+                for cut in chunks + [len(data)]:
+                    c.send_raw(data[prev:cut])
+                    prev = cut
+                    time.sleep(0.002)
+            else:
+                c.send_raw(data)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the server closed early; what it sent first is still readable
         c.sock.settimeout(quiet)
         out = b""
         try:
