@@ -410,9 +410,10 @@ def test_checkpoint_of_more_databases_than_the_server_has(cp):
 
 
 CHILD = textwrap.dedent("""
-    import sys
+    import sys, time
     sys.path.insert(0, {root!r})
     from engine.keyspace import Keyspace
+    import wal.checkpoint
     from wal.checkpoint import Checkpointer
     cp = Checkpointer({path!r})
     ks = Keyspace()
@@ -426,26 +427,37 @@ CHILD = textwrap.dedent("""
     for i in range(1000):
         d.set(b"a%d" % i, b"second")
     snap = cp.capture(ks)
+    if {before_commit!r}:
+        # The meta record is written last inside the transaction: stop there,
+        # with every put done and nothing committed, and wait for the kill.
+        class Clock:
+            def time_ns(self):
+                print("before commit", flush=True)
+                time.sleep(60)
+        wal.checkpoint.time = Clock()
     print("writing", flush=True)
     cp.write(snap, 200)
     print("done", flush=True)
 """)
 
 
-@pytest.mark.parametrize("delay", [0.1, 0.6])
-def test_kill_during_write_leaves_the_previous_checkpoint(tmp_path, delay):
+@pytest.mark.parametrize("before_commit", [False, True], ids=["early", "before-commit"])
+def test_kill_during_write_leaves_the_previous_checkpoint(tmp_path, before_commit):
     path = str(tmp_path / "cp")
-    child = subprocess.Popen([sys.executable, "-c", CHILD.format(root=ROOT, path=path)],
+    child = subprocess.Popen([sys.executable, "-c", CHILD.format(root=ROOT, path=path, before_commit=before_commit)],
                              stdout=subprocess.PIPE, text=True)
     try:
         assert child.stdout.readline() == "writing\n"
-        time.sleep(delay)
+        if before_commit:
+            assert child.stdout.readline() == "before commit\n"
+        else:
+            time.sleep(0.05)
         child.send_signal(signal.SIGKILL)
         rest = child.stdout.read()
     finally:
         child.kill()
         child.wait()
-    assert "done" not in rest, "the write finished before the kill: make it longer"
+    assert "done" not in rest, "the write finished before the kill"
     cp = Checkpointer(path)
     try:
         ks = Keyspace()
