@@ -22,8 +22,10 @@ The write path (``appendonly yes``):
 
 The fsync runs on the loop thread, as Redis's does under ``always``: with
 clients that wait for each reply nothing new arrives during the fsync, so
-handing it to a thread would only add a hand-off per iteration (measured:
-see bench/ and the closing notes).
+handing it to a thread only adds a hand-off per iteration. Measured here
+(redis-benchmark SET, 50 clients, same run, fsync in a one-thread executor
+with replies tagged by log offset and released as each fsync completed,
+against this on-loop version): 0.88x without pipelining, 0.99x with -P 16.
 
 A failed write or fsync (``WALWriteError``) stops the server with a non-zero
 status and releases nothing: no reply acknowledges what is not on disk.
