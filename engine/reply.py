@@ -23,6 +23,7 @@ handler returns        RESP2                       RESP3
 
 ``Raw`` is for replies that are identical in both protocols and computed once
 at import (``OK``, ``PONG``, ``:0``, ``:1``): the hot path appends them as is.
+``help_lines`` builds the reply every ``<container> HELP`` subcommand gives.
 """
 
 
@@ -70,3 +71,15 @@ EMPTY_BULK = Raw(b"$0\r\n\r\n")
 # Integer replies for small numbers, shared so a handler that returns a count
 # allocates nothing: INTS[n] for 0 <= n < len(INTS).
 INTS = tuple(Raw(b":%d\r\n" % i) for i in range(1024))
+
+
+def help_lines(command: str, lines) -> list:
+    """The reply to a HELP subcommand (CLIENT HELP, CONFIG HELP, …): one simple string per line.
+
+    ``lines`` lists each subcommand's syntax followed by its description,
+    indented four spaces. A heading naming the command comes first and the
+    entry for HELP itself last, so every HELP reply has the same shape.
+    """
+    return [Status(f"{command} <subcommand> [<arg> ...], where <subcommand> is one of:"),
+            *map(Status, lines),
+            Status("HELP"), Status("    Show this list of subcommands.")]

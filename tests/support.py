@@ -247,3 +247,27 @@ def _approx_equal(a, b) -> bool:
     except (TypeError, ValueError):
         return a == b
     return abs(fa - fb) <= 1e-9 * max(1.0, abs(fa), abs(fb))
+
+
+def help_subcommands(client: RespClient, command: str, help_: str = "HELP") -> set[bytes]:
+    """The subcommands that ``command HELP`` names, lower case.
+
+    The raw reply is checked first: clients print HELP line by line and expect
+    an array of simple strings (``+line``), a heading first. Each subcommand's
+    syntax starts a line at the margin; descriptions are indented.
+    """
+    client.send_raw(encode((command, help_)))
+    buf = b""
+    while True:
+        chunk = client.sock.recv(65536)
+        if not chunk:
+            raise ConnectionError("connection closed by server")
+        buf += chunk
+        lines = buf.split(b"\r\n")
+        assert buf[:1] == b"*", f"{command} {help_}: not an array: {buf[:200]!r}"
+        if len(lines) > 1 and len(lines) - 2 >= int(lines[0][1:]):
+            break
+    items = lines[1:-1]
+    assert lines[-1] == b"" and len(items) == int(lines[0][1:]) > 1, f"{command} {help_}: {buf!r}"
+    assert all(item[:1] == b"+" for item in items), f"{command} {help_}: not all simple strings: {buf!r}"
+    return {item[1:].split(b" ")[0].lower() for item in items[1:] if item[1:2] not in (b" ", b"(")}

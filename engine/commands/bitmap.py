@@ -61,7 +61,7 @@ def _bits(v: bytes, first: int, last: int) -> int:
 # --- SETBIT / GETBIT ------------------------------------------------------------
 
 @command("setbit", 4, "write denyoom", (1, 1, 1), "@write @bitmap @slow", group="bitmap",
-         summary="Sets or clears the bit at offset in the string value stored at key", since="2.2.0")
+         summary="Set one bit of a string to 0 or 1, growing the string if needed", since="2.2.0")
 def setbit(c, argv):
     """SETBIT key offset 0|1 -- the bit's previous value. O(1) in Redis, O(N) here.
 
@@ -94,7 +94,7 @@ def setbit(c, argv):
 
 
 @command("getbit", 3, "readonly fast", (1, 1, 1), "@read @bitmap @fast", group="bitmap",
-         summary="Returns the bit value at offset in the string value stored at key", since="2.2.0")
+         summary="Read one bit of a string", since="2.2.0")
 def getbit(c, argv):
     """GETBIT key offset -- the bit at offset (0 past the end). O(1)."""
     offset = bit_offset(c, argv[2])
@@ -117,7 +117,7 @@ def _unit_is_bit(arg: bytes) -> bool:
 
 
 @command("bitcount", -2, "readonly", (1, 1, 1), "@read @bitmap @slow", group="bitmap",
-         summary="Count set bits in a string", since="2.6.0")
+         summary="Count the 1 bits of a string, or of a byte or bit range of it", since="2.6.0")
 def bitcount(c, argv):
     """BITCOUNT key [start end [BYTE|BIT]] -- the number of set bits. O(N).
 
@@ -153,7 +153,7 @@ def bitcount(c, argv):
 
 
 @command("bitpos", -3, "readonly", (1, 1, 1), "@read @bitmap @slow", group="bitmap",
-         summary="Find first bit set or clear in a string", since="2.8.7")
+         summary="Locate the first 0 or 1 bit of a string, or of a range of it", since="2.8.7")
 def bitpos(c, argv):
     """BITPOS key 0|1 [start [end [BYTE|BIT]]] -- the first such bit, or -1. O(N).
 
@@ -209,7 +209,7 @@ _BITOPS = {b"AND", b"OR", b"XOR", b"NOT"}
 
 
 @command("bitop", -4, "write denyoom", (2, -1, 1), "@write @bitmap @slow", group="bitmap",
-         summary="Perform bitwise operations between strings", since="2.6.0")
+         summary="Store the AND, OR, XOR or NOT of strings in a key", since="2.6.0")
 def bitop(c, argv):
     """BITOP AND|OR|XOR|NOT destkey key [key ...] -- the length of the result. O(N).
 
@@ -405,7 +405,7 @@ def _bitfield(c, argv, readonly: bool):
 
 
 @command("bitfield", -2, "write denyoom", (1, 1, 1), "@write @bitmap @slow", group="bitmap",
-         summary="Perform arbitrary bitfield integer operations on strings", since="3.2.0")
+         summary="Read, write and add to integers of up to 64 bits packed in a string", since="3.2.0")
 def bitfield(c, argv):
     """BITFIELD key [GET type offset] [SET type offset value]
     [INCRBY type offset increment] [OVERFLOW WRAP|SAT|FAIL] ... -- one reply per
@@ -422,7 +422,7 @@ def bitfield(c, argv):
 
 
 @command("bitfield_ro", -2, "readonly fast", (1, 1, 1), "@read @bitmap @fast", group="bitmap",
-         summary="Perform arbitrary bitfield integer operations on strings. Read-only variant of BITFIELD",
+         summary="Read integers of up to 64 bits packed in a string (BITFIELD without writes)",
          since="6.0.0")
 def bitfield_ro(c, argv):
     """BITFIELD_RO key [GET type offset ...] -- the values read. O(N) in the ops."""

@@ -19,7 +19,7 @@ import fnmatch
 from engine import errors
 from engine.errors import CommandError
 from engine.registry import COMMANDS, command, dispatch_subcommand, lookup, subcommand
-from engine.reply import Set, Status
+from engine.reply import Set, Status, help_lines
 
 # The order redis-server prints flags and ACL categories in.
 _FLAG_ORDER = (
@@ -200,27 +200,24 @@ def command_getkeysandflags(c, argv):
 
 
 _HELP = (
-    "COMMAND <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
     "(no subcommand)",
-    "    Return details about all commands.",
+    "    Describe every command the server knows.",
     "COUNT",
-    "    Return the total number of commands in this server.",
-    "LIST [FILTERBY (MODULE <module-name>|ACLCAT <category>|PATTERN <pattern>)]",
-    "    Return a list of all commands, optionally filtered.",
+    "    How many commands there are, subcommands not counted.",
+    "LIST [FILTERBY MODULE <name>|ACLCAT <category>|PATTERN <glob>]",
+    "    The name of every command and subcommand, or of those the filter keeps.",
     "INFO [<command-name> ...]",
-    "    Return details about the named commands (all commands when none is named).",
+    "    Arity, flags, key positions and ACL categories of the named commands (of all, if none is named).",
     "DOCS [<command-name> ...]",
-    "    Return documentation about the named commands (all commands when none is named).",
-    "GETKEYS <full-command>",
-    "    Return the keys from a full command.",
-    "GETKEYSANDFLAGS <full-command>",
-    "    Return the keys and their access flags from a full command.",
-    "HELP",
-    "    Print this help.",
+    "    Summary, first version and group of the named commands (of all, if none is named).",
+    "GETKEYS <command> [<arg> ...]",
+    "    Which arguments of that full command line are keys.",
+    "GETKEYSANDFLAGS <command> [<arg> ...]",
+    "    The key arguments of that full command line, each with how it is accessed.",
 )
 
 
 @subcommand("command", "help", 2, "loading stale", acl="@slow @connection", since="5.0.0")
 def command_help(c, argv):
     """COMMAND HELP -- the subcommands of COMMAND. O(1)."""
-    return [Status(line) for line in _HELP]
+    return help_lines("COMMAND", _HELP)

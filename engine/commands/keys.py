@@ -47,7 +47,7 @@ from engine.commands.db import parse_db_index
 from engine.errors import CommandError
 from engine.keyspace import now_ms
 from engine.registry import command, dispatch_subcommand, subcommand
-from engine.reply import INTS, OK, ONE, ZERO, Raw, Status
+from engine.reply import INTS, OK, ONE, ZERO, Raw, help_lines
 from engine.types import copy_value, encoding, is_int_string, type_name
 from engine.util import parse_int
 
@@ -409,26 +409,19 @@ def object_refcount(c, argv):
     return ONE
 
 
-_OBJECT_HELP = [Status(line) for line in (
-    "OBJECT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+_OBJECT_HELP = (
     "ENCODING <key>",
-    "    Return the kind of internal representation used in order to store the value",
-    "    associated with a <key>.",
+    "    How the value at <key> is represented in memory (int, embstr, raw, listpack, ...).",
     "FREQ <key>",
-    "    Return the access frequency index of the <key>. The returned integer is",
-    "    proportional to the logarithm of the recent access frequency of the key.",
+    "    The logarithmic access counter of <key>; refused unless an LFU maxmemory policy is set.",
     "IDLETIME <key>",
-    "    Return the idle time of the <key>, that is the approximated number of",
-    "    seconds elapsed since the last access to the key.",
+    "    Seconds since <key> was last used (Keel keeps no access clock and answers 0).",
     "REFCOUNT <key>",
-    "    Return the number of references of the value associated with the specified",
-    "    <key>.",
-    "HELP",
-    "    Prints this help.",
-)]
+    "    How many references share the value at <key>.",
+)
 
 
 @subcommand("object", "help", 2, "loading stale", acl="@keyspace @slow", since="6.2.0")
 def object_help(c, argv):
     """OBJECT HELP -- what the subcommands do."""
-    return _OBJECT_HELP
+    return help_lines("OBJECT", _OBJECT_HELP)

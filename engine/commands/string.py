@@ -146,7 +146,7 @@ def _set_generic(c, key: bytes, value: bytes, flags: int, expire, name: str, ok_
 # --- GET / SET family ---------------------------------------------------------
 
 @command("get", 2, "readonly fast", (1, 1, 1), "@read @string @fast", group="string",
-         summary="Get the value of a key", since="1.0.0")
+         summary="Read a string value", since="1.0.0")
 def get(c, argv):
     """GET key -- the value of key, or nil. O(1)."""
     db = c.db
@@ -164,7 +164,7 @@ def get(c, argv):
 
 
 @command("set", -3, "write denyoom", (1, 1, 1), "@write @string @slow", group="string",
-         summary="Set the string value of a key", since="1.0.0")
+         summary="Store a string, with optional conditions and expiry", since="1.0.0")
 def set_(c, argv):
     """SET key value [NX|XX] [GET] [EX s|PX ms|EXAT ts|PXAT ms-ts|KEEPTTL]
 
@@ -181,28 +181,28 @@ def set_(c, argv):
 
 
 @command("setnx", 3, "write denyoom fast", (1, 1, 1), "@write @string @fast", group="string",
-         summary="Set the value of a key, only if the key does not exist", since="1.0.0")
+         summary="Store a string under a name that is not taken yet", since="1.0.0")
 def setnx(c, argv):
     """SETNX key value -- 1 if the key was set, 0 if it existed. O(1). Effect: SET."""
     return _set_generic(c, argv[1], argv[2], NX, None, "setnx", ONE, ZERO)
 
 
 @command("setex", 4, "write denyoom", (1, 1, 1), "@write @string @slow", group="string",
-         summary="Set the value and expiration of a key", since="2.0.0")
+         summary="Store a string that expires after a number of seconds", since="2.0.0")
 def setex(c, argv):
     """SETEX key seconds value -- OK. O(1). Effect: SET k v PXAT <ms>."""
     return _set_generic(c, argv[1], argv[3], EX, argv[2], "setex", OK, None)
 
 
 @command("psetex", 4, "write denyoom", (1, 1, 1), "@write @string @slow", group="string",
-         summary="Set the value and expiration in milliseconds of a key", since="2.6.0")
+         summary="Store a string that expires after a number of milliseconds", since="2.6.0")
 def psetex(c, argv):
     """PSETEX key milliseconds value -- OK. O(1). Effect: SET k v PXAT <ms>."""
     return _set_generic(c, argv[1], argv[3], PX, argv[2], "psetex", OK, None)
 
 
 @command("getset", 3, "write denyoom fast", (1, 1, 1), "@write @string @fast", group="string",
-         summary="Set the string value of a key and return its old value", since="1.0.0")
+         summary="Replace a string and answer what it was before", since="1.0.0")
 def getset(c, argv):
     """GETSET key value -- the old value or nil; the TTL is cleared. O(1). Effect: SET."""
     key, value = argv[1], argv[2]
@@ -213,7 +213,7 @@ def getset(c, argv):
 
 
 @command("getdel", 2, "write fast", (1, 1, 1), "@write @string @fast", group="string",
-         summary="Get the value of a key and delete the key", since="6.2.0")
+         summary="Read a string and remove its key", since="6.2.0")
 def getdel(c, argv):
     """GETDEL key -- the value (then deleted) or nil. O(1). Effect: DEL."""
     key = argv[1]
@@ -225,7 +225,7 @@ def getdel(c, argv):
 
 
 @command("getex", -2, "write fast", (1, 1, 1), "@write @string @fast", group="string",
-         summary="Get the value of a key and optionally set its expiration", since="6.2.0")
+         summary="Read a string and change or remove its time to live", since="6.2.0")
 def getex(c, argv):
     """GETEX key [EX s|PX ms|EXAT ts|PXAT ms-ts|PERSIST] -- the value or nil. O(1).
 
@@ -254,7 +254,7 @@ def getex(c, argv):
 
 
 @command("mget", -2, "readonly fast", (1, -1, 1), "@read @string @fast", group="string",
-         summary="Get the values of all the given keys", since="1.0.0")
+         summary="Read several strings at once", since="1.0.0")
 def mget(c, argv):
     """MGET key [key ...] -- each value, nil for missing keys and non-strings. O(N)."""
     get_ = c.db.get
@@ -276,7 +276,7 @@ def _check_pairs(argv: list, name: str) -> None:
 
 
 @command("mset", -3, "write denyoom", (1, -1, 2), "@write @string @slow", group="string",
-         summary="Set multiple keys to multiple values", since="1.0.1")
+         summary="Store several strings at once", since="1.0.1")
 def mset(c, argv):
     """MSET key value [key value ...] -- OK. O(N). Effect: MSET, as sent."""
     _check_pairs(argv, "mset")
@@ -288,7 +288,7 @@ def mset(c, argv):
 
 
 @command("msetnx", -3, "write denyoom", (1, -1, 2), "@write @string @slow", group="string",
-         summary="Set multiple keys to multiple values, only if none of the keys exist", since="1.0.1")
+         summary="Store several strings, or none if any of the names is taken", since="1.0.1")
 def msetnx(c, argv):
     """MSETNX key value [key value ...] -- 1 if all were set, 0 if any key existed. O(N)."""
     _check_pairs(argv, "msetnx")
@@ -303,7 +303,7 @@ def msetnx(c, argv):
 
 
 @command("append", 3, "write denyoom fast", (1, 1, 1), "@write @string @fast", group="string",
-         summary="Append a value to a key", since="2.0.0")
+         summary="Add bytes to the end of a string", since="2.0.0")
 def append(c, argv):
     """APPEND key value -- the new length. O(1) amortized in Redis, O(N) here.
 
@@ -329,7 +329,7 @@ def append(c, argv):
 
 
 @command("strlen", 2, "readonly fast", (1, 1, 1), "@read @string @fast", group="string",
-         summary="Get the length of the value stored in a key", since="2.2.0")
+         summary="The length in bytes of a string", since="2.2.0")
 def strlen(c, argv):
     """STRLEN key -- the length of the string, 0 if missing. O(1)."""
     v = get_string(c, argv[1])
@@ -360,28 +360,28 @@ def _incr_by(c, argv, delta: int):
 
 
 @command("incr", 2, "write denyoom fast", (1, 1, 1), "@write @string @fast", group="string",
-         summary="Increment the integer value of a key by one", since="1.0.0")
+         summary="Add 1 to an integer held as a string", since="1.0.0")
 def incr(c, argv):
     """INCR key -- the new value. O(1)."""
     return _incr_by(c, argv, 1)
 
 
 @command("decr", 2, "write denyoom fast", (1, 1, 1), "@write @string @fast", group="string",
-         summary="Decrement the integer value of a key by one", since="1.0.0")
+         summary="Subtract 1 from an integer held as a string", since="1.0.0")
 def decr(c, argv):
     """DECR key -- the new value. O(1)."""
     return _incr_by(c, argv, -1)
 
 
 @command("incrby", 3, "write denyoom fast", (1, 1, 1), "@write @string @fast", group="string",
-         summary="Increment the integer value of a key by the given amount", since="1.0.0")
+         summary="Add an integer to an integer held as a string", since="1.0.0")
 def incrby(c, argv):
     """INCRBY key increment -- the new value. O(1)."""
     return _incr_by(c, argv, parse_int(argv[2]))
 
 
 @command("decrby", 3, "write denyoom fast", (1, 1, 1), "@write @string @fast", group="string",
-         summary="Decrement the integer value of a key by the given number", since="1.0.0")
+         summary="Subtract an integer from an integer held as a string", since="1.0.0")
 def decrby(c, argv):
     """DECRBY key decrement -- the new value. O(1).
 
@@ -395,7 +395,7 @@ def decrby(c, argv):
 
 
 @command("incrbyfloat", 3, "write denyoom fast", (1, 1, 1), "@write @string @fast", group="string",
-         summary="Increment the float value of a key by the given amount", since="2.6.0")
+         summary="Add a decimal number to a number held as a string", since="2.6.0")
 def incrbyfloat(c, argv):
     """INCRBYFLOAT key increment -- the new value, as Redis prints it. O(1).
 
@@ -441,7 +441,7 @@ def _getrange(c, argv):
 
 
 @command("getrange", 4, "readonly", (1, 1, 1), "@read @string @slow", group="string",
-         summary="Get a substring of the string stored at a key", since="2.4.0")
+         summary="The bytes of a string between two offsets, both included", since="2.4.0")
 def getrange(c, argv):
     """GETRANGE key start end -- the bytes from start to end, both included. O(N).
 
@@ -451,14 +451,14 @@ def getrange(c, argv):
 
 
 @command("substr", 4, "readonly", (1, 1, 1), "@read @string @slow", group="string",
-         summary="Get a substring of the string stored at a key", since="1.0.0")
+         summary="The old name of GETRANGE", since="1.0.0")
 def substr(c, argv):
     """SUBSTR key start end -- the old name of GETRANGE. O(N)."""
     return _getrange(c, argv)
 
 
 @command("setrange", 4, "write denyoom", (1, 1, 1), "@write @string @slow", group="string",
-         summary="Overwrite part of a string at key starting at the specified offset", since="2.2.0")
+         summary="Write bytes into a string at an offset, padding it with zeros if needed", since="2.2.0")
 def setrange(c, argv):
     """SETRANGE key offset value -- the new length. O(N).
 
@@ -524,7 +524,7 @@ def _lcs_at(rows: list, i: int, j: int) -> int:
 
 
 @command("lcs", -3, "readonly", (1, 2, 1), "@read @string @slow", group="string",
-         summary="Find longest common substring", since="7.0.0")
+         summary="The longest common subsequence of two strings, or its length or positions", since="7.0.0")
 def lcs(c, argv):
     """LCS key1 key2 [LEN] [IDX] [MINMATCHLEN len] [WITHMATCHLEN] -- O(N*M).
 

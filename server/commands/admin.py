@@ -13,7 +13,7 @@ import time
 from engine import errors
 from engine.errors import CommandError
 from engine.registry import command
-from engine.reply import OK, Status, Verbatim
+from engine.reply import OK, Verbatim, help_lines
 from server import info as info_mod
 from server.dispatch import NO_REPLY
 
@@ -34,14 +34,18 @@ def time_(c, argv):
 
 # --- DEBUG ---------------------------------------------------------------------
 
-DEBUG_SUBCOMMANDS: dict = {}  # lower-case name -> (min argc incl. DEBUG and name, handler, help lines)
+DEBUG_SUBCOMMANDS: dict = {}  # lower-case name -> (min argc incl. DEBUG and name, handler, usage lines)
 
 
-def debug_subcommand(name: str, min_argc: int, help_lines: tuple = ()):
-    """Register ``DEBUG NAME``: ``handler(c, argv)``, argv starting with DEBUG."""
+def debug_subcommand(name: str, min_argc: int, usage: tuple = ()):
+    """Register ``DEBUG NAME``: ``handler(c, argv)``, argv starting with DEBUG.
+
+    ``usage`` is what DEBUG HELP shows for it: the syntax, then a description
+    indented four spaces.
+    """
 
     def register(fn):
-        DEBUG_SUBCOMMANDS[name.lower().encode()] = (min_argc, fn, help_lines)
+        DEBUG_SUBCOMMANDS[name.lower().encode()] = (min_argc, fn, usage)
         return fn
 
     return register
@@ -89,7 +93,7 @@ def debug(c, argv):
     return entry[1](c, argv)
 
 
-@debug_subcommand("sleep", 3, ("SLEEP <seconds>", "    Stop the server for <seconds>. Decimals allowed."))
+@debug_subcommand("sleep", 3, ("SLEEP <seconds>", "    Block the whole server for <seconds>, fractions allowed."))
 def debug_sleep(c, argv):
     seconds = _loose_float(argv[2])
     if seconds > 0:
@@ -97,21 +101,17 @@ def debug_sleep(c, argv):
     return OK
 
 
-@debug_subcommand("set-active-expire", 3, ("SET-ACTIVE-EXPIRE <0|1>",
-                                            "    Setting it to 0 disables expiring keys in background when they are not",
-                                            "    accessed (otherwise the Redis behavior). Setting it to 1 reenables back the",
-                                            "    default."))
+@debug_subcommand("set-active-expire", 3, ("SET-ACTIVE-EXPIRE 0|1",
+                                            "    0 stops the background sweep that deletes expired keys nobody reads",
+                                            "    (reads still expire them); 1 turns it back on."))
 def debug_set_active_expire(c, argv):
     c.server.active_expire_enabled = bool(_loose_int(argv[2]))
     return OK
 
 
-@debug_subcommand("help", 2, ("HELP", "    Print this help."))
+@debug_subcommand("help", 2)
 def debug_help(c, argv):
-    lines = ["DEBUG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:"]
-    for name in sorted(DEBUG_SUBCOMMANDS):
-        lines.extend(DEBUG_SUBCOMMANDS[name][2])
-    return [Status(line) for line in lines]
+    return help_lines("DEBUG", [line for name in sorted(DEBUG_SUBCOMMANDS) for line in DEBUG_SUBCOMMANDS[name][2]])
 
 
 # --- SHUTDOWN ------------------------------------------------------------------

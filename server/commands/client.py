@@ -10,7 +10,7 @@ from __future__ import annotations
 from engine import errors
 from engine.errors import CommandError
 from engine.registry import command, dispatch_subcommand, subcommand
-from engine.reply import OK, Status, Verbatim
+from engine.reply import OK, Verbatim, help_lines
 from engine.util import to_int_or_none
 from server.commands.connection import valid_name
 from server.dispatch import NO_REPLY
@@ -195,49 +195,30 @@ def client_reply(c, argv):
 
 
 _HELP = (
-    "CLIENT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
-    "GETNAME",
-    "    Return the name of the current connection.",
     "ID",
-    "    Return the ID of the current connection.",
-    "INFO",
-    "    Return information about the current client connection.",
-    "KILL <ip:port>",
-    "    Kill connection made from <ip:port>.",
-    "KILL <option> <value> [<option> <value> [...]]",
-    "    Kill connections. Options are:",
-    "    * ADDR (<ip:port>|<unixsocket>:0)",
-    "      Kill connections made from the specified address",
-    "    * LADDR (<ip:port>|<unixsocket>:0)",
-    "      Kill connections made to specified local address",
-    "    * TYPE (NORMAL|MASTER|REPLICA|PUBSUB)",
-    "      Kill connections by type.",
-    "    * USER <username>",
-    "      Kill connections authenticated by <username>.",
-    "    * SKIPME (YES|NO)",
-    "      Skip killing current connection (default: yes).",
-    "    * ID <client-id>",
-    "      Kill connections by client id.",
-    "LIST [options ...]",
-    "    Return information about client connections. Options:",
-    "    * TYPE (NORMAL|MASTER|REPLICA|PUBSUB)",
-    "      Return clients of specified type.",
-    "    * ID <client-id> [<client-id> ...]",
-    "      Return clients with the given ids.",
-    "REPLY (ON|OFF|SKIP)",
-    "    Control the replies sent to the current connection.",
+    "    The numeric id of this connection.",
+    "GETNAME",
+    "    The name given to this connection, or nil.",
     "SETNAME <name>",
-    "    Assign the name <name> to the current connection.",
-    "SETINFO <option> <value>",
-    "    Set client meta attr. Options are:",
-    "    * LIB-NAME: the client lib name.",
-    "    * LIB-VER: the client lib version.",
-    "HELP",
-    "    Print this help.",
+    "    Give this connection a name; an empty <name> removes it.",
+    "SETINFO LIB-NAME|LIB-VER <value>",
+    "    Record the name or version of the client library this connection uses.",
+    "INFO",
+    "    This connection, described the way CLIENT LIST describes each one.",
+    "LIST [TYPE NORMAL|MASTER|REPLICA|PUBSUB] [ID <id> [<id> ...]]",
+    "    One line per connection: all of them, those of one type, or those with these ids.",
+    "KILL <ip:port>",
+    "    Close the connection that comes from <ip:port>.",
+    "KILL <filter> <value> [<filter> <value> ...]",
+    "    Close every connection that passes all the filters, which are:",
+    "    ID <id>, ADDR <ip:port>, LADDR <ip:port>, TYPE NORMAL|MASTER|REPLICA|PUBSUB,",
+    "    USER <username>, and SKIPME YES|NO (whether the caller is spared; YES unless told).",
+    "REPLY ON|OFF|SKIP",
+    "    Go on replying to this connection, stop replying, or drop just the next reply.",
 )
 
 
 @subcommand("client", "help", 2, "loading stale", acl="@slow @connection", since="5.0.0")
 def client_help(c, argv):
     """CLIENT HELP -- the subcommands of CLIENT. O(1)."""
-    return [Status(line) for line in _HELP]
+    return help_lines("CLIENT", _HELP)

@@ -13,7 +13,7 @@ from __future__ import annotations
 from engine import errors
 from engine.errors import CommandError
 from engine.registry import command, dispatch_subcommand, subcommand
-from engine.reply import OK, Status
+from engine.reply import OK, help_lines
 from server.config import ConfigError, SetError
 
 _SUB = "admin noscript loading stale"
@@ -91,21 +91,18 @@ def config_rewrite(c, argv):
 
 
 _HELP = (
-    "CONFIG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
-    "GET <pattern>",
-    "    Return parameters matching the glob-like <pattern> and their values.",
-    "SET <directive> <value>",
-    "    Set the configuration <directive> to <value>.",
+    "GET <pattern> [<pattern> ...]",
+    "    Every directive whose name matches one of the glob patterns, with its value.",
+    "SET <directive> <value> [<directive> <value> ...]",
+    "    Change directives while the server runs; if any value is refused, none changes.",
     "RESETSTAT",
-    "    Reset statistics reported by the INFO command.",
+    "    Set the counters that INFO reports back to zero.",
     "REWRITE",
-    "    Rewrite the configuration file.",
-    "HELP",
-    "    Prints this help.",
+    "    Write the running configuration into the file the server was started with.",
 )
 
 
 @subcommand("config", "help", 2, "loading stale", acl="@slow", since="5.0.0")
 def config_help(c, argv):
     """CONFIG HELP -- the subcommands of CONFIG. O(1)."""
-    return [Status(line) for line in _HELP]
+    return help_lines("CONFIG", _HELP)

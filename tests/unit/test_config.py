@@ -9,8 +9,10 @@ import time
 
 import pytest
 
+import server.commands  # noqa: F401
+from engine.registry import COMMANDS
 from server.config import Config, ConfigError, SetError, parse_memory
-from tests.support import ROOT, Err, KeelProcess, RespClient, free_port, wait_ready
+from tests.support import ROOT, Err, KeelProcess, RespClient, free_port, help_subcommands, wait_ready
 
 
 def _as_dict(reply):
@@ -229,5 +231,6 @@ def test_config_rewrite_writes_the_running_values(tmp_path):
 
 
 def test_config_help_and_unknown_subcommand(pair):
-    pair.check("CONFIG", "HELP")
+    assert help_subcommands(pair.keel, "CONFIG") == set(COMMANDS["config"].subcommands)
+    pair.check("CONFIG", "HELP", "extra")
     pair.check("CONFIG", "NOSUCH")

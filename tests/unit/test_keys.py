@@ -8,6 +8,10 @@ import time
 
 import pytest
 
+import engine.commands  # noqa: F401
+from engine.registry import COMMANDS
+from tests.support import help_subcommands
+
 
 def _load(pair, *kv):
     for i in range(0, len(kv), 2):
@@ -237,8 +241,8 @@ def test_object_idletime_reports_zero(k):
 
 
 def test_object_help_and_errors(pair):
-    pair.check("OBJECT", "HELP")
-    pair.check("OBJECT", "help")
+    assert help_subcommands(pair.keel, "OBJECT") == set(COMMANDS["object"].subcommands)
+    assert help_subcommands(pair.keel, "OBJECT", "help") == set(COMMANDS["object"].subcommands)
     pair.check("OBJECT", "HELP", "extra")
     pair.check("OBJECT", "BOGUS", "a")
     pair.check("OBJECT", "ENCODING")
