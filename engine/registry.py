@@ -86,9 +86,31 @@ TABLE: dict[bytes, Command] = {}
 # sequence. A command declared ``fast_path=False`` (it changes the client's
 # state: QUIT, AUTH, HELLO, CLIENT, RESET, SHUTDOWN, …) is left out and always
 # goes through ``server.dispatch``.
-# Each entry is a tuple (handler, min argc, max argc, is_write, command),
-# unpacked in one step by the hot path.
-FAST: dict[bytes, tuple] = {}
+# FAST[argc][name] is ``(handler, check, command)`` for each command that
+# accepts ``argc`` arguments (name included): one list index and one dict
+# lookup both find the command and check its arity. Commands called with more
+# than FAST_MAX_ARGC arguments, or with a wrong count, take the full dispatch,
+# which names the arity error. ``check`` says that the hot path must prove
+# every argument a bulk string first (a client may send ``:5``): true for
+# commands that store their arguments (writes) or send them back (ECHO,
+# PING); a read given a non-string argument can only miss.
+FAST_MAX_ARGC = 64
+FAST: list[dict[bytes, tuple]] = [{} for _ in range(FAST_MAX_ARGC + 1)]
+
+
+def _fast_add(name: str, cmd: "Command") -> None:
+    lo = abs(cmd.arity)
+    hi = cmd.arity if cmd.arity > 0 else FAST_MAX_ARGC
+    entry = (cmd.handler, cmd.is_write or name in ("echo", "ping"), cmd)
+    for argc in range(lo, min(hi, FAST_MAX_ARGC) + 1):
+        FAST[argc][name.encode()] = entry
+        FAST[argc][name.upper().encode()] = entry
+
+
+def _fast_remove(name: str) -> None:
+    for table in FAST:
+        table.pop(name.encode(), None)
+        table.pop(name.upper().encode(), None)
 COMMANDS: dict[str, Command] = {}  # lower-case name -> command, for introspection
 
 
@@ -105,9 +127,7 @@ def command(name: str, arity: int, flags: str = "", keys=(0, 0, 0), acl: str = "
         TABLE[name.encode()] = cmd
         TABLE[name.upper().encode()] = cmd
         if fast_path and not cmd.subcommands:
-            entry = (fn, abs(arity), arity if arity > 0 else 1 << 31, cmd.is_write, cmd)
-            FAST[name.encode()] = entry
-            FAST[name.upper().encode()] = entry
+            _fast_add(name, cmd)
         fn.command = cmd
         return fn
 
@@ -123,8 +143,7 @@ def subcommand(parent: str, name: str, arity: int, flags: str = "", keys=(0, 0, 
         cmd = Command(name, arity, flags, keys, acl, fn, parent=p,
                       summary=summary or (fn.__doc__ or "").strip().split("\n")[0], since=since, group=p.group)
         p.subcommands[name.encode()] = cmd
-        FAST.pop(p.name.encode(), None)
-        FAST.pop(p.name.upper().encode(), None)
+        _fast_remove(p.name)
         fn.command = cmd
         return fn
 

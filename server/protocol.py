@@ -51,6 +51,7 @@ def _bulk_strings(argv) -> bool:
 
 
 _PROBE = b"*0\r\n"
+_NO_FAST: list = []  # the fast table of a read that must take the full dispatch
 
 # hiredis allocates a request's whole argument list when it reads the header,
 # and freeing a list of 2**31 empty slots stalls the loop for seconds: a read
@@ -158,37 +159,37 @@ class Connection(asyncio.Protocol):
             return
         reader = self.reader
         reader.feed(data)
-        out = []
-        append = out.append
+        cmds = []
+        push = cmds.append
+        bad = False
+        try:
+            while True:
+                argv = reader.gets()
+                if argv is False:
+                    break
+                push(argv)
+        except hiredis.ProtocolError:
+            bad = True  # the requests before it run; then the slow path names the error
         server = self.server
         stats = server.stats
         stats.batches += 1
-        # The first command of every 256th batch runs through the timed slow
-        # path: INFO commandstats gets its per-call times from that sample, so
-        # the hot path reads no clock.
-        gated = client.gated or not (stats.batches & 255)
-        done = []  # requests completed in this read, to locate a partial tail
-        fast = FAST
-        while True:
+        # A gated client, and the first command of every 256th batch (INFO
+        # commandstats times that sample, so the hot path reads no clock),
+        # take the full dispatch.
+        fast = FAST if not client.gated and stats.batches & 255 else _NO_FAST
+        out = []
+        append = out.append
+        i = 0
+        for argv in cmds:
+            i += 1
             try:
-                argv = reader.gets()
-            except hiredis.ProtocolError:
-                # Find where the bad request starts; the slow path names the error.
-                self._to_slow_path(done, out, data)
-                return
-            if argv is False:
-                break
-            done.append(argv)
-            try:
-                handler, lo, hi, is_write, cmd = fast[argv[0]]
-                if gated or not lo <= len(argv) <= hi:
-                    raise KeyError
-                b"".join(argv)  # TypeError unless every argument is a bulk string
+                handler, check, cmd = fast[len(argv)][argv[0]]
+                if check:
+                    b"".join(argv)  # TypeError unless every argument is a bulk string
             except (KeyError, TypeError, IndexError):
                 if not _bulk_strings(argv):
                     # `*1\r\n:5\r\n`: the slow path names the protocol error.
-                    done.pop()
-                    self._to_slow_path(done, out, data)
+                    self._to_slow_path(cmds[:i - 1], out, data)
                     return
                 if argv:
                     r = dispatch.call(client, argv)
@@ -196,7 +197,7 @@ class Connection(asyncio.Protocol):
                         append(r)
                     if self.closed or client.close_after_reply:
                         break
-                    gated = client.gated
+                    fast = _NO_FAST if client.gated else FAST
                 continue
             try:
                 r = handler(client, argv)
@@ -213,28 +214,29 @@ class Connection(asyncio.Protocol):
                 append(b"$%d\r\n%s\r\n" % (len(r), r))
                 if len(r) > BIG_REPLY:  # let the slow path meter the rest
                     cmd.calls += 1
-                    self._to_slow_path(done, out, data)
+                    self._to_slow_path(cmds[:i], out, data)
                     return
             else:
                 r = client.encode(r)
                 append(r)
                 if len(r) > BIG_REPLY:
                     cmd.calls += 1
-                    self._to_slow_path(done, out, data)
+                    self._to_slow_path(cmds[:i], out, data)
                     return
             cmd.calls += 1
-        stats.commands += len(done)
         if self.closed or client.close_after_reply:
+            stats.commands += i
             client.close_after_reply = True
             if out and not self.closed:
                 self._write(out)  # closes once the replies are out
             elif not self.holding:
                 self.close()
             return
-        if reader.has_data() or _mid_request(reader):
-            # A request is cut across reads: hand its bytes to the slow path,
-            # which validates what has arrived (limits, syntax) and waits.
-            self._to_slow_path(done, out, data, counted=True)
+        stats.commands += i
+        if bad or reader.has_data() or _mid_request(reader):
+            # A request is cut across reads (or malformed): hand its bytes to
+            # the slow path, which validates what has arrived and waits.
+            self._to_slow_path(cmds, out, data, counted=True)
             return
         if out:
             self._write(out)
