@@ -12,11 +12,13 @@ so it can refuse an over-long bulk length the moment its header arrives and
 name the exact protocol error in Redis's words. A protocol error answers,
 then closes *this* connection only.
 
-Per command the fast path does: one dict lookup, an arity test, one test of
-``client.gated`` (auth, CLIENT REPLY, loading: all folded into one flag), the
-handler call, and the reply encoding (``Raw`` and ``bytes`` inline). Errors
-raised by handlers are ``CommandError``s; anything else is a bug, answered
-with ``-ERR`` and logged, never a dropped connection.
+Per read the fast path tests ``client.gated`` once (auth, CLIENT REPLY,
+loading: all folded into one flag); per command it does one lookup in the
+fast table (indexed by argument count, so it checks the arity too), proves
+the arguments bulk strings for commands that store or echo them, calls the
+handler and encodes the reply (``Raw`` and ``bytes`` inline). Errors raised
+by handlers are ``CommandError``s; anything else is a bug, answered with
+``-ERR`` and logged, never a dropped connection.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+
 import hiredis
 
 from engine import errors
