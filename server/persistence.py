@@ -224,6 +224,8 @@ class Persistence:
             self.log.set_fsync(policy)
 
     def cron(self) -> None:
+        if self.checkpointer is not None:
+            self.checkpointer.trim(self.ks)  # keeps the dirty sets from growing without bound
         lg = self.log
         if lg is None:
             return

@@ -320,10 +320,11 @@ class Checkpointer:
         parts = []
         for i, db in enumerate(ks.dbs):
             keys = db.dirty
-            if keys:
+            overflowed = keys is None  # trim() gave up tracking it key by key
+            if keys or overflowed:
                 db.dirty = set()
             data = db.data
-            if full or data is not tables[i]:
+            if full or overflowed or data is not tables[i]:
                 tables[i] = data
                 if data or not full:
                     parts.append((i, True, data.copy(), db.expires.copy()))
@@ -333,6 +334,25 @@ class Checkpointer:
                 parts.append((i, False, keys, list(map(data.get, keys)),
                               list(map(expires.get, keys)) if expires else None))
         return Snapshot(full, parts)
+
+    def trim(self, ks, floor: int = 65536, ratio: int = 8) -> int:
+        """Stop tracking a database key by key once that costs more than it saves.
+
+        A dirty set holding more than ``floor`` keys and more than 1/``ratio``
+        of its database is dropped (``db.dirty = None``); the next capture
+        then takes that database whole, which costs about the same as the
+        incremental one would and keeps memory flat between checkpoints.
+        Returns how many databases were trimmed. Called from the server cron.
+        """
+        if ks is not self._ks:
+            return 0
+        n = 0
+        for db in ks.dbs:
+            d = db.dirty
+            if d is not None and len(d) > floor and len(d) * ratio > len(db.data):
+                db.dirty = None
+                n += 1
+        return n
 
     # -- writing (any thread) -----------------------------------------------
     def write(self, snapshot: Snapshot, offset: int) -> WriteStats:

@@ -507,3 +507,36 @@ def test_load_speed_1m_keys(tmp_path):
     print(f"\n1M keys: capture {capture:.3f}s write {write:.3f}s load {load:.3f}s")
     # Target 1.3 s (about 0.9 s on an idle machine); the margin absorbs a busy one.
     assert load < 2.0
+
+
+def test_trim_drops_a_big_dirty_set_and_the_next_capture_takes_the_database_whole(cp):
+    ks = Keyspace()
+    cp.start_tracking(ks)
+    d0 = ks.dbs[0]
+    for i in range(100):
+        d0.set(b"k%d" % i, b"v")
+    ks.dbs[1].set(b"other", b"x")
+    cp.write(cp.capture(ks), 10)
+    for i in range(50):
+        d0.set(b"k%d" % i, b"w")
+    d0.delete(b"k99")
+    assert cp.trim(ks, floor=10, ratio=8) == 1  # 51 dirty of 99 keys: db 0 only
+    assert d0.dirty is None and ks.dbs[1].dirty == set()
+    d0.set(b"k0", b"after-trim")  # untracked key by key now, still captured
+    snap = cp.capture(ks)
+    assert [p[0] for p in snap.parts] == [0] and snap.parts[0][1] is True
+    assert d0.dirty == set()
+    cp.write(snap, 20)
+    assert state(reload(cp)) == state(ks)
+
+
+def test_trim_leaves_small_dirty_sets_alone(cp):
+    ks = Keyspace()
+    cp.start_tracking(ks)
+    for i in range(1000):
+        ks.dbs[0].set(b"k%d" % i, b"v")
+    cp.write(cp.capture(ks), 1)
+    for i in range(50):
+        ks.dbs[0].set(b"k%d" % i, b"w")
+    assert cp.trim(ks, floor=10, ratio=8) == 0
+    assert len(ks.dbs[0].dirty) == 50
