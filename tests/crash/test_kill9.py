@@ -117,6 +117,8 @@ def test_always_keeps_every_acknowledged_write_across_kill9(rounds):
             finally:
                 c.close()
         assert len(all_sets) > 500, "the writers wrote too little for the test to mean anything"
+        print(f"\n{rounds} kill -9 rounds: {len(all_sets)} acknowledged SETs and "
+              f"{sum(acked_total.values())} counter increments verified")
         keel.stop()
     finally:
         shutil.rmtree(d, ignore_errors=True)
