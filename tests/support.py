@@ -271,3 +271,20 @@ def help_subcommands(client: RespClient, command: str, help_: str = "HELP") -> s
     assert lines[-1] == b"" and len(items) == int(lines[0][1:]) > 1, f"{command} {help_}: {buf!r}"
     assert all(item[:1] == b"+" for item in items), f"{command} {help_}: not all simple strings: {buf!r}"
     return {item[1:].split(b" ")[0].lower() for item in items[1:] if item[1:2] not in (b" ", b"(")}
+
+
+# --- engine-level helpers: run handlers directly, observe their effects ------
+
+def run(session, *args):
+    """Call a command's handler directly (no server): ``run(c, "SET", "k", 1)``."""
+    from engine.registry import COMMANDS
+
+    argv = [a if isinstance(a, bytes) else str(a).encode() for a in args]
+    return COMMANDS[argv[0].decode().lower()].handler(session, argv)
+
+
+def take_effects(session) -> list:
+    """The effects recorded since the last call (argv lists), then forgets them."""
+    out = [argv for _, argv in session.ks.effects]
+    session.ks.effects.clear()
+    return out

@@ -14,9 +14,9 @@ import engine.commands  # noqa: F401  (registers every handler)
 from engine import errors
 from engine.errors import CommandError
 from engine.keyspace import Keyspace, now_ms
-from engine.registry import COMMANDS
 from engine.session import Session
-from tests.support import Err
+from tests.support import Err, run
+from tests.support import take_effects as effects
 
 LLONG_MAX = 2**63 - 1
 LLONG_MIN = -(2**63)
@@ -27,17 +27,6 @@ LLONG_MIN = -(2**63)
 @pytest.fixture
 def c():
     return Session(Keyspace())
-
-
-def run(c, *args):
-    argv = [a if isinstance(a, bytes) else str(a).encode() for a in args]
-    return COMMANDS[argv[0].decode().lower()].handler(c, argv)
-
-
-def effects(c):
-    out = [argv for _, argv in c.ks.effects]
-    c.ks.effects.clear()
-    return out
 
 
 # --- GET / SET ------------------------------------------------------------------------
