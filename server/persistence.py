@@ -77,6 +77,7 @@ class Persistence:
         self.checkpoint_offset = 0
         self.last_write_ok = True
         self.loading_started = 0.0
+        self.last_progress_log = 0.0
         self.loaded_keys = 0
         self.load_total_bytes = 0
         self.load_done_bytes = 0
@@ -104,7 +105,7 @@ class Persistence:
         ks = self.ks
         cfg = self.server.config
         ks.loading = True
-        self.loading_started = time.time()
+        self.loading_started = self.last_progress_log = time.time()
         try:
             self.checkpointer = Checkpointer(self.checkpoint_path)
             offset = self.checkpointer.load(ks, progress=self._checkpoint_progress) or 0
@@ -154,15 +155,21 @@ class Persistence:
 
     def _checkpoint_progress(self, done: int, total: int) -> None:
         self.loaded_keys = done
-        if total and done and done % 500_000 == 0:
-            elapsed = time.time() - self.loading_started
-            log.info("loading checkpoint: %d of %d keys (%.0f%%, %.0f keys/s)",
-                     done, total, 100.0 * done / total, done / max(elapsed, 1e-6))
+        self._report("loading checkpoint", done, total, "keys")
 
     def _log_progress(self, done: int, total: int) -> None:
         self.load_done_bytes, self.load_total_bytes = done, total
-        if total >= 64 << 20 and done and (done * 10 // total) != ((done - 1) * 10 // total):
-            log.info("replaying log: %.0f%% of %d bytes", 100.0 * done / total, total)
+        self._report("replaying log", done, total, "bytes")
+
+    def _report(self, what: str, done: int, total: int, unit: str) -> None:
+        """Progress in the server log: at most once a second while loading."""
+        now = time.time()
+        if now - self.last_progress_log < 1.0 or not total:
+            return
+        self.last_progress_log = now
+        elapsed = max(now - self.loading_started, 1e-6)
+        log.info("%s: %d of %d %s (%.0f%%, %.0f %s/s)",
+                 what, done, total, unit, 100.0 * done / total, done / elapsed, unit)
 
     # -- the write path ---------------------------------------------------------
     def journal(self) -> None:
