@@ -70,6 +70,7 @@ class Persistence:
         self.waiting: list = []  # connections holding replies until durable
         self.commit_scheduled = False
         self.always = cfg["appendfsync"] == "always"
+        self.holds_replies = False
         self.last_save_time = int(time.time())
         self.last_bgsave_ok = True
         self.bgsave_task = None
@@ -151,6 +152,7 @@ class Persistence:
                 ks.effects.clear()
         finally:
             ks.loading = False
+            self._update_holds()
         self.dirty_at_last_save = ks.dirty
 
     def _checkpoint_progress(self, done: int, total: int) -> None:
@@ -185,6 +187,11 @@ class Persistence:
         if not self.commit_scheduled:
             self.commit_scheduled = True
             self.server.loop.call_soon(self.commit)
+
+    def _update_holds(self) -> None:
+        # Whether replies may have to wait for the log (appendfsync always):
+        # a plain attribute, read by the hot path once per batch.
+        self.holds_replies = self.log is not None and self.always
 
     def must_hold(self) -> bool:
         """Whether replies produced now depend on records not yet durable."""
@@ -227,6 +234,7 @@ class Persistence:
 
     def set_fsync(self, policy: str) -> None:
         self.always = policy == "always"
+        self._update_holds()
         if self.log is not None:
             self.log.set_fsync(policy)
 

@@ -242,7 +242,10 @@ class Connection(asyncio.Protocol):
             self._to_slow_path(cmds, out, data, counted=True)
             return
         if out:
-            self._write(out)
+            if client.ks.effects or self.holding or server.persistence.holds_replies:
+                self._write(out)
+            else:  # nothing to journal, nothing to wait for
+                self.transport.write(out[0] if len(out) == 1 else b"".join(out))
 
     def _to_slow_path(self, done: list, out: list, data: bytes, counted: bool = False) -> None:
         if not counted:
