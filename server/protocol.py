@@ -242,9 +242,12 @@ class Connection(asyncio.Protocol):
             self._to_slow_path(cmds, out, data, counted=True)
             return
         if out:
-            if client.ks.effects or self.holding or server.persistence.holds_replies:
+            persistence = server.persistence
+            if self.holding or persistence.holds_replies:
                 self._write(out)
-            else:  # nothing to journal, nothing to wait for
+            else:  # appendfsync everysec/no, or no log: nothing to wait for
+                if client.ks.effects:
+                    persistence.journal()
                 self.transport.write(out[0] if len(out) == 1 else b"".join(out))
 
     def _to_slow_path(self, done: list, out: list, data: bytes, counted: bool = False) -> None:
