@@ -17,7 +17,7 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-from tests.support import KeelProcess, RedisProcess, encode  # noqa: E402
+from tests.support import KeelProcess, RedisProcess  # noqa: E402
 
 
 def rss(pid: int) -> int:

@@ -160,7 +160,7 @@ class Config:
     def set(self, name: str, text: str, at_runtime: bool = False) -> None:
         d = BY_NAME.get(name.lower())
         if d is None:
-            raise ConfigError(f"Bad directive or wrong number of arguments")
+            raise ConfigError("Bad directive or wrong number of arguments")
         if at_runtime and not d.mutable:
             raise ConfigError("can't set immutable config")
         value = d.parse(text)

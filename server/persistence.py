@@ -42,7 +42,6 @@ replaying), then serve. Clients that connect meanwhile get ``-LOADING``.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
 import time

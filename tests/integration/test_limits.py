@@ -8,13 +8,12 @@ closed) must be equal.
 
 from __future__ import annotations
 
-import os
 import time
 
 import pytest
 
 from tests.integration.test_protocol import exchange, same
-from tests.support import Err, KeelProcess, RedisProcess
+from tests.support import KeelProcess, RedisProcess
 
 
 def _config_both(keel, redis_ref, name: str, value: str):

@@ -10,7 +10,6 @@ import tempfile
 import textwrap
 import time
 
-import lmdb
 import pytest
 from crc32c import crc32c
 from hypothesis import HealthCheck, given, settings

@@ -7,7 +7,7 @@ import time
 import pytest
 
 from server.commands.admin import DEBUG_SUBCOMMANDS
-from tests.support import Err, KeelProcess, Pair, RedisProcess, RespClient, help_subcommands
+from tests.support import Err, KeelProcess, Pair, RedisProcess, help_subcommands
 
 
 # --- PING, ECHO, TIME --------------------------------------------------------------
