@@ -173,13 +173,35 @@ class Persistence:
                  what, done, total, unit, 100.0 * done / total, done / elapsed, unit)
 
     # -- the write path ---------------------------------------------------------
-    def journal(self) -> None:
-        """Append the pending effects as one record (or drop them without a log)."""
+    def journal(self, raw: bytes | None = None, requests: list | None = None) -> None:
+        """Append the pending effects as one record (or drop them without a log).
+
+        ``raw``/``requests``: the bytes of a read and the requests parsed from
+        it, all of them run. When each request's effect is that very request
+        (the same list object, in order, one database) — a batch of plain
+        SETs, say — the read's bytes *are* the record's payload and nothing
+        is encoded again.
+        """
         effects = self.ks.effects
         lg = self.log
         if lg is None:
             effects.clear()
             return
+        if raw is not None and len(effects) == len(requests):
+            db = effects[0][0]
+            for (index, argv), request in zip(effects, requests):
+                if argv is not request or index != db:
+                    break
+            else:
+                if db != self.stream_db:
+                    raw = b"*2\r\n$6\r\nSELECT\r\n$%d\r\n%d\r\n" % (len(str(db)), db) + raw
+                    self.stream_db = db
+                effects.clear()
+                lg.append(raw)
+                if not self.commit_scheduled:
+                    self.commit_scheduled = True
+                    self.server.loop.call_soon(self.commit)
+                return
         payload, self.stream_db = encode_effects(effects, self.stream_db)
         effects.clear()
         lg.append(payload)

@@ -244,10 +244,10 @@ class Connection(asyncio.Protocol):
         if out:
             persistence = server.persistence
             if self.holding or persistence.holds_replies:
-                self._write(out)
+                self._write(out, data, cmds)
             else:  # appendfsync everysec/no, or no log: nothing to wait for
                 if client.ks.effects:
-                    persistence.journal()
+                    persistence.journal(data, cmds)
                 self.transport.write(out[0] if len(out) == 1 else b"".join(out))
 
     def _to_slow_path(self, done: list, out: list, data: bytes, counted: bool = False) -> None:
@@ -260,10 +260,15 @@ class Connection(asyncio.Protocol):
             self._write(out)
         self._slow_received(data[consumed:])
 
-    def _write(self, out: list) -> None:
+    def _write(self, out: list, raw: bytes | None = None, requests: list | None = None) -> None:
+        """Journal what the replies depend on, then send them or hold them.
+
+        ``raw``/``requests``: the read the replies answer and its requests,
+        when every one of them ran (see ``Persistence.journal``).
+        """
         persistence = self.server.persistence
         if self.client.ks.effects:
-            persistence.journal()
+            persistence.journal(raw, requests)
         data = b"".join(out) if len(out) > 1 else out[0]
         if self.holding or persistence.must_hold():
             # appendfsync always: these replies depend on records not yet
