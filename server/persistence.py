@@ -8,7 +8,8 @@ The write path (``appendonly yes``):
 1. A batch of commands runs; their effects collect in ``ks.effects``.
 2. ``journal()`` encodes them as one record — the RESP arrays of the effects,
    with a SELECT whenever the database differs from the stream's — and
-   appends it to the log (memory only).
+   appends it to the log (memory only). When every request of the read is
+   its own effect (plain SETs), the read's bytes are the record as they are.
 3. Under ``appendfsync always`` the batch's replies are *held* on their
    connection (``hold``): any reply produced while the log holds records
    that are not yet durable depends on them, reads included.
