@@ -232,7 +232,10 @@ class Keyspace:
         da.data, db_.data = db_.data, da.data
         da.expires, db_.expires = db_.expires, da.expires
         da.heap, db_.heap = db_.heap, da.heap
-        # The dicts changed places: a checkpoint rewrites both databases whole.
+        # The dicts changed places: a checkpoint rewrites both databases whole
+        # (dirty None = "untracked key by key", see wal.checkpoint.trim). The
+        # dicts' identities alone cannot say so: a second SWAPDB restores them.
+        da.dirty = db_.dirty = None
         self.dirty += len(da.data) + len(db_.data)
         if self.watchers:
             for d in (da, db_):

@@ -545,3 +545,51 @@ def test_trim_leaves_small_dirty_sets_alone(cp):
         ks.dbs[0].set(b"k%d" % i, b"w")
     assert cp.trim(ks, floor=10, ratio=8) == 0
     assert len(ks.dbs[0].dirty) == 50
+
+
+# --- many incremental checkpoints, random changes ----------------------------
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+_op = st.tuples(
+    st.sampled_from(["set", "delete", "expire", "persist", "flushdb", "swapdb", "checkpoint"]),
+    st.integers(0, 2),          # database
+    st.integers(0, 40),         # key number
+    st.sampled_from([b"", b"x", b"12", b"y" * 300]),
+)
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(ops=st.lists(_op, max_size=80))
+def test_any_sequence_of_changes_and_checkpoints_reloads_exactly(tmp_path_factory, ops):
+    cp = Checkpointer(str(tmp_path_factory.mktemp("cp")))
+    try:
+        ks = Keyspace()
+        cp.start_tracking(ks)
+        offset = 0
+        for op, dbi, k, value in ops:
+            db = ks.dbs[dbi]
+            key = b"k%d" % k
+            if op == "set":
+                db.set(key, value)
+            elif op == "delete":
+                db.delete(key)
+            elif op == "expire" and db.get(key) is not None:
+                db.set_expire(key, FAR + k)
+            elif op == "persist":
+                db.persist(key)
+            elif op == "flushdb":
+                db.clear()
+            elif op == "swapdb":
+                ks.swap(dbi, (dbi + 1) % 3)
+            elif op == "checkpoint":
+                offset += 1
+                cp.write(cp.capture(ks), offset)
+                assert state(reload(cp)) == state(ks)
+        offset += 1
+        stats = cp.write(cp.capture(ks), offset)
+        assert state(reload(cp)) == state(ks)
+        assert stats.keys == sum(len(db.data) for db in ks.dbs)
+    finally:
+        cp.close()
