@@ -93,6 +93,9 @@ def slow_call(client, cmd, argv: list):
         return _deliver(client, rejected(stat, CommandError(errors.NOAUTH), server))
     if server.loading and "loading" not in stat.flags:
         return _deliver(client, rejected(stat, CommandError(errors.LOADING), server))
+    # CLIENT LIST's cmd= field: kept by the full dispatch only, so it names
+    # the last command that took it (the hot path keeps no per-call state).
+    client.last_cmd = stat.fullname
     t0 = time.perf_counter_ns()
     try:
         r = cmd.handler(client, argv)

@@ -75,6 +75,9 @@ class Persistence:
         self.last_bgsave_ok = True
         self.bgsave_task = None
         self.dirty_at_last_save = 0
+        self.saves = 0  # checkpoints written since the start (rdb_saves)
+        self.last_save_seconds = -1
+        self.bgsave_started = 0.0
         self.checkpoint_offset = 0
         self.last_write_ok = True
         self.loading_started = 0.0
@@ -288,9 +291,11 @@ class Persistence:
         self.stream_db = -1
         return lg.end_offset
 
-    def _checkpoint_done(self, offset: int, dirty_then: int) -> None:
+    def _checkpoint_done(self, offset: int, dirty_then: int, started: float) -> None:
         self.checkpoint_offset = offset
         self.last_save_time = int(time.time())
+        self.saves += 1
+        self.last_save_seconds = int(time.time() - started)
         self.last_bgsave_ok = True
         self.dirty_at_last_save = dirty_then
         if self.log is not None:
@@ -300,6 +305,7 @@ class Persistence:
 
     def save(self) -> None:
         """SAVE: a checkpoint written on the loop thread (blocks clients, as in Redis)."""
+        started = time.time()
         offset = self._prepare_checkpoint()
         dirty = self.ks.dirty
         snap = self.checkpointer.capture(self.ks)
@@ -308,12 +314,13 @@ class Persistence:
         except Exception:
             self.last_bgsave_ok = False
             raise
-        self._checkpoint_done(offset, dirty)
+        self._checkpoint_done(offset, dirty, started)
 
     def bgsave(self) -> bool:
         """BGSAVE: capture now, write in a worker thread. False if one is running."""
         if self.bgsave_task is not None:
             return False
+        started = self.bgsave_started = time.time()
         offset = self._prepare_checkpoint()
         dirty = self.ks.dirty
         snap = self.checkpointer.capture(self.ks)
@@ -329,7 +336,7 @@ class Persistence:
                 # The checkpointer rewrites everything next time.
                 log.error("background checkpoint failed: %s", exc)
                 return
-            self._checkpoint_done(offset, dirty)
+            self._checkpoint_done(offset, dirty, started)
             log.info("background checkpoint done at offset %d", offset)
 
         fut.add_done_callback(done)
@@ -376,9 +383,10 @@ class Persistence:
             "rdb_bgsave_in_progress": int(self.bgsave_task is not None),
             "rdb_last_save_time": self.last_save_time,
             "rdb_last_bgsave_status": "ok" if self.last_bgsave_ok else "err",
-            "rdb_last_bgsave_time_sec": -1,
-            "rdb_current_bgsave_time_sec": -1,
-            "rdb_saves": 0,
+            "rdb_last_bgsave_time_sec": self.last_save_seconds,
+            "rdb_current_bgsave_time_sec": (int(time.time() - self.bgsave_started)
+                                            if self.bgsave_task is not None else -1),
+            "rdb_saves": self.saves,
             "rdb_last_cow_size": 0,
             "rdb_last_load_keys_expired": 0,
             "rdb_last_load_keys_loaded": self.loaded_keys,

@@ -211,3 +211,28 @@ def test_clients_get_loading_while_the_dataset_loads(datadir):
         break
     assert seen_loading, "no client saw -LOADING while 300k keys loaded"
     keel.stop()
+
+
+def test_info_persistence_counts_checkpoints(datadir):
+    keel = KeelProcess(dir=datadir).start()
+    c = keel.client()
+    c.call(b"SET", b"a", b"1")
+
+    def info():
+        text = c.call(b"INFO", b"persistence").decode()
+        return dict(line.split(":", 1) for line in text.split("\r\n") if ":" in line)
+
+    before = int(info()["rdb_saves"])
+    assert info()["rdb_changes_since_last_save"] != "0"
+    assert c.call(b"SAVE") == b"OK"
+    assert c.call(b"BGSAVE") == b"Background saving started"
+    deadline = time.time() + 10
+    while info()["rdb_bgsave_in_progress"] != "0" and time.time() < deadline:
+        time.sleep(0.05)
+    now = info()
+    assert int(now["rdb_saves"]) == before + 2
+    assert now["rdb_changes_since_last_save"] == "0"
+    assert now["rdb_last_bgsave_status"] == "ok"
+    assert int(now["rdb_last_bgsave_time_sec"]) >= 0
+    c.close()
+    keel.stop()

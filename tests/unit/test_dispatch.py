@@ -50,3 +50,8 @@ def test_keyspace_hits_and_misses_count_reads(k):
     info = dict(line.split(":", 1) for line in k.call("INFO", "stats").decode().split("\r\n") if ":" in line)
     assert info["keyspace_hits"] == "2"
     assert info["keyspace_misses"] == "3"
+
+
+def test_client_list_names_the_last_fully_dispatched_command(k):
+    line = k.call("CLIENT", "INFO").decode()
+    assert " cmd=client|info " in line
