@@ -288,3 +288,16 @@ def take_effects(session) -> list:
     out = [argv for _, argv in session.ks.effects]
     session.ks.effects.clear()
     return out
+
+
+def bitfield_args(ops) -> list:
+    """BITFIELD arguments from (op, type, offset, value, overflow mode) tuples."""
+    args = []
+    for op, kind, offset, value, mode in ops:
+        if op == "OVERFLOW":
+            args += [op, mode]
+        elif op == "GET":
+            args += [op, kind, offset]
+        else:
+            args += [op, kind, offset, value]
+    return args

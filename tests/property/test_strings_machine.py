@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_state_machine_as_test
 
-from tests.support import RespClient
+from tests.support import RespClient, bitfield_args
 
 KEYS = ["k1", "k2", "k3"]
 LLONG_MAX = 2**63 - 1
@@ -137,15 +137,7 @@ def make_machine(keel_port: int, ref_port: int):
             st.integers(0, 30) | st.sampled_from(["#1", "#3", "-1"]), integers,
             st.sampled_from(["WRAP", "SAT", "FAIL"])), max_size=3), readonly=st.booleans())
         def bitfield(self, key, ops, readonly):
-            args = []
-            for op, kind, offset, value, mode in ops:
-                if op == "OVERFLOW":
-                    args += [op, mode]
-                elif op == "GET":
-                    args += [op, kind, offset]
-                else:
-                    args += [op, kind, offset, value]
-            self.check("BITFIELD_RO" if readonly else "BITFIELD", key, *args)
+            self.check("BITFIELD_RO" if readonly else "BITFIELD", key, *bitfield_args(ops))
 
     StringMachine.TestCase.settings = settings(
         max_examples=100, stateful_step_count=30, deadline=None,

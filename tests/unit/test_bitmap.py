@@ -11,7 +11,7 @@ from engine import errors
 from engine.errors import CommandError
 from engine.keyspace import Keyspace
 from engine.session import Session
-from tests.support import Err, run
+from tests.support import Err, bitfield_args, run
 from tests.support import take_effects as effects
 
 LLONG_MAX = 2**63 - 1
@@ -264,15 +264,7 @@ def test_bitfield_records_only_real_changes(c):
 def test_bitfield_agrees_with_redis_on_random_programs(pair, ops, initial):
     pair.keel.call("SET", "f", initial)
     pair.ref.call("SET", "f", initial)
-    args = []
-    for op, kind, offset, value, mode in ops:
-        if op == "OVERFLOW":
-            args += [op, mode]
-        elif op == "GET":
-            args += [op, kind, offset]
-        else:
-            args += [op, kind, offset, value]
-    pair.check("BITFIELD", "f", *args)
+    pair.check("BITFIELD", "f", *bitfield_args(ops))
     pair.check("GET", "f")
 
 
