@@ -27,7 +27,7 @@ from engine.keyspace import Keyspace
 from server.client import Client
 from server.config import Config
 from server.persistence import Persistence
-from server.protocol import Connection
+from server.protocol import Connection, sample_calls
 
 log = logging.getLogger("keel")
 
@@ -48,12 +48,19 @@ class Stats:
         self.rejected_connections = 0
 
     def reset(self) -> None:
-        self.commands = 0
-        self.batches = 0
         self.protocol_errors = 0
         self.errors: collections.Counter = collections.Counter()
         self.net_input_bytes = 0
         self.net_output_bytes = 0
+
+    @property
+    def commands(self) -> int:
+        """Commands executed (failed ones included, rejected ones not), as
+        Redis's total_commands_processed counts them: the sum of the per-command
+        counters, so the hot path keeps no second counter."""
+        from engine.commands.introspection import all_commands
+
+        return sum(cmd.calls for cmd in all_commands())
 
     def count_error(self, prefix: str) -> None:
         self.errors[prefix] += 1
@@ -111,6 +118,7 @@ class Server:
         """Runs ``hz`` times a second: active expiry and client timeouts."""
         hz = self.config["hz"]
         try:
+            sample_calls()
             if self.active_expire_enabled and not self.loading:
                 # Budget: a quarter of the tick at most, so latency stays flat.
                 self.ks.active_expire(budget_ms=min(25.0, 250.0 / hz))

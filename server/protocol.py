@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import re
 
 import hiredis
@@ -48,36 +49,60 @@ FLUSH_AT = 256 * 1024
 BIG_REPLY = 64 * 1024
 
 
+def _before(cmds: list, argv: list) -> list:
+    """The requests of ``cmds`` before ``argv`` (found by identity)."""
+    for i, a in enumerate(cmds):
+        if a is argv:
+            return cmds[:i]
+    return cmds
+
+
+def _through(cmds: list, argv: list) -> list:
+    """The requests of ``cmds`` up to and including ``argv``."""
+    return cmds[:len(_before(cmds, argv)) + 1]
+
+
 def _bulk_strings(argv) -> bool:
     """True unless a request array holds something other than bulk strings."""
-    return argv is None or all(type(a) is bytes for a in argv)
+    return type(argv) is list and all(type(a) is bytes for a in argv)
 
 
-_PROBE = b"*0\r\n"
 _NO_FAST: list = []  # the fast table of a read that must take the full dispatch
 
-# hiredis allocates a request's whole argument list when it reads the header,
+# hiredis allocates a request's whole argument list when it reads the header
+# (`*`, and the RESP3 aggregates `~`, `>` and `|` alike),
 # and freeing a list of 2**31 empty slots stalls the loop for seconds: a read
 # that may hold a header announcing 10**7 or more arguments takes the slow
 # path, whose parser allocates nothing ahead (a false match in a value only
-# costs that read the slow path).
-_huge_count = re.compile(rb"\*[0-9]{8}").search
+# costs that read the slow path). A read with one request (see
+# ``data_received``) holds no other header and is not searched.
+_huge_count = re.compile(rb"[*~>|][0-9]{8}").search
+
+# Where a read ends, hiredis may be part-way through a request even with its
+# buffer empty (the read ended just after ``*3\r\n``, or after a whole
+# argument). A read with one header ends on a boundary exactly when hiredis
+# returned one request and kept nothing. A read that may hold several
+# requests is fed with a probe behind it: a one-argument
+# request whose argument is random, drawn when the process starts. If the
+# read ended on a request boundary, the last thing hiredis returns is the
+# probe itself; otherwise the probe's bytes were swallowed by the unfinished
+# request, the reader is discarded, and the slow path re-parses from the
+# start of the last request hiredis returned (which the probe may have
+# completed with its own bytes, so it never runs from the fast path).
+_PROBE_ARG = os.urandom(16).hex().encode()
+_PROBE = b"*1\r\n$32\r\n" + _PROBE_ARG + b"\r\n"
+_PROBE_ARGV = [_PROBE_ARG]
+
+# INFO commandstats times a sample of calls (the hot path reads no clock):
+# every tick of the ops/sec sampler asks for the first command of the next
+# SAMPLE_READS reads to take the full dispatch, which times it.
+SAMPLE_READS = 32
+_sample = 0
 
 
-def _mid_request(reader) -> bool:
-    """Whether hiredis holds part of a request although its buffer is empty.
-
-    A read that ends just after ``*3\r\n`` (or after a complete argument)
-    leaves hiredis with nothing buffered but a request begun. Feeding an
-    empty array tells the two apart: an idle reader returns it whole; a
-    reader mid-request takes it as an argument (and is discarded by the
-    caller, who re-parses the request on the slow path).
-    """
-    reader.feed(_PROBE)
-    try:
-        return reader.gets() != []
-    except hiredis.ProtocolError:
-        return True
+def sample_calls() -> None:
+    global _sample
+    _sample = SAMPLE_READS
 
 
 class Connection(asyncio.Protocol):
@@ -153,38 +178,76 @@ class Connection(asyncio.Protocol):
 
     # -- the hot path --------------------------------------------------------
     def data_received(self, data: bytes) -> None:
+        global _sample
         client = self.client
         if client is None or self.closed or client.close_after_reply:
             return
         client.active = True
-        if self.pending is not None or data[0] != 42 or _huge_count(data) is not None:
+        if self.pending is not None or data[0] != 42:
             self._slow_received(data)
             return
         reader = self.reader
-        reader.feed(data)
-        cmds = []
-        push = cmds.append
-        bad = False
+        # Most reads hold one request: the read's only `*` is its header
+        # (rpartition's head is empty), which announces fewer than ten
+        # arguments, and no byte could start a RESP3 aggregate that hiredis
+        # reads as an array (`~` set, `>` push, `|` attribute).
         try:
-            while True:
+            several = (data[2] != 13 or data.rpartition(b"*")[0]
+                       or 126 in data or 62 in data or 124 in data)
+        except IndexError:
+            several = True
+        if several:
+            if _huge_count(data) is not None:
+                self._slow_received(data)
+                return
+            reader.feed(data + _PROBE)
+            cmds = []
+            push = cmds.append
+            try:
+                while True:
+                    argv = reader.gets()
+                    if argv is False:
+                        break
+                    push(argv)
+            except hiredis.ProtocolError:
+                push(None)  # not a request: the slow path names the error
+            if cmds and cmds[-1] == _PROBE_ARGV:
+                cmds.pop()
+                whole = True
+            else:
+                # The read ends inside a request (or hiredis refused something):
+                # the last request hiredis returned may hold the probe's bytes.
+                if cmds and cmds[-1] is None:
+                    cmds.pop()
+                if cmds:
+                    cmds.pop()
+                whole = False
+        else:
+            # One header: the read ends on a boundary exactly when hiredis
+            # returns one request and keeps nothing.
+            reader.feed(data)
+            try:
                 argv = reader.gets()
-                if argv is False:
-                    break
-                push(argv)
-        except hiredis.ProtocolError:
-            bad = True  # the requests before it run; then the slow path names the error
-        server = self.server
-        stats = server.stats
-        stats.batches += 1
-        # A gated client, and the first command of every 256th batch (INFO
-        # commandstats times that sample, so the hot path reads no clock),
-        # take the full dispatch.
-        fast = FAST if not client.gated and stats.batches & 255 else _NO_FAST
+            except hiredis.ProtocolError:
+                argv = None
+            if type(argv) is not list or reader.has_data():
+                self._to_slow_path([], [], data)  # nothing ran: re-parse it all
+                return
+            cmds = [argv]
+            whole = True
+        # A gated client, and the first command of a sampled read (INFO
+        # commandstats times it), take the full dispatch.
+        if client.gated:
+            fast = _NO_FAST
+        elif _sample:
+            _sample -= 1
+            fast = _NO_FAST
+        else:
+            fast = FAST
         out = []
         append = out.append
-        i = 0
+        server = self.server
         for argv in cmds:
-            i += 1
             try:
                 handler, check, cmd = fast[len(argv)][argv[0]]
                 if check:
@@ -192,7 +255,7 @@ class Connection(asyncio.Protocol):
             except (KeyError, TypeError, IndexError):
                 if not _bulk_strings(argv):
                     # `*1\r\n:5\r\n`: the slow path names the protocol error.
-                    self._to_slow_path(cmds[:i - 1], out, data)
+                    self._to_slow_path(_before(cmds, argv), out, data)
                     return
                 if argv:
                     r = dispatch.call(client, argv)
@@ -210,36 +273,32 @@ class Connection(asyncio.Protocol):
             except Exception as e:  # a bug: answer, log, keep serving
                 append(dispatch.crashed(server, cmd, argv, e))
                 continue
+            cmd.calls += 1
             t = type(r)
             if t is Raw:
                 append(r)
             elif t is bytes:
                 append(b"$%d\r\n%s\r\n" % (len(r), r))
                 if len(r) > BIG_REPLY:  # let the slow path meter the rest
-                    cmd.calls += 1
-                    self._to_slow_path(cmds[:i], out, data)
+                    self._to_slow_path(_through(cmds, argv), out, data)
                     return
             else:
                 r = client.encode(r)
                 append(r)
                 if len(r) > BIG_REPLY:
-                    cmd.calls += 1
-                    self._to_slow_path(cmds[:i], out, data)
+                    self._to_slow_path(_through(cmds, argv), out, data)
                     return
-            cmd.calls += 1
         if self.closed or client.close_after_reply:
-            stats.commands += i
             client.close_after_reply = True
             if out and not self.closed:
                 self._write(out)  # closes once the replies are out
             elif not self.holding:
                 self.close()
             return
-        stats.commands += i
-        if bad or reader.has_data() or _mid_request(reader):
+        if not whole:
             # A request is cut across reads (or malformed): hand its bytes to
             # the slow path, which validates what has arrived and waits.
-            self._to_slow_path(cmds, out, data, counted=True)
+            self._to_slow_path(cmds, out, data)
             return
         if out:
             persistence = server.persistence
@@ -250,9 +309,7 @@ class Connection(asyncio.Protocol):
                     persistence.journal(data, cmds)
                 self.transport.write(out[0] if len(out) == 1 else b"".join(out))
 
-    def _to_slow_path(self, done: list, out: list, data: bytes, counted: bool = False) -> None:
-        if not counted:
-            self.server.stats.commands += len(done)
+    def _to_slow_path(self, done: list, out: list, data: bytes) -> None:
         consumed = sum(request_size(a) if a else (4 if a == [] else 5) for a in done)
         self.reader = hiredis.Reader()
         self.pending = bytearray()
@@ -331,14 +388,12 @@ class Connection(asyncio.Protocol):
         pos = 0
         out = []
         size = 0
-        n = 0
         try:
             while pos < len(buf) and not self.paused:
                 argv, pos2 = parser.parse(buf, pos)
                 if argv is None:
                     break
                 pos = pos2
-                n += 1
                 if argv:
                     r = dispatch.call(client, argv)
                     if r is not None:
@@ -352,11 +407,9 @@ class Connection(asyncio.Protocol):
                         out = []
                         size = 0
         except ProtocolError as e:
-            server.stats.commands += n
             out.append(e.reply)
             self._protocol_close(out)
             return
-        server.stats.commands += n
         if self.closed or client.close_after_reply:
             self.pending = None
             if out:

@@ -87,6 +87,11 @@ ERROR_CASES = {
     "integer_argument_of_a_read_command": b"*2\r\n$4\r\nECHO\r\n:5\r\n",
     "nested_array_argument": b"*2\r\n$4\r\nECHO\r\n*1\r\n$1\r\na\r\n",
     "null_element": b"*2\r\n$4\r\nECHO\r\n_\r\n",
+    "resp3_set_element": b"*2\r\n$4\r\nECHO\r\n~1\r\n$1\r\na\r\n",
+    "resp3_push_element": b"*2\r\n$3\r\nGET\r\n>1\r\n$1\r\na\r\n",
+    "resp3_attribute_element": b"*2\r\n$3\r\nGET\r\n|1\r\n$1\r\na\r\n$1\r\nb\r\n",
+    "huge_resp3_set_element": b"*2\r\n$4\r\nECHO\r\n~2147483647\r\n",
+    "huge_push_element_after_a_request": b"*1\r\n$4\r\nPING\r\n*2\r\n$3\r\nGET\r\n>2147483647\r\n",
     "inline_word_where_bulk_expected": b"*1\r\nPING\r\n",
     "cr_where_bulk_expected_is_shown_as_space": b"*1\r\n\r\n",
     "non_ascii_byte_where_bulk_expected": b"*1\r\n\xff\r\n",
@@ -203,7 +208,10 @@ def test_large_argument_arriving_in_many_reads_is_assembled(pair):
 
 
 def test_header_announcing_two_billion_arguments_does_not_stall_the_server(keel):
-    for data in (b"*2147483647\r\n", b"*1\r\n$4\r\nPING\r\n*2147483647\r\n$1\r\n"):
+    for data in (b"*2147483647\r\n", b"*1\r\n$4\r\nPING\r\n*2147483647\r\n$1\r\n",
+                 # hiredis allocates RESP3 aggregates (set, push, attribute) alike
+                 b"*2\r\n$4\r\nECHO\r\n~2147483647\r\n", b"*2\r\n$3\r\nGET\r\n>2147483647\r\n",
+                 b"*1\r\n$4\r\nPING\r\n|2147483647\r\n"):
         c = keel.client()
         c.send_raw(data)
         time.sleep(0.05)
