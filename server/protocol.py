@@ -270,8 +270,13 @@ class Connection(asyncio.Protocol):
             except CommandError as e:
                 append(dispatch.failed(server, cmd, e))
                 continue
-            except Exception as e:  # a bug: answer, log, keep serving
-                append(dispatch.crashed(server, cmd, argv, e))
+            except Exception as e:
+                if not _bulk_strings(argv):
+                    # A read command (not checked above) got a nested array
+                    # or a RESP3 value: the slow path names the protocol error.
+                    self._to_slow_path(_before(cmds, argv), out, data)
+                    return
+                append(dispatch.crashed(server, cmd, argv, e))  # a bug: answer, log, keep serving
                 continue
             cmd.calls += 1
             t = type(r)
