@@ -76,7 +76,8 @@ _NO_FAST: list = []  # the fast table of a read that must take the full dispatch
 # path, whose parser allocates nothing ahead (a false match in a value only
 # costs that read the slow path). A read with one request (see
 # ``data_received``) holds no other header and is not searched.
-_huge_count = re.compile(rb"[*~>|][0-9]{8}").search
+_huge_count = re.compile(rb"\*[0-9]{8}").search  # a literal first byte: a fast scan
+_huge_resp3 = re.compile(rb"[~>|][0-9]{8}").search  # a class: a slow one, run when needed
 
 # Where a read ends, hiredis may be part-way through a request even with its
 # buffer empty (the read ended just after ``*3\r\n``, or after a whole
@@ -197,7 +198,8 @@ class Connection(asyncio.Protocol):
         except IndexError:
             several = True
         if several:
-            if _huge_count(data) is not None:
+            if _huge_count(data) is not None or (
+                    (126 in data or 62 in data or 124 in data) and _huge_resp3(data) is not None):
                 self._slow_received(data)
                 return
             reader.feed(data + _PROBE)
