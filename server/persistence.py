@@ -31,9 +31,12 @@ against this on-loop version): 0.88x without pipelining, 0.99x with -P 16.
 A failed write or fsync (``WALWriteError``) stops the server with a non-zero
 status and releases nothing: no reply acknowledges what is not on disk.
 
-Checkpoints capture the changed keys on the loop thread (a few ms) and write
-them into LMDB in a worker thread (BGSAVE, and automatically every
-``checkpoint-log-size`` bytes of log), or on the loop (SAVE, SHUTDOWN). After a
+Checkpoints capture the changed keys on the loop thread and write them into
+LMDB in a worker thread (BGSAVE, and automatically every
+``checkpoint-log-size`` bytes of log), or on the loop (SAVE, SHUTDOWN). A
+background capture takes 8192 keys per loop turn, in rounds, and its last
+round at once (``wal.checkpoint.Capture``), so it is consistent at the log
+offset of that turn while clients wait for one chunk at a time. After a
 checkpoint covering offset O, log segments wholly before O are deleted.
 
 Recovery (``load``): load the checkpoint, replay the log after its offset
@@ -43,6 +46,7 @@ replaying), then serve. Clients that connect meanwhile get ``-LOADING``.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import time
@@ -291,13 +295,19 @@ class Persistence:
         self.stream_db = -1
         return lg.end_offset
 
-    def _checkpoint_done(self, offset: int, dirty_then: int, started: float) -> None:
+    def _checkpoint_done(self, offset: int, dirty_then: int, started: float, delete: bool = True) -> None:
         self.checkpoint_offset = offset
         self.last_save_time = int(time.time())
         self.saves += 1
         self.last_save_seconds = int(time.time() - started)
         self.last_bgsave_ok = True
         self.dirty_at_last_save = dirty_then
+        if delete:
+            self._delete_segments(offset)
+
+    def _delete_segments(self, offset: int) -> None:
+        """Unlink the segments a checkpoint at ``offset`` covers (any thread: the
+        loop only appends at the other end of the segment list)."""
         if self.log is not None:
             removed = self.log.delete_before(offset)
             if removed:
@@ -316,31 +326,55 @@ class Persistence:
             raise
         self._checkpoint_done(offset, dirty, started)
 
+    # A background checkpoint takes its keys CAPTURE_CHUNK at a time, one chunk
+    # per loop turn (about 2 ms each), in rounds while the dirty sets hold more
+    # than CAPTURE_FINAL keys (at most CAPTURE_ROUNDS rounds, so a write rate
+    # above the capture rate still ends), then takes the last round at once.
+    CAPTURE_CHUNK = 8192
+    CAPTURE_FINAL = 8192
+    CAPTURE_ROUNDS = 8
+
     def bgsave(self) -> bool:
-        """BGSAVE: capture now, write in a worker thread. False if one is running."""
+        """BGSAVE: capture between commands, write in a worker thread. False if one is running."""
         if self.bgsave_task is not None:
             return False
-        started = self.bgsave_started = time.time()
-        offset = self._prepare_checkpoint()
-        dirty = self.ks.dirty
-        snap = self.checkpointer.capture(self.ks)
-        loop = self.server.loop
-        fut = loop.run_in_executor(None, self.checkpointer.write, snap, offset)
-        self.bgsave_task = fut
-
-        def done(f):
-            self.bgsave_task = None
-            exc = f.exception()
-            if exc is not None:
-                self.last_bgsave_ok = False
-                # The checkpointer rewrites everything next time.
-                log.error("background checkpoint failed: %s", exc)
-                return
-            self._checkpoint_done(offset, dirty, started)
-            log.info("background checkpoint done at offset %d", offset)
-
-        fut.add_done_callback(done)
+        self.bgsave_started = time.time()
+        self.bgsave_task = asyncio.ensure_future(self._background_checkpoint())
         return True
+
+    async def _background_checkpoint(self) -> None:
+        started = self.bgsave_started
+        cp = self.checkpointer
+        loop = self.server.loop
+        try:
+            cap = cp.begin_capture(self.ks)
+            while True:
+                while not cap.step(self.CAPTURE_CHUNK):
+                    await asyncio.sleep(0)
+                if cap.rounds >= self.CAPTURE_ROUNDS or cap.dirty_keys() <= self.CAPTURE_FINAL:
+                    break
+                cap.next_round()
+                await asyncio.sleep(0)
+            # The last round and the offset in the same loop turn: consistent.
+            offset = self._prepare_checkpoint()
+            dirty = self.ks.dirty
+            snap = cap.finish()
+            await loop.run_in_executor(None, cp.write, snap, offset)
+        except Exception as e:
+            self.bgsave_task = None
+            self.last_bgsave_ok = False
+            cp.forget_captures()
+            log.error("background checkpoint failed: %s", e)
+            return
+        self._checkpoint_done(offset, dirty, started, delete=False)
+        log.info("background checkpoint done at offset %d", offset)
+        try:
+            # Unlinking 64 MB segments and fsyncing the directory take ms: not on the loop.
+            await loop.run_in_executor(None, self._delete_segments, offset)
+        except Exception as e:
+            log.warning("could not delete log segments before offset %d: %s", offset, e)
+        finally:
+            self.bgsave_task = None
 
     async def wait_bgsave(self) -> None:
         if self.bgsave_task is not None:

@@ -26,6 +26,10 @@ Interface (the server wires these; nothing here touches sockets or the loop)
 * ``start_tracking`` gives each database a dirty set (``Database.dirty``):
   the keyspace's mutators add each changed key to it (one ``set.add``,
   inline, no callback).
+* ``begin_capture`` returns a ``Capture`` that takes the same keys a chunk
+  per event-loop turn, in rounds, and ``finish()`` takes the last round at
+  once (see ``Capture``): the server's background checkpoints use it, so
+  clients wait for one chunk (about 2 ms), not for the whole capture.
 * ``capture`` swaps the dirty sets out and takes, for each dirty key, a
   reference to its current value and expiry time (None when deleted). It is a
   few C-level passes (``map(dict.get, keys)``), no per-key Python code. A
@@ -92,6 +96,7 @@ from __future__ import annotations
 import marshal
 import os
 import time
+from itertools import islice
 
 import lmdb
 from crc32c import crc32c
@@ -365,28 +370,21 @@ class Checkpointer:
 
     def capture(self, ks) -> Snapshot:
         """The changes since the previous capture, as of now (see module docstring)."""
+        cap = self.begin_capture(ks)
+        cap.step(None)
+        return cap.snapshot()
+
+    def forget_captures(self) -> None:
+        """A capture was abandoned (its keys left the dirty sets): write all next time."""
+        self._need_full = True
+
+    def begin_capture(self, ks) -> "Capture":
+        """A capture taken a chunk at a time between commands (see ``Capture``)."""
         if ks is not self._ks:
             raise ValueError("capture() of a keyspace that is not being tracked")
         full = self._need_full
         self._need_full = False
-        tables = self._tables
-        parts = []
-        for i, db in enumerate(ks.dbs):
-            keys = db.dirty
-            overflowed = keys is None  # trim() gave up tracking it key by key
-            if keys or overflowed:
-                db.dirty = set()
-            data = db.data
-            if full or overflowed or data is not tables[i]:
-                tables[i] = data
-                if data or not full:
-                    parts.append((i, True, data.copy(), db.expires.copy()))
-            elif keys:
-                keys = list(keys)
-                expires = db.expires
-                parts.append((i, False, keys, list(map(data.get, keys)),
-                              list(map(expires.get, keys)) if expires else None))
-        return Snapshot(full, parts)
+        return Capture(self, ks, full)
 
     def trim(self, ks, floor: int = 65536, ratio: int = 8) -> int:
         """Stop tracking a database key by key once that costs more than it saves.
@@ -434,17 +432,24 @@ class Checkpointer:
                 nkeys = int.from_bytes(txn.get(b"keys", db=meta) or b"", "little")
             kcur = txn.cursor(keys_db)
             bcur = txn.cursor(buckets_db)
+            seen = set()
             for part in snapshot.parts:
                 prefix = db_prefix(part[0])
+                whole_again = part[0] in seen  # taken whole twice (FLUSHDB mid-capture)
+                seen.add(part[0])
                 if part[1]:  # the database whole
-                    if not snapshot.full:
+                    if not snapshot.full or whole_again:
                         dropped = self._drop_range(kcur, prefix) + self._drop_buckets(bcur, prefix)
                         deletes += dropped
                         nkeys -= dropped
                     _, _, data, expires = part
                     buckets: dict[int, dict] = {}
                     records = []
+                    n = 0
                     for key, value in data.items():
+                        if value is None:
+                            continue  # deleted after its chunk was taken
+                        n += 1
                         e = expires.get(key) if expires else None
                         if e is None and type(value) is bytes:
                             b = crc32c(key) & (NBUCKETS - 1)
@@ -459,8 +464,8 @@ class Checkpointer:
                                    ((prefix + b.to_bytes(2, "big"), d) for b, d in buckets.items())])
                     if records:
                         kcur.putmulti(records)
-                    puts += len(data)
-                    nkeys += len(data)
+                    puts += n
+                    nkeys += n
                     continue
                 _, _, keys, values, expiries = part
                 groups: dict[bytes, list] = {}
@@ -523,3 +528,100 @@ class Checkpointer:
                     break
                 n += 1
         return n
+
+
+class Capture:
+    """A capture spread over many event-loop turns, so clients never wait long.
+
+    Each *round* swaps the dirty sets out (keys changed since the previous
+    round) and queues their keys; a database captured whole (first capture,
+    FLUSHDB/SWAPDB, a trimmed dirty set) queues all its keys (``list(data)``,
+    about 13 ms per million keys) behind a part that drops its old content.
+    ``step(n)`` takes the current value and expiry of up to ``n`` queued keys.
+    A key changed after its chunk was taken is in the next round's dirty set,
+    so it is taken again, later parts overriding earlier ones when written.
+    ``finish()`` runs one last round at once: every key changed since the
+    previous round is taken in the same loop turn, so the snapshot is the
+    keyspace exactly as of that moment (the log offset of that turn). The
+    caller runs more chunked rounds first while the dirty sets are large.
+    """
+
+    def __init__(self, cp: Checkpointer, ks, full: bool):
+        self.cp = cp
+        self.ks = ks
+        self.full = full
+        self.parts: list = []
+        self.queue: list = []  # [db index, iterator of keys, accumulator or None]
+        self.queued = 0
+        self.rounds = 0
+        self.next_round()
+
+    def next_round(self) -> None:
+        """Swap the dirty sets out and queue their keys."""
+        first = self.rounds == 0
+        self.rounds += 1
+        tables = self.cp._tables
+        for i, db in enumerate(self.ks.dbs):
+            keys = db.dirty
+            overflowed = keys is None  # trim() gave up tracking it key by key
+            if keys or overflowed:
+                db.dirty = set()
+            data = db.data
+            if (self.full and first) or overflowed or data is not tables[i]:
+                tables[i] = data
+                if data or not (self.full and first):  # a later round must drop what it took
+                    acc = ({}, {})
+                    self.parts.append((i, True, acc[0], acc[1]))
+                    self.queue.append([i, iter(list(data)), acc])
+                    self.queued += len(data)
+            elif keys:
+                # The swapped-out set is changed no more: iterate it as it is.
+                self.queue.append([i, iter(keys), None])
+                self.queued += len(keys)
+
+    def dirty_keys(self) -> int:
+        """Keys a next round would queue (a database to take whole: all its keys)."""
+        n = 0
+        tables = self.cp._tables
+        for i, db in enumerate(self.ks.dbs):
+            if db.dirty is None or db.data is not tables[i]:
+                n += len(db.data)
+            else:
+                n += len(db.dirty)
+        return n
+
+    def step(self, budget: int | None) -> bool:
+        """Take up to ``budget`` queued keys (None: all); True when none are left."""
+        queue = self.queue
+        while queue and (budget is None or budget > 0):
+            entry = queue[0]
+            i, keys, acc = entry
+            chunk = list(keys) if budget is None else list(islice(keys, budget))
+            if budget is not None:
+                budget -= len(chunk)
+            if budget is None or not chunk or budget > 0:
+                queue.pop(0)  # this iterator is exhausted
+            if not chunk:
+                continue
+            self.queued -= len(chunk)
+            db = self.ks.dbs[i]
+            data = db.data
+            expires = db.expires
+            values = list(map(data.get, chunk))
+            if acc is None:
+                self.parts.append((i, False, chunk, values,
+                                   list(map(expires.get, chunk)) if expires else None))
+            else:
+                acc[0].update(zip(chunk, values))  # None: deleted since; the writer skips it
+                if expires:
+                    acc[1].update(zip(chunk, map(expires.get, chunk)))
+        return not queue
+
+    def finish(self) -> Snapshot:
+        """The last round, taken at once: consistent as of this moment."""
+        self.next_round()
+        self.step(None)
+        return self.snapshot()
+
+    def snapshot(self) -> Snapshot:
+        return Snapshot(self.full, self.parts)
