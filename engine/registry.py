@@ -107,6 +107,15 @@ def _fast_add(name: str, cmd: "Command") -> None:
         FAST[argc][name.upper().encode()] = entry
 
 
+def checks_own_arguments(name: str, argc: int) -> None:
+    """The handler of ``name`` proves its ``argc`` arguments bulk strings itself
+    (raising TypeError before it changes anything), cheaper than the hot path's
+    generic check: plain SET is the hottest write."""
+    for n in (name.encode(), name.upper().encode()):
+        handler, _, cmd = FAST[argc][n]
+        FAST[argc][n] = (handler, False, cmd)
+
+
 def _fast_remove(name: str) -> None:
     for table in FAST:
         table.pop(name.encode(), None)

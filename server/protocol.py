@@ -312,8 +312,12 @@ class Connection(asyncio.Protocol):
             if self.holding or persistence.holds_replies:
                 self._write(out, data, cmds)
             else:  # appendfsync everysec/no, or no log: nothing to wait for
-                if client.ks.effects:
-                    persistence.journal(data, cmds)
+                effects = client.ks.effects
+                if effects:
+                    if persistence.log is None:
+                        effects.clear()
+                    else:
+                        persistence.journal(data, cmds)
                 self.transport.write(out[0] if len(out) == 1 else b"".join(out))
 
     def _to_slow_path(self, done: list, out: list, data: bytes) -> None:

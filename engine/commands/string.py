@@ -19,7 +19,7 @@ from __future__ import annotations
 from engine import errors, longdouble
 from engine.errors import CommandError
 from engine.keyspace import now_ms
-from engine.registry import command
+from engine.registry import checks_own_arguments, command
 from engine.reply import INTS, OK, ONE, ZERO
 from engine.util import INT64_MAX, INT64_MIN, parse_int, to_int_or_none
 
@@ -175,9 +175,12 @@ def set_(c, argv):
     if len(argv) == 3:
         # Database.set, inlined: plain SET is the hottest write and the call
         # costs 5% of it. tests/unit/test_keyspace_set.py keeps the two alike.
-        db = c.db
         key = argv[1]
-        db.data[key] = argv[2]
+        value = argv[2]
+        if type(key) is not bytes or type(value) is not bytes:
+            raise TypeError("SET arguments must be bulk strings")  # the hot path names the protocol error
+        db = c.db
+        db.data[key] = value
         if db.expires:
             db.expires.pop(key, None)
         d = db.dirty
@@ -192,6 +195,9 @@ def set_(c, argv):
         return OK
     flags, expire = _parse_options(argv, 3, True)
     return _set_generic(c, argv[1], argv[2], flags, expire, "set", OK, None)
+
+
+checks_own_arguments("set", 3)
 
 
 @command("setnx", 3, "write denyoom fast", (1, 1, 1), "@write @string @fast", group="string",

@@ -223,3 +223,13 @@ def test_header_announcing_two_billion_arguments_does_not_stall_the_server(keel)
         finally:
             other.close()
         assert time.monotonic() - t0 < 0.5
+
+
+def test_integer_value_of_a_plain_set_is_a_protocol_error_and_stores_nothing(keel, redis_ref):
+    # Plain SET proves its own arguments bulk strings (not the hot path's check).
+    same(keel, redis_ref, b"*3\r\n$3\r\nSET\r\n$2\r\nik\r\n:5\r\n")
+    c = keel.client()
+    try:
+        assert c.call("EXISTS", "ik") == 0
+    finally:
+        c.close()
