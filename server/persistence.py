@@ -298,14 +298,24 @@ class Persistence:
             self.bgsave()
 
     # -- checkpoints ---------------------------------------------------------------
-    def _prepare_checkpoint(self) -> int:
-        """Make the log durable up to now; return the offset a checkpoint covers."""
+    def _prepare_checkpoint(self, sync: bool = True) -> int:
+        """Write the log out (and make it durable: ``sync``); return the offset a
+        checkpoint covers.
+
+        A background checkpoint does not fsync the log on the loop: under
+        ``always`` it is durable already, and under ``everysec``/``no`` the
+        checkpoint itself makes the state at its offset durable (a log that
+        a crash cut before that offset is set aside at the next start).
+        """
         if self.ks.effects:
             self.journal()
         lg = self.log
         if lg is None:
             return self.checkpoint_offset
-        lg.sync()
+        if sync:
+            lg.sync()
+        else:
+            lg.flush()
         # The next record must say its database: a replay may start right here.
         self.stream_db = -1
         return lg.end_offset
@@ -363,6 +373,7 @@ class Persistence:
         loop = self.server.loop
         try:
             cap = cp.begin_capture(self.ks)
+            await asyncio.sleep(0)
             while True:
                 while not cap.step(self.CAPTURE_CHUNK):
                     await asyncio.sleep(0)
@@ -371,10 +382,11 @@ class Persistence:
                 cap.next_round()
                 await asyncio.sleep(0)
             # The last round and the offset in the same loop turn: consistent.
-            offset = self._prepare_checkpoint()
+            offset = self._prepare_checkpoint(sync=False)
             dirty = self.ks.dirty
-            snap = cap.finish()
-            await loop.run_in_executor(None, cp.write, snap, offset)
+            fut = loop.run_in_executor(None, cp.write, cap.finish(), offset)
+            cap = None  # the worker alone holds the snapshot, and frees it there
+            await fut
         except Exception as e:
             self.bgsave_task = None
             self.last_bgsave_ok = False

@@ -142,10 +142,11 @@ class WriteStats:
 class Snapshot:
     """The keys to write, captured at one consistent point.
 
-    ``full``: replace the whole checkpoint. ``parts``: per database, either
-    ``(index, True, data_copy, expires_copy)`` — the database captured whole —
-    or ``(index, False, keys, values, expiries)`` where a value of None means
-    the key was deleted and ``expiries`` is None when the database has no TTLs.
+    ``full``: replace the whole checkpoint. ``parts``, applied in order: either
+    ``(index, True, chunks)`` — the database captured whole, ``chunks`` a list
+    of ``(keys, values, expiries)`` — or ``(index, False, keys, values,
+    expiries)``, changed keys. A value of None means the key was deleted;
+    ``expiries`` is None when the database had no TTLs.
     """
 
     __slots__ = ("full", "parts")
@@ -155,7 +156,17 @@ class Snapshot:
         self.parts = parts
 
     def __len__(self) -> int:
-        return sum(len(p[2]) for p in self.parts)
+        return sum(sum(len(c[0]) for c in p[2]) if p[1] else len(p[2]) for p in self.parts)
+
+
+def _whole_entries(chunks: list):
+    """(key, value, expiry) of a whole database's chunks."""
+    for keys, values, expiries in chunks:
+        if expiries is None:
+            for key, value in zip(keys, values):
+                yield key, value, None
+        else:
+            yield from zip(keys, values, expiries)
 
 
 def db_prefix(index: int) -> bytes:
@@ -407,12 +418,28 @@ class Checkpointer:
 
     # -- writing (any thread) -----------------------------------------------
     def write(self, snapshot: Snapshot, offset: int) -> WriteStats:
-        """Apply ``snapshot`` and record ``offset``, atomically and durably."""
+        """Apply ``snapshot`` and record ``offset``, atomically and durably.
+
+        The snapshot is emptied afterwards, a chunk at a time: freed at once,
+        a million keys' lists would hold the GIL for milliseconds.
+        """
+        try:
+            return self._write_once(snapshot, offset)
+        finally:
+            parts = snapshot.parts
+            while parts:
+                part = parts.pop()
+                if part[1]:
+                    chunks = part[2]
+                    while chunks:
+                        chunks.pop()
+
+    def _write_once(self, snapshot: Snapshot, offset: int) -> WriteStats:
         try:
             return self._write(snapshot, offset)
         except lmdb.MapFullError:
             self._env.set_mapsize(self._env.info()["map_size"] * 2)
-            return self.write(snapshot, offset)
+            return self._write_once(snapshot, offset)
         except BaseException:
             self._need_full = True  # the snapshot's changes are lost: rewrite all next time
             raise
@@ -442,15 +469,13 @@ class Checkpointer:
                         dropped = self._drop_range(kcur, prefix) + self._drop_buckets(bcur, prefix)
                         deletes += dropped
                         nkeys -= dropped
-                    _, _, data, expires = part
                     buckets: dict[int, dict] = {}
                     records = []
                     n = 0
-                    for key, value in data.items():
+                    for key, value, e in _whole_entries(part[2]):
                         if value is None:
                             continue  # deleted after its chunk was taken
                         n += 1
-                        e = expires.get(key) if expires else None
                         if e is None and type(value) is bytes:
                             b = crc32c(key) & (NBUCKETS - 1)
                             d = buckets.get(b)
@@ -551,7 +576,7 @@ class Capture:
         self.ks = ks
         self.full = full
         self.parts: list = []
-        self.queue: list = []  # [db index, iterator of keys, accumulator or None]
+        self.queue: list = []  # [db index, iterator of keys, chunks of a whole database or None]
         self.queued = 0
         self.rounds = 0
         self.next_round()
@@ -570,9 +595,9 @@ class Capture:
             if (self.full and first) or overflowed or data is not tables[i]:
                 tables[i] = data
                 if data or not (self.full and first):  # a later round must drop what it took
-                    acc = ({}, {})
-                    self.parts.append((i, True, acc[0], acc[1]))
-                    self.queue.append([i, iter(list(data)), acc])
+                    chunks: list = []
+                    self.parts.append((i, True, chunks))
+                    self.queue.append([i, iter(list(data)), chunks])
                     self.queued += len(data)
             elif keys:
                 # The swapped-out set is changed no more: iterate it as it is.
@@ -594,8 +619,7 @@ class Capture:
         """Take up to ``budget`` queued keys (None: all); True when none are left."""
         queue = self.queue
         while queue and (budget is None or budget > 0):
-            entry = queue[0]
-            i, keys, acc = entry
+            i, keys, chunks = queue[0]
             chunk = list(keys) if budget is None else list(islice(keys, budget))
             if budget is not None:
                 budget -= len(chunk)
@@ -607,14 +631,12 @@ class Capture:
             db = self.ks.dbs[i]
             data = db.data
             expires = db.expires
-            values = list(map(data.get, chunk))
-            if acc is None:
-                self.parts.append((i, False, chunk, values,
-                                   list(map(expires.get, chunk)) if expires else None))
+            values = list(map(data.get, chunk))  # None: deleted since
+            expiries = list(map(expires.get, chunk)) if expires else None
+            if chunks is None:
+                self.parts.append((i, False, chunk, values, expiries))
             else:
-                acc[0].update(zip(chunk, values))  # None: deleted since; the writer skips it
-                if expires:
-                    acc[1].update(zip(chunk, map(expires.get, chunk)))
+                chunks.append((chunk, values, expiries))
         return not queue
 
     def finish(self) -> Snapshot:
