@@ -6,10 +6,11 @@ running server; it owns none of their formats.
 The write path (``appendonly yes``):
 
 1. A batch of commands runs; their effects collect in ``ks.effects``.
-2. ``journal()`` encodes them as one record — the RESP arrays of the effects,
-   with a SELECT whenever the database differs from the stream's — and
-   appends it to the log (memory only). When every request of the read is
-   its own effect (plain SETs), the read's bytes are the record as they are.
+2. ``journal()`` encodes them — the RESP arrays of the effects, with a
+   SELECT whenever the database differs from the stream's — into the turn's
+   batch. When every request of the read is its own effect (plain SETs), the
+   read's bytes are its payload as they are. At the commit the whole turn's
+   batch, from every client, is framed as ONE record.
 3. Under ``appendfsync always`` the batch's replies are *held* on their
    connection (``hold``): any reply produced while the log holds records
    that are not yet durable depends on them, reads included.
@@ -73,6 +74,7 @@ class Persistence:
         self.stream_db = -1  # database of the last effect in the stream
         self.waiting: list = []  # connections holding replies until durable
         self.commit_scheduled = False
+        self.batch: list = []  # payloads journaled this loop turn (see _append_batch)
         self.gathered = 0  # clients waiting at the previous turn of a deferred commit
         self.gather_turns = 0
         self.always = cfg["appendfsync"] == "always"
@@ -207,17 +209,37 @@ class Persistence:
                     raw = b"*2\r\n$6\r\nSELECT\r\n$%d\r\n%d\r\n" % (len(str(db)), db) + raw
                     self.stream_db = db
                 effects.clear()
-                lg.append(raw)
+                self.batch.append(raw)
                 if not self.commit_scheduled:
                     self.commit_scheduled = True
                     self.server.loop.call_soon(self.commit)
                 return
         payload, self.stream_db = encode_effects(effects, self.stream_db)
         effects.clear()
-        lg.append(payload)
+        self.batch.append(payload)
         if not self.commit_scheduled:
             self.commit_scheduled = True
             self.server.loop.call_soon(self.commit)
+
+    # The effects journaled during one loop turn, from every client, become
+    # ONE record at its commit (framing a record costs a CRC, a clock read and
+    # a few copies: once per turn, not once per read). A torn record loses
+    # the whole turn, none of which was acknowledged under `always`.
+    # Everything that reads the log's end calls _append_batch() first.
+    BATCH_RECORD_MAX = 1 << 30
+
+    def _append_batch(self) -> None:
+        batch = self.batch
+        if batch:
+            self.batch = []
+            lg = self.log
+            if len(batch) == 1:
+                lg.append(batch[0])
+            elif sum(map(len, batch)) <= self.BATCH_RECORD_MAX:
+                lg.append(b"".join(batch))
+            else:
+                for payload in batch:
+                    lg.append(payload)
 
     def _update_holds(self) -> None:
         # Whether replies may have to wait for the log (appendfsync always):
@@ -227,7 +249,7 @@ class Persistence:
     def must_hold(self) -> bool:
         """Whether replies produced now depend on records not yet durable."""
         lg = self.log
-        return lg is not None and self.always and lg.end_offset > lg.durable_offset
+        return lg is not None and self.always and (bool(self.batch) or lg.end_offset > lg.durable_offset)
 
     def hold(self, conn) -> None:
         if not conn.holding:
@@ -258,6 +280,7 @@ class Persistence:
         lg = self.log
         if lg is not None:
             try:
+                self._append_batch()
                 lg.commit()
             except Exception as e:  # WALWriteError: never acknowledge what is not on disk
                 self.fatal(e)
@@ -312,6 +335,7 @@ class Persistence:
         lg = self.log
         if lg is None:
             return self.checkpoint_offset
+        self._append_batch()
         if sync:
             lg.sync()
         else:
@@ -416,6 +440,7 @@ class Persistence:
             if self.ks.effects:
                 self.journal()
             if self.log is not None and self.last_write_ok:
+                self._append_batch()
                 self.log.sync()
             if save and self.checkpointer is not None and self.last_write_ok:
                 self.save()
