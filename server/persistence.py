@@ -48,6 +48,7 @@ replaying), then serve. Clients that connect meanwhile get ``-LOADING``.
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import os
 import time
@@ -63,6 +64,13 @@ log = logging.getLogger("keel.persistence")
 _pack = hiredis.pack_command
 
 
+def _fsync_and_close(fd: int) -> None:
+    try:
+        os.fdatasync(fd)
+    finally:
+        os.close(fd)
+
+
 class Persistence:
     def __init__(self, server):
         self.server = server
@@ -75,6 +83,7 @@ class Persistence:
         self.waiting: list = []  # connections holding replies until durable
         self.commit_scheduled = False
         self.batch: list = []  # payloads journaled this loop turn (see _append_batch)
+        self.bg_fsync_running = False  # everysec's fsync, in a worker thread
         self.gathered = 0  # clients waiting at the previous turn of a deferred commit
         self.gather_turns = 0
         self.always = cfg["appendfsync"] == "always"
@@ -311,14 +320,30 @@ class Persistence:
         lg = self.log
         if lg is None:
             return
-        try:
-            lg.maybe_sync_everysec(time.time_ns() // 1_000_000)
-        except Exception as e:
-            self.fatal(e)
-            return
+        if not self.bg_fsync_running:
+            try:
+                job = lg.start_background_sync(time.time_ns() // 1_000_000)
+            except Exception as e:
+                self.fatal(e)
+                return
+            if job is not None:
+                # everysec's fsync runs in a worker thread, as Redis's does:
+                # on the loop it stalled every client for 10-20 ms a second.
+                self.bg_fsync_running = True
+                fd, offset = job
+                fut = self.server.loop.run_in_executor(None, _fsync_and_close, fd)
+                fut.add_done_callback(lambda f: self._background_synced(f, offset))
         limit = self.server.config["checkpoint-log-size"]
         if limit and self.bgsave_task is None and lg.end_offset - self.checkpoint_offset >= limit:
             self.bgsave()
+
+    def _background_synced(self, fut, offset: int) -> None:
+        self.bg_fsync_running = False
+        exc = fut.exception()
+        if exc is not None:
+            self.fatal(exc)
+        elif self.log is not None:
+            self.log.background_synced(offset)
 
     # -- checkpoints ---------------------------------------------------------------
     def _prepare_checkpoint(self, sync: bool = True) -> int:
@@ -392,6 +417,18 @@ class Persistence:
         return True
 
     async def _background_checkpoint(self) -> None:
+        # The capture's key lists and the writer's buckets are millions of
+        # young references: a collection walking them paused the loop 30-50 ms.
+        # Keel makes few cycles; collect when the checkpoint is done instead.
+        gc_was_enabled = gc.isenabled()
+        gc.disable()
+        try:
+            await self._background_checkpoint_body()
+        finally:
+            if gc_was_enabled:
+                gc.enable()
+
+    async def _background_checkpoint_body(self) -> None:
         started = self.bgsave_started
         cp = self.checkpointer
         loop = self.server.loop

@@ -214,6 +214,30 @@ class Log:
         self.flush()
         return self._durable
 
+    def start_background_sync(self, now_ms: int):
+        """Under ``everysec``, once a second: write the buffer out and return
+        ``(fd, offset)`` — a duplicate descriptor of the current segment for a
+        worker thread to fdatasync and close, and the offset that makes
+        durable (report it with ``background_synced``) — else None. The
+        duplicate keeps the fsync valid if the segment is rotated meanwhile
+        (rotation fsyncs the old segment itself)."""
+        if self._policy != EVERYSEC or now_ms - self._last_sync_ms < 1000:
+            return None
+        self.flush()
+        self._last_sync_ms = now_ms
+        if self._durable >= self._written:
+            return None
+        try:
+            fd = os.dup(self._fd)
+        except OSError as e:
+            self._fail("fsync", e)
+        return fd, self._written
+
+    def background_synced(self, offset: int) -> None:
+        """A background fsync made the log durable up to ``offset``."""
+        if offset > self._durable:
+            self._durable = offset
+
     def maybe_sync_everysec(self, now_ms: int) -> bool:
         """Under ``everysec``, sync if a second has passed since the last sync."""
         if self._policy != EVERYSEC or now_ms - self._last_sync_ms < 1000:

@@ -284,6 +284,25 @@ def test_everysec_writes_on_commit_and_syncs_once_a_second(tmp_path):
     log.close()
 
 
+def test_everysec_background_sync_hands_out_a_descriptor_and_an_offset(tmp_path):
+    log = Log.open(str(tmp_path), fsync="everysec")
+    log.append(b"abc")  # buffered, not even written yet
+    now = log.last_sync_ms
+    assert log.start_background_sync(now + 999) is None
+    fd, offset = log.start_background_sync(now + 1000)
+    try:
+        assert offset == 3 and log.written_offset == 3  # written out for the fsync
+        assert log.durable_offset == 0  # not durable until the worker says so
+        assert os.path.samestat(os.fstat(fd), os.stat(log.segments()[-1].path))
+        os.fdatasync(fd)
+    finally:
+        os.close(fd)
+    log.background_synced(offset)
+    assert log.durable_offset == 3
+    assert log.start_background_sync(now + 5000) is None  # nothing new to sync
+    log.close()
+
+
 def test_no_policy_writes_on_commit_and_never_syncs_by_itself(tmp_path):
     log = Log.open(str(tmp_path), fsync="no")
     log.append(b"abc")
