@@ -489,6 +489,8 @@ class Checkpointer:
                                    ((prefix + b.to_bytes(2, "big"), d) for b, d in buckets.items())])
                     if records:
                         kcur.putmulti(records)
+                    while buckets:  # a bucket at a time: freed at once they hold the GIL for ms
+                        buckets.popitem()
                     puts += n
                     nkeys += n
                     continue
