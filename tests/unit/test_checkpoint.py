@@ -552,6 +552,28 @@ def test_trim_leaves_small_dirty_sets_alone(cp):
 from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
+def _change(ks: Keyspace, op: str, dbi: int, k: int, value: bytes) -> bool:
+    """Apply ``op`` if it is a change to the keyspace; False for anything else."""
+    db = ks.dbs[dbi]
+    key = b"k%d" % k
+    if op == "set":
+        db.set(key, value)
+    elif op == "delete":
+        db.delete(key)
+    elif op == "expire":
+        if db.get(key) is not None:
+            db.set_expire(key, FAR + k)
+    elif op == "persist":
+        db.persist(key)
+    elif op == "flushdb":
+        db.clear()
+    elif op == "swapdb":
+        ks.swap(dbi, (dbi + 1) % 3)
+    else:
+        return False
+    return True
+
+
 _op = st.tuples(
     st.sampled_from(["set", "delete", "expire", "persist", "flushdb", "swapdb", "checkpoint"]),
     st.integers(0, 2),          # database
@@ -569,21 +591,9 @@ def test_any_sequence_of_changes_and_checkpoints_reloads_exactly(tmp_path_factor
         cp.start_tracking(ks)
         offset = 0
         for op, dbi, k, value in ops:
-            db = ks.dbs[dbi]
-            key = b"k%d" % k
-            if op == "set":
-                db.set(key, value)
-            elif op == "delete":
-                db.delete(key)
-            elif op == "expire" and db.get(key) is not None:
-                db.set_expire(key, FAR + k)
-            elif op == "persist":
-                db.persist(key)
-            elif op == "flushdb":
-                db.clear()
-            elif op == "swapdb":
-                ks.swap(dbi, (dbi + 1) % 3)
-            elif op == "checkpoint":
+            if _change(ks, op, dbi, k, value):
+                continue
+            if op == "checkpoint":
                 offset += 1
                 cp.write(cp.capture(ks), offset)
                 assert state(reload(cp)) == state(ks)
@@ -628,21 +638,9 @@ def test_chunked_capture_is_the_keyspace_as_of_its_finish(tmp_path_factory, pref
             assert state(reload(cp)) == expected
 
         for op, dbi, k, value in ops:
-            db = ks.dbs[dbi]
-            key = b"k%d" % k
-            if op == "set":
-                db.set(key, value)
-            elif op == "delete":
-                db.delete(key)
-            elif op == "expire" and db.get(key) is not None:
-                db.set_expire(key, FAR + k)
-            elif op == "persist":
-                db.persist(key)
-            elif op == "flushdb":
-                db.clear()
-            elif op == "swapdb":
-                ks.swap(dbi, (dbi + 1) % 3)
-            elif op == "begin" and cap is None:
+            if _change(ks, op, dbi, k, value):
+                continue
+            if op == "begin" and cap is None:
                 cap = cp.begin_capture(ks)
             elif op == "step" and cap is not None:
                 cap.step(k % 5 + 1)
