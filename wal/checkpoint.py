@@ -579,7 +579,6 @@ class Capture:
         self.full = full
         self.parts: list = []
         self.queue: list = []  # [db index, iterator of keys, chunks of a whole database or None]
-        self.queued = 0
         self.rounds = 0
         self.next_round()
 
@@ -600,11 +599,9 @@ class Capture:
                     chunks: list = []
                     self.parts.append((i, True, chunks))
                     self.queue.append([i, iter(list(data)), chunks])
-                    self.queued += len(data)
             elif keys:
                 # The swapped-out set is changed no more: iterate it as it is.
                 self.queue.append([i, iter(keys), None])
-                self.queued += len(keys)
 
     def dirty_keys(self) -> int:
         """Keys a next round would queue (a database to take whole: all its keys)."""
@@ -622,14 +619,15 @@ class Capture:
         queue = self.queue
         while queue and (budget is None or budget > 0):
             i, keys, chunks = queue[0]
-            chunk = list(keys) if budget is None else list(islice(keys, budget))
-            if budget is not None:
+            if budget is None:
+                chunk = list(keys)
+            else:
+                chunk = list(islice(keys, budget))
                 budget -= len(chunk)
-            if budget is None or not chunk or budget > 0:
-                queue.pop(0)  # this iterator is exhausted
+            if budget is None or budget > 0:
+                queue.pop(0)  # fewer keys than asked for: this iterator is exhausted
             if not chunk:
                 continue
-            self.queued -= len(chunk)
             db = self.ks.dbs[i]
             data = db.data
             expires = db.expires

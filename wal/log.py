@@ -221,7 +221,7 @@ class Log:
         durable (report it with ``background_synced``) — else None. The
         duplicate keeps the fsync valid if the segment is rotated meanwhile
         (rotation fsyncs the old segment itself)."""
-        if self._policy != EVERYSEC or now_ms - self._last_sync_ms < 1000:
+        if not self._everysec_due(now_ms):
             return None
         self.flush()
         self._last_sync_ms = now_ms
@@ -240,10 +240,13 @@ class Log:
 
     def maybe_sync_everysec(self, now_ms: int) -> bool:
         """Under ``everysec``, sync if a second has passed since the last sync."""
-        if self._policy != EVERYSEC or now_ms - self._last_sync_ms < 1000:
+        if not self._everysec_due(now_ms):
             return False
         self.sync()
         return True
+
+    def _everysec_due(self, now_ms: int) -> bool:
+        return self._policy == EVERYSEC and now_ms - self._last_sync_ms >= 1000
 
     def _rotate(self) -> None:
         self.sync()
