@@ -133,10 +133,13 @@ class Database:
 
     def clear(self) -> int:
         """Empty the database. A checkpoint notices the new dict object and
-        rewrites this database whole, so keys are not marked one by one."""
+        drops this database's old content, so keys are not marked one by one;
+        the dirty set starts afresh, so it holds every key the new dict gets."""
         n = len(self.data)
         ks = self.ks
         ks.dirty += n
+        if self.dirty is not None:
+            self.dirty = set()
         if ks.watchers:
             for key in self.data:
                 for w in ks.watchers:

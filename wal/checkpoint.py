@@ -25,7 +25,10 @@ Interface (the server wires these; nothing here touches sockets or the loop)
   ``progress(loaded, total)`` is called every 65536 keys and at the end.
 * ``start_tracking`` gives each database a dirty set (``Database.dirty``):
   the keyspace's mutators add each changed key to it (one ``set.add``,
-  inline, no callback).
+  inline, no callback). ``trim`` (server cron) keeps its memory in
+  proportion: a big set becomes a ``KeyLog`` (a list of every change), and a
+  KeyLog past several changes per key is dropped (None: take the database
+  whole next time).
 * ``begin_capture`` returns a ``Capture`` that takes the same keys a chunk
   per event-loop turn, in rounds, and ``finish()`` takes the last round at
   once (see ``Capture``): the server's background checkpoints use it, so
@@ -34,10 +37,12 @@ Interface (the server wires these; nothing here touches sockets or the loop)
   reference to its current value and expiry time (None when deleted). It is a
   few C-level passes (``map(dict.get, keys)``), no per-key Python code. A
   database whose dict object is not the one seen at the previous capture
-  (FLUSHDB/FLUSHALL replace it, SWAPDB exchanges it) is captured whole and its
-  old content in LMDB dropped; so is everything on the first capture after
-  ``start_tracking`` on a keyspace this checkpointer did not load, and after a
-  ``write`` that failed. Values are captured by reference, which is a
+  (FLUSHDB/FLUSHALL replace it and restart its dirty set) has its old
+  content in LMDB dropped and its dirty keys written. A database no longer
+  tracked key by key (SWAPDB exchanges the dicts; ``trim`` gave up) is
+  captured whole, by listing its dict; so is everything on the first capture
+  after ``start_tracking`` on a keyspace this checkpointer did not load, and
+  after a ``write`` that failed. Values are captured by reference, which is a
   consistent snapshot because strings are immutable ``bytes``; a mutable type
   added later must be copied here or made copy-on-write, otherwise a change
   made after ``capture`` would leak into the checkpoint.
@@ -96,7 +101,7 @@ from __future__ import annotations
 import marshal
 import os
 import time
-from itertools import islice
+from itertools import chain, islice, repeat
 
 import lmdb
 from crc32c import crc32c
@@ -149,11 +154,14 @@ class Snapshot:
     ``expiries`` is None when the database had no TTLs.
     """
 
-    __slots__ = ("full", "parts")
+    __slots__ = ("full", "parts", "spent")
 
-    def __init__(self, full: bool, parts: list):
+    def __init__(self, full: bool, parts: list, spent: list | None = None):
         self.full = full
         self.parts = parts
+        # Key lists and sets the capture went through: big, and freed a piece
+        # at a time by the writer rather than at once on the event loop.
+        self.spent = spent if spent is not None else []
 
     def __len__(self) -> int:
         return sum(sum(len(c[0]) for c in p[2]) if p[1] else len(p[2]) for p in self.parts)
@@ -167,6 +175,46 @@ def _whole_entries(chunks: list):
                 yield key, value, None
         else:
             yield from zip(keys, values, expiries)
+
+
+def _per_database(parts: list):
+    """Merge a snapshot's parts per database: ``(index, whole, changed)``.
+
+    ``whole`` is the chunk list of the last part that took the database whole
+    (what earlier parts took is dropped with the old content), or None.
+    ``changed`` lists the ``(keys, values, expiries)`` of the changed-key
+    parts that follow it, or None; they are written together, so each bucket
+    is rewritten once per checkpoint, not once per chunk (a capture of 400k
+    changed keys comes in about 50 chunks, and rewriting each bucket 50 times
+    took 6 s instead of 1). Later entries for the same key win, as later
+    parts did.
+    """
+    per: dict[int, list] = {}
+    for part in parts:
+        entry = per.get(part[0])
+        if entry is None:
+            entry = per[part[0]] = [None, []]
+        if part[1]:
+            entry[0] = part[2]
+            entry[1] = []
+        else:
+            entry[1].append(part[2:])
+    for i, (whole, changed) in per.items():
+        yield i, whole, changed or None
+
+
+def _free(container) -> None:
+    """Empty a big list or dict a piece at a time: freeing a million references
+    at once holds the GIL for milliseconds (this runs in the writer thread)."""
+    if type(container) is dict:
+        while container:
+            container.popitem()
+    elif type(container) is set:
+        while container:
+            container.pop()
+    else:
+        while container:
+            del container[-8192:]
 
 
 def db_prefix(index: int) -> bytes:
@@ -211,6 +259,32 @@ def bucket_key(prefix: bytes, key: bytes) -> bytes:
 def encode_bucket(bkey: bytes, bucket: dict) -> bytes:
     body = len(bucket).to_bytes(4, "little") + marshal.dumps(bucket, 4)
     return body + crc32c(body, crc32c(bkey)).to_bytes(4, "little")
+
+
+class KeyLog(list):
+    """A dirty set that no longer deduplicates: every change appends its key.
+
+    ``Checkpointer.trim`` puts one in place of a dirty set that grew past a
+    share of its database, keeping the set itself, no longer written to, as
+    ``earlier``. A change then costs one ``list.append`` and 8 bytes, where a
+    set costs 30-60 bytes per key, and the next capture still takes only the
+    keys that changed (a key changed twice is taken twice), a chunk per loop
+    turn, from lists nothing writes to. Without it the database had to be
+    taken whole, and listing a whole dict happens in one go (about 27 ns per
+    key, 27 ms per million keys, with every client waiting).
+    """
+
+    __slots__ = ("earlier",)
+    add = list.append  # the mutators call ``db.dirty.add(key)`` on a set or a KeyLog alike
+
+    def __init__(self, earlier):
+        super().__init__()
+        self.earlier = earlier
+
+
+def _changes(d) -> int:
+    """Keys a capture of the dirty set or KeyLog ``d`` would take (repeats included)."""
+    return len(d) + len(d.earlier) if type(d) is KeyLog else len(d)
 
 
 class Checkpointer:
@@ -397,21 +471,40 @@ class Checkpointer:
         self._need_full = False
         return Capture(self, ks, full)
 
-    def trim(self, ks, floor: int = 65536, ratio: int = 8) -> int:
-        """Stop tracking a database key by key once that costs more than it saves.
+    def trim(self, ks, floor: int = 65536, ratio: int = 8, log_ratio: int = 4,
+             copy_below: int = 131072) -> int:
+        """Keep the memory of dirty tracking in proportion to the database.
 
         A dirty set holding more than ``floor`` keys and more than 1/``ratio``
-        of its database is dropped (``db.dirty = None``); the next capture
-        then takes that database whole, which costs about the same as the
-        incremental one would and keeps memory flat between checkpoints.
-        Returns how many databases were trimmed. Called from the server cron.
+        of its database becomes a ``KeyLog`` (8 bytes per change instead of
+        30-60 per key; a set of at most ``copy_below`` keys is copied into
+        it, a bigger one kept beside it). A KeyLog holding more than ``log_ratio`` changes per
+        key of its database (plus ``floor``) is dropped (``db.dirty = None``):
+        the next capture takes that database whole, which costs no more than
+        taking all those changes would, but lists the dict in one loop turn.
+        With the default ``checkpoint-log-size`` a checkpoint comes first for
+        any database of more than about a million keys. Returns how many
+        databases changed form. Called from the server cron.
         """
         if ks is not self._ks:
             return 0
         n = 0
         for db in ks.dbs:
             d = db.dirty
-            if d is not None and len(d) > floor and len(d) * ratio > len(db.data):
+            if d is None:
+                continue
+            size = len(db.data)
+            if type(d) is set:
+                if len(d) > floor and len(d) * ratio > size:
+                    if len(d) <= copy_below:
+                        # A set's table takes 16-32 bytes per key, a list 8:
+                        # a small one is copied over (a millisecond or two).
+                        log = db.dirty = KeyLog(())
+                        log.extend(d)
+                    else:
+                        db.dirty = KeyLog(d)
+                    n += 1
+            elif len(d) > log_ratio * size + floor:
                 db.dirty = None
                 n += 1
         return n
@@ -433,6 +526,13 @@ class Checkpointer:
                     chunks = part[2]
                     while chunks:
                         chunks.pop()
+            spent = snapshot.spent
+            while spent:
+                source = spent.pop()
+                if type(source) is KeyLog:
+                    _free(source.earlier)
+                if source is not None:
+                    _free(source)
 
     def _write_once(self, snapshot: Snapshot, offset: int) -> WriteStats:
         try:
@@ -459,82 +559,129 @@ class Checkpointer:
                 nkeys = int.from_bytes(txn.get(b"keys", db=meta) or b"", "little")
             kcur = txn.cursor(keys_db)
             bcur = txn.cursor(buckets_db)
-            seen = set()
-            for part in snapshot.parts:
-                prefix = db_prefix(part[0])
-                whole_again = part[0] in seen  # taken whole twice (FLUSHDB mid-capture)
-                seen.add(part[0])
-                if part[1]:  # the database whole
-                    if not snapshot.full or whole_again:
+            for i, whole, changed in _per_database(snapshot.parts):
+                prefix = db_prefix(i)
+                if whole is not None:
+                    if not snapshot.full:
                         dropped = self._drop_range(kcur, prefix) + self._drop_buckets(bcur, prefix)
                         deletes += dropped
                         nkeys -= dropped
-                    buckets: dict[int, dict] = {}
-                    records = []
-                    n = 0
-                    for key, value, e in _whole_entries(part[2]):
-                        if value is None:
-                            continue  # deleted after its chunk was taken
-                        n += 1
-                        if e is None and type(value) is bytes:
-                            b = crc32c(key) & (NBUCKETS - 1)
-                            d = buckets.get(b)
-                            if d is None:
-                                d = buckets[b] = {}
-                            d[key] = value
-                        else:
-                            lkey = prefix + key
-                            records.append((lkey, encode_record(lkey, value, e)))
-                    bcur.putmulti([(bk, encode_bucket(bk, d)) for bk, d in
-                                   ((prefix + b.to_bytes(2, "big"), d) for b, d in buckets.items())])
-                    if records:
-                        kcur.putmulti(records)
-                    while buckets:  # a bucket at a time: freed at once they hold the GIL for ms
-                        buckets.popitem()
+                    n = self._write_whole(bcur, kcur, prefix, whole)
                     puts += n
                     nkeys += n
-                    continue
-                _, _, keys, values, expiries = part
-                groups: dict[bytes, list] = {}
-                for j, key in enumerate(keys):
-                    bk = bucket_key(prefix, key)
-                    g = groups.get(bk)
-                    if g is None:
-                        groups[bk] = [j]
-                    else:
-                        g.append(j)
-                for bk, idxs in groups.items():
-                    raw = txn.get(bk, db=buckets_db)
-                    bucket = self._decode_bucket(bk, raw) if raw is not None else {}
-                    for j in idxs:
-                        key = keys[j]
-                        value = values[j]
-                        lkey = prefix + key
-                        existed = bucket.pop(key, None) is not None
-                        if txn.delete(lkey, db=keys_db):
-                            existed = True
-                        if value is None:
-                            if existed:
-                                deletes += 1
-                                nkeys -= 1
-                            continue
-                        puts += 1
-                        if not existed:
-                            nkeys += 1
-                        e = expiries[j] if expiries else None
-                        if e is None and type(value) is bytes:
-                            bucket[key] = value
-                        else:
-                            txn.put(lkey, encode_record(lkey, value, e), db=keys_db)
-                    if bucket:
-                        txn.put(bk, encode_bucket(bk, bucket), db=buckets_db)
-                    elif raw is not None:
-                        txn.delete(bk, db=buckets_db)
+                if changed is not None:
+                    p, d, k = self._write_changed(txn, kcur, prefix, changed)
+                    puts += p
+                    deletes += d
+                    nkeys += k
             txn.put(b"offset", offset.to_bytes(8, "little"), db=self._meta)
             txn.put(b"format", FORMAT_VERSION.to_bytes(4, "little"), db=self._meta)
             txn.put(b"created_ms", (time.time_ns() // 1_000_000).to_bytes(8, "little"), db=self._meta)
             txn.put(b"keys", nkeys.to_bytes(8, "little"), db=self._meta)
         return WriteStats(puts, deletes, nkeys)
+
+    @staticmethod
+    def _write_whole(bcur, kcur, prefix: bytes, chunks: list) -> int:
+        """Write a database taken whole (its old content already dropped); keys written."""
+        buckets: dict[int, dict] = {}
+        records = []
+        n = 0
+        for key, value, e in _whole_entries(chunks):
+            if value is None:
+                continue  # deleted after its chunk was taken
+            n += 1
+            if e is None and type(value) is bytes:
+                b = crc32c(key) & (NBUCKETS - 1)
+                d = buckets.get(b)
+                if d is None:
+                    d = buckets[b] = {}
+                d[key] = value
+            else:
+                lkey = prefix + key
+                records.append((lkey, encode_record(lkey, value, e)))
+        bcur.putmulti([(bk, encode_bucket(bk, d)) for bk, d in
+                       ((prefix + b.to_bytes(2, "big"), d) for b, d in buckets.items())])
+        if records:
+            kcur.putmulti(records)
+        while buckets:  # a bucket at a time: freed at once they hold the GIL for ms
+            buckets.popitem()
+        return n
+
+    def _write_changed(self, txn, kcur, prefix: bytes, changed: list) -> tuple[int, int, int]:
+        """Apply the changed keys of ``changed``, a list of ``(keys, values,
+        expiries)`` (later entries win); (puts, deletes, change in key count).
+
+        LMDB is read and written in a few batched calls (``getmulti``,
+        ``putmulti``), not one call per bucket or key: each call hands the GIL
+        over and takes it back at once, and a writer doing that thousands of
+        times a second kept the event loop from getting the GIL for up to
+        150 ms (CPython's GIL is not fair to a thread that waits for it).
+        """
+        buckets_db = self._buckets
+        puts = deletes = nkeys = 0
+        groups: dict[bytes, list] = {}  # bucket key -> [key, value, expiry, key, ...]
+        for keys, values, expiries in changed:
+            for key, value, e in zip(keys, values, expiries or repeat(None)):
+                bk = bucket_key(prefix, key)
+                g = groups.get(bk)
+                if g is None:
+                    groups[bk] = [key, value, e]
+                else:
+                    g += (key, value, e)
+        order = sorted(groups)
+        bcur = txn.cursor(buckets_db)
+        raws = dict(bcur.getmulti(order))
+        # One-record keys (a TTL, or not a plain string) now in LMDB among
+        # these; most databases have none, which one cursor seek tells.
+        if kcur.set_range(prefix) and kcur.key().startswith(prefix):
+            present = {k for k, _ in kcur.getmulti([prefix + key for c in changed for key in c[0]])}
+        else:
+            present = set()
+        records: dict[bytes, bytes | None] = {}  # lkey -> new record, None: delete
+        new_buckets = []
+        emptied = []
+        for bk in order:
+            raw = raws.pop(bk, None)
+            bucket = self._decode_bucket(bk, raw) if raw is not None else {}
+            g = groups[bk]
+            for j in range(0, len(g), 3):
+                key = g[j]
+                value = g[j + 1]
+                lkey = prefix + key
+                existed = bucket.pop(key, None) is not None
+                if lkey in present:
+                    present.discard(lkey)
+                    records[lkey] = None
+                    existed = True
+                if value is None:
+                    if existed:
+                        deletes += 1
+                        nkeys -= 1
+                    continue
+                puts += 1
+                if not existed:
+                    nkeys += 1
+                e = g[j + 2]
+                if e is None and type(value) is bytes:
+                    bucket[key] = value
+                else:
+                    records[lkey] = encode_record(lkey, value, e)
+                    present.add(lkey)
+            if bucket:
+                new_buckets.append((bk, encode_bucket(bk, bucket)))
+            elif raw is not None:
+                emptied.append(bk)
+        bcur.putmulti(new_buckets)
+        kcur.putmulti(sorted((k, r) for k, r in records.items() if r is not None))
+        gone = [bk for bk in emptied] + [k for k, r in records.items() if r is None]
+        for n, k in enumerate(gone):
+            txn.delete(k, db=buckets_db if n < len(emptied) else self._keys)
+            if n & 127 == 127:
+                time.sleep(0.0001)  # let the loop take the GIL (see above)
+        _free(groups)
+        _free(records)
+        _free(new_buckets)
+        return puts, deletes, nkeys
 
     def _drop_buckets(self, cursor, prefix: bytes) -> int:
         """Delete a database's buckets; the number of keys they held."""
@@ -560,10 +707,13 @@ class Checkpointer:
 class Capture:
     """A capture spread over many event-loop turns, so clients never wait long.
 
-    Each *round* swaps the dirty sets out (keys changed since the previous
-    round) and queues their keys; a database captured whole (first capture,
-    FLUSHDB/SWAPDB, a trimmed dirty set) queues all its keys (``list(data)``,
-    about 13 ms per million keys) behind a part that drops its old content.
+    Each *round* swaps the dirty sets (or KeyLogs) out (keys changed since
+    the previous round) and queues their keys; a database flushed since
+    queues them behind a part that drops its old content. A database captured
+    whole (first capture of a keyspace not loaded here, SWAPDB, a dropped
+    KeyLog) queues all its keys (``list(data)``, about 27 ms per million keys
+    in one go, the one step here that grows with the database) behind such a
+    part.
     ``step(n)`` takes the current value and expiry of up to ``n`` queued keys.
     A key changed after its chunk was taken is in the next round's dirty set,
     so it is taken again, later parts overriding earlier ones when written.
@@ -578,7 +728,8 @@ class Capture:
         self.ks = ks
         self.full = full
         self.parts: list = []
-        self.queue: list = []  # [db index, iterator of keys, chunks of a whole database or None]
+        self.queue: list = []  # [db index, iterator of keys, chunks of a whole database or None, its source]
+        self.spent: list = []  # sources gone through (see Snapshot.spent)
         self.rounds = 0
         self.next_round()
 
@@ -590,42 +741,59 @@ class Capture:
         for i, db in enumerate(self.ks.dbs):
             keys = db.dirty
             overflowed = keys is None  # trim() gave up tracking it key by key
-            if keys or overflowed:
+            if overflowed or keys or type(keys) is KeyLog:
                 db.dirty = set()
+                # The swapped-out set or KeyLog is changed no more: iterate it as it is.
+                source = chain(keys.earlier, keys) if type(keys) is KeyLog else keys
+            else:
+                # Nothing changed: the empty set stays in place, and is not
+                # the capture's to free.
+                source = keys = ()
             data = db.data
-            if (self.full and first) or overflowed or data is not tables[i]:
-                tables[i] = data
+            replaced = data is not tables[i]
+            tables[i] = data
+            if (self.full and first) or overflowed:
+                # Every key, listed at once (a dict cannot be walked a piece
+                # at a time while it changes).
                 if data or not (self.full and first):  # a later round must drop what it took
                     chunks: list = []
                     self.parts.append((i, True, chunks))
-                    self.queue.append([i, iter(list(data)), chunks])
-            elif keys:
-                # The swapped-out set is changed no more: iterate it as it is.
-                self.queue.append([i, iter(keys), None])
+                    every = list(data)
+                    self.queue.append([i, iter(every), chunks, every])
+            elif replaced:
+                # FLUSHDB/FLUSHALL since the last round: the old content goes,
+                # and every key the new dict holds was added since the clear,
+                # which started a fresh dirty set (Database.clear).
+                chunks = []
+                self.parts.append((i, True, chunks))
+                self.queue.append([i, iter(source), chunks, keys])
+            elif source:
+                self.queue.append([i, iter(source), None, keys])
 
     def dirty_keys(self) -> int:
         """Keys a next round would queue (a database to take whole: all its keys)."""
         n = 0
         tables = self.cp._tables
         for i, db in enumerate(self.ks.dbs):
-            if db.dirty is None or db.data is not tables[i]:
+            d = db.dirty
+            if d is None:
                 n += len(db.data)
             else:
-                n += len(db.dirty)
+                n += _changes(d)
         return n
 
     def step(self, budget: int | None) -> bool:
         """Take up to ``budget`` queued keys (None: all); True when none are left."""
         queue = self.queue
         while queue and (budget is None or budget > 0):
-            i, keys, chunks = queue[0]
+            i, keys, chunks, _ = queue[0]
             if budget is None:
                 chunk = list(keys)
             else:
                 chunk = list(islice(keys, budget))
                 budget -= len(chunk)
             if budget is None or budget > 0:
-                queue.pop(0)  # fewer keys than asked for: this iterator is exhausted
+                self.spent.append(queue.pop(0)[3])  # fewer keys than asked for: this iterator is exhausted
             if not chunk:
                 continue
             db = self.ks.dbs[i]
@@ -646,4 +814,4 @@ class Capture:
         return self.snapshot()
 
     def snapshot(self) -> Snapshot:
-        return Snapshot(self.full, self.parts)
+        return Snapshot(self.full, self.parts, self.spent)

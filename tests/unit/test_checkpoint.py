@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from engine import rdb
 from engine.keyspace import Keyspace
 from tests.support import ROOT
-from wal.checkpoint import FORMAT_VERSION, Checkpointer, CheckpointError, db_prefix
+from wal.checkpoint import FORMAT_VERSION, Checkpointer, CheckpointError, KeyLog, db_prefix
 
 FAR = 4_000_000_000_000  # an expiry time far in the future (ms)
 
@@ -514,7 +514,8 @@ def test_load_speed_1m_keys(tmp_path):
     assert load < 2.0
 
 
-def test_trim_drops_a_big_dirty_set_and_the_next_capture_takes_the_database_whole(cp):
+@pytest.mark.parametrize("copy_below", [0, 1000])
+def test_trim_turns_a_big_dirty_set_into_a_key_log_captured_key_by_key(cp, copy_below):
     ks = Keyspace()
     cp.start_tracking(ks)
     d0 = ks.dbs[0]
@@ -525,13 +526,65 @@ def test_trim_drops_a_big_dirty_set_and_the_next_capture_takes_the_database_whol
     for i in range(50):
         d0.set(b"k%d" % i, b"w")
     d0.delete(b"k99")
-    assert cp.trim(ks, floor=10, ratio=8) == 1  # 51 dirty of 99 keys: db 0 only
-    assert d0.dirty is None and ks.dbs[1].dirty == set()
-    d0.set(b"k0", b"after-trim")  # untracked key by key now, still captured
+    assert cp.trim(ks, floor=10, ratio=8, copy_below=copy_below) == 1  # 51 dirty of 99 keys: db 0 only
+    changed = {b"k%d" % i for i in range(50)} | {b"k99"}
+    assert type(d0.dirty) is KeyLog and ks.dbs[1].dirty == set()
+    if copy_below:  # a small set is copied into the list
+        assert d0.dirty.earlier == () and set(d0.dirty) == changed and len(d0.dirty) == 51
+    else:  # a big one is kept beside it
+        assert d0.dirty.earlier == changed and d0.dirty == []
+    d0.set(b"k0", b"after-trim")
+    d0.set(b"k0", b"again")
+    d0.delete(b"k1")
+    assert d0.dirty[-3:] == [b"k0", b"k0", b"k1"]  # every change, repeats included
     snap = cp.capture(ks)
-    assert [p[0] for p in snap.parts] == [0] and snap.parts[0][1] is True
+    assert [p[:2] for p in snap.parts] == [(0, False)]  # not taken whole
+    assert len(snap.parts[0][2]) == 51 + 3
     assert d0.dirty == set()
     cp.write(snap, 20)
+    assert state(reload(cp)) == state(ks)
+
+
+def test_trim_drops_a_key_log_past_its_ratio_and_the_next_capture_takes_the_database_whole(cp):
+    ks = Keyspace()
+    cp.start_tracking(ks)
+    d0 = ks.dbs[0]
+    for i in range(20):
+        d0.set(b"k%d" % i, b"v")
+    cp.write(cp.capture(ks), 10)
+    for i in range(15):
+        d0.set(b"k%d" % i, b"w")
+    assert cp.trim(ks, floor=10, ratio=8, log_ratio=2) == 1
+    for n in range(30):
+        d0.set(b"k0", b"%d" % n)
+    assert cp.trim(ks, floor=10, ratio=8, log_ratio=2) == 0  # 30 <= 2 * 20 + 10
+    for n in range(30):
+        d0.set(b"k1", b"%d" % n)
+    assert cp.trim(ks, floor=10, ratio=8, log_ratio=2) == 1  # 60 > 50
+    assert d0.dirty is None
+    d0.set(b"k2", b"untracked")  # untracked key by key now, still captured
+    snap = cp.capture(ks)
+    assert [p[:2] for p in snap.parts] == [(0, True)]
+    assert d0.dirty == set()
+    cp.write(snap, 20)
+    assert state(reload(cp)) == state(ks)
+
+
+def test_flushdb_keeps_tracking_and_the_capture_takes_only_the_keys_added_since(cp):
+    ks = Keyspace()
+    cp.start_tracking(ks)
+    d0 = ks.dbs[0]
+    for i in range(100):
+        d0.set(b"k%d" % i, b"v")
+    cp.write(cp.capture(ks), 1)
+    d0.set(b"k5", b"before-flush")
+    d0.clear()
+    assert d0.dirty == set()
+    d0.set(b"new", b"1")
+    snap = cp.capture(ks)
+    assert snap.parts[0][:2] == (0, True)  # the old content is dropped
+    assert [list(c[0]) for c in snap.parts[0][2]] == [[b"new"]]  # not a listing of the dict
+    cp.write(snap, 2)
     assert state(reload(cp)) == state(ks)
 
 
@@ -552,7 +605,7 @@ def test_trim_leaves_small_dirty_sets_alone(cp):
 from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
-def _change(ks: Keyspace, op: str, dbi: int, k: int, value: bytes) -> bool:
+def _change(cp: Checkpointer, ks: Keyspace, op: str, dbi: int, k: int, value: bytes) -> bool:
     """Apply ``op`` if it is a change to the keyspace; False for anything else."""
     db = ks.dbs[dbi]
     key = b"k%d" % k
@@ -569,13 +622,17 @@ def _change(ks: Keyspace, op: str, dbi: int, k: int, value: bytes) -> bool:
         db.clear()
     elif op == "swapdb":
         ks.swap(dbi, (dbi + 1) % 3)
+    elif op == "trim":
+        # Limits this small turn every changed set into a KeyLog (copied or
+        # kept beside it), and drop a KeyLog a third of the time.
+        cp.trim(ks, floor=0, ratio=100, log_ratio=k % 3, copy_below=k % 2 * 100)
     else:
         return False
     return True
 
 
 _op = st.tuples(
-    st.sampled_from(["set", "delete", "expire", "persist", "flushdb", "swapdb", "checkpoint"]),
+    st.sampled_from(["set", "delete", "expire", "persist", "flushdb", "swapdb", "trim", "trim", "checkpoint"]),
     st.integers(0, 2),          # database
     st.integers(0, 40),         # key number
     st.sampled_from([b"", b"x", b"12", b"y" * 300]),
@@ -591,7 +648,7 @@ def test_any_sequence_of_changes_and_checkpoints_reloads_exactly(tmp_path_factor
         cp.start_tracking(ks)
         offset = 0
         for op, dbi, k, value in ops:
-            if _change(ks, op, dbi, k, value):
+            if _change(cp, ks, op, dbi, k, value):
                 continue
             if op == "checkpoint":
                 offset += 1
@@ -608,7 +665,7 @@ def test_any_sequence_of_changes_and_checkpoints_reloads_exactly(tmp_path_factor
 # --- captures taken a chunk at a time while changes go on ---------------------
 
 _cop = st.tuples(
-    st.sampled_from(["set", "set", "delete", "expire", "persist", "flushdb", "swapdb",
+    st.sampled_from(["set", "set", "delete", "expire", "persist", "flushdb", "swapdb", "trim", "trim",
                      "begin", "step", "step", "round", "finish"]),
     st.integers(0, 2),          # database
     st.integers(0, 40),         # key number
@@ -638,7 +695,7 @@ def test_chunked_capture_is_the_keyspace_as_of_its_finish(tmp_path_factory, pref
             assert state(reload(cp)) == expected
 
         for op, dbi, k, value in ops:
-            if _change(ks, op, dbi, k, value):
+            if _change(cp, ks, op, dbi, k, value):
                 continue
             if op == "begin" and cap is None:
                 cap = cp.begin_capture(ks)
@@ -682,3 +739,21 @@ def test_chunked_capture_pauses_for_a_chunk_not_for_the_keyspace(cp):
     assert state(reload(cp)) == state(ks)
     # A chunk is a few ms on this machine; generous for a loaded CI box.
     assert longest < 0.05
+
+
+def test_the_writer_frees_only_key_lists_the_capture_swapped_out(cp):
+    # The writer empties the capture's key lists and sets piece by piece. A
+    # database flushed with nothing changed since keeps its live dirty set:
+    # that one must not be emptied under the loop that is adding to it.
+    ks = Keyspace()
+    cp.start_tracking(ks)
+    d0 = ks.dbs[0]
+    d0.set(b"a", b"1")
+    cp.write(cp.capture(ks), 1)
+    d0.clear()
+    snap = cp.begin_capture(ks).finish()
+    d0.set(b"b", b"2")  # after the capture: for the next checkpoint
+    cp.write(snap, 2)
+    assert d0.dirty == {b"b"}
+    cp.write(cp.capture(ks), 3)
+    assert state(reload(cp)) == state(ks)
