@@ -35,7 +35,7 @@ from engine.errors import CommandError
 from engine.registry import FAST
 from engine.reply import Raw
 from server import dispatch
-from server.resp import ProtocolError, RequestParser, request_size
+from server.resp import ProtocolError, RequestParser, requests_length
 
 log = logging.getLogger("keel.protocol")
 
@@ -368,7 +368,16 @@ class Connection(asyncio.Protocol):
                 self.transport.write(out[0] if len(out) == 1 else b"".join(out))
 
     def _to_slow_path(self, done: list, out: list, data: bytes) -> None:
-        consumed = sum(request_size(a) if a else (4 if a == [] else 5) for a in done)
+        try:
+            consumed = requests_length(data, done) if done else 0
+        except ProtocolError as e:  # cannot happen for bytes hiredis parsed; never guess
+            log.error("closing client: %s", e)
+            self.client.close_after_reply = True
+            if out:
+                self._write(out)  # sends (or holds) the replies, then closes
+            elif not self.holding:
+                self.close()
+            return
         self.reader = hiredis.Reader()
         self.pending = bytearray()
         if out:

@@ -18,6 +18,8 @@ words:
 
 from __future__ import annotations
 
+import hiredis
+
 from engine import errors
 from engine.errors import CommandError
 from engine.reply import NULL_ARRAY, Raw, Set, Status, Verbatim
@@ -137,13 +139,68 @@ def encode_command(argv: list) -> bytes:
     return b"*%d\r\n" % len(argv) + b"".join([b"$%d\r\n%s\r\n" % (len(a), a) for a in argv])
 
 
-def request_size(argv: list) -> int:
-    """Bytes a canonical RESP encoding of ``argv`` takes (hiredis accepts no other)."""
-    n = 3 + len(str(len(argv)))
-    for a in argv:
-        la = len(a)
-        n += 5 + la + len(str(la))
-    return n
+_pack = hiredis.pack_command
+
+
+def requests_length(data: bytes, done: list) -> int:
+    """Bytes of ``data`` that the requests ``done`` (its first ones, as hiredis
+    returned them) took: where the slow path must resume.
+
+    Almost always they were sent in the canonical encoding, which is checked
+    by rebuilding it in C (``pack_command``) and comparing; RESP values are
+    self-delimiting, so a matching prefix ends exactly where they did.
+    Anything else is scanned again (``skip_requests``).
+    """
+    try:
+        canonical = b"".join([_pack(tuple(a)) for a in done])
+    except TypeError:  # None (`*-1`), or an element hiredis did not make a string
+        canonical = None
+    if canonical is not None and data.startswith(canonical):
+        return len(canonical)
+    return skip_requests(data, len(done))
+
+
+def skip_requests(data: bytes, n: int) -> int:
+    """Where the ``n``-th top-level RESP value of ``data`` ends, read as hiredis reads.
+
+    The hot path hands a read to the slow path after running its first ``n``
+    requests, and the slow path must resume at the next byte. Sizes cannot be
+    computed from the parsed arguments: hiredis also reads ``+``, ``(``,
+    ``=`` and other elements as strings, and ``~``/``>`` headers as arrays,
+    whose encodings differ in length from a bulk string's. So the requests are
+    scanned again, on this rare path only. Raises ProtocolError if the bytes
+    do not hold ``n`` whole values (the caller then closes the connection
+    rather than resume at a guessed byte).
+    """
+    pos = 0
+    try:
+        for _ in range(n):
+            pos = _skip_value(data, pos)
+    except (ValueError, IndexError):
+        raise ProtocolError("Protocol error: cannot resume the request stream") from None
+    return pos
+
+
+def _skip_value(data: bytes, pos: int) -> int:
+    kind = data[pos]
+    eol = data.index(b"\r\n", pos)
+    if kind in b"*~>%":  # array, set, push, map: count elements (map: pairs)
+        count = int(data[pos + 1:eol])
+        pos = eol + 2
+        for _ in range(count * 2 if kind == 37 else count):
+            pos = _skip_value(data, pos)
+        return pos
+    if kind in b"$=!":  # bulk, verbatim and bulk error strings: a length, then the bytes
+        length = int(data[pos + 1:eol])
+        if length < 0:
+            return eol + 2
+        end = eol + 2 + length
+        if data[end:end + 2] != b"\r\n":
+            raise ValueError("bad bulk terminator")
+        return end + 2
+    if kind in b"+-:(,#_":  # one line
+        return eol + 2
+    raise ValueError(f"unexpected type byte {kind}")
 
 
 # --- the slow-path request parser -----------------------------------------

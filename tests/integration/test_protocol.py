@@ -233,3 +233,31 @@ def test_integer_value_of_a_plain_set_is_a_protocol_error_and_stores_nothing(kee
         assert c.call("EXISTS", "ik") == 0
     finally:
         c.close()
+
+
+@pytest.mark.parametrize("element", [b"+hello", b"=9\r\ntxt:hello"], ids=["simple", "verbatim"])
+def test_pipelined_read_handed_to_the_slow_path_resumes_at_the_right_byte(keel, element):
+    # hiredis reads `+hello` (and `=` verbatim text) as a string where Redis
+    # refuses it (documented leniency). A read that runs such a request and
+    # ends inside the next one is handed to the slow path after the first:
+    # it must resume where that request ended, not where a bulk string of
+    # the same value would have (that ran the next request's bytes as inline
+    # commands).
+    first = b"*2\r\n$4\r\nECHO\r\n" + element + b"\r\n"
+    data = first + b"*2\r\n$4\r\nECHO\r\n$2\r\nab\r\n*1\r\n$4\r\nPING\r\n"
+    cut = len(first) + 20  # inside the second request's last argument
+    out, closed = exchange(keel.port, data, chunks=[cut])
+    assert out.endswith(b"$2\r\nab\r\n+PONG\r\n") and out.count(b"\r\n-ERR") == 0, out
+    assert not closed
+
+
+def test_read_command_with_an_integer_argument_then_a_cut_request_resumes_right(keel):
+    # GET with `:5` runs on the hot path (it can only miss); the slow path
+    # then takes over mid-read and must resume after the `:5\r\n` line. (A
+    # read sampled for commandstats takes the full dispatch, which refuses
+    # `:5` as Redis does: that answer is right too. Garbage never is.)
+    first = b"*2\r\n$3\r\nGET\r\n:5\r\n"
+    data = first + b"*2\r\n$4\r\nECHO\r\n$2\r\nab\r\n"
+    out, closed = exchange(keel.port, data, chunks=[len(first) + 20])
+    assert (out, closed) in [(b"$-1\r\n$2\r\nab\r\n", False),
+                             (b"-ERR Protocol error: expected '$', got ':'\r\n", True)]

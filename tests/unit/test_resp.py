@@ -7,13 +7,14 @@ Expected bytes are what redis-server 7.0 sends for the equivalent reply
 
 from __future__ import annotations
 
+import hiredis
 import pytest
 
 from engine import errors
 from engine.errors import CommandError
 from engine.reply import EMPTY_ARRAY, NULL_ARRAY, OK, Set, Status, Verbatim
 from server.resp import (INLINE_MAX, ProtocolError, RequestParser, encode2, encode3, encode_command,
-                         request_size, split_inline)
+                         requests_length, skip_requests, split_inline)
 
 BOTH = [encode2, encode3]
 
@@ -103,11 +104,36 @@ def test_unknown_reply_type_is_a_bug_not_a_reply(enc):
         enc(object())
 
 
-def test_encode_command_and_request_size_agree():
+def test_encode_command_and_skip_requests_agree():
     argv = [b"SET", b"k", b"x" * 123]
     wire = encode_command(argv)
     assert wire == b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$123\r\n" + b"x" * 123 + b"\r\n"
-    assert request_size(argv) == len(wire)
+    assert skip_requests(wire + b"*1\r\n$4\r\nPI", 1) == len(wire)
+
+
+@pytest.mark.parametrize("first", [
+    b"*2\r\n$4\r\nECHO\r\n+hello\r\n",          # simple string element: hiredis reads bytes
+    b"*2\r\n$4\r\nECHO\r\n(12345678901234567890\r\n",
+    b"*2\r\n$4\r\nECHO\r\n=9\r\ntxt:hello\r\n",
+    b"~1\r\n$4\r\nPING\r\n",                       # a set header, read as an array
+    b"*2\r\n$3\r\nGET\r\n$-1\r\n",
+    b"*0\r\n",
+    b"*-1\r\n",
+    b"*3\r\n$3\r\nSET\r\n:5\r\n_\r\n",
+])
+def test_skip_requests_measures_what_hiredis_read_not_a_canonical_size(first):
+    rest = b"*2\r\n$4\r\nECHO\r\n$2\r\nab"
+    assert skip_requests(first + first + rest, 2) == 2 * len(first)
+    reader = hiredis.Reader()
+    reader.feed(first + first + rest)
+    done = [reader.gets(), reader.gets()]
+    assert requests_length(first + first + rest, done) == 2 * len(first)
+
+
+@pytest.mark.parametrize("data", [b"*2\r\n$4\r\nECHO\r\n$2\r\nab", b"*1\r\n$4\r\nPINGxx", b"?x\r\n"])
+def test_skip_requests_refuses_rather_than_guess(data):
+    with pytest.raises(ProtocolError):
+        skip_requests(data, 1)
 
 
 # --- the parser ---------------------------------------------------------------
