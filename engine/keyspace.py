@@ -48,7 +48,7 @@ def now_ms() -> int:
 
 
 class Database:
-    __slots__ = ("ks", "index", "data", "expires", "heap", "dirty")
+    __slots__ = ("ks", "index", "data", "expires", "heap", "dirty", "sample")
 
     def __init__(self, ks: "Keyspace", index: int):
         self.ks = ks
@@ -59,6 +59,8 @@ class Database:
         # Keys changed since the last checkpoint capture; None when no
         # checkpointer tracks this keyspace (the set would only grow).
         self.dirty: set | None = None
+        # RANDOMKEY's key list (engine.commands.keys._key_sample), or None.
+        self.sample: list | None = None
 
     # -- lookups ------------------------------------------------------------
     def get(self, key: bytes):
@@ -147,6 +149,7 @@ class Database:
         self.data = {}
         self.expires = {}
         self.heap = []
+        self.sample = None
         return n
 
     def _rebuild_heap(self) -> None:
@@ -235,6 +238,7 @@ class Keyspace:
         da.data, db_.data = db_.data, da.data
         da.expires, db_.expires = db_.expires, da.expires
         da.heap, db_.heap = db_.heap, da.heap
+        da.sample = db_.sample = None
         # The dicts changed places: a checkpoint rewrites both databases whole
         # (dirty None = "untracked key by key", see wal.checkpoint.trim). The
         # dicts' identities alone cannot say so: a second SWAPDB restores them.

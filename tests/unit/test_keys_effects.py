@@ -332,6 +332,46 @@ def test_randomkey_of_only_due_keys_is_nil_and_expires_them(s):
     assert sorted(argv[1] for _, argv in effects(s)) == [b"due%d" % i for i in range(5)]
 
 
+def test_randomkey_picks_from_a_key_list_taken_once_for_many_calls(s):
+    for i in range(20_000):
+        setkey(s, b"k%d" % i)
+    first = run(s, "RANDOMKEY")
+    keys = s.db.sample[1]
+    picks = {run(s, "RANDOMKEY") for _ in range(2_000)} | {first}
+    assert s.db.sample[1] is keys  # not listed again: 2,000 < 20,000 / 4
+    assert len(picks) > 1_500 and all(p in s.db.data for p in picks)
+
+
+def test_randomkey_never_returns_a_key_deleted_after_its_list_was_taken(s):
+    for i in range(1_000):
+        setkey(s, b"k%d" % i)
+    run(s, "RANDOMKEY")
+    for i in range(1, 1_000):
+        s.db.delete(b"k%d" % i)
+    assert {run(s, "RANDOMKEY") for _ in range(50)} == {b"k0"}
+
+
+def test_randomkey_eventually_returns_a_key_added_after_its_list_was_taken(s):
+    for i in range(100):
+        setkey(s, b"k%d" % i)
+    run(s, "RANDOMKEY")
+    setkey(s, b"new")
+    assert b"new" in {run(s, "RANDOMKEY") for _ in range(3_000)}
+
+
+def test_randomkey_list_is_dropped_by_flushdb_and_swapdb(s):
+    setkey(s, b"a")
+    assert run(s, "RANDOMKEY") == b"a"
+    run(s, "FLUSHDB")
+    assert s.db.sample is None and run(s, "RANDOMKEY") is None
+    setkey(s, b"b")
+    assert run(s, "RANDOMKEY") == b"b"
+    setkey(s, b"c", db=1)
+    run(s, "SWAPDB", "0", "1")
+    assert s.ks.dbs[0].sample is None and s.ks.dbs[1].sample is None
+    assert run(s, "RANDOMKEY") == b"c"
+
+
 # --- active expiry ------------------------------------------------------------
 
 def test_active_expiry_removes_due_keys_that_nobody_reads(s):
