@@ -509,6 +509,18 @@ class Checkpointer:
                 n += 1
         return n
 
+    def log_heavy(self, ks, floor: int = 65536, log_ratio: int = 4) -> bool:
+        """Whether some KeyLog holds more than ``log_ratio`` changes per key of
+        its database (plus ``floor``): the server then starts a checkpoint,
+        which swaps it out, rather than let ``trim`` drop it."""
+        if ks is not self._ks:
+            return False
+        for db in ks.dbs:
+            d = db.dirty
+            if type(d) is KeyLog and len(d) > log_ratio * len(db.data) + floor:
+                return True
+        return False
+
     # -- writing (any thread) -----------------------------------------------
     def write(self, snapshot: Snapshot, offset: int) -> WriteStats:
         """Apply ``snapshot`` and record ``offset``, atomically and durably.

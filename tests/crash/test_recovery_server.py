@@ -170,6 +170,49 @@ def test_checkpoints_triggered_by_log_growth_delete_old_segments(datadir):
     keel.stop()
 
 
+def _saves(c) -> int:
+    info = c.call(b"INFO", b"persistence").decode()
+    return int(info.split("rdb_saves:")[1].split()[0])
+
+
+def test_a_database_rewritten_four_times_over_gets_a_checkpoint_of_its_own(datadir):
+    # Past four changes per key since the last checkpoint, the list of changed
+    # keys is handed to a checkpoint instead of being dropped (which would make
+    # the next checkpoint list the whole database at once). 70k keys: past
+    # the 65,536-key floor below which tracking is never trimmed.
+    keel = KeelProcess("--appendfsync", "everysec", "--checkpoint-log-size", "1gb", dir=datadir).start()
+    c = keel.client()
+    n = 70_000
+
+    def write_all(tag: bytes) -> None:
+        for start in range(0, n, 2000):
+            c.pipeline([(b"SET", b"k%d" % i, tag) for i in range(start, start + 2000)])
+
+    write_all(b"v0")
+    assert c.call(b"BGSAVE") is not None
+    deadline = time.time() + 30
+    while _saves(c) < 1 and time.time() < deadline:
+        time.sleep(0.05)
+    assert _saves(c) == 1
+    for r in range(1, 4):  # 3 * 70k + 70k < 4 * 70k + 65,536: not yet
+        write_all(b"v%d" % r)
+    time.sleep(0.5)
+    assert _saves(c) == 1
+    for r in range(4, 7):
+        write_all(b"v%d" % r)
+    while _saves(c) < 2 and time.time() < deadline:
+        time.sleep(0.05)
+    assert _saves(c) == 2
+    c.close()
+    keel.kill()
+    keel.start()
+    c = keel.client()
+    assert c.call(b"DBSIZE") == n
+    assert {c.call(b"GET", b"k%d" % i) for i in range(0, n, 997)} == {b"v6"}
+    c.close()
+    keel.stop()
+
+
 def test_a_reply_leaves_only_after_its_write_is_fsynced(datadir):
     keel = KeelProcess("--appendfsync", "always", dir=datadir).start()
     c = keel.client()

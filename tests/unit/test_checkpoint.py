@@ -757,3 +757,20 @@ def test_the_writer_frees_only_key_lists_the_capture_swapped_out(cp):
     assert d0.dirty == {b"b"}
     cp.write(cp.capture(ks), 3)
     assert state(reload(cp)) == state(ks)
+
+
+def test_log_heavy_says_when_a_key_log_passes_its_ratio(cp):
+    ks = Keyspace()
+    cp.start_tracking(ks)
+    d0 = ks.dbs[0]
+    for i in range(10):
+        d0.set(b"k%d" % i, b"v")
+    assert not cp.log_heavy(ks, floor=0, log_ratio=2)  # a set, not a KeyLog
+    cp.trim(ks, floor=0, ratio=8)
+    for n in range(20):
+        d0.set(b"k0", b"%d" % n)
+    assert not cp.log_heavy(ks, floor=0, log_ratio=3)  # 30 changes, 3 * 10 keys
+    d0.set(b"k1", b"x")
+    assert cp.log_heavy(ks, floor=0, log_ratio=3)
+    cp.write(cp.capture(ks), 1)  # the capture swaps it out
+    assert not cp.log_heavy(ks, floor=0, log_ratio=3)
