@@ -345,16 +345,16 @@ class Persistence:
             if lg is None or not self.server.config["checkpoint-log-size"]:
                 cp.trim(self.ks)  # keeps the dirty sets from growing without bound
             else:
-                # With automatic checkpoints, a database changed 4 times per
-                # key since the last one gets a checkpoint now: its KeyLog is
+                # With automatic checkpoints, a database changed twice per key
+                # since the last one gets a checkpoint now: its KeyLog is
                 # swapped out, where dropping it (trim) would make the next
                 # checkpoint list the database in one loop turn. trim drops
-                # it only at 8.
-                if self.bgsave_task is None and cp.log_heavy(self.ks):
-                    log.info("a database changed more than 4 times per key since the last checkpoint: "
+                # it only at 4.
+                if self.bgsave_task is None and cp.log_heavy(self.ks, log_ratio=2):
+                    log.info("a database changed more than twice per key since the last checkpoint: "
                              "starting one")
                     self.bgsave()
-                cp.trim(self.ks, log_ratio=8)
+                cp.trim(self.ks, log_ratio=4)
         if lg is None:
             return
         if not self.bg_fsync_running:
@@ -442,7 +442,7 @@ class Persistence:
     # 630k-key BGSAVE was 6-9 ms, with 4096 it is 4-5), in rounds while the dirty sets hold more
     # than CAPTURE_FINAL keys (at most CAPTURE_ROUNDS rounds, so a write rate
     # above the capture rate still ends), then takes the last round at once.
-    CAPTURE_CHUNK = 4096
+    CAPTURE_CHUNK = 2048
     CAPTURE_FINAL = 8192
     CAPTURE_ROUNDS = 8
 

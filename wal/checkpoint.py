@@ -177,6 +177,9 @@ def _whole_entries(chunks: list):
             yield from zip(keys, values, expiries)
 
 
+_ONLY_BYTES = {bytes}
+
+
 def _per_database(parts: list):
     """Merge a snapshot's parts per database: ``(index, whole, changed)``.
 
@@ -268,8 +271,9 @@ class KeyLog(list):
     share of its database, keeping the set itself, no longer written to, as
     ``earlier``. A change then costs one ``list.append`` and 8 bytes, where a
     set costs 30-60 bytes per key, and the next capture still takes only the
-    keys that changed (a key changed twice is taken twice), a chunk per loop
-    turn, from lists nothing writes to. Without it the database had to be
+    keys that changed, a chunk per loop turn, from lists nothing writes to
+    (a key changed twice in different chunks is taken twice, and the writer
+    keeps the later value). Without it the database had to be
     taken whole, and listing a whole dict happens in one go (about 27 ns per
     key, 27 ms per million keys, with every client waiting).
     """
@@ -471,20 +475,20 @@ class Checkpointer:
         self._need_full = False
         return Capture(self, ks, full)
 
-    def trim(self, ks, floor: int = 65536, ratio: int = 8, log_ratio: int = 4,
+    def trim(self, ks, floor: int = 65536, ratio: int = 8, log_ratio: int = 2,
              copy_below: int = 131072) -> int:
         """Keep the memory of dirty tracking in proportion to the database.
 
         A dirty set holding more than ``floor`` keys and more than 1/``ratio``
         of its database becomes a ``KeyLog`` (8 bytes per change instead of
         30-60 per key; a set of at most ``copy_below`` keys is copied into
-        it, a bigger one kept beside it). A KeyLog holding more than ``log_ratio`` changes per
-        key of its database (plus ``floor``) is dropped (``db.dirty = None``):
-        the next capture takes that database whole, which costs no more than
-        taking all those changes would, but lists the dict in one loop turn.
-        With the default ``checkpoint-log-size`` a checkpoint comes first for
-        any database of more than about a million keys. Returns how many
-        databases changed form. Called from the server cron.
+        it, a bigger one kept beside it). A KeyLog holding more than
+        ``log_ratio`` changes per key of its database (plus ``floor``) is
+        dropped (``db.dirty = None``): the next capture takes that database
+        whole, which lists the dict in one loop turn, but bounds memory. The
+        server starts a checkpoint before that (``log_heavy``) when automatic
+        checkpoints are on. Returns how many databases changed form. Called
+        from the server cron.
         """
         if ks is not self._ks:
             return 0
@@ -509,7 +513,7 @@ class Checkpointer:
                 n += 1
         return n
 
-    def log_heavy(self, ks, floor: int = 65536, log_ratio: int = 4) -> bool:
+    def log_heavy(self, ks, floor: int = 65536, log_ratio: int = 2) -> bool:
         """Whether some KeyLog holds more than ``log_ratio`` changes per key of
         its database (plus ``floor``): the server then starts a checkpoint,
         which swaps it out, rather than let ``trim`` drop it."""
@@ -631,18 +635,22 @@ class Checkpointer:
         """
         buckets_db = self._buckets
         puts = deletes = nkeys = 0
-        groups: dict[bytes, list] = {}  # bucket key -> [key, value, expiry, key, ...]
+        mask = NBUCKETS - 1
+        groups: dict[int, list] = {}  # bucket number -> [keys, values, expiries]
         for keys, values, expiries in changed:
             for key, value, e in zip(keys, values, expiries or repeat(None)):
-                bk = bucket_key(prefix, key)
-                g = groups.get(bk)
+                b = crc32c(key) & mask
+                g = groups.get(b)
                 if g is None:
-                    groups[bk] = [key, value, e]
+                    groups[b] = [[key], [value], [e]]
                 else:
-                    g += (key, value, e)
+                    g[0].append(key)
+                    g[1].append(value)
+                    g[2].append(e)
         order = sorted(groups)
+        names = [prefix + b.to_bytes(2, "big") for b in order]
         bcur = txn.cursor(buckets_db)
-        raws = dict(bcur.getmulti(order))
+        raws = dict(bcur.getmulti(names))
         # One-record keys (a TTL, or not a plain string) now in LMDB among
         # these; most databases have none, which one cursor seek tells.
         if kcur.set_range(prefix) and kcur.key().startswith(prefix):
@@ -652,13 +660,20 @@ class Checkpointer:
         records: dict[bytes, bytes | None] = {}  # lkey -> new record, None: delete
         new_buckets = []
         emptied = []
-        for bk in order:
+        for b, bk in zip(order, names):
             raw = raws.pop(bk, None)
             bucket = self._decode_bucket(bk, raw) if raw is not None else {}
-            g = groups[bk]
-            for j in range(0, len(g), 3):
-                key = g[j]
-                value = g[j + 1]
+            ks_, vs_, es_ = groups[b]
+            if (not present and es_.count(None) == len(es_) and None not in vs_
+                    and set(map(type, vs_)) == _ONLY_BYTES):
+                # Plain strings set, nothing else (most buckets): in C.
+                n = len(bucket)
+                bucket.update(zip(ks_, vs_))
+                puts += len(ks_)
+                nkeys += len(bucket) - n
+                new_buckets.append((bk, encode_bucket(bk, bucket)))
+                continue
+            for key, value, e in zip(ks_, vs_, es_):
                 lkey = prefix + key
                 existed = bucket.pop(key, None) is not None
                 if lkey in present:
@@ -673,7 +688,6 @@ class Checkpointer:
                 puts += 1
                 if not existed:
                     nkeys += 1
-                e = g[j + 2]
                 if e is None and type(value) is bytes:
                     bucket[key] = value
                 else:
@@ -798,14 +812,22 @@ class Capture:
         """Take up to ``budget`` queued keys (None: all); True when none are left."""
         queue = self.queue
         while queue and (budget is None or budget > 0):
-            i, keys, chunks, _ = queue[0]
+            i, keys, chunks, source = queue[0]
             if budget is None:
                 chunk = list(keys)
             else:
                 chunk = list(islice(keys, budget))
                 budget -= len(chunk)
-            if budget is None or budget > 0:
-                self.spent.append(queue.pop(0)[3])  # fewer keys than asked for: this iterator is exhausted
+            exhausted = budget is None or budget > 0  # fewer keys than asked for
+            if type(source) is KeyLog:
+                # A key changed twice in a chunk is taken once. (Across
+                # chunks it may be taken twice, the writer keeping the later
+                # value: checking every key against those taken before cost
+                # the loop as much as taking it again.)
+                chunk = list(set(chunk))
+            if exhausted:
+                queue.pop(0)
+                self.spent.append(source)
             if not chunk:
                 continue
             db = self.ks.dbs[i]
