@@ -48,7 +48,7 @@ def now_ms() -> int:
 
 
 class Database:
-    __slots__ = ("ks", "index", "data", "expires", "heap", "dirty", "sample")
+    __slots__ = ("ks", "index", "data", "expires", "heap", "dirty", "sample", "removed")
 
     def __init__(self, ks: "Keyspace", index: int):
         self.ks = ks
@@ -61,6 +61,9 @@ class Database:
         self.dirty: set | None = None
         # RANDOMKEY's key list (engine.commands.keys._key_sample), or None.
         self.sample: list | None = None
+        # Keys removed from ``data`` so far (deleted or expired): a checkpoint
+        # walking the dict a piece at a time checks that none was.
+        self.removed = 0
 
     # -- lookups ------------------------------------------------------------
     def get(self, key: bytes):
@@ -82,6 +85,7 @@ class Database:
             return
         del self.data[key]
         del self.expires[key]
+        self.removed += 1
         ks.expired_keys += 1
         ks.emit(self.index, [b"DEL", key])
         ks.changed(self, key)
@@ -110,6 +114,7 @@ class Database:
         if self.get(key) is None:
             return False
         del self.data[key]
+        self.removed += 1
         if self.expires:
             self.expires.pop(key, None)
         self.ks.changed(self, key)

@@ -342,19 +342,7 @@ class Persistence:
         cp = self.checkpointer
         lg = self.log
         if cp is not None:
-            if lg is None or not self.server.config["checkpoint-log-size"]:
-                cp.trim(self.ks)  # keeps the dirty sets from growing without bound
-            else:
-                # With automatic checkpoints, a database changed twice per key
-                # since the last one gets a checkpoint now: its KeyLog is
-                # swapped out, where dropping it (trim) would make the next
-                # checkpoint list the database in one loop turn. trim drops
-                # it only at 4.
-                if self.bgsave_task is None and cp.log_heavy(self.ks, log_ratio=2):
-                    log.info("a database changed more than twice per key since the last checkpoint: "
-                             "starting one")
-                    self.bgsave()
-                cp.trim(self.ks, log_ratio=4)
+            cp.trim(self.ks)  # keeps the dirty sets from growing without bound
         if lg is None:
             return
         if not self.bg_fsync_running:
