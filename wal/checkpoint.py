@@ -40,7 +40,7 @@ Interface (the server wires these; nothing here touches sockets or the loop)
   (FLUSHDB/FLUSHALL replace it and restart its dirty set) has its old
   content in LMDB dropped and its dirty keys written. A database no longer
   tracked key by key (SWAPDB exchanges the dicts; ``trim`` gave up) is
-  captured whole, by listing its dict; so is everything on the first capture
+  captured whole, walking its dict (``_Walk``); so is everything on the first capture
   after ``start_tracking`` on a keyspace this checkpointer did not load, and
   after a ``write`` that failed. Values are captured by reference, which is a
   consistent snapshot because strings are immutable ``bytes``; a mutable type
@@ -273,9 +273,8 @@ class KeyLog(list):
     set costs 30-60 bytes per key, and the next capture still takes only the
     keys that changed, a chunk per loop turn, from lists nothing writes to
     (a key changed twice in different chunks is taken twice, and the writer
-    keeps the later value). Without it the database had to be
-    taken whole, and listing a whole dict happens in one go (about 27 ns per
-    key, 27 ms per million keys, with every client waiting).
+    keeps the later value). Without it a bulk load of new keys made the next
+    checkpoint take the database whole.
     """
 
     __slots__ = ("earlier",)
@@ -775,9 +774,10 @@ class Capture:
     the previous round) and queues their keys; a database flushed since
     queues them behind a part that drops its old content. A database captured
     whole (first capture of a keyspace not loaded here, SWAPDB, a dropped
-    KeyLog) queues all its keys (``list(data)``, about 27 ms per million keys
-    in one go, the one step here that grows with the database) behind such a
-    part.
+    KeyLog) queues a ``_Walk`` of its dict behind such a part: a chunk per
+    turn too, unless keys are added or removed meanwhile (then the dict is
+    listed at once, about 27 ms per million keys, the one step here that can
+    grow with the database).
     ``step(n)`` takes the current value and expiry of up to ``n`` queued keys.
     A key changed after its chunk was taken is in the next round's dirty set,
     so it is taken again, later parts overriding earlier ones when written.
