@@ -187,6 +187,7 @@ class Persistence:
                                 "moved to %s, starting a new log at %d", lg.end_offset, offset, aside, offset)
                     self.log = Log.open(self.log_dir, segment_size=cfg["wal-segment-size"],
                                         fsync=cfg["appendfsync"], start_offset=offset)
+                self.log.defer_rotation = True  # the cron runs its background fsyncs
                 rec = self.log.recovered
                 if rec is not None and getattr(rec, "torn", None):
                     log.warning("write-ahead log: %s", rec.torn)
@@ -368,7 +369,10 @@ class Persistence:
         if exc is not None:
             self.fatal(exc)
         elif self.log is not None:
-            self.log.background_synced(offset)
+            try:
+                self.log.background_synced(offset)  # may cut a full segment
+            except Exception as e:
+                self.fatal(e)
 
     # -- checkpoints ---------------------------------------------------------------
     def _prepare_checkpoint(self, sync: bool = True) -> int:

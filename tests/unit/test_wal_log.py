@@ -303,6 +303,57 @@ def test_everysec_background_sync_hands_out_a_descriptor_and_an_offset(tmp_path)
     log.close()
 
 
+def _background_sync(log, now_ms):
+    fd, offset = log.start_background_sync(now_ms)
+    try:
+        os.fdatasync(fd)
+    finally:
+        os.close(fd)
+    log.background_synced(offset)
+
+
+def test_deferred_rotation_cuts_a_full_segment_after_the_next_background_sync(tmp_path):
+    log = Log.open(str(tmp_path), segment_size=300, fsync="everysec")
+    log.defer_rotation = True
+    for _ in range(8):  # 8 * 37 bytes + header: past 300, short of 600
+        log.append(b"x" * 13)
+        log.commit()
+    assert len(log.segments()) == 1  # past the limit, still one segment
+    full_end = log.end_offset
+    _background_sync(log, log.last_sync_ms + 1000)
+    segs = log.segments()
+    assert len(segs) == 2 and segs[1].first_offset == full_end
+    assert log.durable_offset == full_end  # the cut segment is durable
+    log.append(b"after")
+    log.close()
+    reopened = Log.open(str(tmp_path), segment_size=300)
+    assert [p for _, _, p in reopened.read_from(0)] == [b"x" * 13] * 8 + [b"after"]
+    reopened.close()
+
+
+def test_deferred_rotation_cuts_at_once_at_twice_the_size(tmp_path):
+    log = Log.open(str(tmp_path), segment_size=300, fsync="everysec")
+    log.defer_rotation = True
+    for _ in range(20):  # no background sync ever comes
+        log.append(b"x" * 13)
+        log.commit()
+    segs = log.segments()
+    assert len(segs) == 2
+    assert os.path.getsize(segs[0].path) <= 600
+    assert log.durable_offset >= segs[1].first_offset  # cut only after a sync
+    log.close()
+
+
+def test_always_never_defers_rotation(tmp_path):
+    log = Log.open(str(tmp_path), segment_size=300, fsync="always")
+    log.defer_rotation = True
+    for _ in range(9):
+        log.append(b"x" * 13)
+        log.commit()
+    assert len(log.segments()) == 2
+    log.close()
+
+
 def test_no_policy_writes_on_commit_and_never_syncs_by_itself(tmp_path):
     log = Log.open(str(tmp_path), fsync="no")
     log.append(b"abc")
