@@ -570,13 +570,19 @@ def test_trim_drops_a_key_log_past_its_ratio_and_the_next_capture_takes_the_data
     assert state(reload(cp)) == state(ks)
 
 
-def test_flushdb_keeps_tracking_and_the_capture_takes_only_the_keys_added_since(cp):
+def _checkpointed(cp, n: int, value: bytes = b"v"):
+    """A tracked keyspace whose database 0 holds k0..k<n-1>, checkpointed at offset 1."""
     ks = Keyspace()
     cp.start_tracking(ks)
     d0 = ks.dbs[0]
-    for i in range(100):
-        d0.set(b"k%d" % i, b"v")
+    for i in range(n):
+        d0.set(b"k%d" % i, value)
     cp.write(cp.capture(ks), 1)
+    return ks, d0
+
+
+def test_flushdb_keeps_tracking_and_the_capture_takes_only_the_keys_added_since(cp):
+    ks, d0 = _checkpointed(cp, 100)
     d0.set(b"k5", b"before-flush")
     d0.clear()
     assert d0.dirty == set()
@@ -765,12 +771,7 @@ def test_a_whole_database_walk_survives_keys_added_and_removed_between_chunks(cp
     # iterator. Removing one key and adding another keeps the dict's size
     # but moves keys (300 pairs make it compact its table): the walk must
     # notice and list the dict again rather than skip keys or fail.
-    ks = Keyspace()
-    cp.start_tracking(ks)
-    d0 = ks.dbs[0]
-    for i in range(1000):
-        d0.set(b"k%d" % i, b"v%d" % i)
-    cp.write(cp.capture(ks), 1)
+    ks, d0 = _checkpointed(cp, 1000)
     d0.dirty = None  # as trim leaves it: the next capture walks the database
     cap = cp.begin_capture(ks)
     cap.step(100)
@@ -785,12 +786,7 @@ def test_a_whole_database_walk_survives_keys_added_and_removed_between_chunks(cp
 
 
 def test_a_whole_database_walk_goes_on_while_values_change_in_place(cp):
-    ks = Keyspace()
-    cp.start_tracking(ks)
-    d0 = ks.dbs[0]
-    for i in range(1000):
-        d0.set(b"k%d" % i, b"v")
-    cp.write(cp.capture(ks), 1)
+    ks, d0 = _checkpointed(cp, 1000)
     d0.dirty = None
     cap = cp.begin_capture(ks)
     cap.step(100)
