@@ -35,7 +35,7 @@ status and releases nothing: no reply acknowledges what is not on disk.
 Checkpoints capture the changed keys on the loop thread and write them into
 LMDB in a worker thread (BGSAVE, and automatically every
 ``checkpoint-log-size`` bytes of log), or on the loop (SAVE, SHUTDOWN). A
-background capture takes 4096 keys per loop turn, in rounds, and its last
+background capture takes 2048 keys per loop turn, in rounds, and its last
 round at once (``wal.checkpoint.Capture``), so it is consistent at the log
 offset of that turn while clients wait for one chunk at a time. After a
 checkpoint covering offset O, log segments wholly before O are deleted.
@@ -233,6 +233,7 @@ class Persistence:
         if lg is None:
             effects.clear()
             return
+        payload = None
         if raw is not None and len(effects) == len(requests):
             db = effects[0][0]
             for (index, argv), request in zip(effects, requests):
@@ -242,13 +243,9 @@ class Persistence:
                 if db != self.stream_db:
                     raw = b"*2\r\n$6\r\nSELECT\r\n$%d\r\n%d\r\n" % (len(str(db)), db) + raw
                     self.stream_db = db
-                effects.clear()
-                self.batch.append(raw)
-                if not self.commit_scheduled:
-                    self.commit_scheduled = True
-                    self.server.loop.call_soon(self.commit)
-                return
-        payload, self.stream_db = encode_effects(effects, self.stream_db)
+                payload = raw
+        if payload is None:
+            payload, self.stream_db = encode_effects(effects, self.stream_db)
         effects.clear()
         self.batch.append(payload)
         if not self.commit_scheduled:
@@ -430,9 +427,9 @@ class Persistence:
         self._checkpoint_done(offset, dirty, started)
 
     # A background checkpoint takes its keys CAPTURE_CHUNK at a time, one chunk
-    # per loop turn (about 1.2 ms each: with 8192 the longest PING during a
-    # 630k-key BGSAVE was 6-9 ms, with 4096 it is 4-5), in rounds while the dirty sets hold more
-    # than CAPTURE_FINAL keys (at most CAPTURE_ROUNDS rounds, so a write rate
+    # per loop turn (under a millisecond; the longest PING during a 630k-key
+    # BGSAVE was 6-9 ms with 8192, 3-7 ms with 2048), in rounds while the
+    # dirty sets hold more than CAPTURE_FINAL keys (at most CAPTURE_ROUNDS rounds, so a write rate
     # above the capture rate still ends), then takes the last round at once.
     CAPTURE_CHUNK = 2048
     CAPTURE_FINAL = 8192

@@ -26,7 +26,9 @@ Interface for the server::
     end = log.append(payload)     # per batch of effects; memory only; -> end offset
     durable = log.commit()        # once per event-loop iteration: one write,
                                   # + one fsync under "always" (group commit)
-    log.maybe_sync_everysec(now_ms)   # from the 1 s cron, under "everysec"
+    job = log.start_background_sync(now_ms)  # from the cron, under "everysec":
+    log.background_synced(offset)             # (fd, offset) to fdatasync in a thread, then this
+    log.defer_rotation = True     # cut full segments after a background fsync (everysec)
     log.sync()                    # write + fsync now (shutdown, SAVE-like points)
     log.start_offset <= log.durable_offset <= log.written_offset <= log.end_offset
     log.set_fsync("always")       # CONFIG SET appendfsync

@@ -32,7 +32,7 @@ Interface (the server wires these; nothing here touches sockets or the loop)
 * ``begin_capture`` returns a ``Capture`` that takes the same keys a chunk
   per event-loop turn, in rounds, and ``finish()`` takes the last round at
   once (see ``Capture``): the server's background checkpoints use it, so
-  clients wait for one chunk (about 2 ms), not for the whole capture.
+  clients wait for one chunk (under a millisecond), not for the whole capture.
 * ``capture`` swaps the dirty sets out and takes, for each dirty key, a
   reference to its current value and expiry time (None when deleted). It is a
   few C-level passes (``map(dict.get, keys)``), no per-key Python code. A
@@ -252,11 +252,6 @@ def encode_record(lkey: bytes, value, expire: int | None) -> bytes:
         enc = rdb.encode_value(value)
         body = _RDB + enc if expire is None else _RDB_EXP + expire.to_bytes(8, "little", signed=True) + enc
     return body + crc32c(body, crc32c(lkey)).to_bytes(4, "little")
-
-
-def bucket_key(prefix: bytes, key: bytes) -> bytes:
-    """The LMDB key of the bucket that holds the plain string ``key``."""
-    return prefix + (crc32c(key) & (NBUCKETS - 1)).to_bytes(2, "big")
 
 
 def encode_bucket(bkey: bytes, bucket: dict) -> bytes:
@@ -701,10 +696,11 @@ class Checkpointer:
                 emptied.append(bk)
         bcur.putmulti(new_buckets)
         kcur.putmulti(sorted((k, r) for k, r in records.items() if r is not None))
-        gone = [bk for bk in emptied] + [k for k, r in records.items() if r is None]
-        for n, k in enumerate(gone):
-            txn.delete(k, db=buckets_db if n < len(emptied) else self._keys)
-            if n & 127 == 127:
+        gone = [(bk, buckets_db) for bk in emptied]
+        gone += [(k, self._keys) for k, r in records.items() if r is None]
+        for n, (k, where) in enumerate(gone, 1):
+            txn.delete(k, db=where)
+            if not n % 128:
                 time.sleep(0.0001)  # let the loop take the GIL (see above)
         _free(groups)
         _free(records)
@@ -817,8 +813,7 @@ class Capture:
             replaced = data is not tables[i]
             tables[i] = data
             if (self.full and first) or overflowed:
-                # Every key, listed at once (a dict cannot be walked a piece
-                # at a time while it changes).
+                # Every key, walked a chunk per turn (see _Walk).
                 if data or not (self.full and first):  # a later round must drop what it took
                     chunks: list = []
                     self.parts.append((i, True, chunks))
@@ -836,8 +831,7 @@ class Capture:
     def dirty_keys(self) -> int:
         """Keys a next round would queue (a database to take whole: all its keys)."""
         n = 0
-        tables = self.cp._tables
-        for i, db in enumerate(self.ks.dbs):
+        for db in self.ks.dbs:
             d = db.dirty
             if d is None:
                 n += len(db.data)

@@ -14,8 +14,9 @@ Group commit: ``append`` only frames the record into a buffer; ``commit``
 ``always``, one fsync, however many clients' records it holds.
 
 Policies (``appendfsync``): ``always`` fsyncs in every ``commit``;
-``everysec`` writes in every ``commit`` and fsyncs when
-``maybe_sync_everysec`` is called a second or more after the last fsync;
+``everysec`` writes in every ``commit`` and fsyncs a second or more after
+the last fsync (``start_background_sync`` hands that fsync to a worker
+thread; ``maybe_sync_everysec`` does it at once);
 ``no`` writes and leaves flushing to the kernel. Whatever the policy, a
 segment is fsynced before the next one is created (so only the last segment
 can have a torn tail).
