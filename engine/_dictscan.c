@@ -1,0 +1,187 @@
+/* engine._dictscan: walk a dict by the position of its entries.
+ *
+ * A CPython dict keeps its entries in an array, in insertion order. A new
+ * key is appended at the end; a deleted key leaves a hole; nothing moves
+ * until the table is rebuilt (on an insertion that finds the array full),
+ * and then the live entries are packed to the front in the same order. So a
+ * position in that array is a cursor that costs O(1) to resume from, and
+ * the only event that moves keys is a rebuild, which moves each key towards
+ * the front by at most the number of holes there were. engine/dictscan.py
+ * turns that into SCAN's guarantee; this module only reads positions.
+ *
+ * PyDict_Next is public API and its position is the entry index plus one.
+ * The number of entries in use (holes included) is not public: it is read
+ * from the keys object, whose layout is declared below for CPython 3.11 to
+ * 3.13 (default, GIL builds) and checked once at import against a dict
+ * whose answer is known.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+#if PY_VERSION_HEX < 0x030B0000 || PY_VERSION_HEX >= 0x030E0000 || defined(Py_GIL_DISABLED)
+#error "engine._dictscan reads the dict layout of CPython 3.11-3.13 (GIL builds)"
+#endif
+
+/* The head of CPython's PyDictKeysObject (Include/internal/pycore_dict.h). */
+typedef struct {
+    Py_ssize_t dk_refcnt;
+    uint8_t dk_log2_size;
+    uint8_t dk_log2_index_bytes;
+    uint8_t dk_kind;
+    uint32_t dk_version;
+    Py_ssize_t dk_usable;
+    Py_ssize_t dk_nentries;
+} keys_head;
+
+static Py_ssize_t
+nentries(PyObject *d)
+{
+    return ((keys_head *)((PyDictObject *)d)->ma_keys)->dk_nentries;
+}
+
+/* layout(d) -> (entries, live): positions in use (holes included), and keys. */
+static PyObject *
+layout(PyObject *self, PyObject *d)
+{
+    if (!PyDict_CheckExact(d)) {
+        PyErr_SetString(PyExc_TypeError, "layout() takes a dict");
+        return NULL;
+    }
+    return Py_BuildValue("nn", nentries(d), PyDict_GET_SIZE(d));
+}
+
+/* keys(d, pos, count) -> (next, [keys]): up to count keys from position pos
+ * on; next is the position after the last one taken, or 0 once the walk
+ * has passed the last entry. */
+static PyObject *
+keys(PyObject *self, PyObject *args)
+{
+    PyObject *d, *k, *v, *out;
+    Py_ssize_t pos, count, end;
+    if (!PyArg_ParseTuple(args, "O!nn", &PyDict_Type, &d, &pos, &count))
+        return NULL;
+    out = PyList_New(0);
+    if (out == NULL)
+        return NULL;
+    if (pos < 0)
+        pos = 0;
+    end = nentries(d);
+    while (count > 0 && pos < end && PyDict_Next(d, &pos, &k, &v)) {
+        if (PyList_Append(out, k) < 0) {
+            Py_DECREF(out);
+            return NULL;
+        }
+        count--;
+    }
+    if (pos >= end)
+        pos = 0;
+    return Py_BuildValue("nN", pos, out);
+}
+
+/* due(d, pos, count, now) -> (next, visited, [keys]): walks up to count
+ * entries of a dict of int values from pos on and lists the keys whose
+ * value is <= now (the expiry times that have passed). next is 0 once the
+ * walk has passed the last entry. */
+static PyObject *
+due(PyObject *self, PyObject *args)
+{
+    PyObject *d, *k, *v, *out;
+    Py_ssize_t pos, count, end, visited = 0;
+    long long now;
+    if (!PyArg_ParseTuple(args, "O!nnL", &PyDict_Type, &d, &pos, &count, &now))
+        return NULL;
+    out = PyList_New(0);
+    if (out == NULL)
+        return NULL;
+    if (pos < 0)
+        pos = 0;
+    end = nentries(d);
+    while (visited < count && pos < end && PyDict_Next(d, &pos, &k, &v)) {
+        long long when = PyLong_AsLongLong(v);
+        visited++;
+        if (when == -1 && PyErr_Occurred()) {
+            Py_DECREF(out);
+            return NULL;
+        }
+        if (when <= now && PyList_Append(out, k) < 0) {
+            Py_DECREF(out);
+            return NULL;
+        }
+    }
+    if (pos >= end)
+        pos = 0;
+    return Py_BuildValue("nnN", pos, visited, out);
+}
+
+/* pick(d, pos) -> key or None: the first live key at or after pos,
+ * wrapping around to the front once (RANDOMKEY with a random pos). */
+static PyObject *
+pick(PyObject *self, PyObject *args)
+{
+    PyObject *d, *k, *v;
+    Py_ssize_t pos;
+    if (!PyArg_ParseTuple(args, "O!n", &PyDict_Type, &d, &pos))
+        return NULL;
+    if (pos < 0 || pos >= nentries(d))
+        pos = 0;
+    if (PyDict_Next(d, &pos, &k, &v))
+        return Py_NewRef(k);
+    pos = 0;  /* nothing at or after pos: the first key from the front */
+    if (PyDict_Next(d, &pos, &k, &v))
+        return Py_NewRef(k);
+    Py_RETURN_NONE;
+}
+
+static PyMethodDef methods[] = {
+    {"layout", layout, METH_O, "layout(d) -> (entries, live)"},
+    {"keys", keys, METH_VARARGS, "keys(d, pos, count) -> (next, keys)"},
+    {"due", due, METH_VARARGS, "due(d, pos, count, now) -> (next, visited, keys)"},
+    {"pick", pick, METH_VARARGS, "pick(d, pos) -> key or None"},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module = {
+    PyModuleDef_HEAD_INIT, "engine._dictscan", NULL, -1, methods,
+};
+
+/* The layout check: a dict given 3 keys, then one deleted, uses 3 entries
+ * and holds 2; anything else means the struct above is not this Python's. */
+static int
+layout_holds(void)
+{
+    int ok = 0;
+    PyObject *d = PyDict_New();
+    if (d == NULL)
+        return -1;
+    for (long i = 0; i < 3; i++) {
+        PyObject *k = PyBytes_FromFormat("k%ld", i);
+        if (k == NULL || PyDict_SetItem(d, k, Py_None) < 0) {
+            Py_XDECREF(k);
+            Py_DECREF(d);
+            return -1;
+        }
+        if (i == 1 && PyDict_DelItem(d, k) < 0) {
+            Py_DECREF(k);
+            Py_DECREF(d);
+            return -1;
+        }
+        Py_DECREF(k);
+    }
+    ok = nentries(d) == 3 && PyDict_GET_SIZE(d) == 2;
+    Py_DECREF(d);
+    return ok;
+}
+
+PyMODINIT_FUNC
+PyInit__dictscan(void)
+{
+    int ok = layout_holds();
+    if (ok < 0)
+        return NULL;
+    if (!ok) {
+        PyErr_SetString(PyExc_ImportError,
+                        "engine._dictscan: this Python's dict layout is not the one it was written for");
+        return NULL;
+    }
+    return PyModule_Create(&module);
+}
