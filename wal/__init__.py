@@ -44,7 +44,10 @@ and byte and the repair command ``keel-wal repair DIR``).
 
 Modules: record.py (framing, errors), segment.py (files, headers, atomic
 creation), log.py (Log), recovery.py (scan, recover, repair), __main__.py
-(``keel-wal verify|dump|repair DIR``).
+(``keel-wal verify|dump|repair DIR``), checkpoint/ (LMDB checkpoints, one
+module per seam: layout.py the on-disk codecs, tracker.py the dirty sets,
+capture.py taking keys on the loop, writer.py the writer thread, loader.py
+loading at startup; the package's ``Checkpointer`` joins them).
 """
 
 from wal.log import POLICIES, Log

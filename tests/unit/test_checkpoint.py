@@ -418,7 +418,7 @@ CHILD = textwrap.dedent("""
     import sys, time
     sys.path.insert(0, {root!r})
     from engine.keyspace import Keyspace
-    import wal.checkpoint
+    import wal.checkpoint.writer
     from wal.checkpoint import Checkpointer
     cp = Checkpointer({path!r})
     ks = Keyspace()
@@ -439,7 +439,7 @@ CHILD = textwrap.dedent("""
             def time_ns(self):
                 print("before commit", flush=True)
                 time.sleep(60)
-        wal.checkpoint.time = Clock()
+        wal.checkpoint.writer.time = Clock()
     print("writing", flush=True)
     cp.write(snap, 200)
     print("done", flush=True)

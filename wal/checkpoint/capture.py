@@ -1,0 +1,205 @@
+"""Capture on the event loop: the changed keys' values, consistent at one offset.
+
+Role: a ``Capture`` takes, on the event-loop thread between commands, the
+current value and expiry of every key changed since the previous checkpoint
+(or of every key, for a database taken whole), and hands the writer a
+``Snapshot``. The server's background checkpoints take it a chunk per loop
+turn (``step``), then the last round at once (``finish``).
+
+Invariants: values are taken with a few C-level passes
+(``map(dict.get, keys)``), no per-key Python code; a key changed after its
+chunk was taken is in the next round's dirty set and is taken again, so the
+snapshot ``finish`` returns is the keyspace exactly as of that loop turn;
+``Capture`` only reads the keyspace, apart from swapping the dirty sets out.
+"""
+
+from __future__ import annotations
+
+from itertools import chain, islice
+from typing import TYPE_CHECKING
+
+from wal.checkpoint.tracker import KeyLog, changes
+
+if TYPE_CHECKING:
+    from wal.checkpoint import Checkpointer
+
+
+class Snapshot:
+    """The keys to write, captured at one consistent point.
+
+    ``full``: replace the whole checkpoint. ``parts``, applied in order: either
+    ``(index, True, chunks)`` — the database captured whole, ``chunks`` a list
+    of ``(keys, values, expiries)`` — or ``(index, False, keys, values,
+    expiries)``, changed keys. A value of None means the key was deleted;
+    ``expiries`` is None when the database had no TTLs.
+    """
+
+    __slots__ = ("full", "parts", "spent")
+
+    def __init__(self, full: bool, parts: list, spent: list | None = None):
+        self.full = full
+        self.parts = parts
+        # Key lists and sets the capture went through: big, and freed a piece
+        # at a time by the writer rather than at once on the event loop.
+        self.spent = spent if spent is not None else []
+
+    def __len__(self) -> int:
+        return sum(sum(len(c[0]) for c in p[2]) if p[1] else len(p[2]) for p in self.parts)
+
+
+class _Walk:
+    """The keys of a database taken whole, a chunk per loop turn, from the dict itself.
+
+    A dict iterator is only valid while the dict keeps its keys: an added or
+    removed key can move the others (or end the iterator with an error). So
+    before each chunk the walk checks that the database has the same dict,
+    as many keys, and no key removed since the last chunk (``removed``,
+    counted by the Database's two removing mutators): then no key was added
+    either, and the iterator goes on where it was. Values changing in place
+    (SET of an existing key, most writes) keep it valid. Otherwise the walk
+    lists the whole dict at once, as every whole capture used to (about
+    27 ms per million keys), and goes on from that list; keys already taken
+    are taken again (the writer keeps the later value).
+    """
+
+    __slots__ = ("db", "data", "size", "removed", "it", "listed")
+
+    def __init__(self, db):
+        self.db = db
+        self.data = db.data
+        self.size = len(db.data)
+        self.removed = db.removed
+        self.it = iter(db.data)
+        self.listed = None
+
+    def take(self, n: int | None) -> list:
+        if self.listed is None:
+            db = self.db
+            if db.data is self.data and len(self.data) == self.size and db.removed == self.removed:
+                return list(self.it) if n is None else list(islice(self.it, n))
+            self.listed = list(db.data)  # the dict changed shape: the one-go listing
+            self.it = iter(self.listed)
+        return list(self.it) if n is None else list(islice(self.it, n))
+
+
+class Capture:
+    """A capture spread over many event-loop turns, so clients never wait long.
+
+    Each *round* swaps the dirty sets (or KeyLogs) out (keys changed since
+    the previous round) and queues their keys; a database flushed since
+    queues them behind a part that drops its old content. A database captured
+    whole (first capture of a keyspace not loaded here, SWAPDB, a dropped
+    KeyLog) queues a ``_Walk`` of its dict behind such a part: a chunk per
+    turn too, unless keys are added or removed meanwhile (then the dict is
+    listed at once, about 27 ms per million keys, the one step here that can
+    grow with the database).
+    ``step(n)`` takes the current value and expiry of up to ``n`` queued keys.
+    A key changed after its chunk was taken is in the next round's dirty set,
+    so it is taken again, later parts overriding earlier ones when written.
+    ``finish()`` runs one last round at once: every key changed since the
+    previous round is taken in the same loop turn, so the snapshot is the
+    keyspace exactly as of that moment (the log offset of that turn). The
+    caller runs more chunked rounds first while the dirty sets are large.
+    """
+
+    def __init__(self, cp: Checkpointer, ks, full: bool):
+        self.cp = cp
+        self.ks = ks
+        self.full = full
+        self.parts: list = []
+        self.queue: list = []  # [db index, iterator of keys, chunks of a whole database or None, its source]
+        self.spent: list = []  # sources gone through (see Snapshot.spent)
+        self.rounds = 0
+        self.next_round()
+
+    def next_round(self) -> None:
+        """Swap the dirty sets out and queue their keys."""
+        first = self.rounds == 0
+        self.rounds += 1
+        tables = self.cp._tables
+        for i, db in enumerate(self.ks.dbs):
+            keys = db.dirty
+            overflowed = keys is None  # trim() gave up tracking it key by key
+            if overflowed or keys or type(keys) is KeyLog:
+                db.dirty = set()
+                # The swapped-out set or KeyLog is changed no more: iterate it as it is.
+                source = chain(keys.earlier, keys) if type(keys) is KeyLog else keys
+            else:
+                # Nothing changed: the empty set stays in place, and is not
+                # the capture's to free.
+                source = keys = ()
+            data = db.data
+            replaced = data is not tables[i]
+            tables[i] = data
+            if (self.full and first) or overflowed:
+                # Every key, walked a chunk per turn (see _Walk).
+                if data or not (self.full and first):  # a later round must drop what it took
+                    chunks: list = []
+                    self.parts.append((i, True, chunks))
+                    self.queue.append([i, _Walk(db), chunks, None])
+            elif replaced:
+                # FLUSHDB/FLUSHALL since the last round: the old content goes,
+                # and every key the new dict holds was added since the clear,
+                # which started a fresh dirty set (Database.clear).
+                chunks = []
+                self.parts.append((i, True, chunks))
+                self.queue.append([i, iter(source), chunks, keys])
+            elif source:
+                self.queue.append([i, iter(source), None, keys])
+
+    def dirty_keys(self) -> int:
+        """Keys a next round would queue (a database to take whole: all its keys)."""
+        n = 0
+        for db in self.ks.dbs:
+            d = db.dirty
+            if d is None:
+                n += len(db.data)
+            else:
+                n += changes(d)
+        return n
+
+    def step(self, budget: int | None) -> bool:
+        """Take up to ``budget`` queued keys (None: all); True when none are left."""
+        queue = self.queue
+        while queue and (budget is None or budget > 0):
+            i, keys, chunks, source = queue[0]
+            if type(keys) is _Walk:
+                chunk = keys.take(budget)
+                if budget is not None:
+                    budget -= len(chunk)
+            elif budget is None:
+                chunk = list(keys)
+            else:
+                chunk = list(islice(keys, budget))
+                budget -= len(chunk)
+            exhausted = budget is None or budget > 0  # fewer keys than asked for
+            if type(source) is KeyLog:
+                # A key changed twice in a chunk is taken once. (Across
+                # chunks it may be taken twice, the writer keeping the later
+                # value: checking every key against those taken before cost
+                # the loop as much as taking it again.)
+                chunk = list(set(chunk))
+            if exhausted:
+                queue.pop(0)
+                self.spent.append(keys.listed if type(keys) is _Walk else source)
+            if not chunk:
+                continue
+            db = self.ks.dbs[i]
+            data = db.data
+            expires = db.expires
+            values = list(map(data.get, chunk))  # None: deleted since
+            expiries = list(map(expires.get, chunk)) if expires else None
+            if chunks is None:
+                self.parts.append((i, False, chunk, values, expiries))
+            else:
+                chunks.append((chunk, values, expiries))
+        return not queue
+
+    def finish(self) -> Snapshot:
+        """The last round, taken at once: consistent as of this moment."""
+        self.next_round()
+        self.step(None)
+        return self.snapshot()
+
+    def snapshot(self) -> Snapshot:
+        return Snapshot(self.full, self.parts, self.spent)
