@@ -54,10 +54,12 @@ Interface (the server wires these; nothing here touches sockets or the loop)
   tracked key by key (SWAPDB exchanges the dicts; ``trim`` gave up) is
   captured whole, walking its dict (``_Walk``); so is everything on the first capture
   after ``start_tracking`` on a keyspace this checkpointer did not load, and
-  after a ``write`` that failed. Values are captured by reference, which is a
-  consistent snapshot because strings are immutable ``bytes``; a mutable type
-  added later must be copied here or made copy-on-write, otherwise a change
-  made after ``capture`` would leak into the checkpoint.
+  after a ``write`` that failed. Values are captured by reference, except a
+  string written in place (a ``bytearray``: APPEND, SETRANGE, SETBIT,
+  BITFIELD), which is copied to ``bytes``: the loop goes on changing it while
+  the writer reads the snapshot. Any other mutable type added later must be
+  copied there too or made copy-on-write, otherwise a change made after
+  ``capture`` would leak into the checkpoint.
 * ``write`` encodes the snapshot and applies it — puts, deletes, and the meta
   record — in ONE LMDB write transaction, so a checkpoint is all-or-nothing:
   a crash mid-write leaves the previous one intact. The commit fsyncs the

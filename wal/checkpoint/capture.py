@@ -7,7 +7,9 @@ current value and expiry of every key changed since the previous checkpoint
 turn (``step``), then the last round at once (``finish``).
 
 Invariants: values are taken with a few C-level passes
-(``map(dict.get, keys)``), no per-key Python code; a key changed after its
+(``map(dict.get, keys)``), no per-key Python code, except that a chunk
+holding a ``bytearray`` (a string written in place) has those copied to
+``bytes``, since the loop changes them in place; a key changed after its
 chunk was taken is in the next round's dirty set and is taken again, so the
 snapshot ``finish`` returns is the keyspace exactly as of that loop turn;
 ``Capture`` only reads the keyspace, apart from swapping the dirty sets out.
@@ -188,6 +190,12 @@ class Capture:
             data = db.data
             expires = db.expires
             values = list(map(data.get, chunk))  # None: deleted since
+            if bytearray in set(map(type, values)):
+                # A string written in place is a bytearray the loop goes on
+                # changing while the writer thread reads the snapshot: take
+                # it as it is now. (A later change marks the key again, so a
+                # later round retakes it.)
+                values = [bytes(v) if type(v) is bytearray else v for v in values]
             expiries = list(map(expires.get, chunk)) if expires else None
             if chunks is None:
                 self.parts.append((i, False, chunk, values, expiries))

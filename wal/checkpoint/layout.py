@@ -66,6 +66,9 @@ _STRING = bytes((_TAG_STRING,))
 _STRING_EXP = bytes((_TAG_STRING | _HAS_EXPIRE,))
 _RDB = bytes((_TAG_RDB,))
 _RDB_EXP = bytes((_TAG_RDB | _HAS_EXPIRE,))
+# A string value is bytes, or a bytearray once written in place (APPEND,
+# SETRANGE, SETBIT, BITFIELD): both are stored alike and load back as bytes.
+STRING_TYPES = frozenset((bytes, bytearray))
 # CRC32C over a message followed by its own CRC (little endian) is constant:
 # checking a record is one crc32c call over all of it.
 _CRC_RESIDUE = 0x48674BC7
@@ -101,7 +104,7 @@ def _read_prefix(k: bytes) -> tuple[int, int]:
 
 def encode_record(lkey: bytes, value, expire: int | None) -> bytes:
     """The LMDB value for ``value`` stored under ``lkey``."""
-    if type(value) is bytes:
+    if type(value) in STRING_TYPES:
         body = _STRING + value if expire is None else _STRING_EXP + expire.to_bytes(8, "little", signed=True) + value
     else:
         enc = rdb.encode_value(value)

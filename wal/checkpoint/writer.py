@@ -28,6 +28,7 @@ from wal.checkpoint.capture import Snapshot
 from wal.checkpoint.layout import (
     FORMAT_VERSION,
     NBUCKETS,
+    STRING_TYPES,
     db_prefix,
     decode_bucket,
     encode_bucket,
@@ -58,9 +59,6 @@ def _whole_entries(chunks: list):
                 yield key, value, None
         else:
             yield from zip(keys, values, expiries)
-
-
-_ONLY_BYTES = {bytes}
 
 
 def _per_database(parts: list):
@@ -195,7 +193,7 @@ class Writer:
                 d.pop(key, None)
                 if records:
                     records.pop(prefix + key, None)
-            elif e is None and type(value) is bytes:
+            elif e is None and type(value) in STRING_TYPES:
                 d[key] = value
                 if records:
                     records.pop(prefix + key, None)
@@ -260,7 +258,7 @@ class Writer:
             bucket = decode_bucket(self.file, bk, raw) if raw is not None else {}
             ks_, vs_, es_ = groups[b]
             if (not present and es_.count(None) == len(es_) and None not in vs_
-                    and set(map(type, vs_)) == _ONLY_BYTES):
+                    and set(map(type, vs_)) <= STRING_TYPES):
                 # Plain strings set, nothing else (most buckets): in C.
                 n = len(bucket)
                 bucket.update(zip(ks_, vs_))
@@ -283,7 +281,7 @@ class Writer:
                 puts += 1
                 if not existed:
                     nkeys += 1
-                if e is None and type(value) is bytes:
+                if e is None and type(value) in STRING_TYPES:
                     bucket[key] = value
                 else:
                     records[lkey] = encode_record(lkey, value, e)
