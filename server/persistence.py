@@ -11,16 +11,22 @@ The write path (``appendonly yes``):
    batch. When every request of the read is its own effect (plain SETs), the
    read's bytes are its payload as they are. At the commit the whole turn's
    batch, from every client, is framed as ONE record.
-3. Under ``appendfsync always`` the batch's replies are *held* on their
-   connection (``hold``): any reply produced while the log holds records
-   that are not yet durable depends on them, reads included.
+3. The batch's replies are *held* on their connection (``hold``): any reply
+   produced while the log holds records that are not yet safe depends on
+   them, reads included. Safe is fsynced under ``appendfsync always``, and
+   written (handed to the kernel, which a process crash cannot take back)
+   under ``everysec`` and ``no``.
 4. At the end of the event-loop iteration (``loop.call_soon`` runs after every
    ready socket was served) ``commit()`` writes everything buffered with one
-   write and one fsync — one fsync for every client of the iteration (group
-   commit) — and releases the held replies, one ``transport.write`` per
-   connection. Under ``everysec``/``no`` replies go out at once and the same
-   end-of-iteration commit writes without fsync; the cron fsyncs once a
-   second under ``everysec``.
+   write — and under ``always`` one fsync, for every client of the iteration
+   (group commit) — and releases the held replies, one ``transport.write``
+   per connection. Under ``everysec`` the cron fsyncs once a second, in a
+   worker thread; under ``no`` the kernel flushes when it likes.
+
+So a reply never leaves before what it depends on is written, under every
+policy, as in Redis (which writes the turn's log before the turn's replies):
+``kill -9`` loses no acknowledged write; a power loss or OS crash may lose
+what was not yet fsynced (under ``everysec`` about the last second).
 
 The fsync runs on the loop thread, as Redis's does under ``always``: with
 clients that wait for each reply nothing new arrives during the fsync, so
@@ -273,14 +279,20 @@ class Persistence:
                     lg.append(payload)
 
     def _update_holds(self) -> None:
-        # Whether replies may have to wait for the log (appendfsync always):
-        # a plain attribute, read by the hot path once per batch.
-        self.holds_replies = self.log is not None and self.always
+        # Whether replies may have to wait for the log (whenever there is
+        # one): a plain attribute, read by the hot path once per batch.
+        self.holds_replies = self.log is not None
 
     def must_hold(self) -> bool:
-        """Whether replies produced now depend on records not yet durable."""
+        """Whether replies produced now depend on records the log has not yet
+        made safe: not yet fsynced under ``always``, not yet written (handed
+        to the kernel) under ``everysec`` and ``no``."""
         lg = self.log
-        return lg is not None and self.always and (bool(self.batch) or lg.end_offset > lg.durable_offset)
+        if lg is None:
+            return False
+        if self.batch:
+            return True
+        return lg.end_offset > (lg.durable_offset if self.always else lg.written_offset)
 
     def hold(self, conn) -> None:
         if not conn.holding:

@@ -119,7 +119,7 @@ class Connection(asyncio.Protocol):
         self.parser = None
         self.paused = False
         self.closed = False
-        self.holding = False  # replies wait for the log to be durable
+        self.holding = False  # replies wait for the log (see Persistence.must_hold)
         self.held: list = []
 
     # -- connection lifecycle ----------------------------------------------
@@ -270,16 +270,12 @@ class Connection(asyncio.Protocol):
                     if len(r) > BIG_REPLY:  # let the slow path meter what follows
                         self._to_slow_path([argv], [r], data)
                         return
-                    persistence = self.server.persistence
-                    if self.holding or persistence.holds_replies:
+                    if self.holding or self.server.persistence.holds_replies:
                         self._write([r], data, [argv])
                         return
-                    effects = client.ks.effects
+                    effects = client.ks.effects  # no log: nothing to journal
                     if effects:
-                        if persistence.log is None:
-                            effects.clear()
-                        else:
-                            persistence.journal(data, [argv])
+                        effects.clear()
                     self.transport.write(r)
                     return
             cmds = [argv]
@@ -355,16 +351,12 @@ class Connection(asyncio.Protocol):
             self._to_slow_path(cmds, out, data)
             return
         if out:
-            persistence = server.persistence
-            if self.holding or persistence.holds_replies:
+            if self.holding or server.persistence.holds_replies:
                 self._write(out, data, cmds)
-            else:  # appendfsync everysec/no, or no log: nothing to wait for
+            else:  # no log: nothing to journal, nothing to wait for
                 effects = client.ks.effects
                 if effects:
-                    if persistence.log is None:
-                        effects.clear()
-                    else:
-                        persistence.journal(data, cmds)
+                    effects.clear()
                 self.transport.write(out[0] if len(out) == 1 else b"".join(out))
 
     def _to_slow_path(self, done: list, out: list, data: bytes) -> None:
@@ -395,8 +387,9 @@ class Connection(asyncio.Protocol):
             persistence.journal(raw, requests)
         data = b"".join(out) if len(out) > 1 else out[0]
         if self.holding or persistence.must_hold():
-            # appendfsync always: these replies depend on records not yet
-            # fsynced; they leave in commit(), after the group fsync.
+            # These replies depend on records not yet safe (fsynced under
+            # `always`, written under `everysec`/`no`): they leave in
+            # commit(), after the turn's write (and fsync).
             self.held.append(data)
             persistence.hold(self)
             self.holding = True
@@ -406,7 +399,7 @@ class Connection(asyncio.Protocol):
             self.close()
 
     def release(self) -> None:
-        """The log is durable past every held reply: send them (one write)."""
+        """The log holds every record the held replies depend on: send them (one write)."""
         held = self.held
         self.held = []
         self.holding = False
