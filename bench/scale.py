@@ -171,7 +171,7 @@ def string_workload(section: str, size: int, calls: int, rng: random.Random):
     """(keys, setup(client), batches) for one section at one value size."""
     if section == "append":
         # Each key grows by at most ~20% of its size while measured.
-        nkeys = max(1, min(4000, -(-calls * 40 // max(1, size // 5))))
+        nkeys = max(1, min(20000, -(-calls * 40 // max(1, size // 5))))
         keys = [b"append:%d" % i for i in range(nkeys)]
         piece = b"x" * 40
         cmds = [("APPEND", keys[i % nkeys], piece) for i in range(calls + PIPELINE)]
@@ -404,7 +404,7 @@ def main() -> int:
     ap.add_argument("--sizes", help="value sizes for the string sections (default 1k,1m,8m)")
     ap.add_argument("--keys", help="key counts for scan (default 200000,2000000)")
     ap.add_argument("--mem-keys", type=int, help="keys for memory (default 1000000)")
-    ap.add_argument("--calls", type=int, help="calls per string measurement (default 20000)")
+    ap.add_argument("--calls", type=int, help="calls per string measurement (default 100000)")
     ap.add_argument("--seconds", type=float, help="time cap per string measurement and SCAN 0 series (default 3)")
     ap.add_argument("--rounds", type=int, help="rounds per string measurement, median reported (default 3)")
     ap.add_argument("--scan-seconds", type=float, help="cap of a whole scan with COUNT 10 (default 15)")
@@ -416,7 +416,7 @@ def main() -> int:
     o.sizes = [parse_size(s) for s in (o.sizes or ("1k,64k" if q else "1k,1m,8m")).split(",")]
     o.keys = [parse_count(s) for s in (o.keys or ("20000" if q else "200000,2000000")).split(",")]
     o.mem_keys = o.mem_keys or (100_000 if q else 1_000_000)
-    o.calls = o.calls or (2000 if q else 20000)
+    o.calls = o.calls or (2000 if q else 100_000)
     o.seconds = o.seconds or (0.5 if q else 3.0)
     o.rounds = o.rounds or (1 if q else 3)
     o.scan_seconds = o.scan_seconds or (2.0 if q else 15.0)
