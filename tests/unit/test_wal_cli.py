@@ -7,7 +7,11 @@ import os
 import subprocess
 import sys
 
+import pytest
+
+from engine.keyspace import Keyspace
 from wal import Log, segment
+from wal.checkpoint import Checkpointer
 from wal.__main__ import EXIT_CORRUPT, EXIT_OK, EXIT_TORN, EXIT_USAGE, main
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -159,3 +163,136 @@ def test_python_dash_m_wal_runs_the_tool(tmp_path):
     done = subprocess.run([sys.executable, "-m", "wal", "verify", str(tmp_path)], cwd=ROOT,
                           capture_output=True, text=True, timeout=30)
     assert (done.returncode, done.stdout) == (0, ONE_RECORD_OK)
+
+
+# --- a data directory: the log in its appendonlydir, the checkpoint beside it
+
+def data_dir(tmp_path, payloads=(SET_A,) * 5, start_offset=0, checkpoint_at=None):
+    """A server's data directory: ``appendonlydir`` and, when asked, a
+    checkpoint covering ``checkpoint_at``."""
+    d = tmp_path / "data"
+    log = Log.open(str(d / "appendonlydir"), start_offset=start_offset)
+    for p in payloads:
+        log.append(p, timestamp_ms=0)
+    log.close()
+    if checkpoint_at is not None:
+        cp = Checkpointer(str(d / "checkpoint.lmdb"))
+        ks = Keyspace()
+        ks.dbs[0].set(b"a", b"1")
+        cp.start_tracking(ks)
+        cp.write(cp.capture(ks), checkpoint_at)
+        cp.close()
+    return d
+
+
+def log_segment(d) -> str:
+    (seg,) = segment.list_segments(str(d / "appendonlydir"))
+    return seg.path
+
+
+def test_verify_of_a_data_directory_checks_its_log_and_checkpoint(tmp_path):
+    d = data_dir(tmp_path, checkpoint_at=2 * N)
+    size = os.path.getsize(log_segment(d))
+    code, out = run("verify", str(d))
+    assert code == EXIT_OK
+    assert out.splitlines() == [
+        f"OK: 1 segments, 5 records, offsets 0..{5 * N}, {size} bytes",
+        f"checkpoint: {d / 'checkpoint.lmdb'} covers offsets up to {2 * N} (1 keys)",
+    ]
+
+
+def test_verify_of_the_appendonlydir_finds_the_checkpoint_beside_it(tmp_path):
+    d = data_dir(tmp_path, start_offset=100, checkpoint_at=50)
+    code, out = run("verify", str(d / "appendonlydir"))
+    assert code == EXIT_CORRUPT
+    assert out.startswith("GAP: ")
+
+
+def test_verify_of_a_data_directory_names_the_damaged_file_and_byte(tmp_path):
+    d = data_dir(tmp_path, checkpoint_at=N)
+    seg = log_segment(d)
+    second = segment.HEADER_SIZE + 24 + N
+    flip_bit(seg, second + 30)
+    code, out = run("verify", str(d))
+    assert code == EXIT_CORRUPT
+    assert out.startswith(f"CORRUPT: {seg} at byte {second}: record checksum mismatch\n")
+    assert f"keel-wal repair {d}`" in out
+
+
+def test_verify_fails_on_a_log_that_starts_after_the_checkpoint(tmp_path):
+    d = data_dir(tmp_path, start_offset=100, checkpoint_at=50)
+    code, out = run("verify", str(d))
+    assert code == EXIT_CORRUPT
+    assert out.splitlines()[0] == (
+        f"GAP: the log in {d / 'appendonlydir'} starts at offset 100 but the checkpoint "
+        f"{d / 'checkpoint.lmdb'} covers only up to 50: the records between are missing "
+        f"and the server will refuse to start")
+    assert "OK" not in out
+
+
+def test_a_log_starting_at_the_checkpoint_has_no_gap(tmp_path):
+    d = data_dir(tmp_path, start_offset=100, checkpoint_at=100)
+    code, out = run("verify", str(d))
+    assert code == EXIT_OK
+    assert out.startswith("OK: ")
+
+
+def test_verify_accepts_a_log_that_ends_before_the_checkpoint(tmp_path):
+    d = data_dir(tmp_path, checkpoint_at=1000)
+    code, out = run("verify", str(d))
+    assert code == EXIT_OK
+    assert (f"note: the log ends at offset {5 * N}, before the checkpoint's 1000: on start "
+            f"the server sets it aside and begins a new log at 1000") in out.splitlines()
+
+
+def test_verify_of_an_unreadable_checkpoint_exits_1_naming_it(tmp_path):
+    d = data_dir(tmp_path)
+    os.makedirs(d / "checkpoint.lmdb")
+    (d / "checkpoint.lmdb" / "data.mdb").write_bytes(b"not an LMDB file" * 512)
+    code, out = run("verify", str(d))
+    assert code == EXIT_CORRUPT
+    assert out.startswith("CORRUPT CHECKPOINT: ") and "data.mdb" in out
+
+
+def test_repair_of_a_data_directory_repairs_its_log(tmp_path):
+    d = data_dir(tmp_path, checkpoint_at=N)
+    flip_bit(log_segment(d), segment.HEADER_SIZE + 2 * (24 + N) + 30)
+    code, out = run("repair", str(d))
+    assert code == EXIT_OK
+    assert f"kept 2 records (log now ends at offset {2 * N})" in out.splitlines()
+    code, out = run("verify", str(d))
+    assert code == EXIT_OK and out.startswith(f"OK: 1 segments, 2 records, offsets 0..{2 * N}")
+
+
+def test_repair_cannot_close_a_gap_before_the_log(tmp_path):
+    d = data_dir(tmp_path, start_offset=100, checkpoint_at=50)
+    code, out = run("repair", str(d))
+    assert code == EXIT_CORRUPT
+    assert out.splitlines() == [
+        "OK: the log is intact (5 records), nothing to repair",
+        f"GAP: the log in {d / 'appendonlydir'} starts at offset 100 but the checkpoint "
+        f"{d / 'checkpoint.lmdb'} covers only up to 50: the records between are missing "
+        f"and the server will refuse to start",
+    ]
+
+
+def test_dump_of_a_data_directory_prints_its_log(tmp_path):
+    d = data_dir(tmp_path, payloads=[SET_A])
+    code, out = run("dump", str(d))
+    assert (code, out) == (EXIT_OK, "0\t1970-01-01T00:00:00.000Z\tdb=0\tSET a 1\n")
+
+
+@pytest.mark.parametrize("action", ["verify", "dump", "repair"])
+@pytest.mark.parametrize("layout", ["empty", "empty appendonlydir", "checkpoint only"])
+def test_a_directory_without_a_log_is_an_error_saying_where_it_looked(tmp_path, capsys, action, layout):
+    d = tmp_path / "data"
+    os.makedirs(d)
+    if layout == "empty appendonlydir":
+        os.makedirs(d / "appendonlydir")
+    elif layout == "checkpoint only":
+        Checkpointer(str(d / "checkpoint.lmdb")).close()
+    code, out = run(action, str(d))
+    assert code == EXIT_USAGE and out == ""
+    err = capsys.readouterr().err
+    assert f"no write-ahead log in {d}" in err
+    assert f"in {d} nor in {d / 'appendonlydir'}" in err
