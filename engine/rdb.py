@@ -28,8 +28,11 @@ them. A Redis 7.0 refuses version-11 payloads (its own check is ``<= 10``);
 
 Types plug in by type byte: ``register(type_byte, python_type, encode, decode)``
 where ``encode(value) -> body`` and ``decode(buf, pos) -> (value, pos)``. Only
-strings (``bytes``, RDB type 0) exist so far; an unregistered type byte is
-``PayloadError``, as Redis treats an unknown type.
+strings (RDB type 0) exist so far; an unregistered type byte is
+``PayloadError``, as Redis treats an unknown type. A string changed in place
+is a ``bytearray`` (see ``engine.types``): it encodes exactly as the ``bytes``
+of the same content, as Redis writes a raw and an embedded string alike, and
+it decodes as ``bytes`` (a restored string is created whole).
 
 String encodings (what Redis writes, so DUMP payloads compare byte for byte):
 * a canonical decimal integer of at most 11 characters that fits in 32 bits
@@ -141,7 +144,7 @@ def read_length(buf: bytes, pos: int) -> tuple[int, int, bool]:
         raise PayloadError("length past the end of the payload") from None
 
 
-def encode_string(s: bytes) -> bytes:
+def encode_string(s: bytes | bytearray) -> bytes:
     """A string in RDB encoding: integer-encoded when Redis would, else raw."""
     n = len(s)
     if n <= 11 and n:
@@ -206,6 +209,8 @@ def register(type_byte: int, python_type: type, encode: Encoder, decode: Decoder
 
 
 register(TYPE_STRING, bytes, encode_string, read_string)
+# Encoding only: a payload decodes to one Python type per RDB type.
+_ENCODERS[bytearray] = _ENCODERS[bytes]
 
 
 def encode_value(value) -> bytes:

@@ -2,7 +2,11 @@
 
 Encoding: ``encode2(value)`` / ``encode3(value)`` turn an engine reply value
 (see ``engine.reply``) into bytes. The hot path in ``server.protocol`` handles
-``Raw`` and ``bytes`` inline and calls these only for everything else.
+``Raw`` and ``bytes`` inline and calls these only for everything else. A
+bulk string may also be a ``bytearray``: a string changed in place, which a
+read command returns as stored. Encoding copies its bytes into the output at
+once, so a later command that changes the value cannot change a reply that
+is still held (``server.protocol`` holds replies encoded, as bytes).
 
 Parsing: well-formed RESP arrays are parsed by ``hiredis.Reader`` on the hot
 path. ``RequestParser`` is the slow path, used for inline commands (telnet),
@@ -65,7 +69,7 @@ def encode2(r) -> bytes:
     t = type(r)
     if t is Raw:
         return r
-    if t is bytes:
+    if t is bytes or t is bytearray:
         return b"$%d\r\n%s\r\n" % (len(r), r)
     if t is int:
         return _INTS[r] if 0 <= r < 1024 else b":%d\r\n" % r
@@ -102,7 +106,7 @@ def encode3(r) -> bytes:
     t = type(r)
     if t is Raw:
         return r
-    if t is bytes:
+    if t is bytes or t is bytearray:
         return b"$%d\r\n%s\r\n" % (len(r), r)
     if t is int:
         return _INTS[r] if 0 <= r < 1024 else b":%d\r\n" % r

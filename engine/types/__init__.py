@@ -1,16 +1,20 @@
 """Data types: the value objects a key can hold, and what every type must tell.
 
-A value in ``Database.data`` is ``bytes`` for a string; every other data type
-is an object of a class from this package (or a builtin container a type
-module chooses). The generic key commands never look inside a value: they ask
+A value in ``Database.data`` is a string or an object of a class from this
+package (or a builtin container a type module chooses). A string is ``bytes``
+when it was created whole (SET, MSET, INCR, …) and ``bytearray`` once it has
+been changed in place (APPEND to an existing key, SETRANGE, SETBIT, BITFIELD
+writes; BITOP's result): the first in-place change converts it once, so later
+ones cost what they change, as Redis turns a shared or embedded string into
+a raw one before it writes into it. Every reader accepts both. The generic key commands never look inside a value: they ask
 this module, through one registration per value class:
 
 * ``type_name(value)``   what TYPE, SCAN TYPE and WRONGTYPE checks call it
                          ("string", "list", "hash", "set", "zset", "stream");
 * ``encoding(value)``    what OBJECT ENCODING reports ("int", "embstr",
                          "listpack", "hashtable", …, in Redis's words);
-* ``copy_value(value)``  an independent copy for COPY (strings are immutable
-                         ``bytes`` and are shared).
+* ``copy_value(value)``  an independent copy for COPY (``bytes`` strings are
+                         immutable and shared; a ``bytearray`` is copied).
 
 A type module registers its class once, at import:
 ``register(MyList, "list", encoding=lambda v: …, copy=MyList.copy)``.
@@ -70,13 +74,20 @@ def is_int_string(s: bytes) -> bool:
 
 
 def _string_encoding(s: bytes) -> str:
-    # Redis turns a string that reads as a canonical int64 into an integer
-    # ("int"); short ones live in one allocation ("embstr"); the rest "raw".
-    # Keel keeps plain bytes, so this reports what Redis would hold for a
-    # value written by SET (Redis keeps APPEND/SETRANGE results "raw").
+    # A string created whole is what Redis makes of a new argument: an
+    # integer if it reads as a canonical int64 ("int"), one allocation with
+    # its header up to 44 bytes ("embstr"), a separate buffer beyond ("raw").
     if is_int_string(s):
         return "int"
     return "embstr" if len(s) <= EMBSTR_LIMIT else "raw"
 
 
+def _changed_in_place(s: bytearray) -> str:
+    # Redis writes into a string only after making it a private raw sds, and
+    # it stays raw whatever its content (even "12" or 3 bytes), until a
+    # command replaces the value whole.
+    return "raw"
+
+
 register(bytes, "string", _string_encoding, lambda s: s)
+register(bytearray, "string", _changed_in_place, bytearray)
