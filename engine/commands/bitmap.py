@@ -8,6 +8,13 @@ Bit ranges are evaluated on Python ints built from the bytes in range
 (``int.from_bytes`` then shifts and ``bit_count``), so counting and searching
 are linear in C, not per bit in Python.
 
+Writes change the stored string in place (``writable_string``: a ``bytes``
+value becomes a ``bytearray`` once), so SETBIT costs O(1) and a BITFIELD
+write the bytes of its fields, plus the zero bytes when the string grows,
+never the length of the string. As in Redis, a write makes the string raw
+(OBJECT ENCODING) even when it leaves every bit as it was, and a key it
+creates is raw; so is BITOP's result.
+
 Effects: every write records the command as sent (all of them are
 deterministic), and only when the stored bytes changed: a SETBIT or BITFIELD
 that writes the bits already there records nothing and, like Redis 7.0,
@@ -17,7 +24,7 @@ leaves WATCH untouched.
 from __future__ import annotations
 
 from engine import errors
-from engine.commands.string import get_string, max_string_len
+from engine.commands.string import get_string, max_string_len, writable_string
 from engine.errors import CommandError
 from engine.registry import command
 from engine.reply import ONE, ZERO
@@ -63,11 +70,13 @@ def _bits(v: bytes, first: int, last: int) -> int:
 @command("setbit", 4, "write denyoom", (1, 1, 1), "@write @bitmap @slow", group="bitmap",
          summary="Set one bit of a string to 0 or 1, growing the string if needed", since="2.2.0")
 def setbit(c, argv):
-    """SETBIT key offset 0|1 -- the bit's previous value. O(1) in Redis, O(N) here.
+    """SETBIT key offset 0|1 -- the bit's previous value. O(1), plus the zero
+    bytes added when offset is past the end.
 
     The TTL is kept. Setting a bit to the value it has, inside the string,
     changes nothing: no effect, no WATCH invalidation (Redis 7.0 does the
-    same). Creating the key or growing it is a change even for a 0 bit.
+    same), though the string becomes raw as in Redis. Creating the key or
+    growing it is a change even for a 0 bit.
     """
     key = argv[1]
     offset = bit_offset(c, argv[2])
@@ -77,18 +86,25 @@ def setbit(c, argv):
     v = get_string(c, key)
     byte = offset >> 3
     shift = 7 - (offset & 7)
+    db = c.db
     if v is None:
-        v = b""
-    n = len(v)
-    old = (v[byte] >> shift) & 1 if byte < n else 0
-    if byte < n and old == on:
-        return ONE if old else ZERO
+        buf = bytearray(byte + 1)
+        buf[byte] = on << shift
+        db.set(key, buf)
+        c.emit(argv)
+        return ZERO
+    buf = writable_string(c, key, v)
+    n = len(buf)
     if byte < n:
-        b = v[byte] & ~(1 << shift) | (on << shift)
-        new = v[:byte] + bytes((b,)) + v[byte + 1:]
+        old = (buf[byte] >> shift) & 1
+        if old == on:
+            return ONE if old else ZERO
+        buf[byte] ^= 1 << shift
     else:
-        new = v + bytes(byte - n) + bytes((on << shift,))
-    c.db.set(key, new, keep_ttl=True)
+        old = 0
+        buf += bytes(byte - n + 1)
+        buf[byte] = on << shift
+    db.touched(key)
     c.emit(argv)
     return ONE if old else ZERO
 
@@ -215,8 +231,8 @@ def bitop(c, argv):
 
     Missing keys are empty strings; shorter strings are padded with zeros.
     An empty result deletes destkey (recorded as DEL if it existed);
-    otherwise destkey is overwritten (its TTL cleared) and the command is
-    recorded as sent.
+    otherwise destkey is overwritten (its TTL cleared) with a raw string, as
+    Redis stores it, and the command is recorded as sent.
     """
     op = argv[1].upper()
     if op not in _BITOPS:
@@ -244,7 +260,7 @@ def bitop(c, argv):
     else:
         for x in ints[1:]:
             acc ^= x
-    db.set(dest, acc.to_bytes(size, "big"))
+    db.set(dest, bytearray(acc.to_bytes(size, "big")))
     c.emit(argv)
     return size
 
@@ -376,10 +392,25 @@ def _bitfield(c, argv, readonly: bool):
         v = v or b""
         return [_read_field(v, off, bits, signed) for _, signed, bits, off, _, _ in ops]
 
-    buf = bytearray(v or b"")
+    # Any write op makes the string raw and grows it to the farthest field,
+    # even if OVERFLOW FAIL then writes nothing (as Redis does).
     need = (highest >> 3) + 1
-    if len(buf) < need:
-        buf.extend(bytes(need - len(buf)))
+    db = c.db
+    if v is None:
+        buf = bytearray(need)
+        db.set(key, buf)
+        changed = True
+    else:
+        buf = writable_string(c, key, v)
+        changed = len(buf) < need
+        if changed:
+            buf += bytes(need - len(buf))
+    # The bytes every write may touch, as they are before the first one: a
+    # later write can put back what an earlier one changed, and then the
+    # command changed nothing. O(the fields' bytes), not O(the string).
+    spans = [] if changed else [
+        (off >> 3, ((off + bits - 1) >> 3) + 1) for opcode, _, bits, off, _, _ in ops if opcode != _GET]
+    before = [buf[lo:hi] for lo, hi in spans]  # slices are copies
     replies = []
     for opcode, signed, bits, offset, value, mode in ops:
         if opcode == _GET:
@@ -398,8 +429,11 @@ def _bitfield(c, argv, readonly: bool):
             continue
         _write_field(buf, offset, bits, new)
         replies.append(reply)
-    if v is None or buf != v:
-        c.db.set(key, bytes(buf), keep_ttl=True)
+    if not changed:
+        changed = any(buf[lo:hi] != was for (lo, hi), was in zip(spans, before))
+    if changed:
+        if v is not None:
+            db.touched(key)
         c.emit(argv)
     return replies
 
@@ -410,7 +444,8 @@ def bitfield(c, argv):
     """BITFIELD key [GET type offset] [SET type offset value]
     [INCRBY type offset increment] [OVERFLOW WRAP|SAT|FAIL] ... -- one reply per
     GET/SET/INCRBY: the value read, the old value (SET), the new value
-    (INCRBY), or nil when OVERFLOW FAIL refused the write. O(N) in the ops.
+    (INCRBY), or nil when OVERFLOW FAIL refused the write. O(N) in the ops
+    (plus the zero bytes added when a write grows the string).
 
     Every argument is validated before anything runs. A write grows the
     string to hold the farthest field written, even if FAIL then refuses it

@@ -1,8 +1,19 @@
-"""String commands: GET/SET and their variants, counters, ranges, LCS.
+"""String commands: GET/SET and their variants, APPEND, STRLEN, counters.
 
-A string value is stored as ``bytes``; any other value type under the key
+(GETRANGE, SETRANGE and LCS are in ``engine.commands.string_range``.)
+
+A string value is stored as ``bytes`` when it is created whole and as a
+``bytearray`` once a command changes it in place (``writable_string``): APPEND
+here, SETRANGE, SETBIT and BITFIELD elsewhere. Readers accept both and reply
+alike; OBJECT ENCODING tells them apart (``raw`` for a bytearray, as Redis
+reports a string it has written into). Any other value type under the key
 makes a command that reads it fail with WRONGTYPE (commands that overwrite,
 like SET and MSET, replace whatever is there).
+
+A read may return the stored bytearray itself: every caller encodes a reply
+before the next command runs (``server.resp`` copies the bytes out), so a
+later in-place write cannot reach a reply. Code that keeps a reply value
+unencoded past the next command must copy a bytearray first.
 
 Effects (what the log and replicas receive) follow Redis's propagation, made
 deterministic: relative expiry times become ``SET k v PXAT <ms>`` or
@@ -38,12 +49,33 @@ def check_string_length(c, size: int) -> None:
         raise CommandError(errors.STRING_TOO_LONG)
 
 
+def is_string(v) -> bool:
+    """Whether a stored value is a string (either representation)."""
+    return type(v) is bytes or type(v) is bytearray
+
+
 def get_string(c, key: bytes):
     """The string under ``key``, None when missing, WRONGTYPE otherwise."""
     v = c.db.get(key)
-    if v is None or type(v) is bytes:
+    if v is None or type(v) is bytes or type(v) is bytearray:
         return v
     raise CommandError(errors.WRONGTYPE)
+
+
+def writable_string(c, key: bytes, v):
+    """The string ``v`` stored under ``key``, as a bytearray to change in place.
+
+    A ``bytes`` value is converted once, O(N), as Redis unshares an embedded
+    or integer string into a raw one before writing into it; a bytearray is
+    returned as it is, O(1). The content is the same, so nothing is marked
+    here: the caller calls ``Database.touched`` once it changed the bytes
+    (and records nothing when it did not).
+    """
+    if type(v) is bytearray:
+        return v
+    buf = bytearray(v)
+    c.db.data[key] = buf
+    return buf
 
 
 # --- SET options (shared by SET, SETEX, PSETEX, SETNX, GETEX) ---------------
@@ -121,7 +153,7 @@ def _set_generic(c, key: bytes, value: bytes, flags: int, expire, name: str, ok_
         when = _expire_at(expire, flags, name, now)
     db = c.db
     old = db.get(key)
-    if flags & GET and old is not None and type(old) is not bytes:
+    if flags & GET and old is not None and not is_string(old):
         raise CommandError(errors.WRONGTYPE)
     found = old is not None
     if (flags & NX and found) or (flags & XX and not found):
@@ -158,7 +190,7 @@ def get(c, argv):
         c.ks.misses += 1
         return None
     c.ks.hits += 1
-    if type(v) is bytes:
+    if type(v) is bytes or type(v) is bytearray:  # the encoders take both
         return v
     raise CommandError(errors.WRONGTYPE)
 
@@ -284,7 +316,7 @@ def mget(c, argv):
         v = get_(key)
         if v is not None:
             hits += 1
-        out.append(v if type(v) is bytes else None)
+        out.append(v if type(v) is bytes or type(v) is bytearray else None)
     c.ks.hits += hits
     c.ks.misses += len(out) - hits
     return out
@@ -325,11 +357,14 @@ def msetnx(c, argv):
 @command("append", 3, "write denyoom fast", (1, 1, 1), "@write @string @fast", group="string",
          summary="Add bytes to the end of a string", since="2.0.0")
 def append(c, argv):
-    """APPEND key value -- the new length. O(1) amortized in Redis, O(N) here.
+    """APPEND key value -- the new length. O(M) amortized, M the length of value.
 
-    The TTL is kept. Appending nothing to an existing string changes nothing
-    and records no effect (the key still counts as touched for WATCH, as in
-    Redis).
+    A missing key is created with value, encoded as SET would (int, embstr,
+    raw). An existing string is extended in place (CPython over-allocates a
+    bytearray, as Redis's sds grows) and becomes raw, as in Redis, even when
+    value is empty: that changes no byte and records no effect, but the key
+    counts as touched for WATCH, as in Redis. The TTL is kept. Effect: the
+    command as sent.
     """
     key, tail = argv[1], argv[2]
     v = get_string(c, key)
@@ -339,13 +374,13 @@ def append(c, argv):
         c.emit([b"APPEND", key, tail])
         return len(tail)
     check_string_length(c, len(v) + len(tail))
+    buf = writable_string(c, key, v)
+    db.touched(key)
     if not tail:
-        db.touched(key)
-        return len(v)
-    v += tail
-    db.set(key, v, keep_ttl=True)
+        return len(buf)
+    buf += tail
     c.emit([b"APPEND", key, tail])
-    return len(v)
+    return len(buf)
 
 
 @command("strlen", 2, "readonly fast", (1, 1, 1), "@read @string @fast", group="string",
@@ -436,198 +471,3 @@ def incrbyfloat(c, argv):
     c.db.set(key, out, keep_ttl=True)
     c.emit([b"SET", key, out, b"KEEPTTL"])
     return out
-
-
-# --- ranges ------------------------------------------------------------------
-
-def _getrange(c, argv):
-    start = parse_int(argv[2])
-    end = parse_int(argv[3])
-    v = get_string(c, argv[1])
-    if v is None:
-        return b""
-    n = len(v)
-    if start < 0 and end < 0 and start > end:
-        return b""
-    if start < 0:
-        start = max(n + start, 0)
-    if end < 0:
-        end = max(n + end, 0)
-    if end >= n:
-        end = n - 1
-    if start > end or n == 0:
-        return b""
-    return v[start:end + 1]
-
-
-@command("getrange", 4, "readonly", (1, 1, 1), "@read @string @slow", group="string",
-         summary="The bytes of a string between two offsets, both included", since="2.4.0")
-def getrange(c, argv):
-    """GETRANGE key start end -- the bytes from start to end, both included. O(N).
-
-    Negative indexes count from the end; the range is clamped to the string.
-    """
-    return _getrange(c, argv)
-
-
-@command("substr", 4, "readonly", (1, 1, 1), "@read @string @slow", group="string",
-         summary="The old name of GETRANGE", since="1.0.0")
-def substr(c, argv):
-    """SUBSTR key start end -- the old name of GETRANGE. O(N)."""
-    return _getrange(c, argv)
-
-
-@command("setrange", 4, "write denyoom", (1, 1, 1), "@write @string @slow", group="string",
-         summary="Write bytes into a string at an offset, padding it with zeros if needed", since="2.2.0")
-def setrange(c, argv):
-    """SETRANGE key offset value -- the new length. O(N).
-
-    Pads with zero bytes up to offset; the TTL is kept. An empty value
-    changes nothing (a missing key stays missing). Writing the bytes that
-    are already there records no effect but touches the key for WATCH, as
-    Redis does. Effect: the command as sent.
-    """
-    key, patch = argv[1], argv[3]
-    offset = parse_int(argv[2])
-    if offset < 0:
-        raise CommandError(errors.OFFSET_OUT_OF_RANGE)
-    v = get_string(c, key)
-    db = c.db
-    if v is None:
-        if not patch:
-            return ZERO
-        check_string_length(c, offset + len(patch))
-        new = bytes(offset) + patch
-        db.set(key, new)
-        c.emit([b"SETRANGE", key, argv[2], patch])
-        return len(new)
-    if not patch:
-        return len(v)
-    check_string_length(c, offset + len(patch))
-    n = len(v)
-    if offset > n:
-        new = v + bytes(offset - n) + patch
-    else:
-        new = v[:offset] + patch + v[offset + len(patch):]
-    if new == v:
-        db.touched(key)
-        return n
-    db.set(key, new, keep_ttl=True)
-    c.emit([b"SETRANGE", key, argv[2], patch])
-    return len(new)
-
-
-# --- LCS ---------------------------------------------------------------------
-
-def _lcs_rows(a: bytes, b: bytes) -> list:
-    """Bit-parallel LCS table (Hyyro): one int per prefix of ``a``.
-
-    In row i, bit j is 0 where LCS(a[:i], b[:j+1]) exceeds LCS(a[:i], b[:j]),
-    so LCS(a[:i], b[:j]) is the number of zero bits below bit j. Each row is
-    computed from the previous one with a handful of big-int operations.
-    """
-    mask = (1 << len(b)) - 1
-    match = {}
-    for j, ch in enumerate(b):
-        match[ch] = match.get(ch, 0) | (1 << j)
-    row = mask
-    rows = [row]
-    for ch in a:
-        u = row & match.get(ch, 0)
-        row = ((row + u) | (row - u)) & mask
-        rows.append(row)
-    return rows
-
-
-def _lcs_at(rows: list, i: int, j: int) -> int:
-    return j - (rows[i] & ((1 << j) - 1)).bit_count()
-
-
-@command("lcs", -3, "readonly", (1, 2, 1), "@read @string @slow", group="string",
-         summary="The longest common subsequence of two strings, or its length or positions", since="7.0.0")
-def lcs(c, argv):
-    """LCS key1 key2 [LEN] [IDX] [MINMATCHLEN len] [WITHMATCHLEN] -- O(N*M).
-
-    The longest common subsequence of two strings (missing keys are empty):
-    the string itself, its length (LEN), or the matching ranges (IDX), walked
-    from the end of both strings and tie-broken exactly as Redis does, so the
-    ranges reported are Redis's.
-    """
-    a = c.db.get(argv[1])
-    b = c.db.get(argv[2])
-    if (a is not None and type(a) is not bytes) or (b is not None and type(b) is not bytes):
-        raise CommandError(errors.LCS_NOT_STRINGS)
-    a = a or b""
-    b = b or b""
-    getlen = getidx = withmatchlen = False
-    minmatchlen = 0
-    j = 3
-    n = len(argv)
-    while j < n:
-        opt = argv[j].upper()
-        if opt == b"IDX":
-            getidx = True
-        elif opt == b"LEN":
-            getlen = True
-        elif opt == b"WITHMATCHLEN":
-            withmatchlen = True
-        elif opt == b"MINMATCHLEN" and j + 1 < n:
-            minmatchlen = max(parse_int(argv[j + 1]), 0)
-            j += 1
-        else:
-            raise CommandError(errors.SYNTAX)
-        j += 1
-    if getidx and getlen:
-        raise CommandError(errors.LCS_LEN_AND_IDX)
-    if (len(a) + 1) * (len(b) + 1) * 4 > max_string_len(c):
-        raise CommandError(errors.LCS_TOO_BIG)
-
-    rows = _lcs_rows(a, b)
-    total = _lcs_at(rows, len(a), len(b))
-    if getlen:
-        return total
-    # Walk back from (len(a), len(b)): on a match take the byte and extend
-    # the current range; otherwise step towards the larger neighbour
-    # (i-1 only when strictly larger), closing the range if one is open.
-    out = bytearray(total)
-    k = total
-    matches = []
-    unset = len(a)
-    a_start = unset
-    a_end = b_start = b_end = 0
-    i, j = len(a), len(b)
-    while i > 0 and j > 0:
-        emit = False
-        if a[i - 1] == b[j - 1]:
-            out[k - 1] = a[i - 1]
-            if a_start == unset:
-                a_start = a_end = i - 1
-                b_start = b_end = j - 1
-            elif a_start == i and b_start == j:
-                a_start -= 1
-                b_start -= 1
-            else:
-                emit = True
-            if a_start == 0 or b_start == 0:
-                emit = True
-            k -= 1
-            i -= 1
-            j -= 1
-        else:
-            if _lcs_at(rows, i - 1, j) > _lcs_at(rows, i, j - 1):
-                i -= 1
-            else:
-                j -= 1
-            if a_start != unset:
-                emit = True
-        if emit:
-            length = a_end - a_start + 1
-            if getidx and (minmatchlen == 0 or length >= minmatchlen):
-                item = [[a_start, a_end], [b_start, b_end]]
-                if withmatchlen:
-                    item.append(length)
-                matches.append(item)
-            a_start = unset
-    if getidx:
-        return {b"matches": matches, b"len": total}
-    return bytes(out)
