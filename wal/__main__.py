@@ -105,6 +105,7 @@ def _against_checkpoint(place: Place, start: int | None, end: int | None,
                 f"on start the server sets it aside and begins a new log at {offset}"), False
     return "", False
 
+
 _PLAIN = re.compile(rb"^[!#-\[\]-~]+$")  # printable, no quote or backslash
 
 
