@@ -33,7 +33,8 @@ whatever ``maxmemory-policy`` says), and OBJECT IDLETIME reports 0 — "not
 known to be idle" — so that tools that act on idle keys take no action on
 invented data. OBJECT REFCOUNT reports what Redis reports for the same value
 (its shared integers 0..9999 show 2147483647, everything else 1), and OBJECT
-ENCODING what Redis would use to store it.
+ENCODING what Redis would use to store it (for strings: int, embstr up to 44
+bytes, raw beyond and once written in place; see ``engine.types``).
 """
 
 from __future__ import annotations
@@ -449,6 +450,8 @@ def object_refcount(c, argv):
     v = c.db.get(argv[2])
     if v is None:
         return None
+    # Only a string created whole can be one of Redis's shared integers: one
+    # changed in place (a bytearray) is a private raw string, refcount 1.
     if type(v) is bytes and is_int_string(v) and 0 <= int(v) < _SHARED_INTEGERS:
         return _SHARED_REFCOUNT
     return ONE
