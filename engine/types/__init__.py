@@ -6,8 +6,10 @@ when it was created whole (SET, MSET, INCR, …) and ``bytearray`` once it has
 been changed in place (APPEND to an existing key, SETRANGE, SETBIT, BITFIELD
 writes; BITOP's result): the first in-place change converts it once, so later
 ones cost what they change, as Redis turns a shared or embedded string into
-a raw one before it writes into it. Every reader accepts both. The generic key commands never look inside a value: they ask
-this module, through one registration per value class:
+a raw one before it writes into it. Every reader accepts both.
+
+The generic key commands never look inside a value: they ask this module,
+through one registration per value class:
 
 * ``type_name(value)``   what TYPE, SCAN TYPE and WRONGTYPE checks call it
                          ("string", "list", "hash", "set", "zset", "stream");

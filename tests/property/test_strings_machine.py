@@ -4,7 +4,8 @@ A Hypothesis ``RuleBasedStateMachine`` sends each generated command to the
 shared Keel server and to a real redis-server and requires identical replies
 (errors included); after every step the values of the whole key pool must
 match too, and so must their OBJECT ENCODING (int, embstr, raw: a string
-changed in place by APPEND, SETRANGE, SETBIT or BITFIELD is raw, as in Redis). Keys come from a pool of three so commands keep colliding on the
+changed in place by APPEND, SETRANGE, SETBIT or BITFIELD is raw, as in
+Redis). Keys come from a pool of three so commands keep colliding on the
 same keys; values include non-integers, huge and negative numbers, and
 offsets out of range, so error paths are exercised as much as successes.
 Every example starts from FLUSHALL on both servers.
