@@ -6,14 +6,17 @@
  * and then the live entries are packed to the front in the same order. So a
  * position in that array is a cursor that costs O(1) to resume from, and
  * the only event that moves keys is a rebuild, which moves each key towards
- * the front by at most the number of holes there were. engine/dictscan.py
- * turns that into SCAN's guarantee; this module only reads positions.
+ * the front, never away from it. So a walk from the end towards the front
+ * (SCAN, ``below``) meets every key that was there when it started: keys
+ * inserted since land behind it, and a rebuild moves the keys still ahead of
+ * it further ahead, never past it.
  *
  * PyDict_Next is public API and its position is the entry index plus one.
- * The number of entries in use (holes included) is not public: it is read
- * from the keys object, whose layout is declared below for CPython 3.11 to
- * 3.13 (default, GIL builds) and checked once at import against a dict
- * whose answer is known.
+ * The number of entries in use (holes included) and the entries themselves,
+ * walked towards the front, are not public: they are read from the keys
+ * object, whose layout is declared below for CPython 3.11 to 3.13 (default,
+ * GIL builds) and checked once at import against a dict whose answer is
+ * known.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -50,31 +53,73 @@ layout(PyObject *self, PyObject *d)
     return Py_BuildValue("nn", nentries(d), PyDict_GET_SIZE(d));
 }
 
-/* keys(d, pos, count) -> (next, [keys]): up to count keys from position pos
- * on; next is the position after the last one taken, or 0 once the walk
- * has passed the last entry. */
+/* The entry array follows the index table (DK_ENTRIES in CPython). */
+typedef struct {
+    Py_hash_t me_hash;
+    PyObject *me_key;
+    PyObject *me_value;
+} general_entry;
+
+typedef struct {
+    PyObject *me_key;
+    PyObject *me_value;
+} unicode_entry;
+
+#define KIND_GENERAL 0
+#define KIND_UNICODE 1
+
+/* The key of entry i, or NULL for a hole (deleted entries have no value). */
 static PyObject *
-keys(PyObject *self, PyObject *args)
+entry_key(keys_head *dk, Py_ssize_t i)
 {
-    PyObject *d, *k, *v, *out;
-    Py_ssize_t pos, count, end;
+    char *entries = (char *)dk + sizeof(keys_head) + ((size_t)1 << dk->dk_log2_index_bytes);
+    if (dk->dk_kind == KIND_GENERAL) {
+        general_entry *e = (general_entry *)entries + i;
+        return e->me_value != NULL ? e->me_key : NULL;
+    }
+    unicode_entry *e = (unicode_entry *)entries + i;
+    return e->me_value != NULL ? e->me_key : NULL;
+}
+
+/* below(d, cursor, count) -> (next, [keys]): SCAN's step. Walks the entries
+ * below position cursor (below the end for cursor 0, or for a cursor past
+ * the end) towards the front, taking up to count keys and passing at most
+ * 10 * count holes. next is the lowest position looked at: the entries below
+ * it are still to come; 0 when the walk reached the front. Walking towards
+ * the front is what keeps the guarantee: new keys are appended behind the
+ * walk, and a table rebuild only moves keys further towards the front. */
+static PyObject *
+below(PyObject *self, PyObject *args)
+{
+    PyObject *d, *out;
+    Py_ssize_t pos, count, holes;
+    keys_head *dk;
     if (!PyArg_ParseTuple(args, "O!nn", &PyDict_Type, &d, &pos, &count))
         return NULL;
+    if (((PyDictObject *)d)->ma_values != NULL) {
+        PyErr_SetString(PyExc_TypeError, "below() takes a combined-table dict");
+        return NULL;
+    }
+    dk = (keys_head *)((PyDictObject *)d)->ma_keys;
+    if (pos <= 0 || pos > dk->dk_nentries)
+        pos = dk->dk_nentries;
+    holes = 10 * count;
     out = PyList_New(0);
     if (out == NULL)
         return NULL;
-    if (pos < 0)
-        pos = 0;
-    end = nentries(d);
-    while (count > 0 && pos < end && PyDict_Next(d, &pos, &k, &v)) {
+    while (pos > 0 && count > 0) {
+        PyObject *k = entry_key(dk, --pos);
+        if (k == NULL) {
+            if (--holes <= 0)
+                break;
+            continue;
+        }
         if (PyList_Append(out, k) < 0) {
             Py_DECREF(out);
             return NULL;
         }
         count--;
     }
-    if (pos >= end)
-        pos = 0;
     return Py_BuildValue("nN", pos, out);
 }
 
@@ -134,7 +179,7 @@ pick(PyObject *self, PyObject *args)
 
 static PyMethodDef methods[] = {
     {"layout", layout, METH_O, "layout(d) -> (entries, live)"},
-    {"keys", keys, METH_VARARGS, "keys(d, pos, count) -> (next, keys)"},
+    {"below", below, METH_VARARGS, "below(d, cursor, count) -> (next, keys)"},
     {"due", due, METH_VARARGS, "due(d, pos, count, now) -> (next, visited, keys)"},
     {"pick", pick, METH_VARARGS, "pick(d, pos) -> key or None"},
     {NULL, NULL, 0, NULL},
@@ -167,7 +212,12 @@ layout_holds(void)
         }
         Py_DECREF(k);
     }
-    ok = nentries(d) == 3 && PyDict_GET_SIZE(d) == 2;
+    ok = nentries(d) == 3 && PyDict_GET_SIZE(d) == 2
+         && ((PyDictObject *)d)->ma_values == NULL
+         && entry_key((keys_head *)((PyDictObject *)d)->ma_keys, 1) == NULL
+         && entry_key((keys_head *)((PyDictObject *)d)->ma_keys, 0) != NULL
+         && PyBytes_Check(entry_key((keys_head *)((PyDictObject *)d)->ma_keys, 2))
+         && strcmp(PyBytes_AS_STRING(entry_key((keys_head *)((PyDictObject *)d)->ma_keys, 2)), "k2") == 0;
     Py_DECREF(d);
     return ok;
 }

@@ -1,28 +1,11 @@
 """Generic key commands: DEL, UNLINK, EXISTS, TYPE, TOUCH, RENAME, RENAMENX,
-MOVE, COPY, KEYS, SCAN, RANDOMKEY, OBJECT.
+MOVE, COPY, KEYS, OBJECT (SCAN and RANDOMKEY are in ``engine.commands.scan``).
 
 They work on any value without looking inside it: type names, encodings and
 copies come from ``engine.types``. Every argument is validated before the first
 change. Effects: DEL/UNLINK journal ``DEL`` of the keys actually removed;
 RENAME/RENAMENX journal ``RENAME src dst``; MOVE and COPY journal themselves
 (they carry their database numbers); nothing is journaled when nothing changed.
-
-SCAN
-----
-Redis's cursor walks its hash table in reverse-bit order, which survives
-rehashing. A Python dict offers no stable position, so Keel takes a snapshot:
-SCAN 0 copies the database's key list (``list(db.data)``, one C-speed pass)
-into a ``ScanRegistry``, and the cursor it returns encodes (position,
-snapshot id) as ``position << 32 | id``. Each call examines the next COUNT
-snapshot entries and returns those that still exist, have not expired and pass
-MATCH / TYPE. A key present for the whole scan is therefore returned exactly
-once; a key added during the scan may or may not be; a deleted one is not.
-The registry keeps the 32 most recently used snapshots per keyspace (LRU), so
-memory is bounded by 32 key lists; a snapshot is dropped as soon as its scan
-reaches the end. A cursor whose snapshot was evicted, belongs to another
-database, or was never issued starts a fresh snapshot from the beginning:
-SCAN's contract allows duplicates, never misses. (A client that lets more
-than 32 other scans start between two of its calls restarts its scan.)
 
 OBJECT
 ------
@@ -38,10 +21,6 @@ bytes, raw beyond and once written in place; see ``engine.types``).
 """
 
 from __future__ import annotations
-
-import random
-from collections import OrderedDict
-from itertools import islice
 
 from engine import errors, glob
 from engine.commands.db import parse_db_index
@@ -219,195 +198,6 @@ def keys(c, argv):
         # Due keys are skipped, not deleted: KEYS reads, it does not journal.
         now = now_ms()
         found = [key for key in found if expires.get(key, now + 1) > now]
-    return found
-
-
-class ScanRegistry:
-    """SCAN's key snapshots: id -> (db index, key list), most recently used last."""
-
-    LIMIT = 32
-    __slots__ = ("snapshots", "next_id")
-
-    def __init__(self):
-        self.snapshots: OrderedDict[int, tuple[int, list]] = OrderedDict()
-        self.next_id = 1
-
-    def start(self, db) -> tuple[int, list]:
-        snap_id = self.next_id
-        self.next_id = snap_id + 1 if snap_id < 0xFFFFFFFF else 1
-        keys_ = list(db.data)
-        self.snapshots[snap_id] = (db.index, keys_)
-        if len(self.snapshots) > self.LIMIT:
-            self.snapshots.popitem(last=False)
-        return snap_id, keys_
-
-    def resume(self, db, snap_id: int) -> list | None:
-        snap = self.snapshots.get(snap_id)
-        if snap is None or snap[0] != db.index:
-            return None
-        self.snapshots.move_to_end(snap_id)
-        return snap[1]
-
-    def finish(self, snap_id: int) -> None:
-        self.snapshots.pop(snap_id, None)
-
-
-_U64 = 2**64
-
-
-def parse_cursor(arg: bytes) -> int:
-    """A SCAN cursor as Redis reads it (C ``strtoul``: sign allowed, wraps; empty is 0)."""
-    s = arg
-    if s[:1] in (b"+", b"-"):
-        negative = s[:1] == b"-"
-        s = s[1:]
-        if not s:
-            raise CommandError(errors.INVALID_CURSOR)
-    else:
-        negative = False
-    if s and not s.isdigit():
-        raise CommandError(errors.INVALID_CURSOR)
-    v = int(s) if s else 0
-    if v >= _U64:
-        raise CommandError(errors.INVALID_CURSOR)
-    return (_U64 - v) % _U64 if negative else v
-
-
-def parse_scan_options(argv, start: int, allow_type: bool):
-    """COUNT / MATCH / TYPE options of the SCAN family: (count, matcher or None, type or None)."""
-    count = 10
-    matcher = None
-    type_filter = None
-    i, n = start, len(argv)
-    while i < n:
-        opt = argv[i].upper()
-        if i + 1 >= n:
-            raise CommandError(errors.SYNTAX)
-        arg = argv[i + 1]
-        if opt == b"COUNT":
-            count = _parse_count(arg)
-        elif opt == b"MATCH":
-            matcher = None if arg == b"*" else glob.compile(arg)
-        elif opt == b"TYPE" and allow_type:
-            type_filter = arg.decode("utf-8", "replace").lower()
-        else:
-            raise CommandError(errors.SYNTAX)
-        i += 2
-    return count, matcher, type_filter
-
-
-def _parse_count(arg: bytes) -> int:
-    count = parse_int(arg)
-    if count < 1:
-        raise CommandError(errors.SYNTAX)
-    return count
-
-
-@command("scan", -2, "readonly", acl="@keyspace @read @slow", since="2.8.0")
-def scan(c, argv):
-    """SCAN cursor [MATCH pattern] [COUNT count] [TYPE type] -- [next cursor, keys]. O(COUNT) per call."""
-    cursor = parse_cursor(argv[1])
-    count, matcher, type_filter = parse_scan_options(argv, 2, allow_type=True)
-    db = c.db
-    reg = c.ks.scans
-    if reg is None:
-        reg = c.ks.scans = ScanRegistry()
-    snap_id, pos = cursor & 0xFFFFFFFF, cursor >> 32
-    keys_ = reg.resume(db, snap_id) if cursor else None
-    if keys_ is None:
-        snap_id, keys_ = reg.start(db)
-        pos = 0
-    end = pos + count
-    out = []
-    get = db.get
-    for key in islice(keys_, pos, end):
-        if matcher is not None and not matcher(key):
-            continue
-        v = get(key)
-        if v is None or (type_filter is not None and type_name(v) != type_filter):
-            continue
-        out.append(key)
-    if end >= len(keys_):
-        reg.finish(snap_id)
-        return [b"0", out]
-    return [b"%d" % (end << 32 | snap_id), out]
-
-
-@command("randomkey", 1, "readonly", acl="@keyspace @read @slow")
-def randomkey(c, argv):
-    """RANDOMKEY -- a random live key, or nil. Amortized O(1); see ``_key_sample``.
-
-    Up to ``_RANDOM_TRIES`` picks from the sample: a key deleted since is
-    skipped, a due one expired (as Redis expires those it meets). When none
-    is live, it walks the dict from a random position to the first live key,
-    expiring the due ones met on the way: nil only when no key is live.
-    """
-    db = c.db
-    data = db.data
-    if not data:
-        return None
-    keys = _key_sample(db, data)
-    expires = db.expires
-    pick = random.randrange
-    for _ in range(_RANDOM_TRIES):
-        key = keys[pick(len(keys))]
-        if key in data and (not expires or db.get(key) is not None):
-            return key
-    db.sample = None  # mostly dead keys: take a fresh sample next time
-    return _random_walk(db, db.data)
-
-
-_RANDOM_TRIES = 16
-
-
-def _key_sample(db, data) -> list:
-    """The key list RANDOMKEY picks from.
-
-    A dict has no random access, and walking to a random position costs
-    27 ns a key (12 ms at a million keys, per call). So RANDOMKEY picks from
-    a list of the keys (``list(data)``, one C-speed pass) kept on the
-    database and taken again after a quarter as many calls as it has keys,
-    when the database has grown or shrunk by a quarter, or when FLUSHDB or
-    SWAPDB replaced the dict: about 0.1 us per call. A key added since the
-    list was taken is not picked until then; Redis's pick is not uniform
-    either.
-    """
-    s = db.sample
-    n = len(data)
-    if s is not None and s[0] is data and s[2] > 0 and 3 * len(s[1]) <= 4 * n <= 5 * len(s[1]):
-        s[2] -= 1
-        return s[1]
-    keys = list(data)
-    db.sample = [data, keys, max(64, n >> 2)]
-    return keys
-
-
-def _random_walk(db, data):
-    """The first live key from a random position (wrapping), or None. O(N)."""
-    n = len(data)
-    if not n:
-        return None
-    start = random.randrange(n)
-    expires = db.expires
-    if not expires:
-        return next(islice(data, start, None))
-    # Due keys met on the way are expired afterwards (not while iterating the dict).
-    now = now_ms()
-    due = []
-    found = None
-    for key in islice(data, start, None):
-        if expires.get(key, now + 1) > now:
-            found = key
-            break
-        due.append(key)
-    if found is None:
-        for key in islice(data, 0, start):
-            if expires.get(key, now + 1) > now:
-                found = key
-                break
-            due.append(key)
-    for key in due:
-        db.get(key)
     return found
 
 

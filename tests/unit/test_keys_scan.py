@@ -1,13 +1,14 @@
 """SCAN: its replies and errors against redis-server, and its guarantee — a key
-present for the whole iteration is returned — while the database grows and
-shrinks under it, and when its snapshot is evicted."""
+present for the whole iteration is returned — while the database grows,
+shrinks and is rebuilt under it, with cursors that are plain integers."""
 
 from __future__ import annotations
 
 import pytest
 
 import engine.commands  # noqa: F401
-from engine.commands.keys import ScanRegistry, parse_cursor
+from engine.commands.scan import parse_cursor
+from engine.dictscan import layout
 from engine.errors import CommandError
 from engine.keyspace import Keyspace
 from engine.registry import TABLE
@@ -137,18 +138,19 @@ def test_keys_present_throughout_are_returned_when_the_table_churns(k):
     assert stable <= set(seen)
 
 
-def test_a_scan_whose_snapshot_was_evicted_starts_over_and_misses_nothing(k):
+def test_a_cursor_survives_the_client_reconnecting(keel, k):
     keys = {b"k%d" % i for i in range(50)}
     k.pipeline([("SET", key, "v") for key in keys])
-    cursor, first = k.call("SCAN", "0", "COUNT", "10")
-    for _ in range(ScanRegistry.LIMIT + 1):
-        k.call("SCAN", "0", "COUNT", "1")  # each starts a snapshot and leaves it open
-    seen = list(first)
-    while cursor != b"0":
-        cursor, batch = k.call("SCAN", cursor, "COUNT", "10")
-        seen.extend(batch)
-    assert keys <= set(seen)
-    assert len(seen) > len(keys)  # it started over: the first batch came twice
+    cursor, seen = k.call("SCAN", "0", "COUNT", "10")
+    k.close()
+    other = keel.client()
+    try:
+        while cursor != b"0":
+            cursor, batch = other.call("SCAN", cursor, "COUNT", "10")
+            seen.extend(batch)
+    finally:
+        other.close()
+    assert sorted(seen) == sorted(keys)
 
 
 def test_a_cursor_used_in_another_database_starts_over_there(k):
@@ -164,31 +166,89 @@ def test_a_cursor_used_in_another_database_starts_over_there(k):
     assert (cursor, batch) == (b"0", [b"one"])
 
 
-# --- the registry ----------------------------------------------------------------------
+# --- the walk by position (engine-level) ----------------------------------------
 
 def _scan(s, *args):
     argv = [a if isinstance(a, bytes) else str(a).encode() for a in ("SCAN",) + args]
     return TABLE[b"scan"].handler(s, argv)
 
 
-def test_the_snapshot_registry_is_bounded_and_least_recently_used_goes_first():
+def _walk(s, count=10, between=None):
+    cursor, seen, calls = b"0", [], 0
+    while True:
+        cursor, batch = _scan(s, cursor, "COUNT", count)
+        seen.extend(batch)
+        calls += 1
+        if cursor == b"0":
+            return seen
+        if between is not None:
+            between(calls)
+
+
+def test_a_rebuild_that_packs_holes_skips_no_key():
+    # Delete most of the keys before the cursor, then insert until the dict
+    # rebuilds its table: the keys after the cursor move to the front, past
+    # where a plain position would resume.
     s = Session(Keyspace())
-    for i in range(10):
+    db = s.db
+    for i in range(2000):
+        db.set(b"old%d" % i, b"v")
+    cursor, first = _scan(s, "0", "COUNT", "1000")
+    for key in first:
+        db.delete(key)
+    entries_before = layout(db.data)[0]
+    i = 0
+    while layout(db.data)[0] >= entries_before:  # until the rebuild packed the holes
+        db.set(b"new%d" % i, b"v")
+        i += 1
+    seen = []
+    while cursor != b"0":
+        cursor, batch = _scan(s, cursor, "COUNT", "100")
+        seen.extend(batch)
+    assert {b"old%d" % i for i in range(2000)} - set(first) <= set(seen)
+
+
+def test_a_scan_ends_and_misses_nothing_while_the_table_is_rebuilt_again_and_again():
+    s = Session(Keyspace())
+    db = s.db
+    stable = {b"s%d" % i for i in range(500)}
+    for key in stable:
+        db.set(key, b"v")
+    entries = layout(db.data)[0]
+
+    def churn(call):  # more inserted per call than the scan takes: rebuilds keep coming
+        for j in range(300):
+            db.set(b"t%d:%d" % (call, j), b"v")
+        for j in range(290):
+            db.delete(b"t%d:%d" % (call, j))
+
+    seen = _walk(s, count=10, between=churn)
+    assert stable <= set(seen)
+    assert len(set(seen) & stable) == len(stable)
+    assert len(seen) <= 2 * entries  # it ended: the walk never chases what is appended
+
+
+def test_flushdb_and_swapdb_during_a_scan_end_it_cleanly():
+    s = Session(Keyspace())
+    for i in range(100):
         s.db.set(b"k%d" % i, b"v")
-    first_cursor, _ = _scan(s, "0", "COUNT", "1")
-    for _ in range(ScanRegistry.LIMIT - 1):
-        _scan(s, "0", "COUNT", "1")
-    first_cursor, _ = _scan(s, first_cursor, "COUNT", "1")  # used: now most recent
-    _scan(s, "0", "COUNT", "1")                             # evicts the oldest other one
-    assert len(s.ks.scans.snapshots) == ScanRegistry.LIMIT
-    assert (int(first_cursor) & 0xFFFFFFFF) in s.ks.scans.snapshots
+    s.ks.dbs[1].set(b"other", b"v")
+    cursor, _ = _scan(s, "0", "COUNT", "10")
+    s.ks.swap(0, 1)
+    assert _scan(s, cursor, "COUNT", "10") == [b"0", [b"other"]]
+    cursor, _ = _scan(s, "0", "COUNT", "1")
+    s.db.clear()
+    assert _scan(s, cursor) == [b"0", []]
 
 
-def test_a_finished_scan_releases_its_snapshot():
+def test_due_keys_are_expired_as_the_scan_meets_them():
     s = Session(Keyspace())
-    s.db.set(b"a", b"v")
-    assert _scan(s, "0") == [b"0", [b"a"]]
-    assert not s.ks.scans.snapshots
+    s.db.set(b"gone", b"v")
+    s.db.set_expire(b"gone", 1)
+    s.db.set(b"live", b"v")
+    assert _scan(s, "0") == [b"0", [b"live"]]
+    assert b"gone" not in s.db.data
+    assert s.ks.effects == [(0, [b"DEL", b"gone"])]
 
 
 @pytest.mark.parametrize("text,value", [(b"0", 0), (b"", 0), (b"42", 42), (b"+7", 7), (b"-0", 0),
