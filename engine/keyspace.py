@@ -2,8 +2,8 @@
 
 A ``Database`` holds two dicts, as Redis does: ``data`` (key -> value) and
 ``expires`` (key -> absolute expiry time in ms, only for keys that have one).
-Values are ``bytes`` for strings; other data types are objects from
-``engine.types``. Keys are ``bytes``.
+Values are ``bytes`` for strings (``bytearray`` once changed in place,
+see ``engine.types``); other data types are objects from ``engine.types``. Keys are ``bytes``.
 
 Every change to a key goes through one of the mutators below (``set``,
 ``delete``, ``set_expire``, ``persist``, ``touched``), so that bookkeeping
@@ -13,11 +13,14 @@ has exactly one place to hook in.
 Expiry is lazy *and* active:
 * lazy: a lookup of an expired key deletes it (emitting a ``DEL`` effect) and
   reports it missing;
-* active: ``Keyspace.active_expire(budget)`` pops keys from a per-database heap
-  ordered by expiry time and deletes those that are due, stopping when its
-  time budget is spent, so one cycle never stalls clients. Heap entries go
-  stale when a TTL changes; they are skipped when popped and the heap is
-  rebuilt once stale entries outnumber live ones.
+* active: ``Keyspace.active_expire(budget)`` walks each database's
+  ``expires`` dict by position (``engine.dictscan``), 64 entries at a time
+  from where the last cycle stopped, and deletes the keys that are due. As
+  in Redis it moves on from a database once fewer than a tenth of a sample
+  were due, and stops when its time budget is spent, setting
+  ``expire_backlog`` so the server runs another slice soon. Nothing beyond
+  the ``expires`` entry is kept per key: a key with a TTL costs one dict
+  entry and one int more than one without.
 
 Effects: every write records the deterministic command that reproduces it
 (``Keyspace.emit``). The list ``Keyspace.effects`` is drained by whoever
@@ -37,10 +40,12 @@ Invariants:
 
 from __future__ import annotations
 
-import heapq
 import time
 
+from engine.dictscan import due
+
 NUM_DATABASES = 16
+EXPIRE_SAMPLE = 64  # expires entries looked at per step of the active cycle
 
 
 def now_ms() -> int:
@@ -48,22 +53,20 @@ def now_ms() -> int:
 
 
 class Database:
-    __slots__ = ("ks", "index", "data", "expires", "heap", "dirty", "sample", "removed")
+    __slots__ = ("ks", "index", "data", "expires", "dirty", "removed", "expire_pos")
 
     def __init__(self, ks: "Keyspace", index: int):
         self.ks = ks
         self.index = index
         self.data: dict[bytes, object] = {}
         self.expires: dict[bytes, int] = {}
-        self.heap: list[tuple[int, bytes]] = []
         # Keys changed since the last checkpoint capture; None when no
         # checkpointer tracks this keyspace (the set would only grow).
         self.dirty: set | None = None
-        # RANDOMKEY's key list (engine.commands.keys._key_sample), or None.
-        self.sample: list | None = None
         # Keys removed from ``data`` so far (deleted or expired): a checkpoint
         # walking the dict a piece at a time checks that none was.
         self.removed = 0
+        self.expire_pos = 0  # where the active expiry walk of ``expires`` goes on
 
     # -- lookups ------------------------------------------------------------
     def get(self, key: bytes):
@@ -123,9 +126,6 @@ class Database:
     def set_expire(self, key: bytes, when_ms: int) -> None:
         """Give the existing ``key`` an absolute expiry time in ms."""
         self.expires[key] = when_ms
-        heapq.heappush(self.heap, (when_ms, key))
-        if len(self.heap) > 2 * len(self.expires) + 1024:
-            self._rebuild_heap()
         self.ks.changed(self, key)
 
     def persist(self, key: bytes) -> bool:
@@ -153,30 +153,34 @@ class Database:
                     w(self, key)
         self.data = {}
         self.expires = {}
-        self.heap = []
-        self.sample = None
+        self.expire_pos = 0
         return n
-
-    def _rebuild_heap(self) -> None:
-        self.heap = [(w, k) for k, w in self.expires.items()]
-        heapq.heapify(self.heap)
 
     # -- active expiry ------------------------------------------------------
-    def expire_due(self, now: int, deadline_ns: int) -> int:
-        """Delete keys due at ``now`` until none are left or time runs out."""
-        heap = self.heap
+    def expire_due(self, now: int, deadline_ns: int) -> tuple[int, bool]:
+        """Delete keys due at ``now``, a sample of ``EXPIRE_SAMPLE`` entries
+        at a time, while at least a tenth of a sample was due.
+
+        (keys deleted, True when time ran out with due keys still coming).
+        Deleting leaves holes and moves nothing, so the walk's position stays
+        good; a table rebuild (an insertion) may move keys past it, and those
+        wait for the next pass, as in Redis's sampling.
+        """
         expires = self.expires
+        pos = self.expire_pos
         n = 0
-        popped = 0  # stale entries cost time too: they count toward the budget
-        while heap and heap[0][0] <= now:
-            when, key = heapq.heappop(heap)
-            popped += 1
-            if expires.get(key) == when:  # else stale: the TTL changed or the key went away
+        while expires:
+            pos, seen, keys = due(expires, pos, EXPIRE_SAMPLE, now)
+            for key in keys:
                 self._expire_now(key)
-                n += 1
-            if not (popped & 15) and time.perf_counter_ns() >= deadline_ns:
+            n += len(keys)
+            if len(keys) * 10 < seen or not seen:
                 break
-        return n
+            if time.perf_counter_ns() >= deadline_ns:
+                self.expire_pos = pos
+                return n, True
+        self.expire_pos = pos
+        return n, False
 
 
 class Keyspace:
@@ -191,9 +195,11 @@ class Keyspace:
         # the hot path pays one truthiness test.
         self.watchers: list = []
         self.dirty = 0  # changes since the last save (rdb_changes_since_last_save)
-        # SCAN's key snapshots (engine.commands.keys.ScanRegistry), made by the first SCAN.
-        self.scans = None
         self.expired_keys = 0
+        # Set by an active expiry cycle that ran out of time while due keys
+        # kept coming: the server runs the next slice soon instead of at the
+        # next tick.
+        self.expire_backlog = False
         # Lookups by read commands that found / did not find their key
         # (INFO keyspace_hits / keyspace_misses), counted by the read handlers.
         self.hits = 0
@@ -226,15 +232,18 @@ class Keyspace:
 
     def active_expire(self, budget_ms: float = 1.0) -> int:
         """One active-expiry cycle over every database, within ``budget_ms``."""
+        self.expire_backlog = False
         if not self.expire_on_lookup or self.loading:
             return 0
         now = now_ms()
         deadline = time.perf_counter_ns() + int(budget_ms * 1_000_000)
         n = 0
         for db in self.dbs:
-            if db.heap:
-                n += db.expire_due(now, deadline)
-                if time.perf_counter_ns() >= deadline:
+            if db.expires:
+                done, more = db.expire_due(now, deadline)
+                n += done
+                if more:
+                    self.expire_backlog = True
                     break
         return n
 
@@ -242,8 +251,7 @@ class Keyspace:
         da, db_ = self.dbs[a], self.dbs[b]
         da.data, db_.data = db_.data, da.data
         da.expires, db_.expires = db_.expires, da.expires
-        da.heap, db_.heap = db_.heap, da.heap
-        da.sample = db_.sample = None
+        da.expire_pos = db_.expire_pos = 0
         # The dicts changed places: a checkpoint rewrites both databases whole
         # (dirty None = "untracked key by key", see wal.checkpoint.trim). The
         # dicts' identities alone cannot say so: a second SWAPDB restores them.

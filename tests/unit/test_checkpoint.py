@@ -70,7 +70,7 @@ def test_round_trip_keeps_values_expiries_and_databases(cp):
     loaded = Keyspace(300)
     assert cp.load(loaded) == 42
     assert state(loaded) == state(ks)
-    assert loaded.dbs[3].heap == [(FAR, b"ttl")]
+    assert loaded.dbs[3].expires == {b"ttl": FAR}
     assert loaded.effects == [] and loaded.dirty == 0
 
 

@@ -15,7 +15,7 @@ import pytest
 
 import engine.commands  # noqa: F401  (registers every command)
 from engine.errors import CommandError
-from engine.keyspace import Keyspace, now_ms
+from engine.keyspace import EXPIRE_SAMPLE, Keyspace, now_ms
 from engine.registry import TABLE
 from engine.reply import Raw
 from engine.session import Session
@@ -291,7 +291,7 @@ def test_swapdb_of_a_database_with_itself_journals_nothing(s):
     assert effects(s) == []
 
 
-def test_swapdb_moves_the_expiry_heap_with_the_keys(s):
+def test_swapdb_moves_the_expiry_times_with_the_keys(s):
     setkey(s, b"a", db=1, when=now_ms() - 1)
     run(s, "SWAPDB", "0", "1")
     effects(s)
@@ -332,17 +332,14 @@ def test_randomkey_of_only_due_keys_is_nil_and_expires_them(s):
     assert sorted(argv[1] for _, argv in effects(s)) == [b"due%d" % i for i in range(5)]
 
 
-def test_randomkey_picks_from_a_key_list_taken_once_for_many_calls(s):
+def test_randomkey_picks_widely_without_listing_the_keys(s):
     for i in range(20_000):
         setkey(s, b"k%d" % i)
-    first = run(s, "RANDOMKEY")
-    keys = s.db.sample[1]
-    picks = {run(s, "RANDOMKEY") for _ in range(2_000)} | {first}
-    assert s.db.sample[1] is keys  # not listed again: 2,000 < 20,000 / 4
+    picks = {run(s, "RANDOMKEY") for _ in range(2_000)}
     assert len(picks) > 1_500 and all(p in s.db.data for p in picks)
 
 
-def test_randomkey_never_returns_a_key_deleted_after_its_list_was_taken(s):
+def test_randomkey_never_returns_a_deleted_key(s):
     for i in range(1_000):
         setkey(s, b"k%d" % i)
     run(s, "RANDOMKEY")
@@ -351,7 +348,7 @@ def test_randomkey_never_returns_a_key_deleted_after_its_list_was_taken(s):
     assert {run(s, "RANDOMKEY") for _ in range(50)} == {b"k0"}
 
 
-def test_randomkey_eventually_returns_a_key_added_after_its_list_was_taken(s):
+def test_randomkey_returns_a_key_added_later(s):
     for i in range(100):
         setkey(s, b"k%d" % i)
     run(s, "RANDOMKEY")
@@ -359,16 +356,15 @@ def test_randomkey_eventually_returns_a_key_added_after_its_list_was_taken(s):
     assert b"new" in {run(s, "RANDOMKEY") for _ in range(3_000)}
 
 
-def test_randomkey_list_is_dropped_by_flushdb_and_swapdb(s):
+def test_randomkey_after_flushdb_and_swapdb(s):
     setkey(s, b"a")
     assert run(s, "RANDOMKEY") == b"a"
     run(s, "FLUSHDB")
-    assert s.db.sample is None and run(s, "RANDOMKEY") is None
+    assert run(s, "RANDOMKEY") is None
     setkey(s, b"b")
     assert run(s, "RANDOMKEY") == b"b"
     setkey(s, b"c", db=1)
     run(s, "SWAPDB", "0", "1")
-    assert s.ks.dbs[0].sample is None and s.ks.dbs[1].sample is None
     assert run(s, "RANDOMKEY") == b"c"
 
 
@@ -405,17 +401,19 @@ def test_an_active_expiry_cycle_stops_at_its_budget_when_many_keys_are_due(s):
     elapsed = time.perf_counter() - t0
     assert 0 < first < n
     assert elapsed < 0.25, elapsed  # 1 ms budget; generous for a loaded machine
+    assert s.ks.expire_backlog  # the server is told to run the next slice soon
     total = first
     while total < n:
         total += s.ks.active_expire(budget_ms=5.0)
-    assert db.data == {} and db.heap == []
+    assert db.data == {} and db.expires == {}
+    assert s.ks.active_expire(budget_ms=5.0) == 0 and not s.ks.expire_backlog
 
 
-def test_stale_heap_entries_do_not_expire_keys_whose_ttl_changed_or_went_away(s):
+def test_keys_whose_ttl_changed_or_went_away_are_not_expired(s):
     past = now_ms() - 1
     db = s.db
     setkey(s, b"extended", when=past)
-    db.set_expire(b"extended", now_ms() + 60_000)   # old heap entry now stale
+    db.set_expire(b"extended", now_ms() + 60_000)
     setkey(s, b"persisted", when=past)
     db.persist(b"persisted")
     setkey(s, b"deleted", when=past)
@@ -430,21 +428,41 @@ def test_stale_heap_entries_do_not_expire_keys_whose_ttl_changed_or_went_away(s)
     assert effects(s) == []
 
 
-def test_a_heap_full_of_stale_entries_still_respects_the_budget(s):
+def test_a_cycle_over_keys_none_of_which_is_due_looks_at_one_sample(s):
     n = 60_000
     db = s.db
-    past = now_ms() - 1
+    later = now_ms() + 600_000
     for i in range(n):
         key = b"k%d" % i
         db.data[key] = b"v"
-        db.set_expire(key, past)
-    for i in range(n):
-        db.persist(b"k%d" % i)
+        db.set_expire(key, later)
     t0 = time.perf_counter()
     assert s.ks.active_expire(budget_ms=1.0) == 0
     assert time.perf_counter() - t0 < 0.25
-    assert 0 < len(db.heap) < n  # stopped part-way through the stale entries
+    assert not s.ks.expire_backlog
+    assert db.expire_pos == EXPIRE_SAMPLE  # the next cycle goes on from there
     assert len(db.data) == n
+
+
+def test_a_quarter_due_at_once_goes_within_a_few_cycles_and_nothing_else_does(s):
+    n = 40_000
+    db = s.db
+    past, later = now_ms() - 1, now_ms() + 600_000
+    for i in range(n):
+        key = b"k%d" % i
+        db.data[key] = b"v"
+        db.set_expire(key, past if i % 4 == 0 else later)
+    cycles = 0
+    while True:
+        s.ks.active_expire(budget_ms=2.0)
+        cycles += 1
+        if not s.ks.expire_backlog:
+            break
+        assert cycles < 1_000
+    # A cycle stops once a sample finds under a tenth due; with a quarter due
+    # everywhere that only happens at the end of the pass.
+    assert len(db.data) == 3 * n // 4
+    assert all(db.expires[key] == later for key in db.data)
 
 
 def test_a_replica_does_not_expire_actively(s):

@@ -30,7 +30,7 @@ Interface (the server wires these; nothing here touches sockets or the loop)
     await asyncio.to_thread(cp.write, snap, end)   # anywhere; one write at a time
     cp.close()
 
-* ``load`` fills ``db.data`` / ``db.expires`` (and the expiry heap) directly:
+* ``load`` fills ``db.data`` / ``db.expires`` directly:
   no watchers fire, no effects are recorded. Keys are loaded as they were,
   TTLs in the past included: whether such a key is gone is decided by the log
   (the ``DEL`` its expiry journaled) or by the keyspace's own expiry after.

@@ -60,9 +60,6 @@ class Loader:
                 self._load_records(txn.cursor(self._keys), ks, total, progress, done)
         except lmdb.Error as e:
             raise CheckpointError(f"{self.file}: unreadable checkpoint: {e}") from None
-        for db in ks.dbs:
-            if db.expires:
-                db._rebuild_heap()
         self._loaded = ks
         return meta["offset"]
 
