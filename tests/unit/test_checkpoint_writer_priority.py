@@ -9,7 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from server.persistence import WRITER_NICENESS, _lower_priority
+from server.checkpoints import WRITER_NICENESS, _lower_priority
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="per-thread niceness is Linux's")
