@@ -88,7 +88,8 @@ class Persistence(Checkpoints):
         self.gathered = 0  # clients waiting at the previous turn of a deferred commit
         self.gather_turns = 0
         self.always = cfg["appendfsync"] == "always"
-        self.holds_replies = False
+        self.holds_replies = False  # there is a log: replies may have to wait for it
+        self.must_hold = False  # replies produced now wait for the commit (see _update_holds)
         self._init_checkpoints()
         self.last_write_ok = True
         self.loading_started = 0.0
@@ -218,6 +219,7 @@ class Persistence(Checkpoints):
             payload, self.stream_db = encode_effects(effects, self.stream_db)
         effects.clear()
         self.batch.append(payload)
+        self.must_hold = True
         if not self.commit_scheduled:
             self.commit_scheduled = True
             self.server.loop.call_soon(self.commit)
@@ -242,21 +244,21 @@ class Persistence(Checkpoints):
                 for payload in batch:
                     lg.append(payload)
 
+    # Two plain attributes, read by the hot path once per batch:
+    # ``holds_replies``: there is a log, so a reply may have to wait for it;
+    # ``must_hold``: replies produced now depend on records the log has not
+    # yet made safe — fsynced under ``always``, written (handed to the
+    # kernel) under ``everysec`` and ``no`` — reads included. ``journal``
+    # sets it, ``commit`` clears it once the log is safe to its end. It may
+    # be True when nothing is left unsafe (after a policy change, say): the
+    # replies then wait for the next commit, which ``hold`` schedules.
     def _update_holds(self) -> None:
-        # Whether replies may have to wait for the log (whenever there is
-        # one): a plain attribute, read by the hot path once per batch.
         self.holds_replies = self.log is not None
 
-    def must_hold(self) -> bool:
-        """Whether replies produced now depend on records the log has not yet
-        made safe: not yet fsynced under ``always``, not yet written (handed
-        to the kernel) under ``everysec`` and ``no``."""
+    def _log_safe(self) -> None:
         lg = self.log
-        if lg is None:
-            return False
-        if self.batch:
-            return True
-        return lg.end_offset > (lg.durable_offset if self.always else lg.written_offset)
+        self.must_hold = bool(self.batch) or lg.end_offset > (
+            lg.durable_offset if self.always else lg.written_offset)
 
     def hold(self, conn) -> None:
         if not conn.holding:
@@ -292,6 +294,7 @@ class Persistence(Checkpoints):
             except Exception as e:  # WALWriteError: never acknowledge what is not on disk
                 self.fatal(e)
                 return
+            self._log_safe()
         waiting = self.waiting
         if waiting:
             self.waiting = []

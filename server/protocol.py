@@ -270,11 +270,12 @@ class Connection(asyncio.Protocol):
                     if len(r) > BIG_REPLY:  # let the slow path meter what follows
                         self._to_slow_path([argv], [r], data)
                         return
-                    if self.holding or self.server.persistence.holds_replies:
+                    persistence = self.server.persistence
+                    effects = client.ks.effects
+                    if self.holding or persistence.must_hold or (effects and persistence.holds_replies):
                         self._write([r], data, [argv])
                         return
-                    effects = client.ks.effects  # no log: nothing to journal
-                    if effects:
+                    if effects:  # no log: nothing to journal
                         effects.clear()
                     self.transport.write(r)
                     return
@@ -351,10 +352,11 @@ class Connection(asyncio.Protocol):
             self._to_slow_path(cmds, out, data)
             return
         if out:
-            if self.holding or server.persistence.holds_replies:
+            persistence = server.persistence
+            effects = client.ks.effects
+            if self.holding or persistence.must_hold or (effects and persistence.holds_replies):
                 self._write(out, data, cmds)
-            else:  # no log: nothing to journal, nothing to wait for
-                effects = client.ks.effects
+            else:  # nothing to journal (no log, or no write), nothing to wait for
                 if effects:
                     effects.clear()
                 self.transport.write(out[0] if len(out) == 1 else b"".join(out))
@@ -386,7 +388,7 @@ class Connection(asyncio.Protocol):
         if self.client.ks.effects:
             persistence.journal(raw, requests)
         data = b"".join(out) if len(out) > 1 else out[0]
-        if self.holding or persistence.must_hold():
+        if self.holding or persistence.must_hold:
             # These replies depend on records not yet safe (fsynced under
             # `always`, written under `everysec`/`no`): they leave in
             # commit(), after the turn's write (and fsync).
@@ -401,11 +403,12 @@ class Connection(asyncio.Protocol):
     def release(self) -> None:
         """The log holds every record the held replies depend on: send them (one write)."""
         held = self.held
-        self.held = []
+        data = b"".join(held) if len(held) > 1 else held[0]
+        held.clear()
         self.holding = False
         if self.closed:
             return
-        self.transport.write(b"".join(held) if len(held) > 1 else held[0])
+        self.transport.write(data)
         if self.client is not None and self.client.close_after_reply:
             self.close()
 

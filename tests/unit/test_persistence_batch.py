@@ -55,10 +55,10 @@ def test_reads_of_one_turn_are_one_record_with_their_selects(tmp_path):
     for session, args in ((s0, ("SET", "a", "1")), (s3, ("SET", "b", "2")), (s0, ("INCR", "n"))):
         run(session, *args)
         p.journal()
-    assert p.must_hold()  # journaled, not yet durable: replies wait
+    assert p.must_hold  # journaled, not yet durable: replies wait
     assert p.log.end_offset == start  # nothing framed before the commit
     srv.loop.turn()
-    assert not p.must_hold()
+    assert not p.must_hold
     records = list(p.log.read_from(start))
     assert len(records) == 1
     assert _commands(records[0][2]) == [
