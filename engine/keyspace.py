@@ -53,7 +53,7 @@ def now_ms() -> int:
 
 
 class Database:
-    __slots__ = ("ks", "index", "data", "expires", "dirty", "removed", "expire_pos")
+    __slots__ = ("ks", "index", "data", "expires", "dirty", "expire_pos")
 
     def __init__(self, ks: "Keyspace", index: int):
         self.ks = ks
@@ -63,9 +63,6 @@ class Database:
         # Keys changed since the last checkpoint capture; None when no
         # checkpointer tracks this keyspace (the set would only grow).
         self.dirty: set | None = None
-        # Keys removed from ``data`` so far (deleted or expired): a checkpoint
-        # walking the dict a piece at a time checks that none was.
-        self.removed = 0
         self.expire_pos = 0  # where the active expiry walk of ``expires`` goes on
 
     # -- lookups ------------------------------------------------------------
@@ -88,7 +85,6 @@ class Database:
             return
         del self.data[key]
         del self.expires[key]
-        self.removed += 1
         ks.expired_keys += 1
         ks.emit(self.index, [b"DEL", key])
         ks.changed(self, key)
@@ -117,7 +113,6 @@ class Database:
         if self.get(key) is None:
             return False
         del self.data[key]
-        self.removed += 1
         if self.expires:
             self.expires.pop(key, None)
         self.ks.changed(self, key)
@@ -125,7 +120,10 @@ class Database:
 
     def set_expire(self, key: bytes, when_ms: int) -> None:
         """Give the existing ``key`` an absolute expiry time in ms."""
-        self.expires[key] = when_ms
+        # ``- 0`` stores an exact-size copy: a time computed by addition
+        # (now + a relative TTL) keeps the spare digit its sum was allocated
+        # with, a 48-byte block instead of 32 for every key with a TTL.
+        self.expires[key] = when_ms - 0
         self.ks.changed(self, key)
 
     def persist(self, key: bytes) -> bool:

@@ -20,6 +20,7 @@ from __future__ import annotations
 from itertools import chain, islice
 from typing import TYPE_CHECKING
 
+from engine.dictscan import below
 from wal.checkpoint.tracker import KeyLog, changes
 
 if TYPE_CHECKING:
@@ -50,38 +51,35 @@ class Snapshot:
 
 
 class _Walk:
-    """The keys of a database taken whole, a chunk per loop turn, from the dict itself.
+    """The keys of a database taken whole, a chunk per loop turn, walked by
+    entry position (``engine.dictscan.below``, SCAN's walk).
 
-    A dict iterator is only valid while the dict keeps its keys: an added or
-    removed key can move the others (or end the iterator with an error). So
-    before each chunk the walk checks that the database has the same dict,
-    as many keys, and no key removed since the last chunk (``removed``,
-    counted by the Database's two removing mutators): then no key was added
-    either, and the iterator goes on where it was. Values changing in place
-    (SET of an existing key, most writes) keep it valid. Otherwise the walk
-    lists the whole dict at once, as every whole capture used to (about
-    27 ms per million keys), and goes on from that list; keys already taken
-    are taken again (the writer keeps the later value).
+    The walk meets every key present from its first chunk to its last, while
+    keys are added, removed and overwritten and the dict rebuilds its table;
+    a key added or removed meanwhile is in the next round's dirty set anyway,
+    and one a rebuild moves ahead again is taken twice (the writer keeps the
+    later value). So it never lists the dict at once, and costs each turn
+    its chunk whatever happens between turns. It walks the dict it started
+    on: a FLUSHDB or SWAPDB since queues a later part that replaces this one.
     """
 
-    __slots__ = ("db", "data", "size", "removed", "it", "listed")
+    __slots__ = ("data", "pos", "done")
 
     def __init__(self, db):
-        self.db = db
         self.data = db.data
-        self.size = len(db.data)
-        self.removed = db.removed
-        self.it = iter(db.data)
-        self.listed = None
+        self.pos = 0  # the walk starts at the end (below's cursor 0)
+        self.done = False
 
     def take(self, n: int | None) -> list:
-        if self.listed is None:
-            db = self.db
-            if db.data is self.data and len(self.data) == self.size and db.removed == self.removed:
-                return list(self.it) if n is None else list(islice(self.it, n))
-            self.listed = list(db.data)  # the dict changed shape: the one-go listing
-            self.it = iter(self.listed)
-        return list(self.it) if n is None else list(islice(self.it, n))
+        """The next ``n`` keys (all that are left for None); fewer only at the end."""
+        out: list = []
+        data = self.data
+        while not self.done and (n is None or len(out) < n):
+            want = len(data) + 1 if n is None else n - len(out)
+            self.pos, keys = below(data, self.pos, want)
+            out += keys
+            self.done = self.pos == 0
+        return out
 
 
 class Capture:
@@ -92,9 +90,7 @@ class Capture:
     queues them behind a part that drops its old content. A database captured
     whole (first capture of a keyspace not loaded here, SWAPDB, a dropped
     KeyLog) queues a ``_Walk`` of its dict behind such a part: a chunk per
-    turn too, unless keys are added or removed meanwhile (then the dict is
-    listed at once, about 27 ms per million keys, the one step here that can
-    grow with the database).
+    turn too, whatever changes between turns.
     ``step(n)`` takes the current value and expiry of up to ``n`` queued keys.
     A key changed after its chunk was taken is in the next round's dirty set,
     so it is taken again, later parts overriding earlier ones when written.
@@ -183,7 +179,8 @@ class Capture:
                 chunk = list(set(chunk))
             if exhausted:
                 queue.pop(0)
-                self.spent.append(keys.listed if type(keys) is _Walk else source)
+                if type(keys) is not _Walk:
+                    self.spent.append(source)
             if not chunk:
                 continue
             db = self.ks.dbs[i]

@@ -5,7 +5,7 @@ Role: ``start_tracking`` gives each database a dirty set
 (one ``set.add``, inline, no callback); a capture swaps it out
 (``wal.checkpoint.capture``). ``trim`` (server cron) keeps that memory in
 proportion to the database: a big set becomes a ``KeyLog`` (a list of every
-change, 8 bytes each), and a KeyLog past one change per key is dropped
+change, 8 bytes each), and a KeyLog past half a change per key is dropped
 (``None``: the next capture takes the database whole).
 
 Invariants (event-loop thread only): a key changed since the last capture
@@ -66,7 +66,7 @@ class Tracker:
         """A capture was abandoned (its keys left the dirty sets): write all next time."""
         self._need_full = True
 
-    def trim(self, ks, floor: int = 65536, ratio: int = 8, log_ratio: int = 1,
+    def trim(self, ks, floor: int = 65536, ratio: int = 8, log_ratio: float = 0.5,
              copy_below: int = 131072) -> int:
         """Keep the memory of dirty tracking in proportion to the database.
 
@@ -79,6 +79,10 @@ class Tracker:
         whole (``_Walk``), which costs less than taking each change (a
         checkpoint of a KeyLog of 4 changes per key under a write load ran
         the server at 225k req/s, a whole one at 300k) and bounds memory.
+        Half a change per key by default: past that a capture of the changes
+        saves the writer less than half its work, while the KeyLog costs up
+        to 8 bytes a key, the resident memory of a bulk load of new keys
+        (181 against 174 bytes a key for 1M 16-byte strings).
         Returns how many databases changed form. Called from the server cron.
         """
         if ks is not self._ks:
