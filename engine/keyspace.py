@@ -17,7 +17,9 @@ Expiry is lazy *and* active:
   ``expires`` dict by position (``engine.dictscan``), 64 entries at a time
   from where the last cycle stopped, and deletes the keys that are due. As
   in Redis it moves on from a database once fewer than a tenth of a sample
-  were due, and stops when its time budget is spent, setting
+  were due (but not before it walked 1/128 of the entries, so that a pass
+  over them all takes a bounded time), and stops when its time budget is
+  spent, setting
   ``expire_backlog`` so the server runs another slice soon. Nothing beyond
   the ``expires`` entry is kept per key: a key with a TTL costs one dict
   entry and one int more than one without.
@@ -46,6 +48,7 @@ from engine.dictscan import due
 
 NUM_DATABASES = 16
 EXPIRE_SAMPLE = 64  # expires entries looked at per step of the active cycle
+EXPIRE_PASS_SHARE = 128  # a cycle walks at least this share of them (see expire_due)
 
 
 def now_ms() -> int:
@@ -167,12 +170,19 @@ class Database:
         expires = self.expires
         pos = self.expire_pos
         n = 0
+        # However few are due, each cycle walks at least 1/EXPIRE_PASS_SHARE
+        # of the entries (in C, about 20 ns each), so a key that fell due
+        # behind the walk waits at most one pass (12.8 s at hz 10), not the
+        # many minutes one sample per cycle would take over a big dict.
+        floor = len(expires) // EXPIRE_PASS_SHARE
+        walked = 0
         while expires:
             pos, seen, keys = due(expires, pos, EXPIRE_SAMPLE, now)
             for key in keys:
                 self._expire_now(key)
             n += len(keys)
-            if len(keys) * 10 < seen or not seen:
+            walked += seen
+            if (len(keys) * 10 < seen and walked >= floor) or not seen:
                 break
             if time.perf_counter_ns() >= deadline_ns:
                 self.expire_pos = pos

@@ -15,7 +15,7 @@ import pytest
 
 import engine.commands  # noqa: F401  (registers every command)
 from engine.errors import CommandError
-from engine.keyspace import EXPIRE_SAMPLE, Keyspace, now_ms
+from engine.keyspace import EXPIRE_PASS_SHARE, EXPIRE_SAMPLE, Keyspace, now_ms
 from engine.registry import TABLE
 from engine.reply import Raw
 from engine.session import Session
@@ -428,7 +428,7 @@ def test_keys_whose_ttl_changed_or_went_away_are_not_expired(s):
     assert effects(s) == []
 
 
-def test_a_cycle_over_keys_none_of_which_is_due_looks_at_one_sample(s):
+def test_a_cycle_over_keys_none_of_which_is_due_walks_its_share_and_stops(s):
     n = 60_000
     db = s.db
     later = now_ms() + 600_000
@@ -440,7 +440,8 @@ def test_a_cycle_over_keys_none_of_which_is_due_looks_at_one_sample(s):
     assert s.ks.active_expire(budget_ms=1.0) == 0
     assert time.perf_counter() - t0 < 0.25
     assert not s.ks.expire_backlog
-    assert db.expire_pos == EXPIRE_SAMPLE  # the next cycle goes on from there
+    share = -(-(n // EXPIRE_PASS_SHARE) // EXPIRE_SAMPLE) * EXPIRE_SAMPLE  # whole samples
+    assert db.expire_pos == share  # the next cycle goes on from there
     assert len(db.data) == n
 
 
@@ -463,6 +464,23 @@ def test_a_quarter_due_at_once_goes_within_a_few_cycles_and_nothing_else_does(s)
     # everywhere that only happens at the end of the pass.
     assert len(db.data) == 3 * n // 4
     assert all(db.expires[key] == later for key in db.data)
+
+
+def test_keys_that_fell_due_behind_the_walk_go_within_one_pass(s):
+    # Sparse due keys (under a tenth of any sample) are not followed up the
+    # way a burst is, but each cycle walks 1/EXPIRE_PASS_SHARE of the entries.
+    n = 20_000
+    db = s.db
+    later = now_ms() + 600_000
+    for i in range(n):
+        key = b"k%d" % i
+        db.data[key] = b"v"
+        db.set_expire(key, later)
+    for i in range(0, n, 100):
+        db.expires[b"k%d" % i] = 1  # due now, one in a hundred
+    for _ in range(EXPIRE_PASS_SHARE + 1):
+        s.ks.active_expire(budget_ms=50)
+    assert len(db.data) == n - n // 100
 
 
 def test_a_replica_does_not_expire_actively(s):
