@@ -450,7 +450,7 @@ def main() -> int:
     ap.add_argument("--calls", type=int, help="calls per string measurement (default 100000)")
     ap.add_argument("--seconds", type=float, help="time cap per string measurement and SCAN 0 series (default 3)")
     ap.add_argument("--rounds", type=int, help="rounds per string measurement, median reported (default 3)")
-    ap.add_argument("--scan-seconds", type=float, help="cap of a whole scan with COUNT 10 (default 30)")
+    ap.add_argument("--scan-seconds", type=float, help="cap of a whole scan with COUNT 10 (default 40)")
     ap.add_argument("--scan1000-seconds", type=float, help="cap of a whole scan with COUNT 1000 (default 120)")
     ap.add_argument("--scan-zero-times", type=int, help="SCAN 0 calls per series (default 200)")
     o = ap.parse_args()
@@ -462,7 +462,7 @@ def main() -> int:
     o.calls = o.calls or (2000 if q else 100_000)
     o.seconds = o.seconds or (0.5 if q else 3.0)
     o.rounds = o.rounds or (1 if q else 3)
-    o.scan_seconds = o.scan_seconds or (2.0 if q else 30.0)
+    o.scan_seconds = o.scan_seconds or (2.0 if q else 40.0)
     o.scan1000_seconds = o.scan1000_seconds or (5.0 if q else 120.0)
     o.scan_zero_times = o.scan_zero_times or (20 if q else 200)
     only = SECTIONS if not o.only else [s.strip() for s in o.only.split(",") if s.strip()]

@@ -61,23 +61,35 @@ def interleaved(run, servers, args: str, n: int, reps: int, cpu: str):
 
 
 def report(results, args: str, others) -> None:
-    """Per test: medians and Keel/<other> ratios (median of per-round ratios); then geometric means."""
+    """Per test: medians and Keel/<other> ratios (median of per-round ratios); then geometric means.
+
+    A test that a server gave no figure for (redis-benchmark stops at an error
+    reply, e.g. a command Keel lacks) is shown as missing and left out of the means.
+    """
     keel = results["keel"]
     tests = list(results[others[0]][0])
     logs = {o: [] for o in others}
+    missing = []
     for test in tests:
-        cells = [f"keel {statistics.median(r.get(test, 0.0) for r in keel):,.0f}"]
+        if any(test not in r for name in results for r in results[name]):
+            gone = [name for name in results if any(test not in r for r in results[name])]
+            missing.append(test)
+            print(f"{test}: no figure from {', '.join(gone)} (redis-benchmark stopped: an error reply?)", flush=True)
+            continue
+        cells = [f"keel {statistics.median(r[test] for r in keel):,.0f}"]
         for o in others:
-            cells.append(f"{o} {statistics.median(r.get(test, 0.0) for r in results[o]):,.0f}")
+            cells.append(f"{o} {statistics.median(r[test] for r in results[o]):,.0f}")
         rs = []
         for o in others:
-            r = statistics.median(k.get(test, 0.0) / max(x.get(test, 0.0), 1e-9) for k, x in zip(keel, results[o]))
+            r = statistics.median(k[test] / max(x[test], 1e-9) for k, x in zip(keel, results[o]))
             logs[o].append(math.log(max(r, 1e-9)))
             rs.append(f"keel/{o} {r:.2f}")
         print(f"{test}: {' vs '.join(cells)} req/s; {', '.join(rs)}", flush=True)
     for o in others:
-        g = math.exp(sum(logs[o]) / len(logs[o]))
-        print(f"keel/{o} [{args}] ratio {g:.2f}", flush=True)
+        if logs[o]:
+            g = math.exp(sum(logs[o]) / len(logs[o]))
+            left = f" (without {', '.join(missing)})" if missing else ""
+            print(f"keel/{o} [{args}] ratio {g:.2f}{left}", flush=True)
 
 
 def main() -> int:
