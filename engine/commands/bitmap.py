@@ -273,8 +273,14 @@ _OPCODES = {b"GET": (_GET, 2), b"SET": (_SET, 3), b"INCRBY": (_INCRBY, 3)}
 _OVERFLOWS = {b"WRAP": _WRAP, b"SAT": _SAT, b"FAIL": _FAIL}
 
 
+_FIELD_TYPES: dict = {}  # the type arguments seen so far (a few: u8, i16, …)
+
+
 def _field_type(arg: bytes):
     """``i<bits>`` (1..64) or ``u<bits>`` (1..63): (signed, bits)."""
+    known = _FIELD_TYPES.get(arg)
+    if known is not None:
+        return known
     kind = arg[:1]
     bits = to_int_or_none(arg[1:])
     if kind == b"i":
@@ -285,7 +291,10 @@ def _field_type(arg: bytes):
         ok = False
     if not ok:
         raise CommandError(errors.BITFIELD_TYPE)
-    return kind == b"i", bits
+    known = (kind == b"i", bits)
+    if len(_FIELD_TYPES) < 256:
+        _FIELD_TYPES[bytes(arg)] = known
+    return known
 
 
 def _read_field(buf, offset: int, bits: int, signed: bool) -> int:
@@ -301,17 +310,6 @@ def _read_field(buf, offset: int, bits: int, signed: bool) -> int:
     if signed and x >> (bits - 1):
         x -= 1 << bits
     return x
-
-
-def _write_field(buf: bytearray, offset: int, bits: int, value: int) -> None:
-    byte = offset >> 3
-    last = (offset + bits - 1) >> 3
-    span = last - byte + 1
-    shift = span * 8 - (offset & 7) - bits
-    mask = ((1 << bits) - 1) << shift
-    x = int.from_bytes(buf[byte:last + 1], "big")
-    x = (x & ~mask) | ((value << shift) & mask)
-    buf[byte:last + 1] = x.to_bytes(span, "big")
 
 
 def _unsigned_overflow(value: int, incr: int, bits: int, mode: int):
@@ -399,24 +397,30 @@ def _bitfield(c, argv, readonly: bool):
     if v is None:
         buf = bytearray(need)
         db.set(key, buf)
-        changed = True
+        grown = True
     else:
         buf = writable_string(c, key, v)
-        changed = len(buf) < need
-        if changed:
+        grown = len(buf) < need
+        if grown:
             buf += bytes(need - len(buf))
-    # The bytes every write may touch, as they are before the first one: a
-    # later write can put back what an earlier one changed, and then the
-    # command changed nothing. O(the fields' bytes), not O(the string).
-    spans = [] if changed else [
-        (off >> 3, ((off + bits - 1) >> 3) + 1) for opcode, _, bits, off, _, _ in ops if opcode != _GET]
-    before = [buf[lo:hi] for lo, hi in spans]  # slices are copies
+    # As in Redis, the command changed the key when it grew it or when a
+    # write stored a value other than the one it read (a later write putting
+    # an earlier one back still counts). Each write reads and rewrites only
+    # the bytes of its field: O(the fields), not O(the string).
+    changed = grown
     replies = []
     for opcode, signed, bits, offset, value, mode in ops:
         if opcode == _GET:
             replies.append(_read_field(buf, offset, bits, signed))
             continue
-        old = _read_field(buf, offset, bits, signed)
+        byte = offset >> 3
+        end = ((offset + bits - 1) >> 3) + 1  # within buf: it was grown to the farthest write
+        shift = (end - byte) * 8 - (offset & 7) - bits
+        top = (1 << bits) - 1
+        x = int.from_bytes(buf[byte:end], "big")
+        old = (x >> shift) & top
+        if signed and old >> (bits - 1):
+            old -= 1 << bits
         check = _signed_overflow if signed else _unsigned_overflow
         if opcode == _INCRBY:
             _, new = check(old, value, bits, mode)
@@ -427,10 +431,11 @@ def _bitfield(c, argv, readonly: bool):
         if new is None:
             replies.append(None)  # OVERFLOW FAIL: nothing written
             continue
-        _write_field(buf, offset, bits, new)
+        if new != old:
+            changed = True
+            x = (x & ~(top << shift)) | ((new & top) << shift)
+            buf[byte:end] = x.to_bytes(end - byte, "big")
         replies.append(reply)
-    if not changed:
-        changed = any(buf[lo:hi] != was for (lo, hi), was in zip(spans, before))
     if changed:
         if v is not None:
             db.touched(key)

@@ -253,6 +253,15 @@ def test_bitfield_records_only_real_changes(c):
     assert c.db.data[b"f"] == b"\x30\x00"
 
 
+def test_bitfield_counts_a_write_undone_by_a_later_one_as_a_change(c):
+    # Redis counts each write that stored another value than it read, not
+    # the bytes' net difference: this command is propagated, as there.
+    c.db.set(b"f", b"\x00")
+    assert run(c, "BITFIELD", "f", "SET", "u8", "0", "7", "SET", "u8", "0", "0") == [0, 7]
+    assert c.db.data[b"f"] == b"\x00"
+    assert effects(c) == [[b"BITFIELD", b"f", b"SET", b"u8", b"0", b"7", b"SET", b"u8", b"0", b"0"]]
+
+
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(ops=st.lists(st.tuples(
     st.sampled_from(["GET", "SET", "INCRBY", "OVERFLOW"]),
