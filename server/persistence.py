@@ -255,7 +255,7 @@ class Persistence(Checkpoints):
     def _update_holds(self) -> None:
         self.holds_replies = self.log is not None
 
-    def _log_safe(self) -> None:
+    def _update_must_hold(self) -> None:
         lg = self.log
         self.must_hold = bool(self.batch) or lg.end_offset > (
             lg.durable_offset if self.always else lg.written_offset)
@@ -294,7 +294,7 @@ class Persistence(Checkpoints):
             except Exception as e:  # WALWriteError: never acknowledge what is not on disk
                 self.fatal(e)
                 return
-            self._log_safe()
+            self._update_must_hold()
         waiting = self.waiting
         if waiting:
             self.waiting = []

@@ -6,8 +6,10 @@ Positions, all replication offsets (payload bytes since the stream began)::
 
 - ``end_offset``: after the last appended record (appends are buffered);
 - ``written_offset``: handed to the kernel with write(2) (survives a crash
-  of the process, not of the machine);
-- ``durable_offset``: covered by a completed fsync (survives power loss).
+  of the process, not of the machine): under ``everysec`` and ``no`` the
+  server's replies wait for it;
+- ``durable_offset``: covered by a completed fsync (survives power loss):
+  under ``always`` the server's replies wait for it.
 
 Group commit: ``append`` only frames the record into a buffer; ``commit``
 (once per event-loop batch) writes the whole buffer with one write and, under
