@@ -68,7 +68,10 @@ def run(session: Session, argv: list) -> None:
 
 
 def state(ks: Keyspace) -> dict:
-    return {db.index: (dict(db.data), dict(db.expires)) for db in ks.dbs if db.data}
+    """The keyspace as of now: strings written in place (bytearrays, which
+    later commands go on changing) are copied."""
+    return {db.index: ({k: bytes(v) if type(v) is bytearray else v for k, v in db.data.items()},
+                       dict(db.expires)) for db in ks.dbs if db.data}
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
