@@ -45,6 +45,7 @@ from __future__ import annotations
 import time
 
 from engine.dictscan import due
+from engine.types.limits import Limits
 
 NUM_DATABASES = 16
 EXPIRE_SAMPLE = 64  # expires entries looked at per step of the active cycle
@@ -214,6 +215,8 @@ class Keyspace:
         self.misses = 0
         # The longest string a command may build (proto-max-bulk-len).
         self.proto_max_bulk_len = 512 * 1024 * 1024
+        # The collection types' encoding thresholds (the *-max-listpack-* directives).
+        self.limits = Limits()
         self.evicted_keys = 0
 
     def already_expired(self, when_ms: int) -> bool:

@@ -26,10 +26,14 @@ payload whose version is <= 11: strings are encoded the same way in all of
 them. A Redis 7.0 refuses version-11 payloads (its own check is ``<= 10``);
 ``dump(value, version=10)`` produces what a 7.0 accepts, byte for byte.
 
-Types plug in by type byte: ``register(type_byte, python_type, encode, decode)``
-where ``encode(value) -> body`` and ``decode(buf, pos) -> (value, pos)``. Only
-strings (RDB type 0) exist so far; an unregistered type byte is
-``PayloadError``, as Redis treats an unknown type. A string changed in place
+Types plug in from their own modules. A type with one RDB encoding calls
+``register(type_byte, python_type, encode, decode)``, where ``encode(value)
+-> body`` and ``decode(buf, pos) -> (value, pos)``. A type with several (a
+hash is written as a listpack or as a hash table, and read from a ziplist,
+zipmap, listpack or table) calls ``register_encoder(python_type, encode)``
+with ``encode(value) -> type byte + body`` once, and
+``register_decoder(type_byte, decode)`` for every type byte it reads. An
+unregistered type byte is ``PayloadError``, as Redis treats an unknown type. A string changed in place
 is a ``bytearray`` (see ``engine.types``): it encodes exactly as the ``bytes``
 of the same content, as Redis writes a raw and an embedded string alike, and
 it decodes as ``bytes`` (a restored string is created whole).
@@ -196,30 +200,43 @@ def read_string(buf: bytes, pos: int) -> tuple[bytes, int]:
 Encoder = Callable[[object], bytes]
 Decoder = Callable[[bytes, int], "tuple[object, int]"]
 
-_ENCODERS: dict[type, tuple[bytes, Encoder]] = {}
+_ENCODERS: dict[type, Encoder] = {}  # value -> type byte + body
 _DECODERS: dict[int, Decoder] = {}
 
 
-def register(type_byte: int, python_type: type, encode: Encoder, decode: Decoder) -> None:
-    """Teach the codec a data type: values of ``python_type`` <-> ``type_byte``."""
-    if type_byte in _DECODERS or python_type in _ENCODERS:
-        raise RuntimeError(f"RDB type {type_byte} / {python_type!r} registered twice")
-    _ENCODERS[python_type] = (bytes((type_byte,)), encode)
+def register_encoder(python_type: type, encode: Encoder) -> None:
+    """Values of ``python_type`` are written by ``encode(value) -> type byte + body``."""
+    if python_type in _ENCODERS:
+        raise RuntimeError(f"RDB encoder for {python_type!r} registered twice")
+    _ENCODERS[python_type] = encode
+
+
+def register_decoder(type_byte: int, decode: Decoder) -> None:
+    """RDB type ``type_byte`` is read by ``decode(buf, pos) -> (value, pos)``."""
+    if type_byte in _DECODERS:
+        raise RuntimeError(f"RDB type {type_byte} registered twice")
     _DECODERS[type_byte] = decode
+
+
+def register(type_byte: int, python_type: type, encode: Encoder, decode: Decoder) -> None:
+    """A data type with one RDB encoding: ``python_type`` <-> ``type_byte``."""
+    prefix = bytes((type_byte,))
+    register_encoder(python_type, lambda value: prefix + encode(value))
+    register_decoder(type_byte, decode)
 
 
 register(TYPE_STRING, bytes, encode_string, read_string)
 # Encoding only: a payload decodes to one Python type per RDB type.
-_ENCODERS[bytearray] = _ENCODERS[bytes]
+register_encoder(bytearray, _ENCODERS[bytes])
 
 
 def encode_value(value) -> bytes:
     """``type byte + body`` for ``value``."""
     try:
-        type_byte, encode = _ENCODERS[type(value)]
+        encode = _ENCODERS[type(value)]
     except KeyError:
         raise TypeError(f"no RDB encoding for {type(value).__name__}") from None
-    return type_byte + encode(value)
+    return encode(value)
 
 
 def decode_value(buf: bytes, pos: int = 0) -> tuple[object, int]:

@@ -25,6 +25,7 @@ import time
 import engine.commands  # noqa: F401  (registers every engine command)
 import server.commands  # noqa: F401  (registers connection and server commands)
 from engine.keyspace import Keyspace
+from engine.types.limits import DIRECTIVES as LIMIT_DIRECTIVES
 from server.client import Client
 from server.config import Config
 from server.persistence import Persistence
@@ -89,12 +90,16 @@ class Server:
         # Commands that build strings (APPEND, SETRANGE, SETBIT, …) refuse to
         # grow one past proto-max-bulk-len, as Redis does.
         self.ks.proto_max_bulk_len = config["proto-max-bulk-len"]
+        for name, attr in LIMIT_DIRECTIVES.items():
+            setattr(self.ks.limits, attr, config[name])
         config.listeners.append(self._config_changed)
         self.save_on_shutdown = True
 
     def _config_changed(self, name: str, value) -> None:
         if name == "proto-max-bulk-len":
             self.ks.proto_max_bulk_len = value
+        elif name in LIMIT_DIRECTIVES:
+            setattr(self.ks.limits, LIMIT_DIRECTIVES[name], value)
 
     # -- clients -------------------------------------------------------------
     def new_client(self, conn: Connection, transport) -> Client:

@@ -9,8 +9,14 @@ expiry   TTLs: EXPIRE and friends, TTL, PERSIST
 db       database-wide commands (SELECT, DBSIZE, FLUSHDB, SWAPDB, …)
 introspection  COMMAND and its subcommands, generated from the command table
 dump     DUMP and RESTORE (payloads in engine.rdb)
+
+Every module of this package is imported (in name order), so a new group
+registers its commands by existing: its ``@command`` declarations are the
+whole of its wiring.
 """
 
-from engine.commands import bitmap, db, expiry, keys, scan, string, string_range  # noqa: F401
-from engine.commands import introspection  # noqa: F401,E402
-from engine.commands import dump  # noqa: F401,E402
+import importlib
+import pkgutil
+
+for _module in sorted(m.name for m in pkgutil.iter_modules(__path__)):
+    importlib.import_module(f"{__name__}.{_module}")

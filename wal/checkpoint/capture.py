@@ -8,8 +8,10 @@ turn (``step``), then the last round at once (``finish``).
 
 Invariants: values are taken with a few C-level passes
 (``map(dict.get, keys)``), no per-key Python code, except that a chunk
-holding a ``bytearray`` (a string written in place) has those copied to
-``bytes``, since the loop changes them in place; a key changed after its
+holding a ``bytearray`` (a string written in place) or a collection has
+those copied to ``bytes`` or encoded (``layout.Encoded``) on the loop, since
+the loop changes them in place (a big collection costs its encoding time
+there, once per checkpoint that takes it); a key changed after its
 chunk was taken is in the next round's dirty set and is taken again, so the
 snapshot ``finish`` returns is the keyspace exactly as of that loop turn;
 ``Capture`` only reads the keyspace, apart from swapping the dirty sets out.
@@ -20,11 +22,26 @@ from __future__ import annotations
 from itertools import chain, islice
 from typing import TYPE_CHECKING
 
+from engine import rdb
 from engine.dictscan import below
+from wal.checkpoint.layout import Encoded
 from wal.checkpoint.tracker import KeyLog, changes
 
 if TYPE_CHECKING:
     from wal.checkpoint import Checkpointer
+
+
+_IMMUTABLE = frozenset((bytes, type(None)))
+
+
+def _frozen(value):
+    """``value`` as the writer may read it from another thread."""
+    t = type(value)
+    if t is bytes or value is None:
+        return value
+    if t is bytearray:
+        return bytes(value)
+    return Encoded(rdb.encode_value(value))
 
 
 class Snapshot:
@@ -187,12 +204,13 @@ class Capture:
             data = db.data
             expires = db.expires
             values = list(map(data.get, chunk))  # None: deleted since
-            if bytearray in set(map(type, values)):
-                # A string written in place is a bytearray the loop goes on
-                # changing while the writer thread reads the snapshot: take
-                # it as it is now. (A later change marks the key again, so a
-                # later round retakes it.)
-                values = [bytes(v) if type(v) is bytearray else v for v in values]
+            if not set(map(type, values)) <= _IMMUTABLE:
+                # A string written in place (a bytearray) and a collection
+                # are changed in place by the loop while the writer thread
+                # reads the snapshot: take them as they are now, a bytes
+                # copy and the RDB encoding. (A later change marks the key
+                # again, so a later round retakes it.)
+                values = [_frozen(v) for v in values]
             expiries = list(map(expires.get, chunk)) if expires else None
             if chunks is None:
                 self.parts.append((i, False, chunk, values, expiries))
