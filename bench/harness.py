@@ -117,25 +117,15 @@ class Servers:
         return p
 
     def keel(self, *args: str) -> KeelProcess:
-        p = KeelProcess(*args, "--loglevel", "warning")
-        try:
-            p.start()
-        except BaseException:
-            self._stop(p)
-            raise
-        return self._started(p)
+        return self._start(KeelProcess(*args, "--loglevel", "warning"))
 
     def redis(self, *args: str) -> RedisProcess:
-        p = RedisProcess(*args)
-        try:
-            p.start()
-        except BaseException:
-            self._stop(p)
-            raise
-        return self._started(p)
+        return self._start(RedisProcess(*args))
 
     def ceiling(self, *args: str) -> CeilingProcess:
-        p = CeilingProcess(*args)
+        return self._start(CeilingProcess(*args))
+
+    def _start(self, p):
         try:
             p.start()
         except BaseException:

@@ -8,7 +8,6 @@ server, and repair must make it start with every record before the damage.
 
 from __future__ import annotations
 
-import glob
 import os
 import re
 import shutil
@@ -18,6 +17,7 @@ import tempfile
 
 import pytest
 
+from tests.crash.test_recovery_server import segments, start_fails, write_keys
 from tests.support import ROOT, KeelProcess
 
 
@@ -31,32 +31,6 @@ def datadir():
 def keel_wal(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "wal", *args], cwd=ROOT,
                           capture_output=True, text=True, timeout=60)
-
-
-def write_keys(keel: KeelProcess, n: int, prefix: bytes) -> None:
-    """n SETs, one per round trip: one log record each."""
-    c = keel.client()
-    for i in range(n):
-        assert c.call(b"SET", prefix + b"%d" % i, b"v%d" % i) == b"OK"
-    c.close()
-
-
-def segments(d: str) -> list[str]:
-    return sorted(glob.glob(os.path.join(d, "appendonlydir", "*.wal")))
-
-
-def start_fails(keel: KeelProcess) -> str:
-    """Start the server, expect it to refuse: what it printed and logged."""
-    keel.start(wait=False)
-    try:
-        rc = keel.proc.wait(30)
-    except subprocess.TimeoutExpired:
-        keel.kill()
-        pytest.fail("the server started on a damaged log")
-    err = keel.proc.stderr.read().decode("utf-8", "replace")
-    keel.proc.stderr.close()
-    assert rc != 0
-    return err + keel.log()
 
 
 def flip(path: str, pos: int) -> None:
