@@ -83,7 +83,7 @@ def setrange(c, argv):
         buf = bytearray(offset)  # Redis creates a raw string here, whatever its length
         buf += patch
         db.set(key, buf)
-        c.emit([b"SETRANGE", key, argv[2], patch])
+        c.emit(argv)
         return len(buf)
     if not patch:
         return len(v)
@@ -102,7 +102,7 @@ def setrange(c, argv):
         # the tail and grows the buffer there, so nothing after it moves.
         buf[offset:end] = patch
     db.touched(key)
-    c.emit([b"SETRANGE", key, argv[2], patch])
+    c.emit(argv)
     return len(buf)
 
 
