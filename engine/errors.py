@@ -72,6 +72,15 @@ BITFIELD_TYPE = (
 BITFIELD_OVERFLOW_TYPE = "ERR Invalid OVERFLOW type specified"
 BITFIELD_RO_WRITE = "ERR BITFIELD_RO only supports the GET subcommand"
 
+# --- hashes ------------------------------------------------------------------
+HASH_VALUE_NOT_INTEGER = "ERR hash value is not an integer"
+HASH_VALUE_NOT_FLOAT = "ERR hash value is not a float"
+INCREMENT_NAN_OR_INF = "ERR value is NaN or Infinity"
+# HRANDFIELD's count (also what SRANDMEMBER and ZRANDMEMBER say of theirs).
+COUNT_OUT_OF_RANGE = "ERR value is out of range, value must between -9223372036854775807 and 9223372036854775807"
+# HRANDFIELD ... WITHVALUES with a count beyond +-LONG_MAX/2 (the reply would be twice as long).
+VALUE_OUT_OF_RANGE = "ERR value is out of range"
+
 # --- dispatch --------------------------------------------------------------
 UNKNOWN_COMMAND = "ERR unknown command '{}', with args beginning with: {}"
 WRONG_ARITY = "ERR wrong number of arguments for '{}' command"
