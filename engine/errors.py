@@ -81,6 +81,12 @@ COUNT_OUT_OF_RANGE = "ERR value is out of range, value must between -92233720368
 # HRANDFIELD ... WITHVALUES with a count beyond +-LONG_MAX/2 (the reply would be twice as long).
 VALUE_OUT_OF_RANGE = "ERR value is out of range"
 
+# --- sets (the SINTERCARD texts are ZINTERCARD's too) -------------------------
+MUST_BE_POSITIVE = "ERR value is out of range, must be positive"
+NUMKEYS_NOT_POSITIVE = "ERR numkeys should be greater than 0"
+NUMKEYS_TOO_MANY = "ERR Number of keys can't be greater than number of args"
+LIMIT_NEGATIVE = "ERR LIMIT can't be negative"
+
 # --- dispatch --------------------------------------------------------------
 UNKNOWN_COMMAND = "ERR unknown command '{}', with args beginning with: {}"
 WRONG_ARITY = "ERR wrong number of arguments for '{}' command"
