@@ -87,6 +87,19 @@ NUMKEYS_NOT_POSITIVE = "ERR numkeys should be greater than 0"
 NUMKEYS_TOO_MANY = "ERR Number of keys can't be greater than number of args"
 LIMIT_NEGATIVE = "ERR LIMIT can't be negative"
 
+# --- sorted sets (ZINTERCARD's texts are in the sets section) ----------------
+ZADD_NX_XX = "ERR XX and NX options at the same time are not compatible"
+ZADD_GT_LT_NX = "ERR GT, LT, and/or NX options at the same time are not compatible"
+ZADD_INCR_PAIR = "ERR INCR option supports a single increment-element pair"
+ZSET_NAN = "ERR resulting score is not a number (NaN)"
+ZSET_MINMAX_NOT_FLOAT = "ERR min or max is not a float"
+ZSET_LEX_RANGE = "ERR min or max not valid string range item"
+ZRANGE_LIMIT_NEEDS_BY = "ERR syntax error, LIMIT is only supported in combination with either BYSCORE or BYLEX"
+ZRANGE_BYLEX_WITHSCORES = "ERR syntax error, WITHSCORES not supported in combination with BYLEX"
+ZSET_NEED_ONE_KEY = "ERR at least 1 input key is needed for '{}' command"
+ZSET_WEIGHT_NOT_FLOAT = "ERR weight value is not a float"
+ZMPOP_COUNT_NOT_POSITIVE = "ERR count should be greater than 0"
+
 # --- dispatch --------------------------------------------------------------
 UNKNOWN_COMMAND = "ERR unknown command '{}', with args beginning with: {}"
 WRONG_ARITY = "ERR wrong number of arguments for '{}' command"
