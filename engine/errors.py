@@ -100,6 +100,16 @@ ZSET_NEED_ONE_KEY = "ERR at least 1 input key is needed for '{}' command"
 ZSET_WEIGHT_NOT_FLOAT = "ERR weight value is not a float"
 ZMPOP_COUNT_NOT_POSITIVE = "ERR count should be greater than 0"
 
+# --- lists ---------------------------------------------------------------------
+INDEX_OUT_OF_RANGE = "ERR index out of range"
+COUNT_NOT_POSITIVE = "ERR count should be greater than 0"
+LPOS_RANK_ZERO = (
+    "ERR RANK can't be zero: use 1 to start from the first match, 2 from the second ... "
+    "or use negative to start from the end of the list"
+)
+LPOS_COUNT_NEGATIVE = "ERR COUNT can't be negative"
+LPOS_MAXLEN_NEGATIVE = "ERR MAXLEN can't be negative"
+
 # --- dispatch --------------------------------------------------------------
 UNKNOWN_COMMAND = "ERR unknown command '{}', with args beginning with: {}"
 WRONG_ARITY = "ERR wrong number of arguments for '{}' command"
