@@ -36,6 +36,7 @@ class Command:
         "name", "fullname", "arity", "flags", "first_key", "last_key", "key_step",
         "acl", "handler", "subcommands", "parent", "summary", "since", "group",
         "is_write", "calls", "usec", "timed_calls", "rejected_calls", "failed_calls",
+        "getkeys",
     )
 
     def __init__(self, name, arity, flags, keys, acl, handler, parent=None,
@@ -53,6 +54,9 @@ class Command:
         self.since = since
         self.group = group
         self.is_write = "write" in self.flags
+        # A command whose keys move (``movablekeys``: SORT's STORE) names
+        # them with ``getkeys(argv) -> positions``; the others use the range.
+        self.getkeys = None
         # INFO commandstats counters (kept here: one object per command, no
         # lookups on the hot path beyond the one dispatch already does).
         self.calls = 0
@@ -70,6 +74,8 @@ class Command:
 
     def key_positions(self, argv: list) -> list[int]:
         """Indexes of the key arguments in ``argv`` (COMMAND GETKEYS, ACL)."""
+        if self.getkeys is not None:
+            return self.getkeys(argv)
         first = self.first_key
         if first <= 0:
             return []
@@ -124,14 +130,20 @@ COMMANDS: dict[str, Command] = {}  # lower-case name -> command, for introspecti
 
 
 def command(name: str, arity: int, flags: str = "", keys=(0, 0, 0), acl: str = "",
-            summary: str = "", since: str = "1.0.0", group: str = "generic", fast_path: bool = True):
-    """Declare a command: ``@command("get", 2, "readonly fast", (1, 1, 1), "@read @string @fast")``."""
+            summary: str = "", since: str = "1.0.0", group: str = "generic", fast_path: bool = True,
+            getkeys=None):
+    """Declare a command: ``@command("get", 2, "readonly fast", (1, 1, 1), "@read @string @fast")``.
+
+    ``getkeys(argv) -> [positions]`` names the keys of a ``movablekeys``
+    command whose keys the (first, last, step) range cannot describe.
+    """
 
     def register(fn: Handler) -> Handler:
         cmd = Command(name, arity, flags, keys, acl, fn, summary=summary or (fn.__doc__ or "").strip().split("\n")[0],
                       since=since, group=group)
         if name in COMMANDS:
             raise RuntimeError(f"command {name!r} declared twice")
+        cmd.getkeys = getkeys
         COMMANDS[name] = cmd
         TABLE[name.encode()] = cmd
         TABLE[name.upper().encode()] = cmd
