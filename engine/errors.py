@@ -110,6 +110,9 @@ LPOS_RANK_ZERO = (
 LPOS_COUNT_NEGATIVE = "ERR COUNT can't be negative"
 LPOS_MAXLEN_NEGATIVE = "ERR MAXLEN can't be negative"
 
+# --- SORT / SORT_RO -----------------------------------------------------------
+SORT_NOT_DOUBLE = "ERR One or more scores can't be converted into double"
+
 # --- dispatch --------------------------------------------------------------
 UNKNOWN_COMMAND = "ERR unknown command '{}', with args beginning with: {}"
 WRONG_ARITY = "ERR wrong number of arguments for '{}' command"
