@@ -133,7 +133,7 @@ DIRECTIVES = [
     _D("io-threads", "int", 1, mutable=False, lo=1, hi=128),
     _D("enable-debug-command", "enum", "yes", mutable=False, choices=("yes", "no", "local")),
     _D("list-max-listpack-size", "int", -2, lo=-5, hi=2**31 - 1, aliases=("list-max-ziplist-size",)),
-    _D("hash-max-listpack-entries", "int", 128, lo=0, hi=2**63 - 1, aliases=("hash-max-ziplist-entries",)),
+    _D("hash-max-listpack-entries", "int", 512, lo=0, hi=2**63 - 1, aliases=("hash-max-ziplist-entries",)),
     _D("hash-max-listpack-value", "int", 64, lo=0, hi=2**63 - 1, aliases=("hash-max-ziplist-value",)),
     _D("list-compress-depth", "int", 0, lo=0, hi=2**31 - 1),
     _D("set-max-intset-entries", "int", 512, lo=0, hi=2**63 - 1),

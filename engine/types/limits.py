@@ -20,7 +20,7 @@ class Limits:
         # -5 64 KB; positive: of at most that many entries.
         self.list_max_listpack_size = -2
         self.list_compress_depth = 0
-        self.hash_max_listpack_entries = 128
+        self.hash_max_listpack_entries = 512
         self.hash_max_listpack_value = 64
         self.set_max_intset_entries = 512
         self.set_max_listpack_entries = 128
