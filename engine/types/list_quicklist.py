@@ -1,0 +1,430 @@
+"""The quicklist: the large encoding of a list, a deque of element runs.
+
+Nodes follow Redis 7.2's quicklist rules for where one ends and the next
+begins when elements are pushed and popped at the ends (see
+``engine.types.list``), so node counts -- which decide when a list becomes a
+listpack again -- agree with Redis's for queue and stack use. Edits inside
+the list (LSET, LINSERT) keep a node within its limit by splitting it, close
+to, though not always exactly where, Redis would.
+
+Also here: ``entry_size`` (an element's size in Redis's listpack format,
+which the conversion rules are written in) and the node limits of a
+``list-max-listpack-size`` value.
+
+Invariants: ``count`` is the sum of the nodes' counts; no node is empty; a
+node's ``sz`` is its listpack size (a plain node's: its element's length);
+the first and last nodes are open (Python lists), the others packed
+(``marshal`` bytes) between commands.
+"""
+
+from __future__ import annotations
+
+import marshal
+from collections import deque
+
+
+LP_EMPTY = 7  # listpack header (6) + end byte
+_SIZE_SAFETY = 8192  # a node limit by count still stays under 8 KB
+_INSERT_ESTIMATE = 8  # Redis's overestimate of an entry's overhead
+_UINT_MAX = 2**32 - 1
+_SIZE_MAX = 2**64 - 1
+_LEVELS = (4096, 8192, 16384, 32768, 65536)
+_MAX_FILL = 32767
+
+
+def _backlen(n: int) -> int:
+    if n <= 127:
+        return 1
+    if n < 16383:
+        return 2
+    if n < 2097151:
+        return 3
+    if n < 268435455:
+        return 4
+    return 5
+
+
+def entry_size(v: bytes) -> int:
+    """Bytes ``v`` takes as one listpack entry (integers packed as Redis packs them)."""
+    n = len(v)
+    if n <= 20 and n and (v[0] in b"-0123456789"):
+        try:
+            i = int(v)
+        except ValueError:
+            i = None
+        if i is not None and b"%d" % i == v and -(2**63) <= i < 2**63:
+            if 0 <= i <= 127:
+                return 2
+            if -4096 <= i <= 4095:
+                return 3
+            if -32768 <= i <= 32767:
+                return 4
+            if -8388608 <= i <= 8388607:
+                return 5
+            if -2147483648 <= i <= 2147483647:
+                return 6
+            return 10
+    head = n + (1 if n <= 63 else 2 if n <= 4095 else 5)
+    return head + _backlen(head)
+
+
+def node_limits(fill: int) -> tuple[int, int]:
+    """(size limit, count limit) of one node under ``fill``."""
+    if fill >= 0:
+        return _SIZE_MAX, fill or 1
+    return _LEVELS[min(-fill - 1, len(_LEVELS) - 1)], _UINT_MAX
+
+
+def exceeds(fill: int, size: int, count: int) -> bool:
+    """Whether a listpack of ``size`` bytes and ``count`` entries outgrows a node."""
+    if fill < 0:
+        return size > _LEVELS[min(-fill - 1, len(_LEVELS) - 1)]
+    return size > _SIZE_SAFETY or count > (fill or 1)
+
+
+def is_large(n: int, fill: int) -> bool:
+    """Whether an element of ``n`` bytes gets a plain node of its own."""
+    if fill >= 0:
+        return n > _SIZE_SAFETY
+    return n > _LEVELS[min(-fill - 1, len(_LEVELS) - 1)]
+
+
+def pack(items: list) -> bytes:
+    return marshal.dumps(items)
+
+
+def unpack(blob: bytes) -> list:
+    return marshal.loads(blob)
+
+
+
+# --- quicklist --------------------------------------------------------------
+
+class Node:
+    """A run of elements: ``data`` is a list (open) or marshal bytes (packed)."""
+
+    __slots__ = ("data", "count", "sz", "plain")
+
+    def __init__(self, items: list, sz: int, plain: bool = False):
+        self.data = items
+        self.count = len(items)
+        self.sz = sz
+        self.plain = plain
+
+    def items(self) -> list:
+        d = self.data
+        if type(d) is bytes:
+            d = self.data = unpack(d)
+        return d
+
+    def peek(self) -> list:
+        """The elements without opening the node (a copy when packed)."""
+        d = self.data
+        return unpack(d) if type(d) is bytes else d
+
+    def pack(self) -> None:
+        if type(self.data) is not bytes:
+            self.data = pack(self.data)
+
+
+class Quicklist:
+    __slots__ = ("nodes", "count", "fill")
+
+    def __init__(self, fill: int):
+        self.nodes: deque[Node] = deque()
+        self.count = 0
+        self.fill = max(-5, min(fill, _MAX_FILL))
+
+    # -- node housekeeping ---------------------------------------------------
+    def _settle(self, i: int) -> None:
+        """Pack node ``i`` unless it is an end node."""
+        if 0 < i < len(self.nodes) - 1:
+            self.nodes[i].pack()
+
+    def _allows(self, node: Node | None, n: int) -> bool:
+        if node is None or node.plain or is_large(n, self.fill):
+            return False
+        return not exceeds(self.fill, node.sz + n + _INSERT_ESTIMATE, node.count + 1)
+
+    def _new_end(self, v: bytes, head: bool) -> None:
+        nodes = self.nodes
+        node = Node([v], (len(v) if is_large(len(v), self.fill) else LP_EMPTY + entry_size(v)),
+                    plain=is_large(len(v), self.fill))
+        if head:
+            nodes.appendleft(node)
+            if len(nodes) > 2:
+                nodes[1].pack()
+        else:
+            nodes.append(node)
+            if len(nodes) > 2:
+                nodes[-2].pack()
+
+    def push(self, v: bytes, head: bool) -> None:
+        nodes = self.nodes
+        end = (nodes[0] if head else nodes[-1]) if nodes else None
+        if self._allows(end, len(v)):
+            if head:
+                end.items().insert(0, v)
+            else:
+                end.items().append(v)
+            end.count += 1
+            end.sz += entry_size(v)
+        else:
+            self._new_end(v, head)
+        self.count += 1
+
+    def pop(self, head: bool) -> bytes:
+        nodes = self.nodes
+        node = nodes[0] if head else nodes[-1]
+        items = node.items()
+        v = items.pop(0) if head else items.pop()
+        node.count -= 1
+        self.count -= 1
+        if node.count == 0:
+            if head:
+                nodes.popleft()
+            else:
+                nodes.pop()
+        elif not node.plain:
+            node.sz -= entry_size(v)
+        return v
+
+    def _drop(self, i: int, items: list, removed: list) -> None:
+        """Node ``i`` now holds the non-empty ``items`` (``removed`` were taken out)."""
+        node = self.nodes[i]
+        self.count -= len(removed)
+        node.data = items
+        node.count = len(items)
+        if not node.plain:
+            node.sz -= sum(map(entry_size, removed))
+        self._settle(i)
+
+    def locate(self, index: int) -> tuple[int, int]:
+        """(node position, offset in it) of element ``index`` (0 <= index < count)."""
+        nodes = self.nodes
+        if index < self.count // 2:
+            for i, node in enumerate(nodes):
+                if index < node.count:
+                    return i, index
+                index -= node.count
+        else:
+            back = self.count - 1 - index
+            for j in range(len(nodes) - 1, -1, -1):
+                node = nodes[j]
+                if back < node.count:
+                    return j, node.count - 1 - back
+                back -= node.count
+        raise IndexError(index)
+
+    def iter_from(self, i: int, offset: int):
+        """Elements from node ``i`` offset ``offset`` towards the tail."""
+        nodes = self.nodes
+        first = True
+        for j in range(i, len(nodes)):
+            items = nodes[j].peek()
+            if first:
+                first = False
+                yield from items[offset:] if offset else items
+            else:
+                yield from items
+
+    def iter_back(self):
+        for j in range(len(self.nodes) - 1, -1, -1):
+            yield from reversed(self.nodes[j].peek())
+
+    def set(self, index: int, v: bytes) -> None:
+        i, off = self.locate(index)
+        node = self.nodes[i]
+        items = node.items()
+        old = items[off]
+        items[off] = v
+        if node.plain or is_large(len(v), self.fill):
+            # A plain node (or a new element too large to share one) is
+            # rebuilt around it: split the node there, the element alone.
+            self._isolate(i, off)
+        else:
+            node.sz += entry_size(v) - entry_size(old)
+            if exceeds(self.fill, node.sz, node.count):
+                self._split(i)
+        self._settle_all_near(i)
+
+    def _isolate(self, i: int, off: int) -> None:
+        nodes = self.nodes
+        node = nodes[i]
+        items = node.items()
+        before, mid, after = items[:off], items[off], items[off + 1:]
+        new = []
+        if before:
+            new.append(Node(before, LP_EMPTY + sum(map(entry_size, before))))
+        big = is_large(len(mid), self.fill)
+        new.append(Node([mid], len(mid) if big else LP_EMPTY + entry_size(mid), plain=big))
+        if after:
+            new.append(Node(after, LP_EMPTY + sum(map(entry_size, after))))
+        del nodes[i]
+        for k, n in enumerate(new):
+            nodes.insert(i + k, n)
+
+    def _split(self, i: int) -> None:
+        node = self.nodes[i]
+        items = node.items()
+        half = len(items) // 2
+        left, right = items[:half], items[half:]
+        node.data, node.count, node.sz = left, len(left), LP_EMPTY + sum(map(entry_size, left))
+        self.nodes.insert(i + 1, Node(right, LP_EMPTY + sum(map(entry_size, right))))
+
+    def _settle_all_near(self, i: int) -> None:
+        for j in (i - 1, i, i + 1, i + 2):
+            if 0 <= j < len(self.nodes):
+                self._settle(j)
+        if self.nodes:
+            self.nodes[0].items()
+            self.nodes[-1].items()
+
+    def insert(self, index: int, v: bytes, after: bool) -> None:
+        """Insert ``v`` next to element ``index``."""
+        i, off = self.locate(index)
+        nodes = self.nodes
+        node = nodes[i]
+        n = len(v)
+        if is_large(n, self.fill) or node.plain:
+            items = node.items()
+            pos = off + 1 if after else off
+            items.insert(pos, v)
+            node.count += 1
+            self.count += 1
+            if node.plain:
+                node.plain = False
+                node.sz = LP_EMPTY + sum(map(entry_size, items))
+            else:
+                node.sz += entry_size(v)
+            self._isolate(i, pos)
+            # the neighbours split off the old plain node may be large too
+            self._relabel()
+            self._settle_all_near(i)
+            return
+        if self._allows(node, n):
+            node.items().insert(off + 1 if after else off, v)
+            node.count += 1
+            node.sz += entry_size(v)
+        elif after and off == node.count - 1 and self._allows(nodes[i + 1] if i + 1 < len(nodes) else None, n):
+            nxt = nodes[i + 1]
+            nxt.items().insert(0, v)
+            nxt.count += 1
+            nxt.sz += entry_size(v)
+        elif not after and off == 0 and i > 0 and self._allows(nodes[i - 1], n):
+            prv = nodes[i - 1]
+            prv.items().append(v)
+            prv.count += 1
+            prv.sz += entry_size(v)
+        elif (after and off == node.count - 1) or (not after and off == 0):
+            nodes.insert(i + 1 if after else i, Node([v], LP_EMPTY + entry_size(v)))
+        else:
+            items = node.items()
+            items.insert(off + 1 if after else off, v)
+            node.count += 1
+            node.sz += entry_size(v)
+            self._split(i)
+        self.count += 1
+        self._settle_all_near(i)
+
+    def _relabel(self) -> None:
+        for node in self.nodes:
+            if node.count == 1 and not node.plain:
+                v = node.peek()[0]
+                if is_large(len(v), self.fill):
+                    node.plain = True
+                    node.sz = len(v)
+
+    def trim(self, left: int, right: int) -> None:
+        """Remove ``left`` elements from the head and ``right`` from the tail."""
+        nodes = self.nodes
+        while left:
+            node = nodes[0]
+            if node.count <= left:
+                left -= node.count
+                self.count -= node.count
+                nodes.popleft()
+                continue
+            items = node.items()
+            gone = items[:left]
+            del items[:left]
+            self._drop(0, items, gone)
+            left = 0
+        while right:
+            node = nodes[-1]
+            if node.count <= right:
+                right -= node.count
+                self.count -= node.count
+                nodes.pop()
+                continue
+            items = node.items()
+            gone = items[len(items) - right:]
+            del items[len(items) - right:]
+            self._drop(len(nodes) - 1, items, gone)
+            right = 0
+        if nodes:
+            nodes[0].items()
+            nodes[-1].items()
+
+    def remove(self, v: bytes, count: int) -> int:
+        """LREM on the nodes: ``count`` > 0 from the head, < 0 from the tail, 0 all."""
+        nodes = self.nodes
+        limit = abs(count) or self.count
+        removed = 0
+        order = range(len(nodes)) if count >= 0 else range(len(nodes) - 1, -1, -1)
+        emptied = []
+        for i in order:
+            if removed >= limit:
+                break
+            node = nodes[i]
+            items = node.peek()
+            if v not in items:
+                continue
+            keep = []
+            if count >= 0:
+                for x in items:
+                    if x == v and removed < limit:
+                        removed += 1
+                    else:
+                        keep.append(x)
+            else:
+                for x in reversed(items):
+                    if x == v and removed < limit:
+                        removed += 1
+                    else:
+                        keep.append(x)
+                keep.reverse()
+            taken = len(items) - len(keep)
+            self.count -= taken
+            if not keep:
+                emptied.append(i)
+                continue
+            node.data = keep
+            node.count = len(keep)
+            if not node.plain:
+                node.sz -= taken * entry_size(v)
+        for i in sorted(emptied, reverse=True):
+            del nodes[i]
+        for i in range(len(nodes)):
+            self._settle(i)
+        if nodes:
+            nodes[0].items()
+            nodes[-1].items()
+        return removed
+
+    def elements(self) -> list:
+        out = []
+        for node in self.nodes:
+            out.extend(node.peek())
+        return out
+
+    def copy(self) -> "Quicklist":
+        q = Quicklist(self.fill)
+        for node in self.nodes:
+            d = node.data
+            n = Node([], node.sz, node.plain)
+            n.data = d if type(d) is bytes else list(d)
+            n.count = node.count
+            q.nodes.append(n)
+        q.count = self.count
+        return q
