@@ -56,12 +56,14 @@ class Hash:
 
     # -- construction ------------------------------------------------------
     @classmethod
-    def from_pairs(cls, fields: list, values: list, limits) -> "Hash":
+    def from_pairs(cls, fields: list, values: list, limits, check_lengths: bool = True) -> "Hash":
         """A hash of distinct ``fields`` (and their ``values``) in the encoding
-        ``limits`` choose for them (RDB loading)."""
+        ``limits`` choose for them (RDB loading). Without ``check_lengths``
+        only the count decides, as Redis loads a listpack or ziplist: one
+        that holds a long value stays packed."""
         n = limits.hash_max_listpack_value
-        if len(fields) > limits.hash_max_listpack_entries or \
-                any(len(f) > n for f in fields) or any(len(v) > n for v in values):
+        if len(fields) > limits.hash_max_listpack_entries or check_lengths and (
+                any(len(f) > n for f in fields) or any(len(v) > n for v in values)):
             return cls(dict(zip(fields, values)))
         return cls(_pack(list(fields), list(values)))
 
@@ -287,9 +289,11 @@ register(Hash, "hash", encoding=lambda v: v.encoding, copy=Hash.copy)
 # of field, value, ... inside an RDB string), a table as type 4 (the count,
 # then each field and value as an RDB string). Read also: type 13 (a ziplist,
 # Redis < 7) and 9 (a zipmap, Redis 2.x), converted on load as Redis does.
-# Whatever the type byte, the loaded hash takes the encoding the default
-# thresholds give its contents (a decoder does not see the keyspace's limits;
-# a hash over a lower configured limit converts at its next write). An empty
+# The loaded hash takes the encoding Redis gives it: a table past the entry
+# limit; for types 4 and 9 also when a field or value is over the length
+# limit, while a listpack or ziplist holding a long value stays packed, as
+# Redis 7 loads it. The limits are the defaults (a decoder does not see the
+# keyspace's; a hash over a lower configured limit converts at its next write). An empty
 # hash, an odd count of entries, a repeated field or a damaged buffer is
 # ``rdb.PayloadError`` (RESTORE: "Bad data format"), never a stored value.
 
@@ -313,13 +317,13 @@ def _encode(h: Hash) -> bytes:
     return b"".join(parts)
 
 
-def _from_entries(entries: list) -> Hash:
+def _from_entries(entries: list, check_lengths: bool = True) -> Hash:
     if not entries or len(entries) % 2:
         raise rdb.PayloadError(f"a hash of {len(entries)} entries")
     fields, values = entries[::2], entries[1::2]
     if len(set(fields)) != len(fields):
         raise rdb.PayloadError("a hash field appears twice")
-    return Hash.from_pairs(fields, values, _LOAD_LIMITS)
+    return Hash.from_pairs(fields, values, _LOAD_LIMITS, check_lengths)
 
 
 def _decode_table(buf: bytes, pos: int):
@@ -334,19 +338,19 @@ def _decode_table(buf: bytes, pos: int):
     return _from_entries(entries), pos
 
 
-def _blob_decoder(codec):
+def _blob_decoder(codec, check_lengths: bool):
     def decode(buf: bytes, pos: int):
         blob, pos = rdb.read_string(buf, pos)
         try:
             entries = codec.decode(bytes(blob))
         except codec.FormatError as e:
             raise rdb.PayloadError(f"damaged {codec.__name__}: {e}") from None
-        return _from_entries(entries), pos
+        return _from_entries(entries, check_lengths), pos
     return decode
 
 
 rdb.register_encoder(Hash, _encode)
 rdb.register_decoder(RDB_TYPE_HASH, _decode_table)
-rdb.register_decoder(RDB_TYPE_HASH_LISTPACK, _blob_decoder(listpack))
-rdb.register_decoder(RDB_TYPE_HASH_ZIPLIST, _blob_decoder(ziplist))
-rdb.register_decoder(RDB_TYPE_HASH_ZIPMAP, _blob_decoder(zipmap))
+rdb.register_decoder(RDB_TYPE_HASH_LISTPACK, _blob_decoder(listpack, check_lengths=False))
+rdb.register_decoder(RDB_TYPE_HASH_ZIPLIST, _blob_decoder(ziplist, check_lengths=False))
+rdb.register_decoder(RDB_TYPE_HASH_ZIPMAP, _blob_decoder(zipmap, check_lengths=True))
