@@ -41,6 +41,19 @@ def get_set(c, key: bytes):
     raise CommandError(errors.WRONGTYPE)
 
 
+def read_set(c, key: bytes):
+    """``get_set`` for a read: counts a keyspace hit or miss (INFO), as Redis's
+    read lookups do."""
+    v = c.db.get(key)
+    if v is None:
+        c.ks.misses += 1
+        return None
+    c.ks.hits += 1
+    if type(v) is Set:
+        return v
+    raise CommandError(errors.WRONGTYPE)
+
+
 def _emit_srem(c, key: bytes, members: list) -> None:
     for i in range(0, len(members), SPOP_BATCH):
         c.emit([b"SREM", key, *members[i:i + SPOP_BATCH]])
@@ -90,7 +103,7 @@ def srem(c, argv):
          summary="Every member of a set", since="1.0.0")
 def smembers(c, argv):
     """SMEMBERS key -- every member (a set reply). O(n)."""
-    s = get_set(c, argv[1])
+    s = read_set(c, argv[1])
     return SetReply(s.members() if s is not None else ())
 
 
@@ -98,7 +111,7 @@ def smembers(c, argv):
          summary="Whether a value is a member of a set", since="1.0.0")
 def sismember(c, argv):
     """SISMEMBER key member -- 1 or 0. O(1) (O(log n) on an intset, O(n) on a listpack)."""
-    s = get_set(c, argv[1])
+    s = read_set(c, argv[1])
     return ONE if s is not None and s.contains(argv[2]) else ZERO
 
 
@@ -106,7 +119,7 @@ def sismember(c, argv):
          summary="Whether each value is a member of a set", since="6.2.0")
 def smismember(c, argv):
     """SMISMEMBER key member [member ...] -- 1 or 0 for each. O(1) a member."""
-    s = get_set(c, argv[1])
+    s = read_set(c, argv[1])
     if s is None:
         return [0] * (len(argv) - 2)
     return [1 if found else 0 for found in s.contains_many(argv[2:])]
@@ -116,7 +129,7 @@ def smismember(c, argv):
          summary="How many members a set has", since="1.0.0")
 def scard(c, argv):
     """SCARD key -- the number of members, 0 for a missing key. O(1)."""
-    s = get_set(c, argv[1])
+    s = read_set(c, argv[1])
     if s is None:
         return ZERO
     n = len(s)
@@ -132,7 +145,7 @@ def spop(c, argv):
         raise CommandError(errors.SYNTAX)
     key = argv[1]
     if len(argv) == 3:
-        count = parse_int(argv[2])
+        count = parse_int(argv[2], errors.MUST_BE_POSITIVE)
         if count < 0:
             raise CommandError(errors.MUST_BE_POSITIVE)
         s = get_set(c, key)
@@ -162,12 +175,12 @@ def srandmember(c, argv):
     if len(argv) > 3:
         raise CommandError(errors.SYNTAX)
     if len(argv) == 2:
-        s = get_set(c, argv[1])
+        s = read_set(c, argv[1])
         return None if s is None else s.random_member()
     count = parse_int(argv[2])
     if count < -INT64_MAX:
         raise CommandError(errors.COUNT_OUT_OF_RANGE)
-    s = get_set(c, argv[1])
+    s = read_set(c, argv[1])
     if s is None or count == 0:
         return []
     if count < 0:
@@ -219,7 +232,7 @@ def sscan(c, argv):
     the options are read, as in Redis.
     """
     cursor = parse_cursor(argv[2])
-    s = get_set(c, argv[1])
+    s = read_set(c, argv[1])
     if s is None:
         return [b"0", []]
     count, matcher, _ = parse_scan_options(argv, 3, allow_type=False)

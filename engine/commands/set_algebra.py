@@ -28,7 +28,7 @@ from __future__ import annotations
 from array import array
 
 from engine import errors
-from engine.commands.set import get_set
+from engine.commands.set import read_set
 from engine.errors import CommandError
 from engine.registry import command
 from engine.reply import INTS, ZERO
@@ -39,7 +39,7 @@ from engine.util import parse_int
 
 def _sources(c, keys) -> list:
     """The sets under ``keys`` (None for a missing one), after checking every type."""
-    return [get_set(c, k) for k in keys]
+    return [read_set(c, k) for k in keys]
 
 
 def _store(c, argv, dst: bytes, result) -> object:
