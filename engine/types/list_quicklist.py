@@ -13,8 +13,9 @@ which the conversion rules are written in) and the node limits of a
 
 Invariants: ``count`` is the sum of the nodes' counts; no node is empty; a
 node's ``sz`` is its listpack size (a plain node's: its element's length);
-the first and last nodes are open (Python lists), the others packed
-(``marshal`` bytes) between commands.
+every node but the first and the last is packed (``marshal`` bytes) between
+commands; the end nodes are opened (Python lists) by the first command that
+works on them and stay open.
 """
 
 from __future__ import annotations

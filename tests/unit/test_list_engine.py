@@ -263,3 +263,91 @@ def test_a_ten_element_list_costs_under_720_bytes_a_key():
     after = tracemalloc.get_traced_memory()[0]
     tracemalloc.stop()
     assert (after - before) / 20000 < 720
+
+
+def _check_structure(lst: List) -> None:
+    v = lst._v
+    if type(v) is bytes:
+        assert lst._sz == 7 + sum(map(entry_size, lst.elements()))
+        return
+    nodes = list(v.nodes)
+    assert nodes and all(node.count for node in nodes)
+    assert sum(node.count for node in nodes) == v.count
+    for i, node in enumerate(nodes):
+        items = node.peek()
+        assert len(items) == node.count
+        if node.plain:
+            assert node.count == 1 and node.sz == len(items[0])
+        else:
+            assert node.sz == 7 + sum(map(entry_size, items))
+        if 0 < i < len(nodes) - 1:
+            assert type(node.data) is bytes, "an inner node left unpacked"
+
+
+@pytest.mark.parametrize("fill", [-2, -1, 3])
+def test_random_edits_keep_the_structure_and_match_a_model(c, fill):
+    import random
+    rnd = random.Random(fill)
+    c.ks.limits.list_max_listpack_size = fill
+    model = []
+    for step in range(4000):
+        op = rnd.randrange(9)
+        val = rnd.choice([b"x", b"17", b"-300", b"y" * 80, b"z" * rnd.choice([5, 700, 5000])])
+        if op < 2:
+            vals = [val] * rnd.randrange(1, 30)
+            run(c, "RPUSH" if op else "LPUSH", "l", *vals)
+            model = model + vals if op else vals[::-1] + model
+        elif op == 2 and model:
+            n = rnd.randrange(1, 20)
+            run(c, "LPOP", "l", n)
+            model = model[n:]
+        elif op == 3 and model:
+            n = rnd.randrange(1, 20)
+            run(c, "RPOP", "l", n)
+            model = model[:-n]
+        elif op == 4 and model:
+            i = rnd.randrange(len(model))
+            run(c, "LSET", "l", i, val)
+            model[i] = val
+        elif op == 5 and model:
+            pivot = rnd.choice(model)
+            after = rnd.random() < 0.5
+            run(c, "LINSERT", "l", "AFTER" if after else "BEFORE", pivot, val)
+            i = model.index(pivot)
+            model.insert(i + 1 if after else i, val)
+        elif op == 6 and model:
+            n = rnd.randrange(-2, 3)
+            run(c, "LREM", "l", n, val)
+            if n >= 0:
+                left = n or len(model)
+                out = []
+                for x in model:
+                    if x == val and left:
+                        left -= 1
+                    else:
+                        out.append(x)
+            else:
+                left, out = -n, []
+                for x in reversed(model):
+                    if x == val and left:
+                        left -= 1
+                    else:
+                        out.append(x)
+                out.reverse()
+            model = out
+        elif op == 7 and model:
+            a, b = rnd.randrange(0, 4), rnd.randrange(1, 4)
+            run(c, "LTRIM", "l", a, -b)
+            model = model[a:len(model) - b + 1]
+        elif op == 8 and model:
+            i = rnd.randrange(-len(model), len(model))
+            assert run(c, "LINDEX", "l", i) == model[i]
+        lst = c.db.data.get(b"l")
+        if not model:
+            assert lst is None
+            continue
+        assert lst.elements() == model, step
+        _check_structure(lst)
+        if rnd.random() < 0.05:
+            a = rnd.randrange(len(model))
+            assert run(c, "LRANGE", "l", a, a + 50) == model[a:a + 51]
