@@ -36,7 +36,9 @@ values = (st.binary(max_size=10) | integers.map(str)
           | st.sampled_from(["1.5", "-0.25", "1e3", " 1", "01", "abc", "10.5", "inf", "x" * 20]))
 floats = st.sampled_from(["0.1", "-0.1", "1.5e3", "3", "1e-3", "abc", "inf", "-inf", "nan", "1e4932", ""]) | \
     st.floats(-1e6, 1e6, allow_nan=False).map(repr)
-counts = st.integers(-8, 8) | st.sampled_from([LLONG_MIN, LLONG_MAX, -LLONG_MAX, "x", "1.0"])
+# A count of -LLONG_MAX (without WITHVALUES) is valid and asks both servers for
+# 2**63 - 1 picks: neither could answer, so it is left out.
+counts = st.integers(-8, 8) | st.sampled_from([LLONG_MIN, LLONG_MAX, "x", "1.0"])
 
 
 def make_machine(keel_port: int, ref_port: int):
