@@ -110,6 +110,12 @@ LPOS_RANK_ZERO = (
 LPOS_COUNT_NEGATIVE = "ERR COUNT can't be negative"
 LPOS_MAXLEN_NEGATIVE = "ERR MAXLEN can't be negative"
 
+# --- blocking commands (BLPOP ... BZMPOP, CLIENT UNBLOCK) ---------------------
+TIMEOUT_NOT_FLOAT = "ERR timeout is not a float or out of range"
+TIMEOUT_OUT_OF_RANGE = "ERR timeout is out of range"
+UNBLOCKED = "UNBLOCKED client unblocked via CLIENT UNBLOCK"
+CLIENT_UNBLOCK_REASON = "ERR CLIENT UNBLOCK reason should be TIMEOUT or ERROR"
+
 # --- SORT / SORT_RO -----------------------------------------------------------
 SORT_NOT_DOUBLE = "ERR One or more scores can't be converted into double"
 
