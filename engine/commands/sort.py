@@ -25,6 +25,9 @@ How Redis orders (and Keel with it)
   missing one is nil (an empty string in a stored list).
 * ``LIMIT offset count``: a negative offset is 0, a negative count all.
 
+A small sorted set is converted to its skiplist encoding by any SORT of it,
+as Redis 7.0 and 7.2 do (OBJECT ENCODING shows it; the content is the same).
+
 STORE replaces the destination with a list of the results (dropping its TTL)
 and replies their number; an empty result deletes the destination. Its
 effect is the outcome, not the command: ``DEL dst`` when it existed, then
@@ -39,6 +42,7 @@ from __future__ import annotations
 
 import re
 from fractions import Fraction
+from types import SimpleNamespace
 
 from engine import errors
 from engine.errors import CommandError
@@ -246,6 +250,8 @@ def _generic(c, argv: list, readonly: bool):
     v = c.db.get(argv[1])
     if v is not None and type(v) is not List and type(v) is not Set and type(v) is not ZSet:
         raise CommandError(errors.WRONGTYPE)
+    if type(v) is ZSet and v.encoding == "listpack":
+        v = _as_skiplist(c, argv[1], v)
     dontsort = by is not None and b"*" not in _cstr(by)
     if dontsort and type(v) is Set and store is not None:
         dontsort, alpha, by = False, True, None
@@ -272,6 +278,20 @@ def _generic(c, argv: list, readonly: bool):
     if store is None:
         return out
     return _store(c, store, out)
+
+
+# Limits no sorted set fits: the public constructor then builds the skiplist.
+_NOTHING_FITS = SimpleNamespace(zset_max_listpack_entries=-1, zset_max_listpack_value=-1)
+
+
+def _as_skiplist(c, key: bytes, z: ZSet) -> ZSet:
+    """Redis 7.0 and 7.2 convert a listpack sorted set to a skiplist for
+    SORT (OBJECT ENCODING shows it). The content is the same, so the key is
+    not marked changed (no WATCH fires, nothing is journaled), as the string
+    commands swap a string's representation."""
+    big = ZSet(z.pairs(), limits=_NOTHING_FITS)
+    c.db.data[key] = big
+    return big
 
 
 def _store(c, dst: bytes, out: list) -> int:

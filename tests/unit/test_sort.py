@@ -216,6 +216,17 @@ def test_errors_like_redis(pair, args):
     assert isinstance(reply, Err)
 
 
+def test_sort_converts_a_small_sorted_set_to_skiplist(pair):
+    pair.both("ZADD", "z", 1, "a", 2, "b")
+    pair.both("ZADD", "y", 1, "a")
+    pair.check("OBJECT", "ENCODING", "z")
+    pair.check("SORT", "z", "ALPHA")
+    pair.check("OBJECT", "ENCODING", "z")
+    pair.check("SORT_RO", "y", "BY", "nosort")
+    pair.check("OBJECT", "ENCODING", "y")
+    pair.check("ZRANGE", "y", 0, -1, "WITHSCORES")
+
+
 def test_a_failed_store_changes_nothing(pair):
     pair.both("RPUSH", "l", "a")
     pair.both("SET", "dst", "keep")
