@@ -106,8 +106,7 @@ class Hash:
         if type(d) is not bytes:
             return [d.get(f) for f in fields]
         mine, values = _loads(d)
-        index = {f: i for i, f in enumerate(mine)}
-        return [values[index[f]] if f in index else None for f in fields]
+        return [values[mine.index(f)] if f in mine else None for f in fields]
 
     def __contains__(self, field: bytes) -> bool:
         d = self._d
@@ -148,13 +147,11 @@ class Hash:
         """Set the pairs ``argv[start], argv[start+1], ...``; the number of new fields."""
         d = self._d
         if type(d) is bytes:
-            npairs = (len(argv) - start) // 2
-            longest = limits.hash_max_listpack_value
-            if npairs > limits.hash_max_listpack_entries or \
-                    any(len(argv[j]) > longest for j in range(start, len(argv))):
-                fields, values = _loads(d)
-                d = self._to_table(fields, values)
-            else:
+            n = len(argv) - start
+            if n == 2:  # one pair: the common case, without the loop
+                return self.set(argv[start], argv[start + 1], limits)
+            if n // 2 <= limits.hash_max_listpack_entries and \
+                    max(map(len, argv[start:])) <= limits.hash_max_listpack_value:
                 fields, values = _loads(d)
                 created = 0
                 for j in range(start, len(argv), 2):
@@ -170,20 +167,19 @@ class Hash:
                 else:
                     self._d = _pack(fields, values)
                 return created
+            d = self._to_table(*_loads(d))
         n = len(d)
         for j in range(start, len(argv), 2):
             d[argv[j]] = argv[j + 1]
         return len(d) - n
 
     def set(self, field: bytes, value: bytes, limits) -> bool:
-        """Set one field (HSETNX, HINCRBY*); True when it is new."""
+        """Set one field; True when it is new."""
         d = self._d
         if type(d) is bytes:
             fields, values = _loads(d)
             longest = limits.hash_max_listpack_value
-            if len(field) > longest or len(value) > longest:
-                d = self._to_table(fields, values)
-            else:
+            if len(field) <= longest and len(value) <= longest:
                 if field in fields:
                     values[fields.index(field)] = value
                     self._d = _pack(fields, values)
@@ -195,6 +191,7 @@ class Hash:
                 else:
                     self._d = _pack(fields, values)
                 return True
+            d = self._to_table(fields, values)
         new = field not in d
         d[field] = value
         return new
