@@ -99,8 +99,13 @@ class Writer(threading.Thread):
                 c.close()
 
 
-def _round(keel: KeelProcess, rnd: int, nwriters: int, nconns: int, run_for: float) -> list[Writer]:
-    writers = [Writer(keel.port, w, rnd, nconns) for w in range(nwriters)]
+def _round(keel: KeelProcess, rnd: int, nwriters: int, nconns: int, run_for: float,
+           workers=None) -> list:
+    """Start the writer threads (``workers``: one class per thread, built as
+    ``Writer`` is; by default ``nwriters`` Writers), kill -9 the server after
+    ``run_for`` seconds, and return the threads once they have stopped."""
+    classes = workers if workers is not None else [Writer] * nwriters
+    writers = [cls(keel.port, w, rnd, nconns) for w, cls in enumerate(classes)]
     for w in writers:
         w.start()
     time.sleep(run_for)
