@@ -1,10 +1,28 @@
-"""Resident memory for N keys (16-byte keys, 16-byte values): Keel vs redis-server.
+"""Resident memory per key, Keel vs redis-server, for strings and every collection type.
 
-Loads the same keys into both servers over pipelined RESP and reports the
-growth of each process's VmRSS (from /proc) per key and the ratio.
+Each row loads the same data into a fresh Keel and a fresh redis-server over
+pipelined RESP and reports the growth of each process's VmRSS (from /proc)
+per key, and the ratio. Rows:
 
-    python bench/memory.py            # 1,000,000 keys
-    python bench/memory.py -n 200000
+=========  ===================================================================
+strings    N keys (16-byte keys, 16-byte values)
+hash10     K keys, each a hash of 10 short fields and values
+set10      K keys, each a set of 10 short (non-integer) members
+zset10     K keys, each a sorted set of 10 short members
+list10     K keys, each a list of 10 short values
+hash1m     one hash of M fields (figure per element)
+set1m      one set of M members
+zset1m     one sorted set of M members
+list1m     one list of M values
+=========  ===================================================================
+
+A fresh pair of servers per row: memory freed by FLUSHALL is kept by both
+allocators, so a second load into the same process would look cheaper.
+Redis 7.0 keeps a small non-integer set as a hashtable (7.2 as a listpack),
+so its set10 figure is higher than a 7.2's would be.
+
+    python bench/memory.py                          # every row: N=1M, K=100k, M=1M
+    python bench/memory.py --rows hash10,list1m -k 20000 -m 200000
 """
 
 from __future__ import annotations
@@ -19,6 +37,9 @@ sys.path.insert(0, ROOT)
 
 from tests.support import KeelProcess, RedisProcess  # noqa: E402
 
+BATCH = 1000  # commands per pipeline
+CHUNK = 1000  # elements per command when filling one big key
+
 
 def rss(pid: int) -> int:
     with open(f"/proc/{pid}/status") as f:
@@ -28,35 +49,88 @@ def rss(pid: int) -> int:
     raise RuntimeError("no VmRSS")
 
 
-def load(client, n: int, batch: int = 1000) -> None:
-    for start in range(0, n, batch):
-        cmds = [("SET", b"key:%012d" % i, b"val:%012d" % i) for i in range(start, min(n, start + batch))]
-        client.pipeline(cmds)
+def _small_value(kind: str, i: int) -> list:
+    """The arguments after the key for one small collection (10 elements)."""
+    if kind == "hash10":
+        return [x for j in range(10) for x in (b"field:%d" % j, b"v:%06d" % (i * 10 + j))]
+    if kind == "set10":
+        return [b"m:%06d" % (i * 10 + j) for j in range(10)]
+    if kind == "zset10":
+        return [x for j in range(10) for x in (b"%d" % j, b"m:%06d" % (i * 10 + j))]
+    return [b"v:%06d" % (i * 10 + j) for j in range(10)]  # list10
 
 
-def measure(proc, client, n: int) -> int:
+COMMAND = {"hash10": b"HSET", "set10": b"SADD", "zset10": b"ZADD", "list10": b"RPUSH",
+           "hash1m": b"HSET", "set1m": b"SADD", "zset1m": b"ZADD", "list1m": b"RPUSH"}
+
+
+def commands(row: str, n: int):
+    """The commands that load ``row`` with ``n`` keys (or elements), in pipeline batches."""
+    if row == "strings":
+        for start in range(0, n, BATCH):
+            yield [(b"SET", b"key:%012d" % i, b"val:%012d" % i) for i in range(start, min(n, start + BATCH))]
+        return
+    cmd = COMMAND[row]
+    if row.endswith("10"):
+        for start in range(0, n, BATCH):
+            yield [(cmd, b"key:%012d" % i, *_small_value(row, i)) for i in range(start, min(n, start + BATCH))]
+        return
+    batch = []
+    for start in range(0, n, CHUNK):
+        idx = range(start, min(n, start + CHUNK))
+        if row == "hash1m":
+            args = [x for i in idx for x in (b"field:%08d" % i, b"v:%06d" % i)]
+        elif row == "zset1m":
+            args = [x for i in idx for x in (b"%d" % i, b"m:%08d" % i)]
+        else:
+            args = [b"m:%08d" % i for i in idx]
+        batch.append((cmd, b"big", *args))
+        if len(batch) == 10:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def measure(proc, client, row: str, n: int) -> int:
     time.sleep(0.5)
     before = rss(proc.pid)
-    load(client, n)
+    for batch in commands(row, n):
+        client.pipeline(batch)
     time.sleep(0.5)
     return rss(proc.pid) - before
 
 
+ROWS = ["strings", "hash10", "set10", "zset10", "list10", "hash1m", "set1m", "zset1m", "list1m"]
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
-    ap.add_argument("-n", type=int, default=1_000_000)
+    ap.add_argument("-n", type=int, default=1_000_000, help="keys in the strings row")
+    ap.add_argument("-k", type=int, default=100_000, help="keys in the 10-element rows")
+    ap.add_argument("-m", type=int, default=1_000_000, help="elements in the one-key rows")
+    ap.add_argument("--rows", default=",".join(ROWS))
     o = ap.parse_args()
-    keel = KeelProcess("--appendonly", "no", "--loglevel", "warning").start()
-    ref = RedisProcess().start()
-    try:
-        kg = measure(keel.proc, keel.client(), o.n)
-        rg = measure(ref.proc, ref.client(), o.n)
-        print(f"keel:  {kg / 2**20:8.1f} MiB  {kg / o.n:6.1f} B/key")
-        print(f"redis: {rg / 2**20:8.1f} MiB  {rg / o.n:6.1f} B/key")
-        print(f"ratio keel/redis: {kg / rg:.2f}")
-    finally:
-        keel.cleanup()
-        ref.cleanup()
+    rows = [r for r in o.rows.split(",") if r]
+    for r in rows:
+        if r not in ROWS:
+            ap.error(f"unknown row {r!r}; rows: {', '.join(ROWS)}")
+    print(f"{'row':8} {'count':>9} {'keel B':>10} {'redis B':>10} {'ratio':>6}   (per key; per element for *1m)")
+    for row in rows:
+        n = o.n if row == "strings" else o.k if row.endswith("10") else o.m
+        keel = KeelProcess("--appendonly", "no", "--loglevel", "warning").start()
+        ref = RedisProcess().start()
+        try:
+            kc, rc = keel.client(timeout=120), ref.client(timeout=120)
+            kg = measure(keel.proc, kc, row, n)
+            rg = measure(ref.proc, rc, row, n)
+            kc.close()
+            rc.close()
+        finally:
+            keel.cleanup()
+            ref.cleanup()
+        ratio = f"{kg / rg:6.2f}" if rg > 0 else "     -"
+        print(f"{row:8} {n:9d} {kg / n:10.1f} {rg / n:10.1f} {ratio}", flush=True)
     return 0
 
 
