@@ -26,6 +26,7 @@ import engine.commands  # noqa: F401  (registers every engine command)
 import server.commands  # noqa: F401  (registers connection and server commands)
 from engine.keyspace import Keyspace
 from engine.types.limits import DIRECTIVES as LIMIT_DIRECTIVES
+from server.blocking import Blocking
 from server.client import Client
 from server.config import Config
 from server.persistence import Persistence
@@ -87,6 +88,7 @@ class Server:
         self.run_id = os.urandom(20).hex()
         self.cron_handle = None
         self.persistence = Persistence(self)
+        self.blocking = Blocking(self)  # clients parked by BLPOP & co.
         # Commands that build strings (APPEND, SETRANGE, SETBIT, …) refuse to
         # grow one past proto-max-bulk-len, as Redis does.
         self.ks.proto_max_bulk_len = config["proto-max-bulk-len"]
@@ -136,7 +138,7 @@ class Server:
                 if c.active:
                     c.active = False
                     c.last_interaction = now
-                elif timeout and now - c.last_interaction > timeout and c.conn is not None:
+                elif timeout and now - c.last_interaction > timeout and c.conn is not None and c.blocked is None:
                     c.conn.close()
         finally:
             self.cron_handle = self.loop.call_later(1.0 / hz, self.cron)

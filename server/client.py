@@ -23,7 +23,7 @@ class Client(Session):
     __slots__ = (
         "server", "conn", "id", "name", "addr", "laddr", "fd", "created", "last_interaction",
         "active", "authenticated", "reply_mode", "gated", "lib_name", "lib_ver",
-        "last_cmd", "close_after_reply", "flags", "user", "encode",
+        "last_cmd", "close_after_reply", "flags", "user", "encode", "blocked",
     )
 
     def __init__(self, server, conn, client_id: int, addr: str, laddr: str, fd: int):
@@ -48,6 +48,7 @@ class Client(Session):
         self.flags = "N"
         self.gated = False
         self.encode = encode2
+        self.blocked = None  # the server.blocking.Waiter while a blocking command waits
         self.regate()
 
     def set_protocol(self, version: int) -> None:
@@ -63,10 +64,13 @@ class Client(Session):
         conn = self.conn
         qbuf = conn.pending_len() if conn is not None else 0
         obl = conn.output_len() if conn is not None else 0
+        flags = self.flags
+        if self.blocked is not None:
+            flags = ("" if flags == "N" else flags) + "b"
         return (
             f"id={self.id} addr={self.addr} laddr={self.laddr} fd={self.fd} "
             f"name={self.name.decode('utf-8', 'replace')} age={int(now - self.created)} "
-            f"idle={int(now - self.last_interaction)} flags={self.flags} db={self.db.index} "
+            f"idle={int(now - self.last_interaction)} flags={flags} db={self.db.index} "
             f"sub=0 psub=0 ssub=0 multi=-1 qbuf={qbuf} qbuf-free=0 argv-mem=0 multi-mem=0 "
             f"rbs=1024 rbp=0 obl=0 oll=0 omem={obl} tot-mem={1024 + qbuf + obl} events=r "
             f"cmd={self.last_cmd} user={self.user} redir=-1 resp={self.protocol} "

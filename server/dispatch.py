@@ -6,6 +6,10 @@ command, right arity, client not gated) and calls ``slow_call`` for anything
 else; ``slow_call`` runs the full sequence. Both count INFO commandstats and
 errorstats the same way.
 
+A blocking command that must wait returns a ``WouldBlock``: the client is
+parked (``server.blocking``) and answered later. After each command that
+made keys ready for blocked clients, they are served (``Blocking.serve``).
+
 A handler may return ``NO_REPLY`` (QUIT's close, CLIENT REPLY OFF): nothing
 is written for it. CLIENT REPLY modes are applied here, after the handler
 ran, so that every command is subject to them alike.
@@ -17,6 +21,7 @@ import logging
 import time
 
 from engine import errors
+from engine.commands.blocking import WouldBlock
 from engine.errors import CommandError
 from engine.registry import TABLE
 from engine.reply import Raw
@@ -73,32 +78,34 @@ def slow_call(client, cmd, argv: list):
     if cmd is None and type(argv[0]) is bytes:
         cmd = TABLE.get(argv[0].lower())
     if cmd is None:
-        return _deliver(client, rejected(None, _unknown(argv), server))
+        return deliver(client, rejected(None, _unknown(argv), server))
     for a in argv:
         if type(a) is not bytes:
             client.close_after_reply = True
             return rejected(cmd, CommandError(errors.PROTO_EXPECTED_DOLLAR.format("?")), server)
     if not cmd.arity_ok(len(argv)):
-        return _deliver(client, rejected(cmd, CommandError(errors.WRONG_ARITY.format(cmd.name)), server))
+        return deliver(client, rejected(cmd, CommandError(errors.WRONG_ARITY.format(cmd.name)), server))
     stat = cmd  # what INFO commandstats counts: the subcommand, as Redis does
     if cmd.subcommands and len(argv) > 1:
         sub = cmd.subcommands.get(argv[1].lower())
         if sub is None:
-            return _deliver(client, rejected(cmd, CommandError(errors.UNKNOWN_SUBCOMMAND.format(
+            return deliver(client, rejected(cmd, CommandError(errors.UNKNOWN_SUBCOMMAND.format(
                 argv[1].decode("utf-8", "replace"), cmd.name.upper())), server))
         if not sub.arity_ok(len(argv)):
-            return _deliver(client, rejected(sub, CommandError(errors.WRONG_ARITY.format(sub.fullname)), server))
+            return deliver(client, rejected(sub, CommandError(errors.WRONG_ARITY.format(sub.fullname)), server))
         stat = sub
     if not client.authenticated and "no-auth" not in stat.flags:
-        return _deliver(client, rejected(stat, CommandError(errors.NOAUTH), server))
+        return deliver(client, rejected(stat, CommandError(errors.NOAUTH), server))
     if server.loading and "loading" not in stat.flags:
-        return _deliver(client, rejected(stat, CommandError(errors.LOADING), server))
+        return deliver(client, rejected(stat, CommandError(errors.LOADING), server))
     # CLIENT LIST's cmd= field: kept by the full dispatch only, so it names
     # the last command that took it (the hot path keeps no per-call state).
     client.last_cmd = stat.fullname
     t0 = time.perf_counter_ns()
     try:
         r = cmd.handler(client, argv)
+        if type(r) is WouldBlock:  # nothing to take yet: the reply comes when it is served
+            return server.blocking.park(client, stat, r)
         out = r if type(r) is Raw else client.encode(r)
         stat.calls += 1
         stat.timed_calls += 1
@@ -107,10 +114,12 @@ def slow_call(client, cmd, argv: list):
         out = failed(server, stat, e)
     except Exception as e:  # a bug: answer, log, keep serving
         out = crashed(server, stat, argv, e)
-    return _deliver(client, out)
+    if server.blocking.ready:  # this command changed keys blocked clients wait on
+        server.blocking.serve()
+    return deliver(client, out)
 
 
-def _deliver(client, out: bytes):
+def deliver(client, out: bytes):
     """Apply CLIENT REPLY: ``on`` sends, ``off`` drops, ``skip`` drops one."""
     mode = client.reply_mode
     if mode == "on":

@@ -148,9 +148,9 @@ def _clients(server):
         ("maxclients", server.config["maxclients"]),
         ("client_recent_max_input_buffer", 0),
         ("client_recent_max_output_buffer", 0),
-        ("blocked_clients", getattr(server, "blocked_clients", 0)),
+        ("blocked_clients", server.blocking.blocked),
         ("tracking_clients", 0),
-        ("clients_in_timeout_table", 0),
+        ("clients_in_timeout_table", server.blocking.timed),
     ]
 
 

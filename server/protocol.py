@@ -142,6 +142,8 @@ class Connection(asyncio.Protocol):
     def connection_lost(self, exc) -> None:
         self.closed = True
         if self.client is not None:
+            if self.client.blocked is not None:
+                self.server.blocking.forget(self.client)
             self.server.remove_client(self.client)
             self.client.conn = None
 
@@ -272,6 +274,8 @@ class Connection(asyncio.Protocol):
                         return
                     persistence = self.server.persistence
                     effects = client.ks.effects
+                    if effects and self.server.blocking.ready:  # a change wakes blocked clients
+                        self.server.blocking.serve()
                     if self.holding or persistence.must_hold or (effects and persistence.holds_replies):
                         self._write([r], data, [argv])
                         return
@@ -293,6 +297,7 @@ class Connection(asyncio.Protocol):
         out = []
         append = out.append
         server = self.server
+        ready = server.blocking.ready
         for argv in cmds:
             try:
                 handler, check, cmd = fast[len(argv)][argv[0]]
@@ -309,6 +314,10 @@ class Connection(asyncio.Protocol):
                         append(r)
                     if self.closed or client.close_after_reply:
                         break
+                    if client.blocked is not None:
+                        # Nothing more runs until it is served: the slow path keeps the rest.
+                        self._to_slow_path(_through(cmds, argv), out, data)
+                        return
                     fast = _NO_FAST if client.gated else FAST
                 continue
             try:
@@ -325,6 +334,8 @@ class Connection(asyncio.Protocol):
                 append(dispatch.crashed(server, cmd, argv, e))  # a bug: answer, log, keep serving
                 continue
             cmd.calls += 1
+            if ready:  # this command changed keys blocked clients wait on
+                server.blocking.serve()
             t = type(r)
             if t is Raw:
                 append(r)
@@ -412,6 +423,11 @@ class Connection(asyncio.Protocol):
         if self.client is not None and self.client.close_after_reply:
             self.close()
 
+    def unblocked(self) -> None:
+        """The client's wait ended: run the requests it sent meanwhile."""
+        if self.pending and not self.closed:
+            self.server.loop.call_soon(self._drain_pending)
+
     def drop_held(self) -> None:
         """The log failed: what was held is never acknowledged."""
         self.held = []
@@ -452,7 +468,7 @@ class Connection(asyncio.Protocol):
         out = []
         size = 0
         try:
-            while pos < len(buf) and not self.paused:
+            while pos < len(buf) and not self.paused and client.blocked is None:
                 argv, pos2 = parser.parse(buf, pos)
                 if argv is None:
                     break
@@ -481,8 +497,9 @@ class Connection(asyncio.Protocol):
                 self.close()
             return
         del buf[:pos]
-        # An unauthenticated client stays on the slow path (see connection_made).
-        self.pending = buf if buf or not client.authenticated else None
+        # An unauthenticated client stays on the slow path (see connection_made),
+        # and so does a blocked one: what it sends waits there until it is served.
+        self.pending = buf if buf or not client.authenticated or client.blocked is not None else None
         if out:
             self._write(out)
 

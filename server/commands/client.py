@@ -184,7 +184,7 @@ def client_reply(c, argv):
     elif mode == b"off":
         c.reply_mode = "off"
     elif mode == b"skip":
-        # Drop this command's reply and the next one's (dispatch._deliver).
+        # Drop this command's reply and the next one's (dispatch.deliver).
         if c.reply_mode == "off":
             return NO_REPLY
         c.reply_mode = "skip_next"
@@ -192,6 +192,27 @@ def client_reply(c, argv):
         raise CommandError(errors.SYNTAX)
     c.regate()
     return OK
+
+
+@subcommand("client", "unblock", -3, _ADMIN, acl="@admin @slow @dangerous @connection", since="5.0.0")
+def client_unblock(c, argv):
+    """CLIENT UNBLOCK id [TIMEOUT|ERROR] -- end another client's blocking command: 1 if it was blocked. O(log N)."""
+    if len(argv) > 4:
+        raise CommandError(errors.WRONG_ARITY.format("client|unblock"))
+    error = None
+    if len(argv) == 4:
+        reason = argv[3].lower()
+        if reason == b"error":
+            error = errors.UNBLOCKED
+        elif reason != b"timeout":
+            raise CommandError(errors.CLIENT_UNBLOCK_REASON)
+    cid = to_int_or_none(argv[2])
+    if cid is None:
+        raise CommandError(errors.NOT_INTEGER)
+    target = c.server.clients.get(cid)
+    if target is None:
+        return 0
+    return int(c.server.blocking.end(target, error))
 
 
 _HELP = (
@@ -215,6 +236,9 @@ _HELP = (
     "    USER <username>, and SKIPME YES|NO (whether the caller is spared; YES unless told).",
     "REPLY ON|OFF|SKIP",
     "    Go on replying to this connection, stop replying, or drop just the next reply.",
+    "UNBLOCK <clientid> [TIMEOUT|ERROR]",
+    "    End the blocking command <clientid> waits in: as if it timed out (TIMEOUT, the default),",
+    "    or with an UNBLOCKED error (ERROR).",
 )
 
 
