@@ -481,3 +481,16 @@ def test_copy_is_independent(c):
     assert run(c, "HGET", "h2", "a") == b"1"
     assert run(c, "HEXISTS", "big2", "f0") == b":1\r\n"
     assert run(c, "OBJECT", "ENCODING", "big2") == b"hashtable"
+
+
+def test_resp3_replies_match_redis(pair):
+    pair.both("HELLO", "3")
+    pair.check("HSET", "h", "a", "1", "b", "2")
+    pair.check("HRANDFIELD", "h", "5", "WITHVALUES")
+    pair.check("HRANDFIELD", "h", "2")
+    pair.check("HGETALL", "h")
+    pair.check("HGETALL", "nokey")
+    pair.check("HRANDFIELD", "nokey")
+    pair.check("HRANDFIELD", "nokey", "2", "WITHVALUES")
+    pair.check("HSCAN", "h", "0")
+    pair.check("HMGET", "h", "a", "zz")
