@@ -302,15 +302,29 @@ RDB_TYPE_HASH_LISTPACK = 16
 _LOAD_LIMITS = Limits()
 
 
+_INT_START = frozenset(b"-0123456789")
+_SHORT_LENGTH = tuple(bytes((n,)) for n in range(64))
+
+
+def _string(s: bytes) -> bytes:
+    """``rdb.encode_string(s)``, without its integer attempt for a short string
+    that cannot be one (most fields): a big table's checkpoint runs on the loop."""
+    n = len(s)
+    if n < 64 and not (n and n <= 11 and s[0] in _INT_START):
+        return _SHORT_LENGTH[n] + s
+    return rdb.encode_string(s)
+
+
 def _encode(h: Hash) -> bytes:
     d = h._d
     if type(d) is bytes:
         return bytes((RDB_TYPE_HASH_LISTPACK,)) + rdb.encode_string(listpack.encode(h.flat()))
-    enc = rdb.encode_string
+    enc = _string
     parts = [bytes((RDB_TYPE_HASH,)), rdb.encode_length(len(d))]
+    append = parts.append
     for f, v in d.items():
-        parts.append(enc(f))
-        parts.append(enc(v))
+        append(enc(f))
+        append(enc(v))
     return b"".join(parts)
 
 
