@@ -223,3 +223,19 @@ def test_restart_keeps_every_hash(tmp_path, save):
     assert after == before
     assert before["small"][1][-2:] == [b"f", b"10.6"] and before["gone"][1] == []
     assert [v[0] for v in before.values()][:3] == [b"listpack", b"hashtable", b"hashtable"]
+
+
+def test_table_strings_are_encoded_as_rdb_encodes_them():
+    # The table encoder's shortcut for strings that cannot be integers must
+    # write exactly what rdb.encode_string writes, integers included.
+    tricky = [b"", b"0", b"-", b"-0", b"01", b"+1", b"12345678901", b"123456789012", b"2147483647", b"2147483648",
+              b"-2147483648", b"-2147483649", b"127", b"-129", b"x" * 63, b"x" * 64, b"-x", b"9" * 11, b"1 "]
+    limits = Limits()
+    h = Hash()
+    h.set_pairs([b"HSET", b"k"] + [x for i, s in enumerate(tricky) for x in (s, b"%d" % i)] + [b"z" * 80, b"1"],
+                2, limits)
+    assert h.encoding == "hashtable"
+    expected = b"\x04" + rdb.encode_length(len(tricky) + 1) + b"".join(
+        rdb.encode_string(s) for f, v in h.to_dict().items() for s in (f, v))
+    assert rdb.encode_value(h) == expected
+    assert rdb.restore(rdb.dump(h)).to_dict() == h.to_dict()
