@@ -43,6 +43,7 @@ from engine.keyspace import now_ms
 from engine.reply import NULL_ARRAY, Raw
 from engine.types import type_name
 from server import dispatch
+from server.resp import encode_error
 
 log = logging.getLogger("keel.blocking")
 
@@ -58,7 +59,7 @@ class Waiter:
 
     def __init__(self, client, cmd, block, keys):
         self.client = client
-        self.cmd = cmd  # the table entry (INFO commandstats counts the call when it ends)
+        self.cmd = cmd  # the table entry (INFO commandstats)
         self.block = block  # the engine's WouldBlock
         self.keys = keys  # distinct keys, in the command's order
         self.timer = None
@@ -179,24 +180,34 @@ class Blocking:
             if waiter.client.blocked is not waiter:
                 continue  # served through another of its keys, or gone
             value = db.get(key)
-            if value is None or type_name(value) != waiter.block.kind:
+            if value is None:
                 return  # nothing (left) to take: the others keep waiting
+            if type_name(value) != waiter.block.kind:
+                continue  # a list waiter on a key that holds a sorted set, say
             client = waiter.client
             try:
                 r = waiter.block.attempt(client)
             except CommandError as e:
                 self._release(waiter)
-                self._reply(waiter, Raw(dispatch.failed(self.server, waiter.cmd, e)))
+                self._reply(waiter, self._failed(waiter, e))
                 continue
             except Exception as e:  # a bug: answer, log, keep serving
+                log.exception("serving a blocked %s crashed", waiter.cmd.fullname)
                 self._release(waiter)
-                self._reply(waiter, Raw(dispatch.crashed(self.server, waiter.cmd, [waiter.cmd.name], e)))
+                self._reply(waiter, self._failed(waiter, CommandError(
+                    f"ERR internal error while running '{waiter.cmd.fullname}': {type(e).__name__}")))
                 continue
             if r is WAIT:
                 continue
             self._release(waiter)
-            waiter.cmd.calls += 1
             self._reply(waiter, r)
+
+    def _failed(self, waiter, e: CommandError) -> Raw:
+        # The call was counted when it blocked (INFO commandstats, as Redis
+        # 7.0 counts it): its failure is counted now.
+        waiter.cmd.failed_calls += 1
+        self.server.stats.count_error(e.prefix)
+        return Raw(encode_error(e))
 
     # -- ending a wait without a key --------------------------------------------------
     def _timed_out(self, waiter) -> None:
@@ -215,11 +226,7 @@ class Blocking:
         if waiter is None:
             return False
         self._release(waiter)
-        if error is None:
-            waiter.cmd.calls += 1
-            self._reply(waiter, NULL_ARRAY)
-        else:
-            self._reply(waiter, Raw(dispatch.failed(self.server, waiter.cmd, CommandError(error))))
+        self._reply(waiter, NULL_ARRAY if error is None else self._failed(waiter, CommandError(error)))
         return True
 
     def _reply(self, waiter, r) -> None:
