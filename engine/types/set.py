@@ -322,8 +322,16 @@ class Set:
             self.data = array("q", (v for i, v in enumerate(a) if i not in taken))
             return [b"%d" % a[i] for i in taken]
         items = self.members()
-        taken = random.sample(items, count)
-        self.remove(taken)
+        if count == 1:
+            taken = [items.pop(int(random.random() * len(items)))]
+        else:
+            taken = [items[i] for i in random.sample(range(len(items)), count)]
+            gone = set(taken)
+            items = [m for m in items if m not in gone]
+        if enc == LISTPACK:
+            self.data = pack(items)
+        else:
+            self.data = dict.fromkeys(items)
         return taken
 
     # -- conversions --------------------------------------------------------
