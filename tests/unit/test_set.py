@@ -524,3 +524,47 @@ def test_writes_mark_the_key_changed_for_watch_and_checkpoints(c):
     run(c, "SPOP", "s")
     run(c, "SMOVE", "s", "t", run(c, "SRANDMEMBER", "s"))
     assert seen.count(b"s") == 5 and b"t" in seen
+
+
+# --- RESP3: set replies are sets, counted picks arrays ----------------------------------
+
+def _raw(client, *args) -> bytes:
+    """The reply's bytes as the server sent them (one whole reply)."""
+    import hiredis
+
+    from tests.support import encode
+    client.sock.sendall(encode(args))
+    reader, raw = hiredis.Reader(), b""
+    while True:
+        chunk = client.sock.recv(65536)
+        raw += chunk
+        reader.feed(chunk)
+        if reader.gets() is not False:
+            return raw
+
+
+@pytest.mark.parametrize("args", [
+    ("SMEMBERS", "nokey"), ("SPOP", "nokey", "2"), ("SRANDMEMBER", "nokey", "2"), ("SINTER", "nokey"),
+    ("SUNION", "nokey"), ("SDIFF", "nokey"), ("SSCAN", "nokey", "0"), ("SMISMEMBER", "nokey", "a", "b"),
+    ("SMEMBERS", "i"), ("SINTER", "i", "i"), ("SUNION", "i"), ("SDIFF", "i", "nokey"), ("SSCAN", "i", "0"),
+    ("SRANDMEMBER", "i", "0"), ("SRANDMEMBER", "i", "10"), ("SPOP", "i", "0"), ("SMISMEMBER", "i", "1", "x"),
+    ("SPOP", "one", "5"), ("SRANDMEMBER", "one", "-2"), ("SINTERCARD", "1", "i"),
+])
+def test_resp3_reply_types_match_redis(pair, args):
+    for client in (pair.keel, pair.ref):
+        client.call("HELLO", "3")
+        client.call("SADD", "i", "3", "1", "2")
+        client.call("SADD", "one", "a")
+    keel, ref = _raw(pair.keel, *args), _raw(pair.ref, *args)
+    assert keel == ref, f"{args}: keel {keel!r} != redis {ref!r}"
+
+
+@pytest.mark.parametrize("members", [["1", "2"], ["a", "1"], BIG])
+def test_copy_is_independent_of_the_original(c, members):
+    run(c, "SADD", "s", *members)
+    run(c, "COPY", "s", "t")
+    assert enc(c, "t") == enc(c, "s")
+    run(c, "SADD", "s", "added")
+    run(c, "SREM", "s", members[0])
+    run(c, "SPOP", "s")
+    assert sorted(run(c, "SMEMBERS", "t")) == sorted(m.encode() for m in members)
