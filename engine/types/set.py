@@ -110,7 +110,9 @@ class Set:
     def copy(self) -> "Set":
         if self.enc == LISTPACK:
             return Set(LISTPACK, self.data)  # bytes: immutable, shared
-        return Set(self.enc, self.data.copy())
+        if self.enc == INTSET:
+            return Set(INTSET, self.data[:])
+        return Set(HASHTABLE, self.data.copy())
 
     # -- reading ------------------------------------------------------------
     def __len__(self) -> int:
