@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import re
 from fractions import Fraction
+from math import isnan
 from types import SimpleNamespace
 
 from engine import errors
@@ -107,6 +108,45 @@ def _inexact(m, v: float) -> bool:
     else:
         exact = Fraction(m.group(2).decode())
     return exact != Fraction(abs(v))
+
+
+_ENDS_NUMERIC = frozenset(b"0123456789.")
+
+
+def fast_weight(s: bytes) -> float:
+    """``weight(s)``, at C speed for the common case: Python's ``float``
+    agrees with ``strtod`` on a finite, normal result whose text ends in a
+    digit or a dot and has no ``_`` (Python alone accepts those, and
+    trailing spaces); everything else goes the careful way."""
+    try:
+        v = float(s)
+    except ValueError:
+        return weight(s)
+    if (v - v == 0.0 and (v >= _DBL_MIN or v <= -_DBL_MIN) and s[-1] in _ENDS_NUMERIC
+            and b"_" not in s):
+        return v
+    return weight(s)
+
+
+_TRAILING_SPACE = [bytes((ws, 0)) for ws in b" \t\n\v\f\r"]
+
+
+def _bulk_weights(weights: list):
+    """Every weight at C speed when ``float`` provably reads them all as
+    ``strtod`` does (see ``fast_weight``), else None (read one by one)."""
+    try:
+        scores = list(map(float, weights))
+    except (TypeError, ValueError):
+        return None  # a missing weight, an empty or hex one, a NUL, or an error
+    if not scores:
+        return scores
+    joined = b"\0".join(weights) + b"\0"
+    if b"_" in joined or any(t in joined for t in _TRAILING_SPACE):
+        return None
+    magnitudes = list(map(abs, scores))
+    if max(magnitudes) == _INF or min(magnitudes) < _DBL_MIN or any(map(isnan, scores)):
+        return None  # infinity (or overflow), zero (or underflow), NaN: the careful way
+    return scores
 
 
 # --- patterns --------------------------------------------------------------------
@@ -217,30 +257,39 @@ def _sorted(c, elements: list, by, alpha: bool, desc: bool, store: bool) -> list
     if alpha:
         if by is None:
             # Without STORE Redis compares with strcoll: C strings.
-            key = (lambda e: e) if store else _cstr
-            return sorted(elements, key=key, reverse=desc)
+            if store or b"\0" not in b"".join(elements):
+                return sorted(elements, reverse=desc)
+            return sorted(elements, key=_cstr, reverse=desc)
         weights = {}
         for e in elements:
             w = lookup(c, pat, e)
             weights[e] = (0, b"") if w is None else (1, w if store else _cstr(w))
         return sorted(elements, key=weights.__getitem__, reverse=desc)
-    scored = []
+    # Every weight is read before the error is raised, as in Redis (a BY key
+    # may expire on the way).
+    if by is None:
+        weights = elements
+    else:
+        weights = [lookup(c, pat, e) for e in elements]
+    scores = _bulk_weights(weights)
+    if scores is not None:
+        scored = list(zip(scores, elements))
+        scored.sort(reverse=desc)
+        return [e for _, e in scored]
+    scores = []
     failed = False
-    for e in elements:
-        if by is None:
-            w = e
-        else:
-            w = lookup(c, pat, e)
-            if w is None:
-                scored.append((0.0, e))
-                continue
+    for w in weights:
+        if w is None:
+            scores.append(0.0)
+            continue
         try:
-            scored.append((weight(w), e))
+            scores.append(fast_weight(w))
         except CommandError:
             failed = True
-            scored.append((0.0, e))
+            scores.append(0.0)
     if failed:
         raise CommandError(errors.SORT_NOT_DOUBLE)
+    scored = list(zip(scores, elements))
     scored.sort(reverse=desc)
     return [e for _, e in scored]
 
