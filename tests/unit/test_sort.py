@@ -311,3 +311,21 @@ def test_sort_of_a_large_sorted_set_and_set(c):
     assert run(c, "SORT", "z", "ALPHA", "LIMIT", 0, 2) == [b"m00000", b"m00001"]
     run(c, "SADD", "s", *[b"%d" % i for i in range(n)])
     assert run(c, "SORT", "s", "DESC", "LIMIT", 0, 2) == [b"1999", b"1998"]
+
+
+def test_replaying_the_effects_gives_the_same_destination(c):
+    run(c, "SADD", "s", *[b"m%d" % i for i in range(50)])
+    run(c, "RPUSH", "l", "5", "3", "9")
+    for i in range(50):
+        run(c, "SET", b"w_m%d" % i, (i * 37) % 11)
+    run(c, "SET", "dst", "old")
+    replica = Session(Keyspace())
+    for argv in take_effects(c):
+        run(replica, *argv)
+    run(c, "SORT", "s", "BY", "w_*", "GET", "#", "GET", "w_*", "STORE", "dst")
+    run(c, "SORT", "l", "DESC", "STORE", "dst2")
+    for argv in take_effects(c):
+        run(replica, *argv)
+    for key in ("dst", "dst2"):
+        assert run(replica, "LRANGE", key, 0, -1) == run(c, "LRANGE", key, 0, -1)
+    assert run(c, "LRANGE", "dst2", 0, -1) == [b"9", b"5", b"3"]
