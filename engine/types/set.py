@@ -402,9 +402,25 @@ def _encode(s: Set) -> bytes:
     if s.enc == LISTPACK:
         buf = listpack.encode(marshal.loads(s.data))
         return bytes((RDB_SET_LISTPACK,)) + rdb.encode_length(len(buf)) + buf
+    parts = [bytes((RDB_SET,)), rdb.encode_length(len(s.data))]
+    append = parts.append
     encode_string = rdb.encode_string
-    return b"".join([bytes((RDB_SET,)), rdb.encode_length(len(s.data)),
-                     *[encode_string(m) for m in s.data]])
+    for m in s.data:
+        n = len(m)
+        if n <= 11 and m[:1] in _INT_START:
+            append(encode_string(m))  # may be written as an integer
+        elif n < 64:
+            append(_LEN6[n])
+            append(m)
+        else:
+            append(rdb.encode_length(n))
+            append(m)
+    return b"".join(parts)
+
+
+# What encode_string would write for a member that cannot be an integer.
+_INT_START = b"-0123456789"
+_LEN6 = [rdb.encode_length(n) for n in range(64)]
 
 
 def _decode_table(buf: bytes, pos: int):

@@ -218,3 +218,13 @@ def test_a_restart_brings_back_every_encoding(tmp_path, appendonly):
         cl.close()
     finally:
         proc.cleanup()
+
+
+def test_a_table_is_written_member_by_member_as_rdb_strings():
+    odd = [b"", b"-", b"-x", b"0", b"007", b"-12", b"12345678901", b"123456789012", b"x" * 63, b"y" * 64,
+           b"z" * 20000, b"2147483648", b"-2147483648", b"9" * 11]
+    s = Set.build(odd + [b"m%d" % i for i in range(200)], Keyspace().limits)
+    assert s.encoding() == "hashtable"
+    expect = b"\x02" + rdb.encode_length(len(s)) + b"".join(rdb.encode_string(m) for m in s.members())
+    assert rdb.encode_value(s) == expect
+    assert sorted(rdb.restore(rdb.dump(s)).members()) == sorted(s.members())
