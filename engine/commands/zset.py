@@ -71,18 +71,22 @@ def _hex_float(b: bytes, error: str) -> float:
 
 
 def parse_bound(b: bytes):
-    """A score range bound: (value, exclusive), or CommandError."""
+    """A score range bound: (value, exclusive), or CommandError.
+
+    Redis reads a bound with plain ``strtod``: leading spaces are skipped, an
+    empty string is 0 and an overflow is an infinity (unlike a score).
+    """
     ex = b[:1] == b"("
     s = b[1:] if ex else b
+    if not s:
+        return 0.0, ex
+    t = s.lstrip(b" \t\n\v\f\r")
+    if not t or t[-1:].isspace() or b"_" in t:
+        raise CommandError(errors.ZSET_MINMAX_NOT_FLOAT)
     try:
-        if not s or s[:1].isspace() or s[-1:].isspace() or b"_" in s:
-            raise ValueError
-        v = float(s)
+        v = float(t)
     except ValueError:
-        try:
-            v = _hex_float(s, errors.ZSET_MINMAX_NOT_FLOAT)
-        except CommandError:
-            raise CommandError(errors.ZSET_MINMAX_NOT_FLOAT) from None
+        v = _hex_float(t, errors.ZSET_MINMAX_NOT_FLOAT)
     if v != v:
         raise CommandError(errors.ZSET_MINMAX_NOT_FLOAT)
     return v, ex
@@ -445,7 +449,7 @@ def zrandmember(c, argv):
     count = parse_int(argv[2])
     if count < -_LONG_MAX:
         raise CommandError(errors.COUNT_OUT_OF_RANGE)
-    if withscores and (count < -_LONG_MAX // 2 or count > _LONG_MAX // 2):
+    if withscores and (count < -(_LONG_MAX // 2) or count > _LONG_MAX // 2):
         raise CommandError(errors.VALUE_OUT_OF_RANGE)
     z = get_zset(c, argv[1])
     if z is None or count == 0:
@@ -475,18 +479,22 @@ def zscan(c, argv):
     z = get_zset(c, argv[1])
     if z is None:
         return [b"0", []]
+    # A listpack holds its scores as text, integral ones as integers
+    # (``scan_score``); the hash table's doubles are printed with %.17g.
     if z.encoding == "listpack":
         nxt = 0
         items = z.items()
+        fmt = scan_score
     else:
         d = z.score_map()
         nxt, keys = below(d, cursor if cursor < 2**62 else 0, count)
         items = [(m, d[m]) for m in keys]
+        fmt = format_score
     out = []
     for m, s in items:
         if matcher is not None and not matcher(m):
             continue
         out.append(m)
-        out.append(scan_score(s))
+        out.append(fmt(s))
     return [b"%d" % nxt, out]
 

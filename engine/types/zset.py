@@ -42,7 +42,7 @@ def _pack(pairs) -> bytes:
     flat = []
     for s, m in pairs:
         flat.append(m)
-        flat.append(s)
+        flat.append(s or 0.0)  # a listpack keeps -0 as the integer 0, as Redis's does
     return marshal.dumps(tuple(flat))
 
 
