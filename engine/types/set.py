@@ -17,6 +17,8 @@ listpack), converted one way only, small to large:
   because its entries sit in an array: ``engine.dictscan.pick`` takes the
   first live member at a random position in O(1), so SPOP and SRANDMEMBER
   cost their count, not the set's size, and SSCAN walks it by position.
+  It costs about a tenth more than a set (measured with 1M 10-byte members:
+  85 B a member against 77, traced; 90 B resident against Redis 7.0's 65).
   Deletions leave holes; once fewer than an eighth of the entries are live,
   the dict is rebuilt compact (amortised O(1) a deletion), so a pick never
   walks a long run of holes, as Redis shrinks a dict that falls below 10%.
