@@ -10,9 +10,13 @@ running anything else: the requests it sends meanwhile are read and kept
 Waking: while at least one client is parked, ``_changed`` is in
 ``ks.watchers`` (the keyspace calls it with (db, key) on every change;
 with nobody blocked it is not there, so writes pay nothing). A change to a
-key somebody waits on appends it to ``ready`` once. After the current
-command — the hot path and dispatch call ``serve`` after each command that
-left ``ready`` non-empty; a whole EXEC or script calls it once at its end —
+key somebody waits on appends it to ``ready`` once.
+
+Serving happens after the current command: the hot path and dispatch call
+``serve`` after each command that left ``ready`` non-empty. (EXEC and
+scripts run their commands' handlers directly, so the hook runs once after
+the whole of them; a blocking command inside them answers
+``engine.commands.blocking.without_blocking``'s reply instead of parking.)
 ``serve`` takes the ready keys in the order they became ready and, for each,
 the clients queued on it at that moment, oldest first: while the key holds
 the type a client waits for, the client's non-blocking attempt runs again

@@ -230,6 +230,22 @@ def test_requests_pipelined_behind_a_blocking_command_run_after_its_reply(tmp_pa
     srv.persistence.close(save=False)
 
 
+def test_a_request_cut_across_reads_behind_a_blocking_command_waits_whole(tmp_path):
+    srv = _server(tmp_path, "no", appendonly=False)
+    wt, waiter = _connect(srv)
+    _, pusher = _connect(srv)
+    ping = encode(["PING", "after"])
+    waiter.data_received(encode(["BLPOP", "q", "0"]) + ping[:7])  # hiredis parses BLPOP, keeps a part
+    waiter.data_received(ping[7:])
+    assert wt.sent == [] and waiter.client.blocked is not None
+    _send(pusher, ["RPUSH", "q", "x"])
+    srv.loop.turn()
+    assert b"".join(d for d, _ in wt.sent) == b"*2\r\n$1\r\nq\r\n$1\r\nx\r\n$5\r\nafter\r\n"
+    waiter.data_received(encode(["ECHO", "fast again"]))  # back on the hot path
+    assert waiter.pending is None and wt.sent[-1][0] == b"$10\r\nfast again\r\n"
+    srv.persistence.close(save=False)
+
+
 def test_disconnected_waiter_is_forgotten_and_its_timer_cancelled(tmp_path):
     srv = _server(tmp_path, "no", appendonly=False)
     _, gone = _connect(srv)
