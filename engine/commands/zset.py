@@ -34,6 +34,7 @@ from engine.dictscan import below
 from engine.errors import CommandError
 from engine.reply import EMPTY_ARRAY, NULL_ARRAY
 from engine.registry import command
+from engine.types import zset_rdb  # noqa: F401  (registers the RDB codec)
 from engine.types.zset import ZSet, format_score, new_for, scan_score
 from engine.util import parse_int
 
