@@ -208,8 +208,14 @@ def hincrbyfloat(c, argv):
          summary="The value of a hash field", since="2.0.0")
 def hget(c, argv):
     """HGET key field -- the value, or nil. O(1)."""
-    h = _read_hash(c, argv[1])
-    return None if h is None else h.get(argv[2])
+    h = c.db.get(argv[1])  # _read_hash, inlined: the hottest hash read
+    if h is None:
+        c.ks.misses += 1
+        return None
+    if type(h) is not Hash:
+        raise CommandError(errors.WRONGTYPE)
+    c.ks.hits += 1
+    return h.get(argv[2])
 
 
 @command("hmget", -3, "readonly fast", (1, 1, 1), "@read @hash @fast", group="hash",
