@@ -43,20 +43,17 @@ from engine.types.list_quicklist import (
     LP_EMPTY, Node, Quicklist, pack, unpack, entry_size, exceeds, is_large, node_limits,
 )
 
-_EMPTY_PACKED = pack([])
-
-
 # --- the list value ---------------------------------------------------------
 
 class List:
     """A Redis list. ``_v``: marshal bytes (listpack) or a ``Quicklist``."""
 
-    __slots__ = ("_v", "_sz")
+    __slots__ = ("_v", "_sz", "_n")
 
     def __init__(self, items=(), fill: int = -2):
         items = list(items)
         sz = LP_EMPTY + sum(map(entry_size, items))
-        self._v = pack(items)
+        self._store(items)
         self._sz = sz
         if items and exceeds(fill, sz, len(items)):
             self._grow_into(items, fill)
@@ -78,8 +75,13 @@ class List:
         for i in range(1, len(q.nodes) - 1):
             q.nodes[i].pack()
         lst._v = q
-        lst._sz = 0
+        lst._sz = lst._n = 0
         return lst
+
+    def _store(self, items: list) -> None:
+        """Hold ``items`` as a listpack (``_sz`` is the caller's to keep)."""
+        self._v = pack(items)
+        self._n = len(items)
 
     def _grow_into(self, items: list, fill: int) -> None:
         q = Quicklist(fill)
@@ -87,7 +89,7 @@ class List:
             q.nodes.append(Node(items, self._sz))
             q.count = len(items)
         self._v = q
-        self._sz = 0
+        self._sz = self._n = 0
 
     # -- encoding ----------------------------------------------------------
     @property
@@ -131,19 +133,17 @@ class List:
         size, count = node_limits(fill)
         if node.sz > size // 2 or node.count > count // 2:
             return
-        self._v = pack(node.peek())
+        self._store(node.peek())
         self._sz = node.sz
 
     # -- reads ---------------------------------------------------------------
     def empty(self) -> bool:
         v = self._v
-        return v == _EMPTY_PACKED if type(v) is bytes else not v.count
+        return not self._n if type(v) is bytes else not v.count
 
     def __len__(self) -> int:
         v = self._v
-        if type(v) is bytes:
-            return len(unpack(v))
-        return v.count
+        return self._n if type(v) is bytes else v.count
 
     def elements(self) -> list:
         v = self._v
@@ -202,7 +202,7 @@ class List:
                 items[:0] = values[::-1]
             else:
                 items.extend(values)
-            self._v = pack(items)
+            self._store(items)
             for x in values:
                 self._sz += entry_size(x)
             return len(items)
@@ -223,7 +223,7 @@ class List:
             else:
                 out = items[len(items) - count:][::-1] if count < len(items) else items[::-1]
                 del items[max(0, len(items) - count):]
-            self._v = pack(items)
+            self._store(items)
             for x in out:
                 self._sz -= entry_size(x)
             return out
@@ -243,7 +243,7 @@ class List:
                 return False
             old = items[i]
             items[i] = value
-            self._v = pack(items)
+            self._store(items)
             self._sz += entry_size(value) - entry_size(old)
             return True
         n = v.count
@@ -265,7 +265,7 @@ class List:
             except ValueError:
                 return False
             items.insert(i + 1 if after else i, value)
-            self._v = pack(items)
+            self._store(items)
             self._sz += entry_size(value)
             return True
         for i, x in enumerate(v.iter_from(0, 0)):
@@ -295,7 +295,7 @@ class List:
                 if count < 0:
                     keep.reverse()
             n = len(items) - len(keep)
-            self._v = pack(keep)
+            self._store(keep)
             self._sz -= n * entry_size(value)
             return n
         n = v.remove(value, count)
@@ -310,7 +310,7 @@ class List:
             items = unpack(v)
             gone = items[:left] + (items[len(items) - right:] if right else [])
             keep = items[left:len(items) - right]
-            self._v = pack(keep)
+            self._store(keep)
             self._sz -= sum(map(entry_size, gone))
             return
         v.trim(left, right)
@@ -322,6 +322,7 @@ class List:
         v = self._v
         new._v = v if type(v) is bytes else v.copy()
         new._sz = self._sz
+        new._n = self._n
         return new
 
 
