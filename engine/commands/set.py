@@ -160,7 +160,7 @@ def spop(c, argv):
         taken = s.members()
         c.db.delete(key)
     else:
-        taken = s.pop(count)
+        taken = s.pop(count, c.ks.limits)
         c.db.touched(key)
     _emit_srem(c, key, taken)
     return SetReply(taken) if len(argv) == 3 else taken[0]

@@ -1,7 +1,9 @@
 """The set: distinct byte strings, in three encodings behind one interface.
 
 The encodings and their conversion points are Redis 7.2's (7.0 has no set
-listpack), converted one way only, small to large:
+listpack), converted small to large (the one way back is Redis 7.2's too: an
+SPOP that leaves at most a sixth of a hashtable rebuilds it from what stays,
+as a listpack when that fits; see ``Set.pop``):
 
 * ``intset`` while every member is the canonical decimal form of a signed
   64-bit integer and there are at most ``set-max-intset-entries``: a sorted
@@ -305,10 +307,19 @@ class Set:
             seen[pick(d, int(rnd() * n))] = None
         return list(seen)
 
-    def pop(self, count: int) -> list:
-        """Remove and return ``count`` random members (``count`` < ``len(self)``)."""
+    def pop(self, count: int, limits) -> list:
+        """Remove and return ``count`` random members (``count`` < ``len(self)``).
+
+        As Redis 7.2: while more than a fifth of ``count`` stay, the members
+        are taken one by one, O(count); otherwise the ones that stay are
+        picked instead, O(n) = O(count), and a hashtable's survivors make a
+        new set that starts as a listpack and grows as SADD grows one: the
+        one place where a set goes back to a compact encoding.
+        """
         enc = self.enc
-        if enc == HASHTABLE and count * 4 < len(self.data):
+        n = len(self)
+        few_stay = (n - count) * 5 <= count
+        if enc == HASHTABLE and not few_stay:
             d = self.data
             rnd = random.random
             out = []
@@ -335,7 +346,8 @@ class Set:
         if enc == LISTPACK:
             self.data = pack(items)
         else:
-            self.data = dict.fromkeys(items)
+            self.enc, self.data = LISTPACK, pack(())
+            self.add(items, limits, hint=0)
         return taken
 
     # -- conversions --------------------------------------------------------

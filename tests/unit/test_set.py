@@ -372,6 +372,20 @@ def test_conversion_is_one_way(c):
     assert run(c, "SMEMBERS", "t") == [BIG[0].encode()]
 
 
+def test_an_spop_that_leaves_few_members_of_a_hashtable_rebuilds_it_compact_as_7_2_does(c):
+    run(c, "SADD", "s", *BIG)
+    run(c, "SPOP", "s", "100")  # 200 stay: more than a fifth of 100, taken one by one
+    assert enc(c) == b"hashtable"
+    run(c, "SPOP", "s", "190")  # 10 stay: at most a fifth of 190, the survivors make a new set
+    assert enc(c) == b"listpack" and ints(run(c, "SCARD", "s")) == 10
+    run(c, "SADD", "t", *[f"m{i}" for i in range(1200)])
+    run(c, "SPOP", "t", "1000")  # 200 survivors outgrow the listpack again
+    assert enc(c, "t") == b"hashtable" and ints(run(c, "SCARD", "t")) == 200
+    run(c, "SADD", "i", *[str(i) for i in range(400)])
+    run(c, "SPOP", "i", "390")
+    assert enc(c, "i") == b"intset" and ints(run(c, "SCARD", "i")) == 10
+
+
 def test_smove_creates_the_destination_as_sadd_of_one_member_would(c):
     run(c, "SADD", "src", "1", "a", *BIG)
     run(c, "SMOVE", "src", "i", "1")
