@@ -175,9 +175,17 @@ class Hash:
         if type(d) is not bytes:
             return [d.get(f) for f in fields]
         out = []
+        append = out.append
+        find = d.find
         for f in fields:
-            at = _locate(d, _key(f))
-            out.append(None if at is None else _unesc(d[at[1]:at[2]]))
+            key = b"\x00" + (_esc(f) if _special(f) else f) + b"\x01"
+            p = find(key)
+            if p < 0:
+                append(None)
+                continue
+            p += len(key)
+            v = d[p:find(b"\x00", p)]
+            append(v if v.find(b"\x02") < 0 else _unesc(v))
         return out
 
     def __contains__(self, field: bytes) -> bool:
