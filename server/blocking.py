@@ -59,22 +59,41 @@ MAX_TIMER_S = 86400.0
 class Waiter:
     """One blocked client: what it waits for and how to serve it."""
 
-    __slots__ = ("client", "cmd", "block", "keys", "timer")
+    __slots__ = ("client", "cmd", "block", "index", "keys", "timer", "done")
 
     def __init__(self, client, cmd, block, keys):
         self.client = client
         self.cmd = cmd  # the table entry (INFO commandstats)
         self.block = block  # the engine's WouldBlock
+        self.index = client.db.index  # the database it waits in
         self.keys = keys  # distinct keys, in the command's order
         self.timer = None
+        self.done = False  # served, timed out, unblocked or gone: a stale queue entry
+
+
+class _Queue:
+    """The waiters on one key, oldest first.
+
+    A waiter that leaves other than by being served from this queue (served
+    through another key, timed out, disconnected) stays in the deque as a
+    stale entry, so leaving costs O(1) whatever the queue's length; stale
+    entries are dropped as serving reaches them, and the deque is rebuilt
+    when they outnumber the live ones (``park``).
+    """
+
+    __slots__ = ("waiters", "live")
+
+    def __init__(self):
+        self.waiters: deque = deque()
+        self.live = 0
 
 
 class Blocking:
     def __init__(self, server):
         self.server = server
         self.ks = server.ks
-        # queues[db index][key]: the waiters on that key, oldest first.
-        self.queues: list[dict[bytes, deque]] = [{} for _ in self.ks.dbs]
+        # queues[db index][key]: the waiters on that key; only keys with a live one.
+        self.queues: list[dict[bytes, _Queue]] = [{} for _ in self.ks.dbs]
         # Keys changed while somebody waits on them, in that order; the list
         # object is never replaced (the hot path keeps a reference to it).
         self.ready: list = []
@@ -89,12 +108,15 @@ class Blocking:
         """Block ``client`` on ``block.keys``; its reply comes later (None now)."""
         keys = list(dict.fromkeys(block.keys))
         waiter = Waiter(client, cmd, block, keys)
-        queues = self.queues[client.db.index]
+        queues = self.queues[waiter.index]
         for key in keys:
             q = queues.get(key)
             if q is None:
-                q = queues[key] = deque()
-            q.append(waiter)
+                q = queues[key] = _Queue()
+            elif len(q.waiters) > 2 * q.live + 16:
+                q.waiters = deque(w for w in q.waiters if not w.done)
+            q.waiters.append(waiter)
+            q.live += 1
         if not self.blocked:
             self.ks.watchers.append(self._changed)
         self.blocked += 1
@@ -109,25 +131,21 @@ class Blocking:
         waiter.timer = self.server.loop.call_later(min(max(delay, 0.0), MAX_TIMER_S), self._timed_out, waiter)
 
     def _release(self, waiter) -> None:
-        """Take ``waiter`` off every queue and its timer; the client is unblocked."""
-        client = waiter.client
-        queues = self.queues[client.db.index]
+        """End ``waiter``'s wait: off every queue (lazily, see ``_Queue``), timer cancelled."""
+        waiter.done = True
+        queues = self.queues[waiter.index]
         for key in waiter.keys:
             q = queues.get(key)
-            if q is None:
-                continue
-            try:
-                q.remove(waiter)
-            except ValueError:
-                pass
-            if not q:
-                del queues[key]
+            if q is not None:
+                q.live -= 1
+                if not q.live:
+                    del queues[key]
         if waiter.timer is not None:
             waiter.timer.cancel()
             waiter.timer = None
         if waiter.block.deadline:
             self.timed -= 1
-        client.blocked = None
+        waiter.client.blocked = None
         self.blocked -= 1
         if not self.blocked:
             self.ks.watchers.remove(self._changed)
@@ -172,25 +190,38 @@ class Blocking:
                 self._ready_set.discard(k)
                 index, key = k
                 q = self.queues[index].get(key)
-                if q:
-                    self._serve_key(self.ks.dbs[index], key, list(q))
+                if q is not None:
+                    self._serve_key(self.ks.dbs[index], key, q)
         finally:
             del ready[:]
             self._ready_set.clear()
             self._serving = False
 
-    def _serve_key(self, db, key: bytes, waiters: list) -> None:
-        for waiter in waiters:
-            if waiter.client.blocked is not waiter:
-                continue  # served through another of its keys, or gone
+    def _serve_key(self, db, key: bytes, q: _Queue) -> None:
+        """Serve, oldest first, the waiters queued on ``key`` when this began.
+
+        Each is taken from the front; the ones that stay blocked (waiting
+        for the other type, or whose attempt found nothing) are put back in
+        front in their order, so a push that serves one client costs O(1)
+        however many wait.
+        """
+        waiters = q.waiters
+        kept = []
+        for _ in range(len(waiters)):
+            if not waiters:
+                break
+            waiter = waiters.popleft()
+            if waiter.done:
+                continue  # left already: drop the stale entry
             value = db.get(key)
             if value is None:
-                return  # nothing (left) to take: the others keep waiting
+                kept.append(waiter)
+                break  # nothing (left) to take: the others keep waiting
             if type_name(value) != waiter.block.kind:
-                continue  # a list waiter on a key that holds a sorted set, say
-            client = waiter.client
+                kept.append(waiter)  # a list waiter on a key that holds a sorted set, say
+                continue
             try:
-                r = waiter.block.attempt(client)
+                r = waiter.block.attempt(waiter.client)
             except CommandError as e:
                 self._release(waiter)
                 self._reply(waiter, self._failed(waiter, e))
@@ -202,9 +233,12 @@ class Blocking:
                     f"ERR internal error while running '{waiter.cmd.fullname}': {type(e).__name__}")))
                 continue
             if r is WAIT:
+                kept.append(waiter)
                 continue
             self._release(waiter)
             self._reply(waiter, r)
+        if kept:
+            waiters.extendleft(reversed(kept))
 
     def _failed(self, waiter, e: CommandError) -> Raw:
         # The call was counted when it blocked (INFO commandstats, as Redis

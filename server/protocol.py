@@ -424,9 +424,13 @@ class Connection(asyncio.Protocol):
             self.close()
 
     def unblocked(self) -> None:
-        """The client's wait ended: run the requests it sent meanwhile."""
-        if self.pending and not self.closed:
-            self.server.loop.call_soon(self._drain_pending)
+        """The client's wait ended: run the requests it sent meanwhile, or go
+        back to the hot path when there are none."""
+        if self.pending:
+            if not self.closed:
+                self.server.loop.call_soon(self._drain_pending)
+        elif self.client.authenticated:
+            self.pending = None
 
     def drop_held(self) -> None:
         """The log failed: what was held is never acknowledged."""
