@@ -359,10 +359,11 @@ register(Hash, "hash", encoding=lambda v: v.encoding, copy=Hash.copy)
 # The loaded hash takes the encoding Redis gives it: a table past the entry
 # limit; for types 4 and 9 also when a field or value is over the length
 # limit, while a listpack or ziplist holding a long value stays packed, as
-# Redis 7 loads it. The limits are the defaults (a decoder does not see the
-# keyspace's; a hash over a lower configured limit converts at its next write). An empty
-# hash, an odd count of entries, a repeated field or a damaged buffer is
-# ``rdb.PayloadError`` (RESTORE: "Bad data format"), never a stored value.
+# Redis 7 loads it. The limits are the defaults: a decoder does not see the
+# keyspace's, so a hash loaded packed over a lower configured entry limit
+# converts when a write next adds a field to it. An empty hash, an odd count
+# of entries, a repeated field or a damaged buffer is ``rdb.PayloadError``
+# (RESTORE: "Bad data format"), never a stored value.
 
 RDB_TYPE_HASH = 4
 RDB_TYPE_HASH_ZIPMAP = 9
