@@ -349,3 +349,23 @@ def test_a_deadline_that_would_overflow_is_out_of_range():
     with pytest.raises(CommandError) as e:
         run(c, "BLPOP", "k", "9223372036854775")  # fits in ms, not once now is added
     assert e.value.text == "ERR timeout is out of range"
+
+
+def test_waiters_that_leave_are_dropped_from_the_queue_and_order_is_kept(tmp_path):
+    srv = _server(tmp_path, "no", appendonly=False)
+    conns = [_connect(srv) for _ in range(50)]
+    _, admin = _connect(srv)
+    for _, c in conns:
+        _send(c, ["BLPOP", "q", "other", "0"])
+    for _, c in conns[5:]:  # 45 leave from the middle and the end
+        _send(admin, ["CLIENT", "UNBLOCK", str(c.client.id)])
+    late_t, late = _connect(srv)
+    _send(late, ["BLPOP", "q", "0"])
+    q = srv.blocking.queues[0][b"q"]
+    assert q.live == 6 and len(q.waiters) == 6  # the stale entries were dropped when it parked
+    assert srv.blocking.queues[0][b"other"].live == 5
+    _send(admin, ["RPUSH", "q", *[str(i) for i in range(6)]])
+    assert [t.sent[-1][0] for t, _ in conns[:5]] == [b"*2\r\n$1\r\nq\r\n$1\r\n%d\r\n" % i for i in range(5)]
+    assert late_t.sent == [(b"*2\r\n$1\r\nq\r\n$1\r\n5\r\n", None)]
+    assert srv.blocking.queues[0] == {} and srv.blocking.blocked == 0
+    srv.persistence.close(save=False)
