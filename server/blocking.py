@@ -47,7 +47,6 @@ from engine.keyspace import now_ms
 from engine.reply import NULL_ARRAY, Raw
 from engine.types import type_name
 from server import dispatch
-from server.resp import encode_error
 
 log = logging.getLogger("keel.blocking")
 
@@ -63,7 +62,10 @@ class Waiter:
 
     def __init__(self, client, cmd, block, keys):
         self.client = client
-        self.cmd = cmd  # the table entry (INFO commandstats)
+        # The table entry: INFO commandstats counts the call when the wait
+        # ends (served, timed out, unblocked), as Redis 7.2 does (7.0
+        # counted it when it blocked).
+        self.cmd = cmd
         self.block = block  # the engine's WouldBlock
         self.index = client.db.index  # the database it waits in
         self.keys = keys  # distinct keys, in the command's order
@@ -236,16 +238,13 @@ class Blocking:
                 kept.append(waiter)
                 continue
             self._release(waiter)
+            waiter.cmd.calls += 1
             self._reply(waiter, r)
         if kept:
             waiters.extendleft(reversed(kept))
 
     def _failed(self, waiter, e: CommandError) -> Raw:
-        # The call was counted when it blocked (INFO commandstats, as Redis
-        # 7.0 counts it): its failure is counted now.
-        waiter.cmd.failed_calls += 1
-        self.server.stats.count_error(e.prefix)
-        return Raw(encode_error(e))
+        return Raw(dispatch.failed(self.server, waiter.cmd, e))  # counts the call and its failure
 
     # -- ending a wait without a key --------------------------------------------------
     def _timed_out(self, waiter) -> None:
@@ -264,7 +263,11 @@ class Blocking:
         if waiter is None:
             return False
         self._release(waiter)
-        self._reply(waiter, NULL_ARRAY if error is None else self._failed(waiter, CommandError(error)))
+        if error is None:
+            waiter.cmd.calls += 1
+            self._reply(waiter, NULL_ARRAY)
+        else:
+            self._reply(waiter, self._failed(waiter, CommandError(error)))
         return True
 
     def _reply(self, waiter, r) -> None:

@@ -105,7 +105,6 @@ def slow_call(client, cmd, argv: list):
     try:
         r = cmd.handler(client, argv)
         if type(r) is WouldBlock:  # nothing to take yet: the reply comes when it is served
-            stat.calls += 1
             return server.blocking.park(client, stat, r)
         out = r if type(r) is Raw else client.encode(r)
         stat.calls += 1
