@@ -36,7 +36,7 @@ from engine.reply import EMPTY_ARRAY, NULL_ARRAY
 from engine.registry import command
 from engine.types import zset_rdb  # noqa: F401  (registers the RDB codec)
 from engine.types.zset import ZSet, format_score, new_for, scan_score
-from engine.util import parse_int
+from engine.util import parse_int, to_int_or_none
 
 MIN, MAX = 0, 1
 _INF_WORDS = (b"inf", b"infinity")
@@ -104,6 +104,18 @@ def parse_lex(b: bytes):
     if b[:1] == b"[":
         return b[1:], False
     raise CommandError(errors.ZSET_LEX_RANGE)
+
+
+def numkeys_keys(at: int, dst: bool = False):
+    """COMMAND GETKEYS for ``… numkeys key …`` with numkeys at ``at`` (and a destination at 1)."""
+
+    def positions(argv: list) -> list[int]:
+        n = to_int_or_none(argv[at]) if len(argv) > at else None
+        if n is None or n < 1:
+            return []
+        return ([1] if dst else []) + list(range(at + 1, min(at + 1 + n, len(argv))))
+
+    return positions
 
 
 def get_zset(c, key: bytes):
@@ -190,7 +202,7 @@ def _add_generic(c, key: bytes, flags: int, pairs: list):
     return added, updated, last
 
 
-@command("zadd", -4, "write denyoom fast", (1, 1, 1), "@write @sortedset @fast", group="sorted_set",
+@command("zadd", -4, "write denyoom fast", (1, 1, 1), "@write @sortedset @fast", group="sorted-set",
          summary="Add members to a sorted set, or update their scores", since="1.2.0")
 def zadd(c, argv):
     """ZADD key [NX|XX] [GT|LT] [CH] [INCR] score member [score member ...] -- added (or changed) count. O(log N) each."""
@@ -224,7 +236,7 @@ def zadd(c, argv):
     return added + updated if flags & _CH else added
 
 
-@command("zincrby", 4, "write denyoom fast", (1, 1, 1), "@write @sortedset @fast", group="sorted_set",
+@command("zincrby", 4, "write denyoom fast", (1, 1, 1), "@write @sortedset @fast", group="sorted-set",
          summary="Add to a member's score", since="1.2.0")
 def zincrby(c, argv):
     """ZINCRBY key increment member -- the new score. O(log N)."""
@@ -238,7 +250,7 @@ def zincrby(c, argv):
 
 # --- ZREM / ZCARD / ZSCORE / ZMSCORE / ZRANK ----------------------------------
 
-@command("zrem", -3, "write fast", (1, 1, 1), "@write @sortedset @fast", group="sorted_set",
+@command("zrem", -3, "write fast", (1, 1, 1), "@write @sortedset @fast", group="sorted-set",
          summary="Remove members from a sorted set", since="1.2.0")
 def zrem(c, argv):
     """ZREM key member [member ...] -- how many were removed. O(M log N)."""
@@ -256,7 +268,7 @@ def zrem(c, argv):
     return n
 
 
-@command("zcard", 2, "readonly fast", (1, 1, 1), "@read @sortedset @fast", group="sorted_set",
+@command("zcard", 2, "readonly fast", (1, 1, 1), "@read @sortedset @fast", group="sorted-set",
          summary="The number of members of a sorted set", since="1.2.0")
 def zcard(c, argv):
     """ZCARD key -- the number of members, 0 for a missing key. O(1)."""
@@ -264,7 +276,7 @@ def zcard(c, argv):
     return 0 if z is None else len(z)
 
 
-@command("zscore", 3, "readonly fast", (1, 1, 1), "@read @sortedset @fast", group="sorted_set",
+@command("zscore", 3, "readonly fast", (1, 1, 1), "@read @sortedset @fast", group="sorted-set",
          summary="The score of a member", since="1.2.0")
 def zscore(c, argv):
     """ZSCORE key member -- the score, or nil. O(1)."""
@@ -272,7 +284,7 @@ def zscore(c, argv):
     return None if z is None else z.score(argv[2])
 
 
-@command("zmscore", -3, "readonly fast", (1, 1, 1), "@read @sortedset @fast", group="sorted_set",
+@command("zmscore", -3, "readonly fast", (1, 1, 1), "@read @sortedset @fast", group="sorted-set",
          summary="The scores of several members", since="6.2.0")
 def zmscore(c, argv):
     """ZMSCORE key member [member ...] -- one score or nil per member. O(M)."""
@@ -301,14 +313,14 @@ def _rank_generic(c, argv, reverse: bool):
     return [rank, score] if withscore else rank
 
 
-@command("zrank", -3, "readonly fast", (1, 1, 1), "@read @sortedset @fast", group="sorted_set",
+@command("zrank", -3, "readonly fast", (1, 1, 1), "@read @sortedset @fast", group="sorted-set",
          summary="The rank of a member, lowest score first", since="2.0.0")
 def zrank(c, argv):
     """ZRANK key member [WITHSCORE] -- the 0-based rank (and score), or nil. O(log N)."""
     return _rank_generic(c, argv, False)
 
 
-@command("zrevrank", -3, "readonly fast", (1, 1, 1), "@read @sortedset @fast", group="sorted_set",
+@command("zrevrank", -3, "readonly fast", (1, 1, 1), "@read @sortedset @fast", group="sorted-set",
          summary="The rank of a member, highest score first", since="2.0.0")
 def zrevrank(c, argv):
     """ZREVRANK key member [WITHSCORE] -- the 0-based rank from the top (and score), or nil. O(log N)."""
@@ -374,14 +386,14 @@ def _zpop_command(c, argv, where: int):
     return zpop_reply(c, popped, nested)
 
 
-@command("zpopmin", -2, "write fast", (1, 1, 1), "@write @sortedset @fast", group="sorted_set",
+@command("zpopmin", -2, "write fast", (1, 1, 1), "@write @sortedset @fast", group="sorted-set",
          summary="Remove and return the members with the lowest scores", since="5.0.0")
 def zpopmin(c, argv):
     """ZPOPMIN key [count] -- the popped members and scores. O(log N * M)."""
     return _zpop_command(c, argv, MIN)
 
 
-@command("zpopmax", -2, "write fast", (1, 1, 1), "@write @sortedset @fast", group="sorted_set",
+@command("zpopmax", -2, "write fast", (1, 1, 1), "@write @sortedset @fast", group="sorted-set",
          summary="Remove and return the members with the highest scores", since="5.0.0")
 def zpopmax(c, argv):
     """ZPOPMAX key [count] -- the popped members and scores. O(log N * M)."""
@@ -416,8 +428,9 @@ def parse_mpop(argv, numkeys_at: int):
     return argv[numkeys_at + 1:where_at], where, count or 1
 
 
-@command("zmpop", -4, "write", (0, 0, 0), "@write @sortedset @slow", group="sorted_set",
-         summary="Pop members from the first non-empty sorted set of several", since="7.0.0")
+@command("zmpop", -4, "write movablekeys", (0, 0, 0), "@write @sortedset @slow", group="sorted-set",
+         summary="Pop members from the first non-empty sorted set of several", since="7.0.0",
+         getkeys=numkeys_keys(1))
 def zmpop(c, argv):
     """ZMPOP numkeys key [key ...] MIN|MAX [COUNT count] -- [key, [[member, score], …]] or nil. O(K + M log N)."""
     keys, where, count = parse_mpop(argv, 1)
@@ -433,7 +446,7 @@ def zmpop(c, argv):
 _LONG_MAX = 2**63 - 1
 
 
-@command("zrandmember", -2, "readonly", (1, 1, 1), "@read @sortedset @slow", group="sorted_set",
+@command("zrandmember", -2, "readonly", (1, 1, 1), "@read @sortedset @slow", group="sorted-set",
          summary="Random members of a sorted set", since="6.2.0")
 def zrandmember(c, argv):
     """ZRANDMEMBER key [count [WITHSCORES]] -- a member, or count of them (repeats when negative). O(N) at most."""
@@ -471,7 +484,7 @@ def zrandmember(c, argv):
 
 # --- ZSCAN ---------------------------------------------------------------------------
 
-@command("zscan", -3, "readonly", (1, 1, 1), "@read @sortedset @slow", group="sorted_set",
+@command("zscan", -3, "readonly", (1, 1, 1), "@read @sortedset @slow", group="sorted-set",
          summary="Walk the members of a sorted set", since="2.8.0")
 def zscan(c, argv):
     """ZSCAN key cursor [MATCH pattern] [COUNT count] -- [next cursor, [member, score, …]]. O(COUNT) a call."""

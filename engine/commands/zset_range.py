@@ -125,14 +125,14 @@ def _reply(c, argv, first, kind=0, reverse=None):
     return scored(c, pairs, withscores)
 
 
-@command("zrange", -4, "readonly", (1, 1, 1), "@read @sortedset @slow", group="sorted_set",
+@command("zrange", -4, "readonly", (1, 1, 1), "@read @sortedset @slow", group="sorted-set",
          summary="Members in a range of ranks, scores or lex order", since="1.2.0")
 def zrange(c, argv):
     """ZRANGE key start stop [BYSCORE|BYLEX] [REV] [LIMIT offset count] [WITHSCORES] -- the members. O(log N + M)."""
     return _reply(c, argv, 1)
 
 
-@command("zrangestore", -5, "write denyoom", (1, 2, 1), "@write @sortedset @slow", group="sorted_set",
+@command("zrangestore", -5, "write denyoom", (1, 2, 1), "@write @sortedset @slow", group="sorted-set",
          summary="Store a range of a sorted set", since="6.2.0")
 def zrangestore(c, argv):
     """ZRANGESTORE dst src min max [BYSCORE|BYLEX] [REV] [LIMIT offset count] -- members stored. O(log N + M)."""
@@ -150,35 +150,35 @@ def store_result(c, argv, dst: bytes, pairs) -> int:
     return len(pairs)
 
 
-@command("zrevrange", -4, "readonly", (1, 1, 1), "@read @sortedset @slow", group="sorted_set",
+@command("zrevrange", -4, "readonly", (1, 1, 1), "@read @sortedset @slow", group="sorted-set",
          summary="Members in a range of ranks, highest score first", since="1.2.0")
 def zrevrange(c, argv):
     """ZREVRANGE key start stop [WITHSCORES] -- the members, highest first. O(log N + M)."""
     return _reply(c, argv, 1, RANK, True)
 
 
-@command("zrangebyscore", -4, "readonly", (1, 1, 1), "@read @sortedset @slow", group="sorted_set",
+@command("zrangebyscore", -4, "readonly", (1, 1, 1), "@read @sortedset @slow", group="sorted-set",
          summary="Members in a range of scores", since="1.0.5")
 def zrangebyscore(c, argv):
     """ZRANGEBYSCORE key min max [WITHSCORES] [LIMIT offset count] -- the members. O(log N + M)."""
     return _reply(c, argv, 1, SCORE, False)
 
 
-@command("zrevrangebyscore", -4, "readonly", (1, 1, 1), "@read @sortedset @slow", group="sorted_set",
+@command("zrevrangebyscore", -4, "readonly", (1, 1, 1), "@read @sortedset @slow", group="sorted-set",
          summary="Members in a range of scores, highest first", since="2.2.0")
 def zrevrangebyscore(c, argv):
     """ZREVRANGEBYSCORE key max min [WITHSCORES] [LIMIT offset count] -- the members. O(log N + M)."""
     return _reply(c, argv, 1, SCORE, True)
 
 
-@command("zrangebylex", -4, "readonly", (1, 1, 1), "@read @sortedset @slow", group="sorted_set",
+@command("zrangebylex", -4, "readonly", (1, 1, 1), "@read @sortedset @slow", group="sorted-set",
          summary="Members in a lex range", since="2.8.9")
 def zrangebylex(c, argv):
     """ZRANGEBYLEX key min max [LIMIT offset count] -- the members. O(log N + M)."""
     return _reply(c, argv, 1, LEX, False)
 
 
-@command("zrevrangebylex", -4, "readonly", (1, 1, 1), "@read @sortedset @slow", group="sorted_set",
+@command("zrevrangebylex", -4, "readonly", (1, 1, 1), "@read @sortedset @slow", group="sorted-set",
          summary="Members in a lex range, highest first", since="2.8.9")
 def zrevrangebylex(c, argv):
     """ZREVRANGEBYLEX key max min [LIMIT offset count] -- the members. O(log N + M)."""
@@ -187,7 +187,7 @@ def zrevrangebylex(c, argv):
 
 # --- counts -----------------------------------------------------------------------
 
-@command("zcount", 4, "readonly fast", (1, 1, 1), "@read @sortedset @fast", group="sorted_set",
+@command("zcount", 4, "readonly fast", (1, 1, 1), "@read @sortedset @fast", group="sorted-set",
          summary="Count the members in a range of scores", since="2.0.0")
 def zcount(c, argv):
     """ZCOUNT key min max -- members with a score in range. O(log N)."""
@@ -206,7 +206,7 @@ def _lex_bounds(argv):
         raise CommandError(errors.ZSET_LEX_RANGE) from None
 
 
-@command("zlexcount", 4, "readonly fast", (1, 1, 1), "@read @sortedset @fast", group="sorted_set",
+@command("zlexcount", 4, "readonly fast", (1, 1, 1), "@read @sortedset @fast", group="sorted-set",
          summary="Count the members in a lex range", since="2.8.9")
 def zlexcount(c, argv):
     """ZLEXCOUNT key min max -- members in the lex range. O(log N)."""
@@ -232,7 +232,7 @@ def _remove_span(c, argv, z, key, a: int, b: int) -> int:
     return b - a
 
 
-@command("zremrangebyrank", 4, "write", (1, 1, 1), "@write @sortedset @slow", group="sorted_set",
+@command("zremrangebyrank", 4, "write", (1, 1, 1), "@write @sortedset @slow", group="sorted-set",
          summary="Remove the members in a range of ranks", since="2.0.0")
 def zremrangebyrank(c, argv):
     """ZREMRANGEBYRANK key start stop -- how many were removed. O(log N + M)."""
@@ -244,7 +244,7 @@ def zremrangebyrank(c, argv):
     return _remove_span(c, argv, z, argv[1], a, b)
 
 
-@command("zremrangebyscore", 4, "write", (1, 1, 1), "@write @sortedset @slow", group="sorted_set",
+@command("zremrangebyscore", 4, "write", (1, 1, 1), "@write @sortedset @slow", group="sorted-set",
          summary="Remove the members in a range of scores", since="1.2.0")
 def zremrangebyscore(c, argv):
     """ZREMRANGEBYSCORE key min max -- how many were removed. O(log N + M)."""
@@ -256,7 +256,7 @@ def zremrangebyscore(c, argv):
     return _remove_span(c, argv, z, argv[1], a, b)
 
 
-@command("zremrangebylex", 4, "write", (1, 1, 1), "@write @sortedset @slow", group="sorted_set",
+@command("zremrangebylex", 4, "write", (1, 1, 1), "@write @sortedset @slow", group="sorted-set",
          summary="Remove the members in a lex range", since="2.8.9")
 def zremrangebylex(c, argv):
     """ZREMRANGEBYLEX key min max -- how many were removed. O(log N + M)."""

@@ -18,7 +18,7 @@ destination (stored a result, or deleted the old value for an empty one).
 from __future__ import annotations
 
 from engine import errors
-from engine.commands.zset import parse_score, scored
+from engine.commands.zset import numkeys_keys, parse_score, scored
 from engine.commands.zset_range import store_result
 from engine.errors import CommandError
 from engine.registry import command
@@ -142,50 +142,57 @@ def _store(c, argv, op: int, name: str):
     return store_result(c, argv, argv[1], [(s, m) for m, s in result.items()])
 
 
-@command("zunion", -3, "readonly", (0, 0, 0), "@read @sortedset @slow", group="sorted_set",
-         summary="The union of sorted sets", since="6.2.0")
+@command("zunion", -3, "readonly movablekeys", (0, 0, 0), "@read @sortedset @slow", group="sorted-set",
+         summary="The union of sorted sets", since="6.2.0",
+         getkeys=numkeys_keys(1))
 def zunion(c, argv):
     """ZUNION numkeys key [key ...] [WEIGHTS w ...] [AGGREGATE SUM|MIN|MAX] [WITHSCORES] -- the members. O(N + M log M)."""
     return _reply(c, argv, UNION, "zunion")
 
 
-@command("zunionstore", -4, "write denyoom", (1, 1, 1), "@write @sortedset @slow", group="sorted_set",
-         summary="Store the union of sorted sets", since="2.0.0")
+@command("zunionstore", -4, "write denyoom movablekeys", (1, 1, 1), "@write @sortedset @slow", group="sorted-set",
+         summary="Store the union of sorted sets", since="2.0.0",
+         getkeys=numkeys_keys(2, dst=True))
 def zunionstore(c, argv):
     """ZUNIONSTORE dst numkeys key [key ...] [WEIGHTS w ...] [AGGREGATE SUM|MIN|MAX] -- members stored. O(N + M log M)."""
     return _store(c, argv, UNION, "zunionstore")
 
 
-@command("zinter", -3, "readonly", (0, 0, 0), "@read @sortedset @slow", group="sorted_set",
-         summary="The intersection of sorted sets", since="6.2.0")
+@command("zinter", -3, "readonly movablekeys", (0, 0, 0), "@read @sortedset @slow", group="sorted-set",
+         summary="The intersection of sorted sets", since="6.2.0",
+         getkeys=numkeys_keys(1))
 def zinter(c, argv):
     """ZINTER numkeys key [key ...] [WEIGHTS w ...] [AGGREGATE SUM|MIN|MAX] [WITHSCORES] -- the members. O(N*K + M log M)."""
     return _reply(c, argv, INTER, "zinter")
 
 
-@command("zinterstore", -4, "write denyoom", (1, 1, 1), "@write @sortedset @slow", group="sorted_set",
-         summary="Store the intersection of sorted sets", since="2.0.0")
+@command("zinterstore", -4, "write denyoom movablekeys", (1, 1, 1), "@write @sortedset @slow", group="sorted-set",
+         summary="Store the intersection of sorted sets", since="2.0.0",
+         getkeys=numkeys_keys(2, dst=True))
 def zinterstore(c, argv):
     """ZINTERSTORE dst numkeys key [key ...] [WEIGHTS w ...] [AGGREGATE SUM|MIN|MAX] -- members stored. O(N*K + M log M)."""
     return _store(c, argv, INTER, "zinterstore")
 
 
-@command("zdiff", -3, "readonly", (0, 0, 0), "@read @sortedset @slow", group="sorted_set",
-         summary="The difference of sorted sets", since="6.2.0")
+@command("zdiff", -3, "readonly movablekeys", (0, 0, 0), "@read @sortedset @slow", group="sorted-set",
+         summary="The difference of sorted sets", since="6.2.0",
+         getkeys=numkeys_keys(1))
 def zdiff(c, argv):
     """ZDIFF numkeys key [key ...] [WITHSCORES] -- members of the first set in no other. O(N + M log M)."""
     return _reply(c, argv, DIFF, "zdiff")
 
 
-@command("zdiffstore", -4, "write denyoom", (1, 1, 1), "@write @sortedset @slow", group="sorted_set",
-         summary="Store the difference of sorted sets", since="6.2.0")
+@command("zdiffstore", -4, "write denyoom movablekeys", (1, 1, 1), "@write @sortedset @slow", group="sorted-set",
+         summary="Store the difference of sorted sets", since="6.2.0",
+         getkeys=numkeys_keys(2, dst=True))
 def zdiffstore(c, argv):
     """ZDIFFSTORE dst numkeys key [key ...] -- members stored. O(N + M log M)."""
     return _store(c, argv, DIFF, "zdiffstore")
 
 
-@command("zintercard", -3, "readonly", (0, 0, 0), "@read @sortedset @slow", group="sorted_set",
-         summary="The size of the intersection of sorted sets", since="7.0.0")
+@command("zintercard", -3, "readonly movablekeys", (0, 0, 0), "@read @sortedset @slow", group="sorted-set",
+         summary="The size of the intersection of sorted sets", since="7.0.0",
+         getkeys=numkeys_keys(1))
 def zintercard(c, argv):
     """ZINTERCARD numkeys key [key ...] [LIMIT limit] -- the intersection's size, at most limit (0: no limit). O(N*K)."""
     sources, _, _, _, limit = _parse(c, argv, 1, INTER, "zintercard", False, card_only=True)

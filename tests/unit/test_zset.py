@@ -360,3 +360,25 @@ def test_resp3_replies_match_redis(pair):
     pair.check("ZMPOP", "1", "z", "MIN")
     pair.check("ZMPOP", "1", "z", "MIN")
     pair.check("ZRANGE", "z", "0", "-1", "WITHSCORES")
+
+
+ZSET_COMMANDS = ["zadd", "zincrby", "zrem", "zcard", "zscore", "zmscore", "zcount", "zlexcount", "zrange", "zrangestore",
+                 "zrevrange", "zrangebyscore", "zrevrangebyscore", "zrangebylex", "zrevrangebylex", "zremrangebyrank",
+                 "zremrangebyscore", "zremrangebylex", "zunion", "zunionstore", "zinter", "zinterstore", "zintercard",
+                 "zdiff", "zdiffstore", "zpopmin", "zpopmax", "zmpop", "zrandmember", "zscan"]
+
+
+@pytest.mark.parametrize("name", ZSET_COMMANDS)
+def test_command_info_matches_redis(pair, name):
+    # Name, arity, flags, key range and categories (ZRANK's arity is 7.2's -3, 7.0 says 3).
+    keel, ref = pair.both("COMMAND", "INFO", name)
+    assert keel[0][:7] == ref[0][:7]
+
+
+@pytest.mark.parametrize("args", [
+    ("ZUNIONSTORE", "dst", "2", "a", "b", "WEIGHTS", "1", "2"), ("ZINTER", "3", "a", "b", "c"), ("ZDIFF", "1", "a"),
+    ("ZINTERCARD", "2", "a", "b", "LIMIT", "1"), ("ZMPOP", "2", "a", "b", "MIN"), ("ZDIFFSTORE", "d", "1", "a"),
+    ("ZRANGESTORE", "d", "s", "0", "1"),
+], ids=lambda a: " ".join(a))
+def test_command_getkeys_matches_redis(pair, args):
+    pair.check("COMMAND", "GETKEYS", *args)
