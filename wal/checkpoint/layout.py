@@ -102,20 +102,12 @@ def _read_prefix(k: bytes) -> tuple[int, int]:
     raise ValueError("key without a complete database prefix")
 
 
-class Encoded(bytes):
-    """A value already in its RDB encoding (``rdb.encode_value``): what a
-    capture takes of a collection, which the loop goes on changing in place
-    while the writer thread works."""
-
-    __slots__ = ()
-
-
 def encode_record(lkey: bytes, value, expire: int | None) -> bytes:
     """The LMDB value for ``value`` stored under ``lkey``."""
     if type(value) in STRING_TYPES:
         body = _STRING + value if expire is None else _STRING_EXP + expire.to_bytes(8, "little", signed=True) + value
     else:
-        enc = value if type(value) is Encoded else rdb.encode_value(value)
+        enc = rdb.encode_value(value)
         body = _RDB + enc if expire is None else _RDB_EXP + expire.to_bytes(8, "little", signed=True) + enc
     return body + crc32c(body, crc32c(lkey)).to_bytes(4, "little")
 
