@@ -347,34 +347,8 @@ def lpos(c, argv):
     lst = get_list(c, argv[1])
     if lst is None:
         return EMPTY_ARRAY if count is not None else None
-    element = argv[2]
-    size = len(lst)
-    want = count if count else (INT64_MAX if count == 0 else 1)
-    skip = abs(rank) - 1
-    found = []
-    limit = maxlen or size
-    if rank > 0:
-        for i, x in enumerate(lst.iter_forward()):
-            if i >= limit:
-                break
-            if x == element:
-                if skip:
-                    skip -= 1
-                    continue
-                found.append(i)
-                if len(found) >= want:
-                    break
-    else:
-        for i, x in enumerate(lst.iter_backward()):
-            if i >= limit:
-                break
-            if x == element:
-                if skip:
-                    skip -= 1
-                    continue
-                found.append(size - 1 - i)
-                if len(found) >= want:
-                    break
+    want = 1 if count is None else (count or INT64_MAX)
+    found = lst.positions(argv[2], rank, want, maxlen)
     if count is None:
         return found[0] if found else None
     return found

@@ -181,17 +181,76 @@ class List:
             off = 0
         return out
 
-    def iter_forward(self):
+    def _runs(self, forward: bool):
+        """(index of the run's first element, run) for each run of elements:
+        the one list of a listpack, or each node, head to tail or back."""
         v = self._v
         if type(v) is bytes:
-            return iter(unpack(v))
-        return v.iter_from(0, 0)
+            yield 0, unpack(v)
+            return
+        nodes = v.nodes
+        if forward:
+            base = 0
+            for node in nodes:
+                yield base, node.peek()
+                base += node.count
+        else:
+            base = v.count
+            for j in range(len(nodes) - 1, -1, -1):
+                node = nodes[j]
+                base -= node.count
+                yield base, node.peek()
 
-    def iter_backward(self):
-        v = self._v
-        if type(v) is bytes:
-            return reversed(unpack(v))
-        return v.iter_back()
+    def positions(self, value: bytes, rank: int, want: int, maxlen: int) -> list:
+        """LPOS: indexes of matches of ``value``, skipping the first ``|rank| - 1``
+        (from the tail when ``rank`` < 0), at most ``want``, among the first
+        ``maxlen`` elements compared (0: all). Each run is searched by
+        ``list.index`` (C speed)."""
+        found = []
+        skip = abs(rank) - 1
+        forward = rank > 0
+        n = len(self)
+        lo, hi = (0, min(n, maxlen) if maxlen else n) if forward else (max(0, n - maxlen) if maxlen else 0, n)
+        for base, items in self._runs(forward):
+            end = base + len(items)
+            if end <= lo or base >= hi:
+                if (forward and base >= hi) or (not forward and end <= lo):
+                    break
+                continue
+            if value not in items:
+                continue
+            a, b = max(lo, base) - base, min(hi, end) - base
+            if forward:
+                i = a
+                while True:
+                    try:
+                        i = items.index(value, i, b)
+                    except ValueError:
+                        break
+                    if skip:
+                        skip -= 1
+                    else:
+                        found.append(base + i)
+                        if len(found) >= want:
+                            return found
+                    i += 1
+            else:
+                back = items[a:b][::-1]
+                top = base + b - 1
+                i = 0
+                while True:
+                    try:
+                        i = back.index(value, i)
+                    except ValueError:
+                        break
+                    if skip:
+                        skip -= 1
+                    else:
+                        found.append(top - i)
+                        if len(found) >= want:
+                            return found
+                    i += 1
+        return found
 
     # -- writes (the caller has run ``grow_check`` for what they add) ----------
     def push(self, values, head: bool, fill: int) -> int:
@@ -268,9 +327,9 @@ class List:
             self._store(items)
             self._sz += entry_size(value)
             return True
-        for i, x in enumerate(v.iter_from(0, 0)):
-            if x == pivot:
-                v.insert(i, value, after)
+        for base, run in self._runs(True):
+            if pivot in run:
+                v.insert(base + run.index(pivot), value, after)
                 return True
         return False
 

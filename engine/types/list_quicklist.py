@@ -217,22 +217,6 @@ class Quicklist:
                 back -= node.count
         raise IndexError(index)
 
-    def iter_from(self, i: int, offset: int):
-        """Elements from node ``i`` offset ``offset`` towards the tail."""
-        nodes = self.nodes
-        first = True
-        for j in range(i, len(nodes)):
-            items = nodes[j].peek()
-            if first:
-                first = False
-                yield from items[offset:] if offset else items
-            else:
-                yield from items
-
-    def iter_back(self):
-        for j in range(len(self.nodes) - 1, -1, -1):
-            yield from reversed(self.nodes[j].peek())
-
     def set(self, index: int, v: bytes) -> None:
         i, off = self.locate(index)
         node = self.nodes[i]

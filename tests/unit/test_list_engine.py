@@ -351,3 +351,22 @@ def test_random_edits_keep_the_structure_and_match_a_model(c, fill):
         if rnd.random() < 0.05:
             a = rnd.randrange(len(model))
             assert run(c, "LRANGE", "l", a, a + 50) == model[a:a + 51]
+
+
+def test_lpos_over_many_nodes_matches_a_plain_scan(c):
+    import random
+    rnd = random.Random(3)
+    model = [rnd.choice([b"a", b"b", b"c" * 30]) for _ in range(3000)]
+    run(c, "RPUSH", "l", *model)
+    assert enc(c) == b"quicklist"
+    for _ in range(300):
+        rank = rnd.choice([1, 2, 5, 40, -1, -2, -7, -40])
+        count = rnd.choice([0, 1, 3, 100])
+        maxlen = rnd.choice([0, 1, 10, 500, 2999, 5000])
+        v = rnd.choice([b"a", b"c" * 30, b"zz"])
+        order = range(len(model)) if rank > 0 else range(len(model) - 1, -1, -1)
+        if maxlen:
+            order = list(order)[:maxlen]
+        hits = [i for i in order if model[i] == v][abs(rank) - 1:]
+        expect = hits if count == 0 else hits[:count]
+        assert run(c, "LPOS", "l", v, "RANK", rank, "COUNT", count, "MAXLEN", maxlen) == expect
