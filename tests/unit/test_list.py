@@ -269,3 +269,12 @@ def test_big_elements_in_a_list(pair):
     pair.check("LRANGE", "l", 0, -1)
     pair.check("LREM", "l", 0, big)
     pair.check("LRANGE", "l", 0, -1)
+
+
+@pytest.mark.parametrize("name", ["lpush", "rpush", "lpushx", "rpushx", "lpop", "rpop", "llen", "lrange", "lindex",
+                                  "lset", "linsert", "lrem", "ltrim", "lpos", "rpoplpush", "lmove", "lmpop"])
+def test_command_info_matches_redis(pair, name):
+    # name, arity, flags, first/last/step keys, ACL categories (key specs aside:
+    # LMPOP's keynum spec is the command table's to describe)
+    keel, ref = pair.keel.call("COMMAND", "INFO", name)[0], pair.ref.call("COMMAND", "INFO", name)[0]
+    assert keel[:7] == ref[:7]
