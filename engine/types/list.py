@@ -14,9 +14,9 @@ interface; handlers (``engine.commands.list``) never look at which:
   takes an element while its listpack size + the element + 8 stays within
   ``list-max-listpack-size``; an element larger than a whole node gets a
   "plain" node of its own), so a node count and the conversion back agree
-  with Redis. The first and last nodes are kept *open* (a Python list of the
-  elements); every other node is *packed* (``marshal`` bytes) and unpacked
-  only while a command works inside it. A push or a pop touches one end node:
+  with Redis. The first and last nodes are *open* once used (a Python list
+  of the elements); every other node is *packed* (``marshal`` bytes) and
+  unpacked only while a command works inside it. A push or a pop touches one end node:
   O(1), plus an O(node) pack or unpack once per node's worth of elements.
   LINDEX/LSET walk the node counts from the nearer end, O(nodes), then one
   node; LRANGE costs its start's walk plus the elements it returns.

@@ -149,8 +149,7 @@ class Quicklist:
 
     def _new_end(self, v: bytes, head: bool) -> None:
         nodes = self.nodes
-        node = Node([v], (len(v) if is_large(len(v), self.fill) else LP_EMPTY + entry_size(v)),
-                    plain=is_large(len(v), self.fill))
+        node = self._node_of([v])
         if head:
             nodes.appendleft(node)
             if len(nodes) > 2:
@@ -233,21 +232,20 @@ class Quicklist:
                 self._split(i)
         self._settle_all_near(i)
 
+    def _node_of(self, items: list) -> Node:
+        """A node holding ``items``: plain when it is one element too large to share."""
+        if len(items) == 1 and is_large(len(items[0]), self.fill):
+            return Node(items, len(items[0]), plain=True)
+        return Node(items, LP_EMPTY + sum(map(entry_size, items)))
+
     def _isolate(self, i: int, off: int) -> None:
+        """Split node ``i`` so that its element ``off`` is a node of its own."""
         nodes = self.nodes
-        node = nodes[i]
-        items = node.items()
-        before, mid, after = items[:off], items[off], items[off + 1:]
-        new = []
-        if before:
-            new.append(Node(before, LP_EMPTY + sum(map(entry_size, before))))
-        big = is_large(len(mid), self.fill)
-        new.append(Node([mid], len(mid) if big else LP_EMPTY + entry_size(mid), plain=big))
-        if after:
-            new.append(Node(after, LP_EMPTY + sum(map(entry_size, after))))
+        items = nodes[i].items()
+        parts = [p for p in (items[:off], items[off:off + 1], items[off + 1:]) if p]
         del nodes[i]
-        for k, n in enumerate(new):
-            nodes.insert(i + k, n)
+        for k, part in enumerate(parts):
+            nodes.insert(i + k, self._node_of(part))
 
     def _split(self, i: int) -> None:
         node = self.nodes[i]
@@ -258,12 +256,10 @@ class Quicklist:
         self.nodes.insert(i + 1, Node(right, LP_EMPTY + sum(map(entry_size, right))))
 
     def _settle_all_near(self, i: int) -> None:
+        """Pack the inner nodes an edit at node ``i`` may have opened or made."""
         for j in (i - 1, i, i + 1, i + 2):
             if 0 <= j < len(self.nodes):
                 self._settle(j)
-        if self.nodes:
-            self.nodes[0].items()
-            self.nodes[-1].items()
 
     def insert(self, index: int, v: bytes, after: bool) -> None:
         """Insert ``v`` next to element ``index``."""
@@ -283,8 +279,6 @@ class Quicklist:
             else:
                 node.sz += entry_size(v)
             self._isolate(i, pos)
-            # the neighbours split off the old plain node may be large too
-            self._relabel()
             self._settle_all_near(i)
             return
         if self._allows(node, n):
@@ -302,7 +296,7 @@ class Quicklist:
             prv.count += 1
             prv.sz += entry_size(v)
         elif (after and off == node.count - 1) or (not after and off == 0):
-            nodes.insert(i + 1 if after else i, Node([v], LP_EMPTY + entry_size(v)))
+            nodes.insert(i + 1 if after else i, self._node_of([v]))
         else:
             items = node.items()
             items.insert(off + 1 if after else off, v)
@@ -311,14 +305,6 @@ class Quicklist:
             self._split(i)
         self.count += 1
         self._settle_all_near(i)
-
-    def _relabel(self) -> None:
-        for node in self.nodes:
-            if node.count == 1 and not node.plain:
-                v = node.peek()[0]
-                if is_large(len(v), self.fill):
-                    node.plain = True
-                    node.sz = len(v)
 
     def trim(self, left: int, right: int) -> None:
         """Remove ``left`` elements from the head and ``right`` from the tail."""
