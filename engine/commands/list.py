@@ -33,6 +33,7 @@ LMPOP as the concrete ``LPOP key n`` / ``RPOP key n`` of the key it popped.
 from __future__ import annotations
 
 from engine import errors
+from engine.commands.zset import numkeys_keys
 from engine.errors import CommandError
 from engine.registry import command
 from engine.reply import EMPTY_ARRAY, INTS, NULL_ARRAY, OK, ZERO
@@ -255,7 +256,8 @@ def mpop_first(c, keys, head: bool, count: int):
 
 
 @command("lmpop", -4, "write movablekeys", (0, 0, 0), "@write @list @slow", group="list",
-         summary="Pop elements from the first non-empty list of several", since="7.0.0")
+         summary="Pop elements from the first non-empty list of several", since="7.0.0",
+         getkeys=numkeys_keys(1))
 def lmpop(c, argv):
     """LMPOP numkeys key [key ...] LEFT|RIGHT [COUNT count] -- [key, elements] of
     the first non-empty list, nil if none. O(N+M): keys looked at, elements."""

@@ -278,3 +278,9 @@ def test_command_info_matches_redis(pair, name):
     # LMPOP's keynum spec is the command table's to describe)
     keel, ref = pair.keel.call("COMMAND", "INFO", name)[0], pair.ref.call("COMMAND", "INFO", name)[0]
     assert keel[:7] == ref[:7]
+
+
+@pytest.mark.parametrize("args", [("LMPOP", 2, "a", "b", "LEFT"), ("LMPOP", 1, "a", "RIGHT", "COUNT", 3),
+                                  ("RPOPLPUSH", "a", "b"), ("LMOVE", "a", "b", "LEFT", "RIGHT"), ("LPUSH", "a", "x")])
+def test_command_getkeys_matches_redis(pair, args):
+    pair.check("COMMAND", "GETKEYS", *args)
