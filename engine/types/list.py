@@ -161,7 +161,7 @@ class List:
         if not 0 <= i < n:
             return None
         j, off = v.locate(i)
-        return v.nodes[j].peek()[off]
+        return v.run(j)[off]
 
     def range(self, start: int, stop: int) -> list:
         """Elements ``start..stop`` inclusive, already clamped (0 <= start <= stop < len)."""
@@ -171,9 +171,8 @@ class List:
         i, off = v.locate(start)
         out = []
         need = stop - start + 1
-        nodes = v.nodes
         while need:
-            items = nodes[i].peek()
+            items = v.run(i)
             chunk = items[off:off + need]
             out.extend(chunk)
             need -= len(chunk)
@@ -191,15 +190,15 @@ class List:
         nodes = v.nodes
         if forward:
             base = 0
-            for node in nodes:
-                yield base, node.peek()
+            for j, node in enumerate(nodes):
+                yield base, v.run(j)
                 base += node.count
         else:
             base = v.count
             for j in range(len(nodes) - 1, -1, -1):
                 node = nodes[j]
                 base -= node.count
-                yield base, node.peek()
+                yield base, v.run(j)
 
     def positions(self, value: bytes, rank: int, want: int, maxlen: int) -> list:
         """LPOS: indexes of matches of ``value``, skipping the first ``|rank| - 1``

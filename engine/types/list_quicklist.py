@@ -137,6 +137,14 @@ class Quicklist:
         self.fill = max(-5, min(fill, _MAX_FILL))
 
     # -- node housekeeping ---------------------------------------------------
+    def run(self, i: int) -> list:
+        """The elements of node ``i`` to read: an end node is opened (it stays
+        open, as end nodes do), an inner one decoded without opening it."""
+        nodes = self.nodes
+        if i == 0 or i == len(nodes) - 1:
+            return nodes[i].items()
+        return nodes[i].peek()
+
     def _settle(self, i: int) -> None:
         """Pack node ``i`` unless it is an end node."""
         if 0 < i < len(self.nodes) - 1:
