@@ -67,6 +67,8 @@ def _bits(v: bytes, first: int, last: int) -> int:
 
 # --- SETBIT / GETBIT ------------------------------------------------------------
 
+_BIT_VALUES = {b"0": 0, b"1": 1}
+
 @command("setbit", 4, "write denyoom", (1, 1, 1), "@write @bitmap @slow", group="bitmap",
          summary="Set one bit of a string to 0 or 1, growing the string if needed", since="2.2.0")
 def setbit(c, argv):
@@ -79,6 +81,22 @@ def setbit(c, argv):
     growing it is a change even for a 0 bit.
     """
     key = argv[1]
+    db = c.db
+    v = db.data.get(key)
+    if type(v) is bytearray and not (db.expires and key in db.expires):
+        # The common case written out (the calls were a third of its cost):
+        # a bitmap already written in place, a bit within its length.
+        offset = to_int_or_none(argv[2])
+        on = _BIT_VALUES.get(argv[3])
+        if offset is not None and on is not None and 0 <= offset >> 3 < len(v):
+            byte = offset >> 3
+            mask = 1 << (7 - (offset & 7))
+            old = v[byte] & mask
+            if bool(old) != on:
+                v[byte] ^= mask
+                c.ks.changed(db, key)
+                c.ks.effects.append((db.index, argv))
+            return ONE if old else ZERO
     offset = bit_offset(c, argv[2])
     on = to_int_or_none(argv[3])
     if on is None or on & ~1:

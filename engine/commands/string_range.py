@@ -74,8 +74,18 @@ def setrange(c, argv):
     offset = parse_int(argv[2])
     if offset < 0:
         raise CommandError(errors.OFFSET_OUT_OF_RANGE)
-    v = get_string(c, key)
     db = c.db
+    v = db.data.get(key)
+    end = offset + len(patch)
+    if type(v) is bytearray and patch and end <= len(v) and not (db.expires and key in db.expires):
+        # The common case written out (the calls were a third of its cost):
+        # a string already written in place, patched within its length.
+        if v[offset:end] != patch:
+            v[offset:end] = patch
+            c.ks.effects.append((db.index, argv))
+        c.ks.changed(db, key)
+        return len(v)
+    v = get_string(c, key)
     if v is None:
         if not patch:
             return ZERO
@@ -87,7 +97,6 @@ def setrange(c, argv):
         return len(buf)
     if not patch:
         return len(v)
-    end = offset + len(patch)
     check_string_length(c, end)
     buf = writable_string(c, key, v)
     n = len(buf)
