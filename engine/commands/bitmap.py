@@ -431,34 +431,70 @@ def _bitfield(c, argv, readonly: bool):
         if opcode == _GET:
             replies.append(_read_field(buf, offset, bits, signed))
             continue
-        byte = offset >> 3
-        end = ((offset + bits - 1) >> 3) + 1  # within buf: it was grown to the farthest write
-        shift = (end - byte) * 8 - (offset & 7) - bits
-        top = (1 << bits) - 1
-        x = int.from_bytes(buf[byte:end], "big")
-        old = (x >> shift) & top
-        if signed and old >> (bits - 1):
-            old -= 1 << bits
-        check = _signed_overflow if signed else _unsigned_overflow
-        if opcode == _INCRBY:
-            _, new = check(old, value, bits, mode)
-            reply = new
-        else:
-            _, new = check(value if signed else value & _U64, 0, bits, mode)
-            reply = old
-        if new is None:
-            replies.append(None)  # OVERFLOW FAIL: nothing written
-            continue
-        if new != old:
-            changed = True
-            x = (x & ~(top << shift)) | ((new & top) << shift)
-            buf[byte:end] = x.to_bytes(end - byte, "big")
+        reply, wrote = _write(buf, opcode, signed, bits, offset, value, mode)
+        changed = changed or wrote
         replies.append(reply)
     if changed:
         if v is not None:
             db.touched(key)
         c.emit(argv)
     return replies
+
+
+def _write(buf: bytearray, opcode: int, signed: bool, bits: int, offset: int, value: int, mode: int):
+    """One SET or INCRBY into ``buf``, which holds the field: (its reply,
+    whether it stored another value than it read). OVERFLOW FAIL: (None, False)."""
+    byte = offset >> 3
+    end = ((offset + bits - 1) >> 3) + 1
+    shift = (end - byte) * 8 - (offset & 7) - bits
+    top = (1 << bits) - 1
+    x = int.from_bytes(buf[byte:end], "big")
+    old = (x >> shift) & top
+    if signed and old >> (bits - 1):
+        old -= 1 << bits
+    check = _signed_overflow if signed else _unsigned_overflow
+    if opcode == _INCRBY:
+        _, new = check(old, value, bits, mode)
+        reply = new
+    else:
+        _, new = check(value if signed else value & _U64, 0, bits, mode)
+        reply = old
+    if new is None:
+        return None, False
+    if new == old:
+        return reply, False
+    x = (x & ~(top << shift)) | ((new & top) << shift)
+    buf[byte:end] = x.to_bytes(end - byte, "big")
+    return reply, True
+
+
+_ONE_WRITE = {b"SET": _SET, b"set": _SET, b"INCRBY": _INCRBY, b"incrby": _INCRBY}
+
+
+def _one_write(c, argv):
+    """``BITFIELD key SET|INCRBY type offset value`` into a string already
+    written in place that holds the field: the common case without the
+    general grammar (which cost more than the write). None when the command
+    is anything else, for the general path to answer."""
+    db = c.db
+    key = argv[1]
+    v = db.data.get(key)
+    if type(v) is not bytearray or (db.expires and key in db.expires):
+        return None
+    opcode = _ONE_WRITE.get(argv[2])
+    known = _FIELD_TYPES.get(argv[3])
+    offset = to_int_or_none(argv[4])
+    value = to_int_or_none(argv[5])
+    if opcode is None or known is None or offset is None or value is None or offset < 0:
+        return None
+    signed, bits = known
+    if ((offset + bits - 1) >> 3) >= len(v):
+        return None
+    reply, wrote = _write(v, opcode, signed, bits, offset, value, _WRAP)
+    if wrote:
+        c.ks.changed(db, key)
+        c.ks.effects.append((db.index, argv))
+    return [reply]
 
 
 @command("bitfield", -2, "write denyoom", (1, 1, 1), "@write @bitmap @slow", group="bitmap",
@@ -476,6 +512,10 @@ def bitfield(c, argv):
     untouched in that one case). Writing bits that are already there records
     nothing. Effect: the command as sent.
     """
+    if len(argv) == 6:
+        r = _one_write(c, argv)
+        if r is not None:
+            return r
     return _bitfield(c, argv, False)
 
 

@@ -10,6 +10,7 @@ import engine.commands  # noqa: F401  (registers every handler)
 from engine import errors
 from engine.errors import CommandError
 from engine.keyspace import Keyspace
+from engine.registry import TABLE
 from engine.session import Session
 from tests.support import Err, bitfield_args, run
 from tests.support import take_effects as effects
@@ -296,3 +297,23 @@ def test_writing_bits_already_there_does_not_touch_watched_keys(c):
     assert seen == []
     run(c, "SETBIT", "b", "3", "0")
     assert seen == [b"b"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(op=st.sampled_from(["SET", "INCRBY", "set", "incrby"]),
+       ftype=st.sampled_from(["i1", "u1", "i7", "u8", "i13", "u31", "i63", "u63", "i64"]),
+       offset=st.integers(0, 90), value=st.integers(LLONG_MIN, LLONG_MAX) | st.integers(-300, 300),
+       initial=st.binary(min_size=1, max_size=12))
+def test_bitfield_one_write_fast_path_answers_as_the_general_path(op, ftype, offset, value, initial):
+    # BITFIELD key SET|INCRBY type offset value on a string already written in
+    # place takes a path of its own: replies, bytes and effects must be the
+    # general path's, in range and out of it (where it hands over).
+    from engine.commands.bitmap import _bitfield
+    argv = [b"BITFIELD", b"f", op.encode(), ftype.encode(), b"%d" % offset, b"%d" % value]
+    results = []
+    for handler in (TABLE[b"bitfield"].handler, lambda c, a: _bitfield(c, a, False)):
+        s = Session(Keyspace())
+        s.db.set(b"f", bytearray(initial))
+        reply = handler(s, list(argv))
+        results.append((reply, bytes(s.db.data[b"f"]), s.ks.effects))
+    assert results[0] == results[1]
