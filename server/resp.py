@@ -65,6 +65,12 @@ def encode_error(e: CommandError) -> bytes:
     return b"-" + e.text.encode("utf-8", "replace").replace(b"\r", b" ").replace(b"\n", b" ") + b"\r\n"
 
 
+# An array whose elements are all ``bytes`` is exactly the RESP of a request
+# with those arguments: hiredis builds it in C (LRANGE, HGETALL, KEYS, …).
+_pack = hiredis.pack_command
+_ONLY_BYTES = frozenset((bytes,))
+
+
 def encode2(r) -> bytes:
     t = type(r)
     if t is Raw:
@@ -76,6 +82,8 @@ def encode2(r) -> bytes:
     if r is None:
         return b"$-1\r\n"
     if t is list or t is tuple or t is Set:
+        if r and set(map(type, r)) <= _ONLY_BYTES:
+            return _pack(tuple(r))  # all bulk strings: one C call, twice as fast
         return b"*%d\r\n" % len(r) + b"".join([encode2(x) for x in r])
     if t is Status:
         return b"+" + r.encode() + b"\r\n"
@@ -113,6 +121,8 @@ def encode3(r) -> bytes:
     if r is None or r is NULL_ARRAY:
         return b"_\r\n"
     if t is list or t is tuple:
+        if r and set(map(type, r)) <= _ONLY_BYTES:
+            return _pack(tuple(r))
         return b"*%d\r\n" % len(r) + b"".join([encode3(x) for x in r])
     if t is Set:
         return b"~%d\r\n" % len(r) + b"".join([encode3(x) for x in r])
