@@ -35,3 +35,16 @@ def to_int_or_none(b: bytes) -> int | None:
     if b"%d" % v != b or not INT64_MIN <= v <= INT64_MAX:
         return None
     return v
+
+
+def add_int64(stored: bytes | None, delta: int, not_integer: str) -> int:
+    """INCRBY's arithmetic on a stored value (None counts as 0): the sum, or
+    ``not_integer`` when the value is not a canonical int64, or the overflow
+    error when the sum leaves the int64 range (INCRBY, HINCRBY)."""
+    current = 0 if stored is None else to_int_or_none(stored)
+    if current is None:
+        raise CommandError(not_integer)
+    new = current + delta
+    if not INT64_MIN <= new <= INT64_MAX:
+        raise CommandError(errors.OVERFLOW)
+    return new

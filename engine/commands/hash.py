@@ -24,7 +24,7 @@ from engine.errors import CommandError
 from engine.registry import command
 from engine.reply import INTS, OK, ONE, ZERO
 from engine.types.hash import Hash
-from engine.util import INT64_MAX, INT64_MIN, parse_int, to_int_or_none
+from engine.util import INT64_MAX, INT64_MIN, add_int64, parse_int
 
 # HRANDFIELD ... WITHVALUES refuses a count beyond LONG_MAX / 2 either way.
 _HALF_LONG = INT64_MAX // 2
@@ -154,16 +154,7 @@ def hincrby(c, argv):
     key, field = argv[1], argv[2]
     incr = parse_int(argv[3])
     h = _write_hash(c, key)
-    old = h.get(field) if h is not None else None
-    if old is None:
-        current = 0
-    else:
-        current = to_int_or_none(old)
-        if current is None:
-            raise CommandError(errors.HASH_VALUE_NOT_INTEGER)
-    new = current + incr
-    if not INT64_MIN <= new <= INT64_MAX:
-        raise CommandError(errors.OVERFLOW)
+    new = add_int64(h.get(field) if h is not None else None, incr, errors.HASH_VALUE_NOT_INTEGER)
     _set_one(c, key, h, field, b"%d" % new)
     c.emit(argv)
     return INTS[new] if 0 <= new < 1024 else new

@@ -32,7 +32,7 @@ from engine.errors import CommandError
 from engine.keyspace import now_ms
 from engine.registry import checks_own_arguments, command
 from engine.reply import INTS, OK, ONE, ZERO
-from engine.util import INT64_MAX, INT64_MIN, parse_int, to_int_or_none
+from engine.util import INT64_MAX, INT64_MIN, add_int64, parse_int
 
 def max_string_len(c) -> int:
     """The configured proto-max-bulk-len (APPEND, SETRANGE, bit offsets)."""
@@ -405,16 +405,7 @@ def _incr_by(c, argv, delta: int):
     Effect: the command as sent (it is deterministic).
     """
     key = argv[1]
-    v = get_string(c, key)
-    if v is None:
-        current = 0
-    else:
-        current = to_int_or_none(v)
-        if current is None:
-            raise CommandError(errors.NOT_INTEGER)
-    new = current + delta
-    if not INT64_MIN <= new <= INT64_MAX:
-        raise CommandError(errors.OVERFLOW)
+    new = add_int64(get_string(c, key), delta, errors.NOT_INTEGER)
     c.db.set(key, b"%d" % new, keep_ttl=True)
     c.emit(argv)
     return INTS[new] if 0 <= new < 1024 else new
