@@ -187,3 +187,12 @@ DUMP_PAYLOAD_BAD_DATA = "ERR Bad data format"
 # --- persistence -------------------------------------------------------------
 BGSAVE_IN_PROGRESS = "ERR Background save already in progress"
 NO_CHECKPOINTER = "ERR the dataset is still loading; no checkpoint can be taken yet"
+
+# Transactions and pub/sub (server.multi, server.pubsub).
+SUBSCRIBED_CONTEXT = ("ERR Can't execute '{}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET "
+                      "are allowed in this context")
+EXECABORT = "EXECABORT Transaction discarded because of previous errors."
+MULTI_NESTED = "ERR MULTI calls can not be nested"
+EXEC_WITHOUT_MULTI = "ERR EXEC without MULTI"
+DISCARD_WITHOUT_MULTI = "ERR DISCARD without MULTI"
+WATCH_IN_MULTI = "ERR WATCH inside MULTI is not allowed"

@@ -24,6 +24,7 @@ class Client(Session):
         "server", "conn", "id", "name", "addr", "laddr", "fd", "created", "last_interaction",
         "active", "authenticated", "reply_mode", "gated", "lib_name", "lib_ver",
         "last_cmd", "close_after_reply", "flags", "user", "encode", "blocked",
+        "multi", "multi_error", "watching", "watch_dirty", "pubsub", "tracking",
     )
 
     def __init__(self, server, conn, client_id: int, addr: str, laddr: str, fd: int):
@@ -49,6 +50,19 @@ class Client(Session):
         self.gated = False
         self.encode = encode2
         self.blocked = None  # the server.blocking.Waiter while a blocking command waits
+        # MULTI (server.multi): the queued commands while in MULTI, else None;
+        # multi_error: a command was refused at queue time (EXEC answers EXECABORT).
+        self.multi = None
+        self.multi_error = False
+        # WATCH (server.multi): the watched keys, or None; watch_dirty: one changed.
+        self.watching = None
+        self.watch_dirty = False
+        # Pub/sub (server.pubsub): the subscription state while subscribed to
+        # at least one channel, pattern or shard channel, else None.
+        self.pubsub = None
+        # Client-side caching (server.tracking): the state while CLIENT
+        # TRACKING is on, else None.
+        self.tracking = None
         self.regate()
 
     def set_protocol(self, version: int) -> None:
@@ -56,7 +70,8 @@ class Client(Session):
         self.encode = encode3 if version == 3 else encode2
 
     def regate(self) -> None:
-        self.gated = (not self.authenticated) or self.reply_mode != "on" or self.server.loading
+        self.gated = ((not self.authenticated) or self.reply_mode != "on" or self.server.loading
+                      or self.multi is not None or self.pubsub is not None or self.tracking is not None)
 
     def info_line(self) -> str:
         """One line of CLIENT LIST / CLIENT INFO, in Redis's field order."""
@@ -67,11 +82,14 @@ class Client(Session):
         flags = self.flags
         if self.blocked is not None:
             flags = ("" if flags == "N" else flags) + "b"
+        if self.multi is not None:
+            flags = ("" if flags == "N" else flags) + "x"
+        multi = len(self.multi) if self.multi is not None else -1
         return (
             f"id={self.id} addr={self.addr} laddr={self.laddr} fd={self.fd} "
             f"name={self.name.decode('utf-8', 'replace')} age={int(now - self.created)} "
             f"idle={int(now - self.last_interaction)} flags={flags} db={self.db.index} "
-            f"sub=0 psub=0 ssub=0 multi=-1 qbuf={qbuf} qbuf-free=0 argv-mem=0 multi-mem=0 "
+            f"sub=0 psub=0 ssub=0 multi={multi} qbuf={qbuf} qbuf-free=0 argv-mem=0 multi-mem=0 "
             f"rbs=1024 rbp=0 obl=0 oll=0 omem={obl} tot-mem={1024 + qbuf + obl} events=r "
             f"cmd={self.last_cmd} user={self.user} redir=-1 resp={self.protocol} "
             f"lib-name={self.lib_name.decode('utf-8', 'replace')} lib-ver={self.lib_ver.decode('utf-8', 'replace')}"

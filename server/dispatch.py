@@ -1,7 +1,8 @@
 """Dispatch: the checks a command passes before it runs, in Redis's order.
 
 unknown command -> arity -> authentication -> OOM -> read-only replica ->
-loading. The fast path in ``server.protocol`` inlines the common case (known
+loading -> pub/sub context (RESP2) -> MULTI queueing. A command refused on
+the way inside MULTI makes EXEC answer EXECABORT (``refuse``). The fast path in ``server.protocol`` inlines the common case (known
 command, right arity, client not gated) and calls ``slow_call`` for anything
 else; ``slow_call`` runs the full sequence. Both count INFO commandstats and
 errorstats the same way.
@@ -73,39 +74,78 @@ def call(client, argv: list):
     return slow_call(client, cmd, argv)
 
 
+# What a RESP2 client subscribed to something may still send (Redis's list).
+SUBSCRIBED_OK = frozenset((
+    "subscribe", "unsubscribe", "psubscribe", "punsubscribe", "ssubscribe", "sunsubscribe",
+    "ping", "quit", "reset",
+))
+
+# What runs at once inside MULTI instead of being queued.
+MULTI_RUNS = frozenset(("exec", "discard", "multi", "watch", "quit", "reset"))
+
+
+def refuse(client, cmd, e: CommandError):
+    """A command refused before it ran; inside MULTI it also dooms EXEC."""
+    if client.multi is not None:
+        client.multi_error = True
+    return deliver(client, rejected(cmd, e, client.server))
+
+
 def slow_call(client, cmd, argv: list):
     server = client.server
     if cmd is None and type(argv[0]) is bytes:
         cmd = TABLE.get(argv[0].lower())
     if cmd is None:
-        return deliver(client, rejected(None, _unknown(argv), server))
+        return refuse(client, None, _unknown(argv))
     for a in argv:
         if type(a) is not bytes:
             client.close_after_reply = True
             return rejected(cmd, CommandError(errors.PROTO_EXPECTED_DOLLAR.format("?")), server)
     if not cmd.arity_ok(len(argv)):
-        return deliver(client, rejected(cmd, CommandError(errors.WRONG_ARITY.format(cmd.name)), server))
+        return refuse(client, cmd, CommandError(errors.WRONG_ARITY.format(cmd.name)))
     stat = cmd  # what INFO commandstats counts: the subcommand, as Redis does
     if cmd.subcommands and len(argv) > 1:
         sub = cmd.subcommands.get(argv[1].lower())
         if sub is None:
-            return deliver(client, rejected(cmd, CommandError(errors.UNKNOWN_SUBCOMMAND.format(
-                argv[1].decode("utf-8", "replace"), cmd.name.upper())), server))
+            return refuse(client, cmd, CommandError(errors.UNKNOWN_SUBCOMMAND.format(
+                argv[1].decode("utf-8", "replace"), cmd.name.upper())))
         if not sub.arity_ok(len(argv)):
-            return deliver(client, rejected(sub, CommandError(errors.WRONG_ARITY.format(sub.fullname)), server))
+            return refuse(client, sub, CommandError(errors.WRONG_ARITY.format(sub.fullname)))
         stat = sub
     if not client.authenticated and "no-auth" not in stat.flags:
-        return deliver(client, rejected(stat, CommandError(errors.NOAUTH), server))
+        return refuse(client, stat, CommandError(errors.NOAUTH))
     if server.loading and "loading" not in stat.flags:
-        return deliver(client, rejected(stat, CommandError(errors.LOADING), server))
+        return refuse(client, stat, CommandError(errors.LOADING))
+    if client.pubsub is not None and client.protocol == 2 and cmd.name not in SUBSCRIBED_OK:
+        return refuse(client, stat, CommandError(errors.SUBSCRIBED_CONTEXT.format(stat.fullname)))
+    if client.multi is not None and cmd.name not in MULTI_RUNS:
+        from server import multi
+        return deliver(client, multi.queue(client, cmd, stat, argv))
     # CLIENT LIST's cmd= field: kept by the full dispatch only, so it names
     # the last command that took it (the hot path keeps no per-call state).
     client.last_cmd = stat.fullname
+    out = run(client, cmd, stat, argv)
+    if type(out) is WouldBlock:  # nothing to take yet: the reply comes when it is served
+        return server.blocking.park(client, stat, out)
+    if server.blocking.ready:  # this command changed keys blocked clients wait on
+        server.blocking.serve()
+    if client.tracking is not None:
+        out = server.tracking.after_command(client, stat, argv, out)
+    return deliver(client, out)
+
+
+def run(client, cmd, stat, argv: list):
+    """Run one command that passed every check: its encoded reply (a
+    ``WouldBlock`` when it must wait), counted in INFO commandstats.
+
+    EXEC runs its queued commands through here too (``server.multi``).
+    """
+    server = client.server
     t0 = time.perf_counter_ns()
     try:
         r = cmd.handler(client, argv)
-        if type(r) is WouldBlock:  # nothing to take yet: the reply comes when it is served
-            return server.blocking.park(client, stat, r)
+        if type(r) is WouldBlock:
+            return r
         out = r if type(r) is Raw else client.encode(r)
         stat.calls += 1
         stat.timed_calls += 1
@@ -114,9 +154,7 @@ def slow_call(client, cmd, argv: list):
         out = failed(server, stat, e)
     except Exception as e:  # a bug: answer, log, keep serving
         out = crashed(server, stat, argv, e)
-    if server.blocking.ready:  # this command changed keys blocked clients wait on
-        server.blocking.serve()
-    return deliver(client, out)
+    return out
 
 
 def deliver(client, out: bytes):

@@ -108,7 +108,7 @@ def sample_calls() -> None:
 
 class Connection(asyncio.Protocol):
     __slots__ = ("server", "transport", "reader", "client", "pending", "parser", "paused", "closed",
-                 "holding", "held")
+                 "holding", "held", "outbox")
 
     def __init__(self, server):
         self.server = server
@@ -121,6 +121,9 @@ class Connection(asyncio.Protocol):
         self.closed = False
         self.holding = False  # replies wait for the log (see Persistence.must_hold)
         self.held: list = []
+        # While this connection runs a batch, the list its replies collect in:
+        # a message pushed to it meanwhile (``push``) takes its place among them.
+        self.outbox = None
 
     # -- connection lifecycle ----------------------------------------------
     def connection_made(self, transport) -> None:
@@ -296,6 +299,7 @@ class Connection(asyncio.Protocol):
             fast = FAST
         out = []
         append = out.append
+        self.outbox = out
         server = self.server
         ready = server.blocking.ready
         for argv in cmds:
@@ -350,6 +354,7 @@ class Connection(asyncio.Protocol):
                 if len(r) > BIG_REPLY:
                     self._to_slow_path(_through(cmds, argv), out, data)
                     return
+        self.outbox = None
         if self.closed or client.close_after_reply:
             client.close_after_reply = True
             if out and not self.closed:
@@ -373,6 +378,7 @@ class Connection(asyncio.Protocol):
                 self.transport.write(out[0] if len(out) == 1 else b"".join(out))
 
     def _to_slow_path(self, done: list, out: list, data: bytes) -> None:
+        self.outbox = None
         try:
             consumed = requests_length(data, done) if done else 0
         except ProtocolError as e:  # cannot happen for bytes hiredis parsed; never guess
@@ -423,6 +429,20 @@ class Connection(asyncio.Protocol):
         if self.client is not None and self.client.close_after_reply:
             self.close()
 
+    def push(self, data: bytes) -> None:
+        """Send a message that is no reply to a request (a pub/sub message, a
+        tracking invalidation): after every reply already produced for this
+        connection, held ones included, so it never overtakes them."""
+        if self.closed:
+            return
+        outbox = self.outbox
+        if outbox is not None:
+            outbox.append(data)
+        elif self.holding:
+            self.held.append(data)
+        else:
+            self.transport.write(data)
+
     def unblocked(self) -> None:
         """The client's wait ended: run the requests it sent meanwhile, or go
         back to the hot path when there are none."""
@@ -469,7 +489,7 @@ class Connection(asyncio.Protocol):
             self.close()
             return
         pos = 0
-        out = []
+        out = self.outbox = []
         size = 0
         try:
             while pos < len(buf) and not self.paused and client.blocked is None:
@@ -486,13 +506,16 @@ class Connection(asyncio.Protocol):
                         break
                     parser.authenticated = client.authenticated
                     if size > FLUSH_AT:
+                        self.outbox = None
                         self._write(out)
-                        out = []
+                        out = self.outbox = []
                         size = 0
         except ProtocolError as e:
+            self.outbox = None
             out.append(e.reply)
             self._protocol_close(out)
             return
+        self.outbox = None
         if self.closed or client.close_after_reply:
             self.pending = None
             if out:
