@@ -269,10 +269,13 @@ class Keyspace:
         da.dirty = db_.dirty = None
         self.dirty += len(da.data) + len(db_.data)
         if self.watchers:
+            # A key that exists in either database, before or after, changed
+            # in both (what WATCH counts, as Redis does for SWAPDB).
             for d in (da, db_):
                 for key in d.data:
                     for w in self.watchers:
-                        w(d, key)
+                        w(da, key)
+                        w(db_, key)
 
     def flushall(self) -> int:
         return sum(db.clear() for db in self.dbs)
