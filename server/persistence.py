@@ -472,6 +472,10 @@ class Replayer:
             if name == b"select":
                 session.select(int(argv[1]))
                 continue
+            if name == b"multi" or name == b"exec":
+                # A transaction's bounds: a record holds all of it, so replay
+                # applies it whole whatever they say.
+                continue
             cmd = TABLE.get(name)
             if cmd is None:
                 raise RuntimeError(f"log record at offset {offset}: unknown command {argv[0]!r}")

@@ -1,0 +1,243 @@
+"""Transactions: MULTI, EXEC, DISCARD, WATCH, UNWATCH.
+
+MULTI puts the client in ``client.multi`` (a list), which gates it onto the
+full dispatch; ``dispatch.slow_call`` checks each command as it would run it
+(unknown, arity, authentication, loading, the RESP2 pub/sub context) and
+then, instead of running it, hands it to ``queue`` (``+QUEUED``). A command
+refused on the way sets ``client.multi_error`` and EXEC then answers
+``-EXECABORT`` and runs nothing. EXEC, DISCARD, MULTI, WATCH, QUIT and RESET
+are never queued (``dispatch.MULTI_RUNS``).
+
+EXEC runs the queued commands back to back through ``dispatch.run`` (the
+handler, the commandstats), nothing else in between: the event loop runs one
+command at a time, so the whole transaction is atomic. A command that fails
+while running answers its error in its place in the array, and the others
+run. A blocking command answers what it answers when it may not wait
+(``without_blocking``: BLPOP's nil array). Clients blocked on keys the
+transaction changed are served once, after EXEC (dispatch serves ready keys
+after each top-level command, and the queued ones are not top-level).
+
+What EXEC journals: every effect of its commands, wrapped in ``MULTI`` …
+``EXEC`` when there are more than one (as Redis propagates a transaction),
+all in the loop turn's single log record (``server.persistence``), so a
+replay or a replica never applies part of a transaction, and the replies
+leave together once the record is safe.
+
+WATCH: ``Watches`` keeps, per database, the clients watching each key, and
+while any key is watched it is in ``ks.watchers``, which the keyspace calls
+on every change to a key (a command, an expiry, FLUSHDB/FLUSHALL, SWAPDB, a
+RESTORE, a replicated write: everything goes through its mutators). A change
+to a watched key marks its watchers ``watch_dirty`` and EXEC then answers a
+nil array. A key that was already expired (but not yet deleted) when it was
+watched is treated as Redis 7 treats it: its deletion by expiry is no change,
+anything else is; a key that was live when watched and is expired by the time
+EXEC runs counts as changed even if nothing has deleted it yet.
+"""
+
+from __future__ import annotations
+
+from engine import errors
+from engine.commands.blocking import WouldBlock
+from engine.errors import CommandError
+from engine.keyspace import now_ms
+from engine.registry import command
+from engine.reply import NULL_ARRAY, OK, QUEUED, Raw
+from server import dispatch
+from server.commands.connection import RESET_HOOKS
+
+_MULTI = [b"MULTI"]
+_EXEC = [b"EXEC"]
+
+
+def queue(client, cmd, stat, argv: list):
+    client.multi.append((cmd, stat, argv))
+    return QUEUED
+
+
+def _leave(client) -> None:
+    client.multi = None
+    client.multi_error = False
+    unwatch(client)
+    client.regate()
+
+
+# --- the commands ---------------------------------------------------------------
+
+@command("multi", 1, "noscript loading stale fast allow_busy", acl="@fast @transaction",
+         group="transactions", since="1.2.0", fast_path=False)
+def multi(c, argv):
+    """MULTI -- start a transaction. O(1)."""
+    if c.multi is not None:
+        raise CommandError(errors.MULTI_NESTED)
+    c.multi = []
+    c.multi_error = False
+    c.regate()
+    return OK
+
+
+@command("discard", 1, "noscript loading stale fast allow_busy", acl="@fast @transaction",
+         group="transactions", since="2.0.0", fast_path=False)
+def discard(c, argv):
+    """DISCARD -- drop the queued commands and every WATCH. O(N) in the queued commands."""
+    if c.multi is None:
+        raise CommandError(errors.DISCARD_WITHOUT_MULTI)
+    _leave(c)
+    return OK
+
+
+@command("exec", 1, "noscript loading stale skip_slowlog", acl="@slow @transaction",
+         group="transactions", since="1.2.0", fast_path=False)
+def exec_(c, argv):
+    """EXEC -- run the queued commands; nil when a WATCHed key changed."""
+    queued = c.multi
+    if queued is None:
+        raise CommandError(errors.EXEC_WITHOUT_MULTI)
+    if c.multi_error:
+        _leave(c)
+        raise CommandError(errors.EXECABORT)
+    if c.watch_dirty or (c.watching and _expired_since_watch(c)):
+        _leave(c)
+        return NULL_ARRAY
+    _leave(c)  # unwatch before running: the transaction's own writes break nothing
+    server = c.server
+    ks = c.ks
+    effects = ks.effects
+    first = len(effects)
+    tracking = c.tracking
+    encode = c.encode
+    parts = [b"*%d\r\n" % len(queued)]
+    for cmd, stat, argv_ in queued:
+        c.last_cmd = stat.fullname
+        out = dispatch.run(c, cmd, stat, argv_)
+        if type(out) is WouldBlock:
+            out = encode(out.no_wait)
+        parts.append(out)
+        if tracking is not None:
+            server.tracking.remember(c, stat, argv_)
+        encode = c.encode  # HELLO inside MULTI changes the protocol of what follows
+    if len(effects) - first > 1:
+        db = effects[first][0]
+        effects.insert(first, (db, _MULTI))
+        effects.append((effects[-1][0], _EXEC))
+    return Raw(b"".join(parts))
+
+
+@command("watch", -2, "noscript loading stale fast allow_busy", keys=(1, -1, 1), acl="@fast @transaction",
+         group="transactions", since="2.2.0", fast_path=False)
+def watch(c, argv):
+    """WATCH key [key ...] -- make the next EXEC fail if any of the keys changes. O(1) per key."""
+    if c.multi is not None:
+        raise CommandError(errors.WATCH_IN_MULTI)
+    watches = c.server.watches
+    db = c.db
+    now = now_ms()
+    for key in argv[1:]:
+        watches.add(c, db, key, now)
+    return OK
+
+
+@command("unwatch", 1, "noscript loading stale fast allow_busy", acl="@fast @transaction",
+         group="transactions", since="2.2.0", fast_path=False)
+def unwatch_(c, argv):
+    """UNWATCH -- forget every WATCHed key. O(N) in the watched keys."""
+    unwatch(c)
+    return OK
+
+
+def unwatch(client) -> None:
+    if client.watching:
+        client.server.watches.remove_all(client)
+    client.watching = None
+    client.watch_dirty = False
+
+
+def _expired_since_watch(client) -> bool:
+    """A key that was live when WATCHed and is past its expiry time now."""
+    dbs = client.ks.dbs
+    now = now_ms()
+    for (index, key), was_expired in client.watching.items():
+        if not was_expired:
+            db = dbs[index]
+            when = db.expires.get(key)
+            if when is not None and when <= now and key in db.data:
+                return True
+    return False
+
+
+def _reset(client) -> None:
+    if client.multi is not None or client.watching:
+        _leave(client)
+
+
+RESET_HOOKS.append(_reset)
+
+
+# --- WATCH bookkeeping --------------------------------------------------------------
+
+class Watches:
+    """Who watches which key: per database, key -> the watching clients."""
+
+    def __init__(self, server):
+        self.server = server
+        self.ks = server.ks
+        self.by_db = [{} for _ in server.ks.dbs]
+        self.keys = 0  # watched (db, key) pairs, all clients (INFO)
+        self.hooked = False
+
+    def add(self, client, db, key: bytes, now: int) -> None:
+        watching = client.watching
+        if watching is None:
+            watching = client.watching = {}
+        k = (db.index, key)
+        if k in watching:
+            return
+        when = db.expires.get(key)
+        watching[k] = when is not None and when <= now and key in db.data
+        self.by_db[db.index].setdefault(key, []).append(client)
+        self.keys += 1
+        if not self.hooked:
+            self.hooked = True
+            self.ks.watchers.append(self._changed)
+
+    def remove_all(self, client) -> None:
+        by_db = self.by_db
+        for index, key in client.watching:
+            clients = by_db[index].get(key)
+            if clients is None:
+                continue
+            try:
+                clients.remove(client)
+                self.keys -= 1
+            except ValueError:
+                pass
+            if not clients:
+                del by_db[index][key]
+        if self.hooked and not self.keys:
+            self.hooked = False
+            self.ks.watchers.remove(self._changed)
+
+    def clients_watching(self) -> int:
+        return sum(1 for c in self.server.clients.values() if c.watching)
+
+    def _changed(self, db, key: bytes) -> None:
+        """ks.watchers hook: ``key`` in ``db`` just changed."""
+        clients = self.by_db[db.index].get(key)
+        if not clients:
+            return
+        k = (db.index, key)
+        for client in list(clients):
+            watching = client.watching
+            if watching.get(k) and key not in db.data:
+                # Expired before WATCH, deleted now: logically no change
+                # (from here on it is watched as a missing key).
+                watching[k] = False
+                continue
+            # Its EXEC fails whatever else changes: stop watching the rest.
+            self.remove_all(client)
+            client.watching = {}
+            client.watch_dirty = True
+
+
+def info(server) -> dict:
+    w = server.watches
+    return {"watching_clients": w.clients_watching(), "total_watched_keys": w.keys}
