@@ -24,6 +24,11 @@ Expiry is lazy *and* active:
   the ``expires`` entry is kept per key: a key with a TTL costs one dict
   entry and one int more than one without.
 
+Notifications (``engine.notify``): ``notify_flags`` is 0 while they are off,
+so a write pays one test; ``set`` announces ``new`` for a key it creates,
+``_expire_now`` ``expired`` (lazy and active expiry alike), ``evict``
+``evicted``.
+
 Effects: every write records the deterministic command that reproduces it
 (``Keyspace.emit``). The list ``Keyspace.effects`` is drained by whoever
 consumes it (the write-ahead log, the replication stream, tests). Each entry is
@@ -44,6 +49,7 @@ from __future__ import annotations
 
 import time
 
+from engine import notify
 from engine.dictscan import due
 from engine.types.limits import Limits
 
@@ -92,6 +98,24 @@ class Database:
         ks.expired_keys += 1
         ks.emit(self.index, [b"DEL", key])
         ks.changed(self, key)
+        if ks.notify_flags:
+            ks.notify(notify.EXPIRED, b"expired", self.index, key)
+
+    def evict(self, key: bytes) -> bool:
+        """Remove ``key`` for maxmemory (the eviction policy's one way to drop a
+        key): journaled as ``DEL``, counted in INFO's evicted_keys, announced
+        as an ``evicted`` event (class ``e``). False when the key is missing."""
+        if self.data.pop(key, None) is None:
+            return False
+        if self.expires:
+            self.expires.pop(key, None)
+        ks = self.ks
+        ks.evicted_keys += 1
+        ks.emit(self.index, [b"DEL", key])
+        ks.changed(self, key)
+        if ks.notify_flags:
+            ks.notify(notify.EVICTED, b"evicted", self.index, key)
+        return True
 
     def is_expired(self, key: bytes, now: int) -> bool:
         when = self.expires.get(key)
@@ -100,17 +124,33 @@ class Database:
     # -- mutators -----------------------------------------------------------
     def set(self, key: bytes, value, keep_ttl: bool = False) -> None:
         """Store ``value`` under ``key``; clears any TTL unless ``keep_ttl``."""
+        ks = self.ks
+        if ks.notify_flags:
+            self._creating(key)
         self.data[key] = value
         if not keep_ttl and self.expires:
             self.expires.pop(key, None)
         d = self.dirty
         if d is not None:
             d.add(key)
-        ks = self.ks
         ks.dirty += 1
         if ks.watchers:
             for w in ks.watchers:
                 w(self, key)
+
+    def _creating(self, key: bytes) -> None:
+        """Before ``set`` stores ``key``, with notifications on: what Redis's
+        write lookup and key creation announce. A key whose TTL ran out is
+        expired first (``expired``, and its ``DEL`` journaled, as that lookup
+        does); a key not there then is announced ``new``."""
+        ks = self.ks
+        if ks.loading:
+            return
+        when = self.expires.get(key)
+        if when is not None and when <= now_ms():
+            self._expire_now(key)
+        if key not in self.data:
+            ks.notify(notify.NEW, b"new", self.index, key)
 
     def delete(self, key: bytes) -> bool:
         """Remove ``key``; True when it existed (an expired key counts as gone)."""
@@ -150,9 +190,14 @@ class Database:
         if self.dirty is not None:
             self.dirty = set()
         if ks.watchers:
-            for key in self.data:
-                for w in ks.watchers:
-                    w(self, key)
+            flush = ks.flush_watchers
+            for w in ks.watchers:
+                f = flush.get(w)
+                if f is not None:
+                    f(self)  # one call for the whole database
+                else:
+                    for key in self.data:
+                        w(self, key)
         self.data = {}
         self.expires = {}
         self.expire_pos = 0
@@ -203,6 +248,9 @@ class Keyspace:
         # Hooks: called with (db, key) on every change. Empty by default so
         # the hot path pays one truthiness test.
         self.watchers: list = []
+        # A watcher that takes a database emptied whole (FLUSHDB, FLUSHALL)
+        # as one event maps to what ``Database.clear`` calls instead, with (db).
+        self.flush_watchers: dict = {}
         self.dirty = 0  # changes since the last save (rdb_changes_since_last_save)
         self.expired_keys = 0
         # Set by an active expiry cycle that ran out of time while due keys
@@ -218,6 +266,11 @@ class Keyspace:
         # The collection types' encoding thresholds (the *-max-listpack-* directives).
         self.limits = Limits()
         self.evicted_keys = 0
+        # Keyspace notifications (engine.notify): the configured classes when
+        # they deliver anything, else 0 -- the one test a write pays -- and
+        # the callable that delivers an event, hook(class, event, db index, key).
+        self.notify_flags = 0
+        self.notify_hook = None
 
     def already_expired(self, when_ms: int) -> bool:
         """Whether a write given expiry time ``when_ms`` should delete the key now.
@@ -231,6 +284,12 @@ class Keyspace:
     def emit(self, db_index: int, argv: list) -> None:
         """Record one effect: the command that reproduces a change."""
         self.effects.append((db_index, argv))
+
+    def notify(self, cls: int, event: bytes, db_index: int, key: bytes) -> None:
+        """Announce one keyspace event (callers test ``notify_flags`` first):
+        delivered when its class is on, never while the log is replayed."""
+        if self.notify_flags & cls and not self.loading and self.notify_hook is not None:
+            self.notify_hook(cls, event, db_index, key)
 
     def changed(self, db: Database, key: bytes) -> None:
         self.dirty += 1

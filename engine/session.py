@@ -29,3 +29,8 @@ class Session:
     def emit(self, argv: list) -> None:
         """Record an effect in the selected database."""
         self.ks.effects.append((self.db.index, argv))
+
+    def notify(self, cls: int, event: bytes, key: bytes) -> None:
+        """Announce a keyspace event in the selected database (``engine.notify``;
+        callers test ``ks.notify_flags`` first)."""
+        self.ks.notify(cls, event, self.db.index, key)

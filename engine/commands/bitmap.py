@@ -19,6 +19,11 @@ Effects: every write records the command as sent (all of them are
 deterministic), and only when the stored bytes changed: a SETBIT or BITFIELD
 that writes the bits already there records nothing and, like Redis 7.0,
 leaves WATCH untouched.
+
+Keyspace events: ``setbit`` for a SETBIT or BITFIELD that changed the
+string (a BITFIELD write that OVERFLOW FAIL refused announces nothing, even
+when it grew the string); BITOP ``set``, or ``del`` when an empty result
+removed the destination.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ from __future__ import annotations
 from engine import errors
 from engine.commands.string import get_string, max_string_len, writable_string
 from engine.errors import CommandError
+from engine.notify import GENERIC, STRING
 from engine.registry import command
 from engine.reply import ONE, ZERO
 from engine.util import parse_int, to_int_or_none
@@ -94,8 +100,11 @@ def setbit(c, argv):
             old = v[byte] & mask
             if bool(old) != on:
                 v[byte] ^= mask
-                c.ks.changed(db, key)
-                c.ks.effects.append((db.index, argv))
+                ks = c.ks
+                ks.changed(db, key)
+                ks.effects.append((db.index, argv))
+                if ks.notify_flags:
+                    c.notify(STRING, b"setbit", key)
             return ONE if old else ZERO
     offset = bit_offset(c, argv[2])
     on = to_int_or_none(argv[3])
@@ -110,6 +119,8 @@ def setbit(c, argv):
         buf[byte] = on << shift
         db.set(key, buf)
         c.emit(argv)
+        if c.ks.notify_flags:
+            c.notify(STRING, b"setbit", key)
         return ZERO
     buf = writable_string(c, key, v)
     n = len(buf)
@@ -124,6 +135,8 @@ def setbit(c, argv):
         buf[byte] = on << shift
     db.touched(key)
     c.emit(argv)
+    if c.ks.notify_flags:
+        c.notify(STRING, b"setbit", key)
     return ONE if old else ZERO
 
 
@@ -264,6 +277,8 @@ def bitop(c, argv):
     if not size:
         if db.delete(dest):
             c.emit([b"DEL", dest])
+            if c.ks.notify_flags:
+                c.notify(GENERIC, b"del", dest)
         return ZERO
     ints = [int.from_bytes(s, "big") << (8 * (size - len(s))) for s in sources]
     acc = ints[0]
@@ -280,6 +295,8 @@ def bitop(c, argv):
             acc ^= x
     db.set(dest, bytearray(acc.to_bytes(size, "big")))
     c.emit(argv)
+    if c.ks.notify_flags:
+        c.notify(STRING, b"set", dest)
     return size
 
 
@@ -426,6 +443,7 @@ def _bitfield(c, argv, readonly: bool):
     # an earlier one back still counts). Each write reads and rewrites only
     # the bytes of its field: O(the fields), not O(the string).
     changed = grown
+    stored = False  # a write went through (Redis's event: it grew the string or changed bits)
     replies = []
     for opcode, signed, bits, offset, value, mode in ops:
         if opcode == _GET:
@@ -433,11 +451,14 @@ def _bitfield(c, argv, readonly: bool):
             continue
         reply, wrote = _write(buf, opcode, signed, bits, offset, value, mode)
         changed = changed or wrote
+        stored = stored or wrote or (grown and reply is not None)
         replies.append(reply)
     if changed:
         if v is not None:
             db.touched(key)
         c.emit(argv)
+        if stored and c.ks.notify_flags:
+            c.notify(STRING, b"setbit", key)
     return replies
 
 
@@ -492,8 +513,11 @@ def _one_write(c, argv):
         return None
     reply, wrote = _write(v, opcode, signed, bits, offset, value, _WRAP)
     if wrote:
-        c.ks.changed(db, key)
-        c.ks.effects.append((db.index, argv))
+        ks = c.ks
+        ks.changed(db, key)
+        ks.effects.append((db.index, argv))
+        if ks.notify_flags:
+            c.notify(STRING, b"setbit", key)
     return [reply]
 
 

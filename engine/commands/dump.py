@@ -11,6 +11,10 @@ and validated as Redis does; Keel keeps no LRU/LFU state, so they are not
 journaled. A RESTORE whose TTL is already in the past stores nothing: with
 REPLACE it deletes the old key (journaled as ``DEL key``), without it it
 changes nothing and journals nothing, as Redis does.
+
+Keyspace events (class ``g``): ``restore`` after the key's ``new`` (a
+replaced key is announced new too: Redis deletes it first); ``del`` when a
+past TTL with REPLACE removed the old key.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from __future__ import annotations
 from engine import errors, rdb
 from engine.errors import CommandError
 from engine.keyspace import now_ms
+from engine.notify import GENERIC
 from engine.registry import command
 from engine.reply import OK
 from engine.util import parse_int
@@ -84,7 +89,12 @@ def restore(c, argv):
         if ttl <= now and c.ks.expire_on_lookup:
             if replace and db.delete(key):
                 c.emit([b"DEL", key])
+                if c.ks.notify_flags:
+                    c.notify(GENERIC, b"del", key)
             return OK
+    notifying = c.ks.notify_flags
+    if replace and notifying:
+        db.delete(key)  # the old value goes first: the key is announced new
     db.set(key, value)
     effect = [b"RESTORE", key, b"%d" % ttl, payload]
     if ttl:
@@ -93,4 +103,6 @@ def restore(c, argv):
     if replace:
         effect.append(b"REPLACE")
     c.emit(effect)
+    if notifying:
+        c.notify(GENERIC, b"restore", key)
     return OK

@@ -13,6 +13,9 @@ key and is journaled as ``DEL key``; a command that changes nothing (missing
 key, NX on a key with a TTL, GT/LT that does not hold, PERSIST of a key
 without a TTL) journals nothing. A replica (``expire_on_lookup`` off) keeps a
 key whose new time is already past and waits for the primary's DEL.
+
+Keyspace events (class ``g``): ``expire`` for a TTL set, ``del`` for a key
+a past time removed, ``persist`` for a TTL removed.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from __future__ import annotations
 from engine import errors
 from engine.errors import CommandError
 from engine.keyspace import now_ms
+from engine.notify import GENERIC
 from engine.registry import command
 from engine.reply import ONE, ZERO
 from engine.util import INT64_MAX, parse_int
@@ -75,9 +79,13 @@ def _expire_generic(c, argv, name: str, seconds: bool, relative: bool):
     if when <= now and c.ks.expire_on_lookup:
         db.delete(key)
         c.emit([b"DEL", key])
+        if c.ks.notify_flags:
+            c.notify(GENERIC, b"del", key)
         return ONE
     db.set_expire(key, when)
     c.emit([b"PEXPIREAT", key, b"%d" % when])
+    if c.ks.notify_flags:
+        c.notify(GENERIC, b"expire", key)
     return ONE
 
 
@@ -152,4 +160,6 @@ def persist(c, argv):
     if db.get(key) is None or not db.persist(key):
         return ZERO
     c.emit([b"PERSIST", key])
+    if c.ks.notify_flags:
+        c.notify(GENERIC, b"persist", key)
     return ONE

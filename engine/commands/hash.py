@@ -14,6 +14,11 @@ an existing field and HDEL of fields that are all absent journal nothing
 (Redis propagates HDEL as sent, absent fields included, when it removed any);
 HINCRBYFLOAT becomes ``HSET key field <result>``, so replay does not redo
 long-double arithmetic; the reads, HRANDFIELD included, journal nothing.
+
+Keyspace events (class ``h``): one ``hset`` for HSET, HMSET and an HSETNX
+that set its field (a field set to the value it had included); ``hdel``
+when fields were removed, then ``del`` (class ``g``) if the hash is gone;
+``hincrby``; ``hincrbyfloat``.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from __future__ import annotations
 from engine import errors, longdouble
 from engine.commands.scan import parse_cursor, parse_scan_options
 from engine.errors import CommandError
+from engine.notify import GENERIC, HASH
 from engine.registry import command
 from engine.reply import INTS, OK, ONE, ZERO
 from engine.types.hash import Hash
@@ -66,6 +72,8 @@ def _set_pairs(c, argv: list) -> int:
         created = h.set_pairs(argv, 2, c.ks.limits)
         c.db.touched(key)
     c.emit(argv)
+    if c.ks.notify_flags:
+        c.notify(HASH, b"hset", key)
     return created
 
 
@@ -119,6 +127,8 @@ def hsetnx(c, argv):
         return ZERO
     _set_one(c, key, h, field, argv[3])
     c.emit(argv)
+    if c.ks.notify_flags:
+        c.notify(HASH, b"hset", key)
     return ONE
 
 
@@ -135,10 +145,15 @@ def hdel(c, argv):
         return ZERO
     n = h.delete(argv[2:])
     if n:
+        notifying = c.ks.notify_flags
+        if notifying:
+            c.notify(HASH, b"hdel", key)
         if len(h):
             c.db.touched(key)
         else:
             c.db.delete(key)
+            if notifying:
+                c.notify(GENERIC, b"del", key)
         c.emit(argv)
     return _count(n)
 
@@ -157,6 +172,8 @@ def hincrby(c, argv):
     new = add_int64(h.get(field) if h is not None else None, incr, errors.HASH_VALUE_NOT_INTEGER)
     _set_one(c, key, h, field, b"%d" % new)
     c.emit(argv)
+    if c.ks.notify_flags:
+        c.notify(HASH, b"hincrby", key)
     return INTS[new] if 0 <= new < 1024 else new
 
 
@@ -190,6 +207,8 @@ def hincrbyfloat(c, argv):
     out = longdouble.format_human(total)
     _set_one(c, key, h, field, out)
     c.emit([b"HSET", key, field, out])
+    if c.ks.notify_flags:
+        c.notify(HASH, b"hincrbyfloat", key)
     return out
 
 

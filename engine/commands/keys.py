@@ -7,6 +7,13 @@ change. Effects: DEL/UNLINK journal ``DEL`` of the keys actually removed;
 RENAME/RENAMENX journal ``RENAME src dst``; MOVE and COPY journal themselves
 (they carry their database numbers); nothing is journaled when nothing changed.
 
+Keyspace events (class ``g``), in Redis's order: ``del`` for each key
+DEL/UNLINK removed, as it goes; RENAME ``rename_from`` (source) then
+``rename_to`` (destination); MOVE ``move_from`` (source database) then
+``move_to`` (target database); COPY ``copy_to``. The destination of RENAME,
+of MOVE and of COPY is announced ``new`` first, an overwritten one included:
+Redis deletes the old value before it adds the new key.
+
 OBJECT
 ------
 Keel keeps no per-key access clock or counter: either would cost a clock read
@@ -26,6 +33,7 @@ from engine import errors, glob
 from engine.commands.db import parse_db_index
 from engine.errors import CommandError
 from engine.keyspace import now_ms
+from engine.notify import GENERIC
 from engine.registry import command, dispatch_subcommand, subcommand
 from engine.reply import INTS, OK, ONE, ZERO, Raw, help_lines
 from engine.types import copy_value, encoding, is_int_string, type_name
@@ -43,7 +51,13 @@ def _count(n: int):
 
 def _del_generic(c, argv):
     db = c.db
-    gone = [key for key in argv[1:] if db.delete(key)]
+    ks = c.ks
+    gone = []
+    for key in argv[1:]:
+        if db.delete(key):
+            gone.append(key)
+            if ks.notify_flags:
+                c.notify(GENERIC, b"del", key)
     if gone:
         c.emit([b"DEL", *gone])
     return _count(len(gone))
@@ -105,10 +119,16 @@ def _rename_generic(c, argv, nx: bool):
         return ZERO
     when = db.expires.get(src)
     db.delete(src)
+    notifying = c.ks.notify_flags
+    if notifying:
+        db.delete(dst)  # the old value goes first: the destination is announced new
     db.set(dst, v)
     if when is not None:
         db.set_expire(dst, when)
     c.emit([b"RENAME", src, dst])
+    if notifying:
+        c.notify(GENERIC, b"rename_from", src)
+        c.notify(GENERIC, b"rename_to", dst)
     return ONE if nx else OK
 
 
@@ -144,6 +164,10 @@ def move(c, argv):
         dst.set_expire(key, when)
     src.delete(key)
     c.emit([b"MOVE", key, argv[2]])
+    ks = c.ks
+    if ks.notify_flags:
+        ks.notify(GENERIC, b"move_from", src.index, key)
+        ks.notify(GENERIC, b"move_to", target, key)
     return ONE
 
 
@@ -174,10 +198,15 @@ def copy(c, argv):
     if not replace and dst_db.get(dst) is not None:
         return ZERO
     when = src_db.expires.get(src)
+    ks = c.ks
+    if replace and ks.notify_flags:
+        dst_db.delete(dst)  # the old value goes first: the destination is announced new
     dst_db.set(dst, copy_value(v))
     if when is not None:
         dst_db.set_expire(dst, when)
     c.emit([b"COPY", *argv[1:]])
+    if ks.notify_flags:
+        ks.notify(GENERIC, b"copy_to", target, dst)
     return ONE
 
 

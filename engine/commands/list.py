@@ -28,6 +28,14 @@ journals its own effect.
 Effects: pushes, LSET, LINSERT, LREM, LTRIM, LMOVE and RPOPLPUSH as sent
 (all deterministic), only when they changed something; LPOP/RPOP as sent;
 LMPOP as the concrete ``LPOP key n`` / ``RPOP key n`` of the key it popped.
+
+Keyspace events (class ``l``, ``del`` is ``g``), in Redis's order: one
+``lpush``/``rpush`` a push (however many elements); ``lpop``/``rpop`` for
+each pop (LMPOP and a served BLPOP included: ``pop_generic`` announces them),
+then ``del`` when the list is gone; LMOVE and RPOPLPUSH announce the push to
+the destination first, then the pop from the source (and its ``del``);
+``lset``, ``linsert``, ``lrem`` (then ``del``) and ``ltrim`` (even when it
+kept everything; then ``del``).
 """
 
 from __future__ import annotations
@@ -35,6 +43,7 @@ from __future__ import annotations
 from engine import errors
 from engine.commands.zset import numkeys_keys
 from engine.errors import CommandError
+from engine.notify import GENERIC, LIST
 from engine.registry import command
 from engine.reply import EMPTY_ARRAY, INTS, NULL_ARRAY, OK, ZERO
 from engine.types.list import List
@@ -94,6 +103,8 @@ def _push(c, argv: list, head: bool, only_existing: bool):
         n = lst.push(values, head, _fill(c))
         c.db.touched(key)
     c.emit(argv)
+    if c.ks.notify_flags:
+        c.notify(LIST, b"lpush" if head else b"rpush", key)
     return _length_reply(n)
 
 
@@ -134,8 +145,13 @@ def pop_generic(c, key: bytes, head: bool, count: int):
         return None
     out = lst.pop(head, count, _fill(c))
     if out:
+        notifying = c.ks.notify_flags
+        if notifying:
+            c.notify(LIST, b"lpop" if head else b"rpop", key)
         if lst.empty():
             c.db.delete(key)
+            if notifying:
+                c.notify(GENERIC, b"del", key)
         else:
             c.db.touched(key)
     return out
@@ -193,9 +209,15 @@ def move_generic(c, src: bytes, dst: bytes, from_head: bool, to_head: bool):
         if src == dst:
             target.shrink_check(fill)
         c.db.touched(dst)
+    notifying = c.ks.notify_flags
+    if notifying:
+        c.notify(LIST, b"lpush" if to_head else b"rpush", dst)
+        c.notify(LIST, b"lpop" if from_head else b"rpop", src)
     if src != dst:
         if source.empty():
             c.db.delete(src)
+            if notifying:
+                c.notify(GENERIC, b"del", src)
         else:
             c.db.touched(src)
     return value
@@ -374,6 +396,8 @@ def lset(c, argv):
         raise CommandError(errors.INDEX_OUT_OF_RANGE)
     c.db.touched(key)
     c.emit(argv)
+    if c.ks.notify_flags:
+        c.notify(LIST, b"lset", key)
     return OK
 
 
@@ -397,6 +421,8 @@ def linsert(c, argv):
         return -1
     c.db.touched(key)
     c.emit(argv)
+    if c.ks.notify_flags:
+        c.notify(LIST, b"linsert", key)
     return _length_reply(len(lst))
 
 
@@ -412,8 +438,13 @@ def lrem(c, argv):
         return ZERO
     removed = lst.remove(argv[3], count, _fill(c))
     if removed:
+        notifying = c.ks.notify_flags
+        if notifying:
+            c.notify(LIST, b"lrem", key)
         if lst.empty():
             c.db.delete(key)
+            if notifying:
+                c.notify(GENERIC, b"del", key)
         else:
             c.db.touched(key)
         c.emit(argv)
@@ -435,10 +466,15 @@ def ltrim(c, argv):
     if r is None:
         c.db.delete(key)
         c.emit(argv)
+        if c.ks.notify_flags:
+            c.notify(LIST, b"ltrim", key)
+            c.notify(GENERIC, b"del", key)
         return OK
     left, right = r[0], n - 1 - r[1]
     if left or right:
         lst.trim(left, right, _fill(c))
         c.db.touched(key)
         c.emit(argv)
+    if c.ks.notify_flags:  # a trim that kept everything too, as Redis announces it
+        c.notify(LIST, b"ltrim", key)
     return OK

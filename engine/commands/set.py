@@ -13,6 +13,11 @@ something, nothing otherwise. SPOP's pick is random, so it journals its
 outcome: ``SREM key <each member taken>`` (in batches of 1024 members, as
 Redis propagates a big SPOP). SRANDMEMBER and the reads journal nothing.
 
+Keyspace events (class ``s``; ``del`` is ``g``): one ``sadd`` when members
+were added; ``srem``, then ``del`` if the set is gone; one ``spop`` however
+many were taken, then ``del``; SMOVE ``srem`` on the source (and its
+``del``), then ``sadd`` on the destination if it did not hold the member.
+
 Replies come in the encoding's order: ascending for an intset (as Redis),
 insertion order for a listpack (as Redis 7.2), dict order for a hashtable
 (Redis's differs: clients must not rely on it).
@@ -22,6 +27,8 @@ from __future__ import annotations
 
 from engine import errors
 from engine.errors import CommandError
+from engine.notify import GENERIC
+from engine.notify import SET as SET_EVENTS
 from engine.registry import command
 from engine.reply import INTS, ONE, ZERO
 from engine.reply import Set as SetReply
@@ -77,6 +84,8 @@ def sadd(c, argv):
             return ZERO
         c.db.touched(key)
     c.emit(argv)
+    if c.ks.notify_flags:
+        c.notify(SET_EVENTS, b"sadd", key)
     return INTS[added] if added < len(INTS) else added
 
 
@@ -91,10 +100,15 @@ def srem(c, argv):
     removed = s.remove(argv[2:])
     if not removed:
         return ZERO
+    notifying = c.ks.notify_flags
+    if notifying:
+        c.notify(SET_EVENTS, b"srem", key)
     if len(s):
         c.db.touched(key)
     else:
         c.db.delete(key)
+        if notifying:
+            c.notify(GENERIC, b"del", key)
     c.emit(argv)
     return INTS[removed] if removed < len(INTS) else removed
 
@@ -156,9 +170,14 @@ def spop(c, argv):
         if s is None:
             return None
         count = 1
+    notifying = c.ks.notify_flags
+    if notifying:
+        c.notify(SET_EVENTS, b"spop", key)
     if count >= len(s):
         taken = s.members()
         c.db.delete(key)
+        if notifying:
+            c.notify(GENERIC, b"del", key)
     else:
         taken = s.pop(count, c.ks.limits)
         c.db.touched(key)
@@ -206,18 +225,27 @@ def smove(c, argv):
         return ONE if src.contains(member) else ZERO
     if not src.remove((member,)):
         return ZERO
+    notifying = c.ks.notify_flags
+    if notifying:
+        c.notify(SET_EVENTS, b"srem", src_key)
     if len(src):
         c.db.touched(src_key)
     else:
         c.db.delete(src_key)
+        if notifying:
+            c.notify(GENERIC, b"del", src_key)
     limits = c.ks.limits
     if dst is None:
         dst = Set.new(member, 1, limits)
-        dst.add((member,), limits)
+        added = dst.add((member,), limits)
         c.db.set(dst_key, dst)
-    elif dst.add((member,), limits):
-        c.db.touched(dst_key)
+    else:
+        added = dst.add((member,), limits)
+        if added:
+            c.db.touched(dst_key)
     c.emit(argv)
+    if added and notifying:
+        c.notify(SET_EVENTS, b"sadd", dst_key)
     return ONE
 
 

@@ -21,6 +21,10 @@ TTL); an empty result deletes it. Effects: the command as sent, when it
 stored a result or deleted a destination (Redis propagates them as sent:
 replay reads the same sources, so it builds the same result); nothing when
 the result was empty and there was no destination.
+
+Keyspace events: ``sinterstore``, ``sunionstore`` or ``sdiffstore``
+(class ``s``) on the destination, after its ``new``; ``del`` (class ``g``)
+when an empty result removed it.
 """
 
 from __future__ import annotations
@@ -30,6 +34,8 @@ from array import array
 from engine import errors
 from engine.commands.set import read_set
 from engine.errors import CommandError
+from engine.notify import GENERIC
+from engine.notify import SET as SET_EVENTS
 from engine.registry import command
 from engine.reply import INTS, ZERO
 from engine.reply import Set as SetReply
@@ -42,14 +48,18 @@ def _sources(c, keys) -> list:
     return [read_set(c, k) for k in keys]
 
 
-def _store(c, argv, dst: bytes, result) -> object:
+def _store(c, argv, dst: bytes, result, event: bytes) -> object:
     """Store ``result`` (a Set, or None for an empty result) under ``dst``; the reply."""
     if result is None or not len(result):
         if c.db.delete(dst):
             c.emit(argv)
+            if c.ks.notify_flags:
+                c.notify(GENERIC, b"del", dst)
         return ZERO
     c.db.set(dst, result)
     c.emit(argv)
+    if c.ks.notify_flags:
+        c.notify(SET_EVENTS, event, dst)
     n = len(result)
     return INTS[n] if n < len(INTS) else n
 
@@ -115,9 +125,10 @@ def sinterstore(c, argv):
     stored at destination (deleted when empty). O(N*M)."""
     sets = _sources(c, argv[2:])
     if None in sets:
-        return _store(c, argv, argv[1], None)
+        return _store(c, argv, argv[1], None, b"sinterstore")
     members, first_enc = _intersection(sets)
-    return _store(c, argv, argv[1], Set.build(members, c.ks.limits, first_enc) if members else None)
+    return _store(c, argv, argv[1], Set.build(members, c.ks.limits, first_enc) if members else None,
+                  b"sinterstore")
 
 
 def _union(c, sets) -> Set:
@@ -168,7 +179,7 @@ def sunion(c, argv):
 def sunionstore(c, argv):
     """SUNIONSTORE destination key [key ...] -- the size of the union stored at
     destination (deleted when empty). O(N)."""
-    return _store(c, argv, argv[1], _union(c, _sources(c, argv[2:])))
+    return _store(c, argv, argv[1], _union(c, _sources(c, argv[2:])), b"sunionstore")
 
 
 @command("sdiff", -2, "readonly", (1, -1, 1), "@read @set @slow", group="set",
@@ -183,4 +194,4 @@ def sdiff(c, argv):
 def sdiffstore(c, argv):
     """SDIFFSTORE destination key [key ...] -- the size of the difference stored
     at destination (deleted when empty). O(N)."""
-    return _store(c, argv, argv[1], _difference(c, _sources(c, argv[2:])))
+    return _store(c, argv, argv[1], _difference(c, _sources(c, argv[2:])), b"sdiffstore")

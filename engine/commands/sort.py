@@ -32,7 +32,9 @@ STORE replaces the destination with a list of the results (dropping its TTL)
 and replies their number; an empty result deletes the destination. Its
 effect is the outcome, not the command: ``DEL dst`` when it existed, then
 ``RPUSH dst <results>`` — replay does not sort again, so it cannot meet
-different weight keys or a set in another order.
+different weight keys or a set in another order. Keyspace events: ``sortstore``
+(class ``g``) on the destination, after its ``new``; ``del`` when an empty
+result removed it.
 
 Complexity: O(N + M log M) for N elements of which M are sorted; with
 ``nosort`` on a list or sorted set, O(offset + count).
@@ -47,6 +49,7 @@ from types import SimpleNamespace
 
 from engine import errors
 from engine.errors import CommandError
+from engine.notify import GENERIC
 from engine.registry import command
 from engine.types.hash import Hash
 from engine.types.list import List
@@ -350,12 +353,16 @@ def _store(c, dst: bytes, out: list) -> int:
         if existed:
             db.delete(dst)
             c.emit([b"DEL", dst])
+            if c.ks.notify_flags:
+                c.notify(GENERIC, b"del", dst)
         return 0
     items = [b"" if x is None else x for x in out]
     db.set(dst, List(items, c.ks.limits.list_max_listpack_size))
     if existed:
         c.emit([b"DEL", dst])
     c.emit([b"RPUSH", dst] + items)
+    if c.ks.notify_flags:
+        c.notify(GENERIC, b"sortstore", dst)
     return len(items)
 
 

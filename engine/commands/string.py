@@ -21,13 +21,22 @@ deterministic: relative expiry times become ``SET k v PXAT <ms>`` or
 ``DEL``, GETSET and SETNX become ``SET``. A command that changed nothing
 records nothing.
 
+Keyspace events (``engine.notify``): ``set`` for SET and its variants,
+GETSET and each key of MSET/MSETNX, followed by ``expire`` when the command
+gave a TTL; ``del`` for GETDEL and for a TTL already past; GETEX ``expire``,
+``persist`` or ``del``; ``append`` (an empty tail too); ``incrby`` for
+INCR/DECR/INCRBY/DECRBY; ``incrbyfloat``.
+
 The plain ``SET key value`` and ``GET key`` are the benchmarked hot path:
 they do no option parsing and allocate nothing beyond the effect entry.
+With notifications on, plain SET takes the general path, whose lookup
+announces a replaced expired key as Redis does.
 """
 
 from __future__ import annotations
 
 from engine import errors, longdouble
+from engine.notify import GENERIC, STRING
 from engine.errors import CommandError
 from engine.keyspace import now_ms
 from engine.registry import checks_own_arguments, command
@@ -157,16 +166,24 @@ def _set_generic(c, key: bytes, value: bytes, flags: int, expire, name: str, ok_
         if found:
             db.delete(key)
             c.emit([b"DEL", key])
+            if c.ks.notify_flags:
+                c.notify(GENERIC, b"del", key)
     elif when is not None:
         db.set(key, value)
         db.set_expire(key, when)
         c.emit([b"SET", key, value, b"PXAT", b"%d" % when])
-    elif flags & KEEPTTL:
-        db.set(key, value, keep_ttl=True)
-        c.emit([b"SET", key, value, b"KEEPTTL"])
+        if c.ks.notify_flags:
+            c.notify(STRING, b"set", key)
+            c.notify(GENERIC, b"expire", key)
     else:
-        db.set(key, value)
-        c.emit([b"SET", key, value])
+        if flags & KEEPTTL:
+            db.set(key, value, keep_ttl=True)
+            c.emit([b"SET", key, value, b"KEEPTTL"])
+        else:
+            db.set(key, value)
+            c.emit([b"SET", key, value])
+        if c.ks.notify_flags:
+            c.notify(STRING, b"set", key)
     return old if flags & GET else ok_reply
 
 
@@ -206,6 +223,9 @@ def set_(c, argv):
         value = argv[2]
         if type(key) is not bytes or type(value) is not bytes:
             raise TypeError("SET arguments must be bulk strings")  # the hot path names the protocol error
+        ks = c.ks
+        if ks.notify_flags:  # the events need the lookup the general path does
+            return _set_generic(c, key, value, 0, None, "set", OK, None)
         db = c.db
         db.data[key] = value
         if db.expires:
@@ -213,7 +233,6 @@ def set_(c, argv):
         d = db.dirty
         if d is not None:
             d.add(key)
-        ks = c.ks
         ks.dirty += 1
         if ks.watchers:
             for w in ks.watchers:
@@ -256,6 +275,8 @@ def getset(c, argv):
     old = get_string(c, key)
     c.db.set(key, value)
     c.emit([b"SET", key, value])
+    if c.ks.notify_flags:
+        c.notify(STRING, b"set", key)
     return old
 
 
@@ -268,6 +289,8 @@ def getdel(c, argv):
     if v is not None:
         c.db.delete(key)
         c.emit([b"DEL", key])
+        if c.ks.notify_flags:
+            c.notify(GENERIC, b"del", key)
     return v
 
 
@@ -292,11 +315,18 @@ def getex(c, argv):
         if flags & _ABSOLUTE and when <= now:
             db.delete(key)
             c.emit([b"DEL", key])
+            event = b"del"
         else:
             db.set_expire(key, when)
             c.emit([b"PEXPIREAT", key, b"%d" % when])
+            event = b"expire"
     elif flags & PERSIST and db.persist(key):
         c.emit([b"PERSIST", key])
+        event = b"persist"
+    else:
+        return v
+    if c.ks.notify_flags:
+        c.notify(GENERIC, event, key)
     return v
 
 
@@ -327,11 +357,19 @@ def _check_pairs(argv: list, name: str) -> None:
 def mset(c, argv):
     """MSET key value [key value ...] -- OK. O(N). Effect: MSET, as sent."""
     _check_pairs(argv, "mset")
-    set_ = c.db.set
-    for j in range(1, len(argv), 2):
-        set_(argv[j], argv[j + 1])
+    _set_pairs(c, argv)
     c.emit([b"MSET"] + argv[1:])
     return OK
+
+
+def _set_pairs(c, argv: list) -> None:
+    """MSET's stores, each announced ``set`` after its own ``new``, as Redis does."""
+    set_ = c.db.set
+    ks = c.ks
+    for j in range(1, len(argv), 2):
+        set_(argv[j], argv[j + 1])
+        if ks.notify_flags:
+            c.notify(STRING, b"set", argv[j])
 
 
 @command("msetnx", -3, "write denyoom", (1, -1, 2), "@write @string @slow", group="string",
@@ -343,8 +381,7 @@ def msetnx(c, argv):
     for j in range(1, len(argv), 2):
         if db.get(argv[j]) is not None:
             return ZERO
-    for j in range(1, len(argv), 2):
-        db.set(argv[j], argv[j + 1])
+    _set_pairs(c, argv)
     c.emit([b"MSET"] + argv[1:])
     return ONE
 
@@ -373,6 +410,8 @@ def append(c, argv):
     if v is None:
         db.set(key, tail)
         ks.effects.append((db.index, argv))
+        if ks.notify_flags:
+            c.notify(STRING, b"append", key)
         return len(tail)
     t = type(v)
     if t is not bytearray and t is not bytes:
@@ -386,6 +425,8 @@ def append(c, argv):
     if tail:
         v += tail
         ks.effects.append((db.index, argv))
+    if ks.notify_flags:  # an empty tail too, as Redis announces it
+        c.notify(STRING, b"append", key)
     return n
 
 
@@ -408,6 +449,8 @@ def _incr_by(c, argv, delta: int):
     new = add_int64(get_string(c, key), delta, errors.NOT_INTEGER)
     c.db.set(key, b"%d" % new, keep_ttl=True)
     c.emit(argv)
+    if c.ks.notify_flags:
+        c.notify(STRING, b"incrby", key)
     return INTS[new] if 0 <= new < 1024 else new
 
 
@@ -467,4 +510,6 @@ def incrbyfloat(c, argv):
     out = longdouble.format_human(total)
     c.db.set(key, out, keep_ttl=True)
     c.emit([b"SET", key, out, b"KEEPTTL"])
+    if c.ks.notify_flags:
+        c.notify(STRING, b"incrbyfloat", key)
     return out

@@ -6,6 +6,8 @@ key is an empty string, any other type is WRONGTYPE (LCS has its own error).
 SETRANGE writes into the stored value in place (``writable_string``): it
 costs the length of the patch (plus the zero padding when it writes past
 the end), never the length of the value. Effect: the command as sent.
+Keyspace event: ``setrange`` whenever a non-empty value was written, the
+bytes already there included, as Redis announces it.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from __future__ import annotations
 from engine import errors
 from engine.commands.string import check_string_length, get_string, is_string, max_string_len, writable_string
 from engine.errors import CommandError
+from engine.notify import STRING
 from engine.registry import command
 from engine.reply import ZERO
 from engine.util import parse_int
@@ -80,10 +83,13 @@ def setrange(c, argv):
     if type(v) is bytearray and patch and end <= len(v) and not (db.expires and key in db.expires):
         # The common case written out (the calls were a third of its cost):
         # a string already written in place, patched within its length.
+        ks = c.ks
         if v[offset:end] != patch:
             v[offset:end] = patch
-            c.ks.effects.append((db.index, argv))
-        c.ks.changed(db, key)
+            ks.effects.append((db.index, argv))
+        ks.changed(db, key)
+        if ks.notify_flags:
+            c.notify(STRING, b"setrange", key)
         return len(v)
     v = get_string(c, key)
     if v is None:
@@ -94,6 +100,8 @@ def setrange(c, argv):
         buf += patch
         db.set(key, buf)
         c.emit(argv)
+        if c.ks.notify_flags:
+            c.notify(STRING, b"setrange", key)
         return len(buf)
     if not patch:
         return len(v)
@@ -105,6 +113,8 @@ def setrange(c, argv):
         buf += patch
     elif buf[offset:end] == patch:
         db.touched(key)
+        if c.ks.notify_flags:
+            c.notify(STRING, b"setrange", key)
         return n
     else:
         # Replaces the bytes in range; a patch running past the end replaces
@@ -112,6 +122,8 @@ def setrange(c, argv):
         buf[offset:end] = patch
     db.touched(key)
     c.emit(argv)
+    if c.ks.notify_flags:
+        c.notify(STRING, b"setrange", key)
     return len(buf)
 
 

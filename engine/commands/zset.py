@@ -22,6 +22,12 @@ Effects: ZADD without INCR as sent (its outcome follows from the state);
 ZADD INCR and ZINCRBY as ``ZADD key <resulting score> member``, the score
 printed with 17 significant digits so that replay gives the same double;
 ZREM as sent; a command that changed nothing records nothing.
+
+Keyspace events (class ``z``; ``del`` is ``g``): one ``zadd`` when ZADD
+added or changed members, ``zincr`` for ZINCRBY and ZADD INCR that changed a
+score; ``zrem``, then ``del`` if the set is gone; ``zpopmin``/``zpopmax``
+for each pop (ZMPOP and the served blocking pops included: ``pop_generic``
+announces them), then ``del``.
 """
 
 from __future__ import annotations
@@ -32,6 +38,7 @@ from engine import errors
 from engine.commands.scan import parse_cursor, parse_scan_options
 from engine.dictscan import below
 from engine.errors import CommandError
+from engine.notify import GENERIC, ZSET
 from engine.reply import EMPTY_ARRAY, NULL_ARRAY
 from engine.registry import command
 from engine.types import zset_rdb  # noqa: F401  (registers the RDB codec)
@@ -230,9 +237,13 @@ def zadd(c, argv):
     if flags & _INCR:
         if added or updated:
             c.emit([b"ZADD", key, format_score(last), pairs[0][1]])
+            if c.ks.notify_flags:
+                c.notify(ZSET, b"zincr", key)
         return last
     if added or updated:
         c.emit(argv)
+        if c.ks.notify_flags:
+            c.notify(ZSET, b"zadd", key)
     return added + updated if flags & _CH else added
 
 
@@ -245,6 +256,8 @@ def zincrby(c, argv):
     added, updated, last = _add_generic(c, key, _INCR, [(inc, member)])
     if added or updated:
         c.emit([b"ZADD", key, format_score(last), member])
+        if c.ks.notify_flags:
+            c.notify(ZSET, b"zincr", key)
     return last
 
 
@@ -260,8 +273,13 @@ def zrem(c, argv):
         return 0
     n = z.remove(argv[2:])
     if n:
+        notifying = c.ks.notify_flags
+        if notifying:
+            c.notify(ZSET, b"zrem", key)
         if len(z) == 0:
             c.db.delete(key)
+            if notifying:
+                c.notify(GENERIC, b"del", key)
         else:
             c.db.touched(key)
         c.emit(argv)
@@ -344,8 +362,13 @@ def pop_generic(c, key: bytes, where: int, count: int):
     else:
         taken = z.remove_span(size - k, size)
         taken.reverse()
+    notifying = c.ks.notify_flags
+    if notifying:
+        c.notify(ZSET, b"zpopmin" if where == MIN else b"zpopmax", key)
     if k == size:
         c.db.delete(key)
+        if notifying:
+            c.notify(GENERIC, b"del", key)
     else:
         c.db.touched(key)
     c.emit([b"ZPOPMIN" if where == MIN else b"ZPOPMAX", key, b"%d" % k])

@@ -9,6 +9,11 @@ Argument checks follow Redis's order: options first (a bad LIMIT integer or an
 unknown word before anything else), then the conflicts between them, then the
 range itself, and only then the key's type. Effects: ZRANGESTORE and the
 ZREMRANGEBY* commands are recorded as sent when they changed something.
+
+Keyspace events: ``zrangestore`` (class ``z``) on the destination, after
+its ``new``, or ``del`` (class ``g``) when an empty range removed it;
+``zremrangebyrank``, ``zremrangebyscore``, ``zremrangebylex`` (Redis's
+names), then ``del`` if the set is gone.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from __future__ import annotations
 from engine import errors
 from engine.commands.zset import get_zset, parse_bound, parse_lex, scored
 from engine.errors import CommandError
+from engine.notify import GENERIC, ZSET
 from engine.reply import EMPTY_ARRAY
 from engine.registry import command
 from engine.types.zset import ZSet
@@ -137,16 +143,21 @@ def zrange(c, argv):
 def zrangestore(c, argv):
     """ZRANGESTORE dst src min max [BYSCORE|BYLEX] [REV] [LIMIT offset count] -- members stored. O(log N + M)."""
     _, pairs, _ = _range_generic(c, argv, 2, True)
-    return store_result(c, argv, argv[1], pairs)
+    return store_result(c, argv, argv[1], pairs, b"zrangestore")
 
 
-def store_result(c, argv, dst: bytes, pairs) -> int:
-    """Replace ``dst`` by a set of ``pairs`` (deleted when none); records ``argv`` if anything changed."""
+def store_result(c, argv, dst: bytes, pairs, event: bytes) -> int:
+    """Replace ``dst`` by a set of ``pairs`` (deleted when none); records ``argv``
+    if anything changed, announces ``event`` (or ``del``)."""
     if pairs:
         c.db.set(dst, ZSet(pairs, c.ks.limits))
         c.emit(argv)
+        if c.ks.notify_flags:
+            c.notify(ZSET, event, dst)
     elif c.db.delete(dst):
         c.emit(argv)
+        if c.ks.notify_flags:
+            c.notify(GENERIC, b"del", dst)
     return len(pairs)
 
 
@@ -220,12 +231,17 @@ def zlexcount(c, argv):
 
 # --- ZREMRANGEBY* -------------------------------------------------------------------
 
-def _remove_span(c, argv, z, key, a: int, b: int) -> int:
+def _remove_span(c, argv, z, key, a: int, b: int, event: bytes) -> int:
     if z is None or b <= a:
         return 0
     z.remove_span(a, b)
+    notifying = c.ks.notify_flags
+    if notifying:
+        c.notify(ZSET, event, key)
     if len(z) == 0:
         c.db.delete(key)
+        if notifying:
+            c.notify(GENERIC, b"del", key)
     else:
         c.db.touched(key)
     c.emit(argv)
@@ -241,7 +257,7 @@ def zremrangebyrank(c, argv):
     if z is None:
         return 0
     a, b = rank_span(start, stop, len(z))
-    return _remove_span(c, argv, z, argv[1], a, b)
+    return _remove_span(c, argv, z, argv[1], a, b, b"zremrangebyrank")
 
 
 @command("zremrangebyscore", 4, "write", (1, 1, 1), "@write @sortedset @slow", group="sorted-set",
@@ -253,7 +269,7 @@ def zremrangebyscore(c, argv):
     if z is None:
         return 0
     a, b = z.score_span(lo[0], lo[1], hi[0], hi[1])
-    return _remove_span(c, argv, z, argv[1], a, b)
+    return _remove_span(c, argv, z, argv[1], a, b, b"zremrangebyscore")
 
 
 @command("zremrangebylex", 4, "write", (1, 1, 1), "@write @sortedset @slow", group="sorted-set",
@@ -265,4 +281,4 @@ def zremrangebylex(c, argv):
     if z is None:
         return 0
     a, b = z.lex_span(lo, hi)
-    return _remove_span(c, argv, z, argv[1], a, b)
+    return _remove_span(c, argv, z, argv[1], a, b, b"zremrangebylex")

@@ -13,6 +13,9 @@ The reply is the result in set order, built O(M log M).
 
 Effects: a STORE command is recorded as sent when it changed its
 destination (stored a result, or deleted the old value for an empty one).
+Keyspace events: ``zunionstore``, ``zinterstore`` or ``zdiffstore`` (class
+``z``) on the destination, after its ``new``; ``del`` when an empty result
+removed it.
 """
 
 from __future__ import annotations
@@ -139,7 +142,7 @@ def _reply(c, argv, op: int, name: str):
 def _store(c, argv, op: int, name: str):
     sources, weights, aggregate, _, _ = _parse(c, argv, 2, op, name, True)
     result = compute(op, sources, weights, aggregate)
-    return store_result(c, argv, argv[1], [(s, m) for m, s in result.items()])
+    return store_result(c, argv, argv[1], [(s, m) for m, s in result.items()], name.encode())
 
 
 @command("zunion", -3, "readonly movablekeys", (0, 0, 0), "@read @sortedset @slow", group="sorted-set",
