@@ -275,3 +275,35 @@ def test_info_counts_watches(keel):
     time.sleep(0.1)
     info = keel.client().call("INFO", "clients").decode()
     assert "total_watched_keys:0" in info and "watching_clients:0" in info
+
+
+def test_exec_journals_its_effects_wrapped_in_multi_exec(tmp_path):
+    import io
+
+    from tests.support import KeelProcess
+    from wal.__main__ import main as wal_main
+
+    keel = KeelProcess("--appendfsync", "always", dir=str(tmp_path)).start()
+    try:
+        c = keel.client()
+        c.call("MULTI")
+        c.call("SET", "a", "1")
+        c.call("GET", "a")
+        c.call("INCR", "a")
+        assert c.call("EXEC") == [b"OK", b"1", 2]
+        c.call("MULTI")
+        c.call("SET", "single", "x")  # one effect: no wrapping, as Redis propagates it
+        c.call("EXEC")
+        c.close()
+        keel.kill()
+        out = io.StringIO()
+        wal_main(["dump", str(tmp_path)], out=out)
+        text = out.getvalue()
+        assert text.index("MULTI") < text.index("INCR") < text.index("EXEC") < text.index("single"), text
+        assert text.count("MULTI") == 1 and text.count("EXEC") == 1, text
+        keel.start()
+        c = keel.client()
+        assert c.call("GET", "a") == b"2" and c.call("GET", "single") == b"x"
+        c.close()
+    finally:
+        keel.cleanup()
