@@ -36,7 +36,7 @@ class Command:
         "name", "fullname", "arity", "flags", "first_key", "last_key", "key_step",
         "acl", "handler", "subcommands", "parent", "summary", "since", "group",
         "is_write", "calls", "usec", "timed_calls", "rejected_calls", "failed_calls",
-        "getkeys",
+        "getkeys", "key_flags",
     )
 
     def __init__(self, name, arity, flags, keys, acl, handler, parent=None,
@@ -57,6 +57,10 @@ class Command:
         # A command whose keys move (``movablekeys``: SORT's STORE) names
         # them with ``getkeys(argv) -> positions``; the others use the range.
         self.getkeys = None
+        # The key spec's flags when they are not the usual RW/RO access: the
+        # shard channels of SSUBSCRIBE & co. sit where keys would (so cluster
+        # routing finds them) but are ``not_key``: no key to GETKEYS or ACLs.
+        self.key_flags: tuple = ()
         # INFO commandstats counters (kept here: one object per command, no
         # lookups on the hot path beyond the one dispatch already does).
         self.calls = 0
@@ -74,6 +78,8 @@ class Command:
 
     def key_positions(self, argv: list) -> list[int]:
         """Indexes of the key arguments in ``argv`` (COMMAND GETKEYS, ACL)."""
+        if "not_key" in self.key_flags:
+            return []
         if self.getkeys is not None:
             return self.getkeys(argv)
         first = self.first_key
@@ -131,11 +137,12 @@ COMMANDS: dict[str, Command] = {}  # lower-case name -> command, for introspecti
 
 def command(name: str, arity: int, flags: str = "", keys=(0, 0, 0), acl: str = "",
             summary: str = "", since: str = "1.0.0", group: str = "generic", fast_path: bool = True,
-            getkeys=None):
+            getkeys=None, key_flags: str = ""):
     """Declare a command: ``@command("get", 2, "readonly fast", (1, 1, 1), "@read @string @fast")``.
 
     ``getkeys(argv) -> [positions]`` names the keys of a ``movablekeys``
-    command whose keys the (first, last, step) range cannot describe.
+    command whose keys the (first, last, step) range cannot describe;
+    ``key_flags`` replaces the key spec's access flags (``"not_key"``).
     """
 
     def register(fn: Handler) -> Handler:
@@ -144,6 +151,7 @@ def command(name: str, arity: int, flags: str = "", keys=(0, 0, 0), acl: str = "
         if name in COMMANDS:
             raise RuntimeError(f"command {name!r} declared twice")
         cmd.getkeys = getkeys
+        cmd.key_flags = tuple(key_flags.split())
         COMMANDS[name] = cmd
         TABLE[name.encode()] = cmd
         TABLE[name.upper().encode()] = cmd

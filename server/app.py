@@ -31,6 +31,7 @@ from server.client import Client
 from server.config import Config
 from server.persistence import Persistence
 from server.protocol import Connection, sample_calls
+from server.pubsub import PubSub
 
 log = logging.getLogger("keel")
 
@@ -89,6 +90,7 @@ class Server:
         self.cron_handle = None
         self.persistence = Persistence(self)
         self.blocking = Blocking(self)  # clients parked by BLPOP & co.
+        self.pubsub = PubSub(self)  # channels, patterns and their subscribers
         # Commands that build strings (APPEND, SETRANGE, SETBIT, …) refuse to
         # grow one past proto-max-bulk-len, as Redis does.
         self.ks.proto_max_bulk_len = config["proto-max-bulk-len"]
@@ -121,6 +123,8 @@ class Server:
 
     def remove_client(self, c: Client) -> None:
         self.clients.pop(c.id, None)
+        if c.pubsub is not None:
+            self.pubsub.remove(c)
 
     # -- cron ------------------------------------------------------------------
     def cron(self) -> None:
@@ -138,7 +142,8 @@ class Server:
                 if c.active:
                     c.active = False
                     c.last_interaction = now
-                elif timeout and now - c.last_interaction > timeout and c.conn is not None and c.blocked is None:
+                elif (timeout and now - c.last_interaction > timeout and c.conn is not None and c.blocked is None
+                      and c.pubsub is None):  # as in Redis, subscribers never time out
                     c.conn.close()
         finally:
             self.cron_handle = self.loop.call_later(1.0 / hz, self.cron)

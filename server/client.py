@@ -80,6 +80,10 @@ class Client(Session):
         qbuf = conn.pending_len() if conn is not None else 0
         obl = conn.output_len() if conn is not None else 0
         flags = self.flags
+        sub = psub = ssub = 0
+        if self.pubsub is not None:
+            flags = ("" if flags == "N" else flags) + "P"
+            sub, psub, ssub = map(len, self.pubsub.sets)
         if self.blocked is not None:
             flags = ("" if flags == "N" else flags) + "b"
         if self.multi is not None:
@@ -89,7 +93,7 @@ class Client(Session):
             f"id={self.id} addr={self.addr} laddr={self.laddr} fd={self.fd} "
             f"name={self.name.decode('utf-8', 'replace')} age={int(now - self.created)} "
             f"idle={int(now - self.last_interaction)} flags={flags} db={self.db.index} "
-            f"sub=0 psub=0 ssub=0 multi={multi} qbuf={qbuf} qbuf-free=0 argv-mem=0 multi-mem=0 "
+            f"sub={sub} psub={psub} ssub={ssub} multi={multi} qbuf={qbuf} qbuf-free=0 argv-mem=0 multi-mem=0 "
             f"rbs=1024 rbp=0 obl=0 oll=0 omem={obl} tot-mem={1024 + qbuf + obl} events=r "
             f"cmd={self.last_cmd} user={self.user} redir=-1 resp={self.protocol} "
             f"lib-name={self.lib_name.decode('utf-8', 'replace')} lib-ver={self.lib_ver.decode('utf-8', 'replace')}"

@@ -35,6 +35,39 @@ def parse_memory(text: str) -> int:
     return int(num) * _UNITS[unit]
 
 
+# client-output-buffer-limit: ``<class> <hard> <soft> <soft-seconds>``, one or
+# more groups; a value names only the classes it changes (a config file may
+# give one line per class, CONFIG SET "pubsub 64mb 16mb 90" leaves the others).
+BUFFER_CLASSES = ("normal", "slave", "pubsub")
+
+
+def parse_buffer_limits(text: str) -> dict:
+    """``{class: (hard, soft, soft_seconds)}`` for the classes ``text`` names."""
+    parts = text.split()
+    if len(parts) % 4:
+        raise ConfigError("Wrong number of arguments in buffer limit configuration.")
+    out = {}
+    for i in range(0, len(parts), 4):
+        name = parts[i].lower()
+        name = "slave" if name == "replica" else name
+        if name not in BUFFER_CLASSES:
+            raise ConfigError("Invalid client class specified in buffer limit configuration.")
+        secs = parts[i + 3]
+        try:
+            hard, soft = parse_memory(parts[i + 1]), parse_memory(parts[i + 2])
+        except ConfigError:
+            hard = soft = -1
+        seconds = int(secs) if secs.isascii() and secs.isdigit() else -1
+        if hard < 0 or soft < 0 or seconds < 0:
+            raise ConfigError("Error in hard, soft or soft_seconds setting in buffer limit configuration.")
+        out[name] = (hard, soft, seconds)
+    return out
+
+
+def format_buffer_limits(limits: dict) -> str:
+    return " ".join("%s %d %d %d" % (name, *limits[name]) for name in BUFFER_CLASSES)
+
+
 class SetError(ConfigError):
     """CONFIG SET refused ``name``: ``reason`` None means the name is unknown."""
 
@@ -65,6 +98,8 @@ class Directive:
                 raise ConfigError("argument couldn't be parsed into an integer") from None
         elif k == "memory":
             v = parse_memory(text)
+        elif k == "buffer-limits":
+            return parse_buffer_limits(text)
         elif k == "enum":
             t = text.lower()
             if t not in self.choices:
@@ -79,6 +114,8 @@ class Directive:
     def format(self, value) -> str:
         if self.kind == "bool":
             return "yes" if value else "no"
+        if self.kind == "buffer-limits":
+            return format_buffer_limits(value)
         return str(value)
 
 
@@ -101,7 +138,8 @@ DIRECTIVES = [
     _D("protected-mode", "bool", True),
     _D("proto-max-bulk-len", "memory", 512 * 1024 * 1024, lo=1024 * 1024, hi=2**63 - 1),
     _D("client-query-buffer-limit", "memory", 1024 * 1024 * 1024, lo=1024 * 1024, hi=2**63 - 1),
-    _D("client-output-buffer-limit", "str", "normal 0 0 0 slave 268435456 67108864 60 pubsub 33554432 8388608 60"),
+    _D("client-output-buffer-limit", "buffer-limits",
+       parse_buffer_limits("normal 0 0 0 slave 256mb 64mb 60 pubsub 32mb 8mb 60")),
     _D("hz", "int", 10, lo=1, hi=500),
     _D("maxmemory", "memory", 0, lo=0, hi=2**63 - 1),
     _D("maxmemory-policy", "enum", "noeviction", choices=(
@@ -166,7 +204,7 @@ class Config:
             raise ConfigError("Bad directive or wrong number of arguments")
         if at_runtime and not d.mutable:
             raise ConfigError("can't set immutable config")
-        value = d.parse(text)
+        value = self._merged(d, d.parse(text))
         self.values[d.name] = value
         for fn in self.listeners:
             fn(d.name, value)
@@ -191,7 +229,7 @@ class Config:
         for name, text in pairs:
             d = BY_NAME[name.lower()]
             try:
-                parsed.append((d, d.parse(text)))
+                parsed.append((d, self._merged(d, d.parse(text))))
             except ConfigError as e:
                 raise SetError(name, str(e)) from None
         for d, value in parsed:
@@ -199,6 +237,12 @@ class Config:
         for d, value in parsed:
             for fn in self.listeners:
                 fn(d.name, value)
+
+    def _merged(self, d: Directive, value):
+        """A buffer-limits value changes only the classes it names."""
+        if d.kind == "buffer-limits":
+            return {**self.values[d.name], **value}
+        return value
 
     def get(self, pattern: str) -> dict[str, str]:
         """CONFIG GET: every directive (or alias) whose name matches ``pattern``."""
@@ -245,7 +289,7 @@ class Config:
         d = BY_NAME.get(name)
         if d is None:
             raise ConfigError(f"{where}: unknown directive '{parts[0]}'")
-        if name == "save" or name == "bind" or d.kind == "str" and name == "client-output-buffer-limit":
+        if name == "save" or name == "bind" or d.kind == "buffer-limits":
             value = " ".join(parts[1:])
         elif len(parts) != 2:
             raise ConfigError(f"{where}: '{parts[0]}' takes exactly one value")

@@ -131,7 +131,10 @@ def slow_call(client, cmd, argv: list):
         server.blocking.serve()
     if client.tracking is not None:
         out = server.tracking.after_command(client, stat, argv, out)
-    return deliver(client, out)
+    out = deliver(client, out)
+    if server.pubsub.later:  # messages the command sent this client: after its reply
+        out = server.pubsub.after_command(client, out)
+    return out
 
 
 def run(client, cmd, stat, argv: list):

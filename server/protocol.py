@@ -175,6 +175,13 @@ class Connection(asyncio.Protocol):
             self.closed = True
             self.transport.close()
 
+    def abort(self) -> None:
+        """Close now, dropping what is still unsent (a subscriber past its
+        output limit: a graceful close would wait for it to read)."""
+        if not self.closed:
+            self.closed = True
+            self.transport.abort()
+
     def pending_len(self) -> int:
         return len(self.pending) if self.pending is not None else 0
 

@@ -48,6 +48,8 @@ def wire_categories(cmd) -> list[str]:
 
 
 def _key_flags(cmd) -> list:
+    if cmd.key_flags:
+        return [Status(f) for f in cmd.key_flags]
     if cmd.is_write:
         return [Status("RW"), Status("access"), Status("update")]
     return [Status("RO"), Status("access")]

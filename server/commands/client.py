@@ -26,7 +26,7 @@ def client_type(cl) -> str:
         return "master"
     if "S" in flags:
         return "replica"
-    if "P" in flags:
+    if cl.pubsub is not None:  # flag P
         return "pubsub"
     return "normal"
 

@@ -27,12 +27,16 @@ _RESET = Status("RESET")
 
 @command("ping", -1, "fast", acl="@fast @connection", group="connection")
 def ping(c, argv):
-    """PING [message] -- PONG, or the message. O(1)."""
-    if len(argv) == 1:
-        return PONG
-    if len(argv) == 2:
-        return argv[1]
-    raise CommandError(errors.WRONG_ARITY.format("ping"))
+    """PING [message] -- PONG, or the message. O(1).
+
+    A RESP2 client subscribed to something gets ``pong`` and the message (or
+    an empty string) as an array, like any message it receives there."""
+    n = len(argv)
+    if n > 2:
+        raise CommandError(errors.WRONG_ARITY.format("ping"))
+    if c.pubsub is not None and c.protocol == 2:
+        return [b"pong", argv[1] if n == 2 else b""]
+    return PONG if n == 1 else argv[1]
 
 
 @command("echo", 2, "loading stale fast", acl="@fast @connection", group="connection")
