@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 import time
+from itertools import repeat
 
 from engine import errors
 from engine.commands.blocking import WouldBlock
@@ -97,10 +98,9 @@ def slow_call(client, cmd, argv: list):
         cmd = TABLE.get(argv[0].lower())
     if cmd is None:
         return refuse(client, None, _unknown(argv))
-    for a in argv:
-        if type(a) is not bytes:
-            client.close_after_reply = True
-            return rejected(cmd, CommandError(errors.PROTO_EXPECTED_DOLLAR.format("?")), server)
+    if not all(map(isinstance, argv, repeat(bytes))):  # in C
+        client.close_after_reply = True
+        return rejected(cmd, CommandError(errors.PROTO_EXPECTED_DOLLAR.format("?")), server)
     if not cmd.arity_ok(len(argv)):
         return refuse(client, cmd, CommandError(errors.WRONG_ARITY.format(cmd.name)))
     stat = cmd  # what INFO commandstats counts: the subcommand, as Redis does

@@ -27,6 +27,7 @@ import asyncio
 import logging
 import os
 import re
+from itertools import repeat
 
 import hiredis
 
@@ -64,10 +65,13 @@ def _through(cmds: list, argv: list) -> list:
 
 def _bulk_strings(argv) -> bool:
     """True unless a request array holds something other than bulk strings."""
-    return type(argv) is list and all(type(a) is bytes for a in argv)
+    # In C (map over isinstance): hiredis gives bytes, ints, lists, None.
+    return type(argv) is list and all(map(isinstance, argv, repeat(bytes)))
 
 
-_NO_FAST: list = []  # the fast table of a read that must take the full dispatch
+# The fast table of a read that must take the full dispatch: rows that hold
+# nothing, so the lookup misses without raising.
+_NO_FAST: list = [{} for _ in FAST]
 
 # hiredis allocates a request's whole argument list when it reads the header
 # (`*`, and the RESP3 aggregates `~`, `>` and `|` alike),
@@ -311,10 +315,14 @@ class Connection(asyncio.Protocol):
         ready = server.blocking.ready
         for argv in cmds:
             try:
-                handler, check, cmd = fast[len(argv)][argv[0]]
-                if check:
-                    b"".join(argv)  # TypeError unless every argument is a bulk string
-            except (KeyError, TypeError, IndexError):
+                entry = fast[len(argv)].get(argv[0])
+                if entry is not None:
+                    handler, check, cmd = entry
+                    if check:
+                        b"".join(argv)  # TypeError unless every argument is a bulk string
+            except (TypeError, IndexError):
+                entry = None
+            if entry is None:  # not on the fast path (or not a request of bulk strings)
                 if not _bulk_strings(argv):
                     # `*1\r\n:5\r\n`: the slow path names the protocol error.
                     self._to_slow_path(_before(cmds, argv), out, data)
