@@ -307,3 +307,28 @@ def test_exec_journals_its_effects_wrapped_in_multi_exec(tmp_path):
         c.close()
     finally:
         keel.cleanup()
+
+
+def test_sentinel_admin_transaction_pipelined(keel, redis_ref):
+    """What Sentinel sends to reconfigure a server, in one write: CONFIG REWRITE
+    fails inside EXEC (no config file), not at queue time; the kills run."""
+    seq = [("MULTI",), ("CONFIG", "REWRITE"), ("CLIENT", "KILL", "TYPE", "normal"),
+           ("CLIENT", "KILL", "TYPE", "pubsub"), ("EXEC",)]
+    raw = b"".join(encode(c) for c in seq)
+    got = []
+    for proc in (keel, redis_ref):
+        victim = proc.client()
+        assert victim.call("PING") in ("PONG", b"PONG")
+        c = proc.client()
+        c.send_raw(raw)
+        replies = [c.read() for _ in range(len(seq))]
+        assert [bytes(x) if isinstance(x, bytes) else x.encode() for x in replies[:4]] == [b"OK", b"QUEUED", b"QUEUED", b"QUEUED"]
+        rewrite, killed_normal, killed_pubsub = replies[4]
+        assert killed_normal >= 1 and killed_pubsub == 0
+        with pytest.raises((ConnectionError, OSError)):
+            victim.call("PING")  # killed by the transaction
+        assert c.call("PING") in ("PONG", b"PONG")  # SKIPME: the sender lives on
+        got.append(str(rewrite))
+        c.close()
+        victim.close()
+    assert got[0] == got[1]
