@@ -26,7 +26,7 @@ from engine import errors
 from engine.commands.blocking import WouldBlock
 from engine.errors import CommandError
 from engine.registry import TABLE
-from engine.reply import Raw
+from engine.reply import QUEUED, Raw
 from server.resp import encode_error
 
 log = logging.getLogger("keel.dispatch")
@@ -119,8 +119,8 @@ def slow_call(client, cmd, argv: list):
     if client.pubsub is not None and client.protocol == 2 and cmd.name not in SUBSCRIBED_OK:
         return refuse(client, stat, CommandError(errors.SUBSCRIBED_CONTEXT.format(stat.fullname)))
     if client.multi is not None and cmd.name not in MULTI_RUNS:
-        from server import multi
-        return deliver(client, multi.queue(client, cmd, stat, argv))
+        client.multi.append((cmd, stat, argv))  # run by EXEC (server.multi)
+        return deliver(client, QUEUED)
     # CLIENT LIST's cmd= field: kept by the full dispatch only, so it names
     # the last command that took it (the hot path keeps no per-call state).
     client.last_cmd = stat.fullname

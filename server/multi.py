@@ -3,15 +3,15 @@
 MULTI puts the client in ``client.multi`` (a list), which gates it onto the
 full dispatch; ``dispatch.slow_call`` checks each command as it would run it
 (unknown, arity, authentication, loading, the RESP2 pub/sub context) and
-then, instead of running it, hands it to ``queue`` (``+QUEUED``). A command
-refused on the way sets ``client.multi_error`` and EXEC then answers
-``-EXECABORT`` and runs nothing. EXEC, DISCARD, MULTI, WATCH, QUIT and RESET
+then, instead of running it, appends it to ``client.multi`` (``+QUEUED``).
+A command refused on the way sets ``client.multi_error`` and EXEC then
+answers ``-EXECABORT`` and runs nothing. EXEC, DISCARD, MULTI, WATCH, QUIT and RESET
 are never queued (``dispatch.MULTI_RUNS``).
 
-EXEC runs the queued commands' handlers back to back, nothing else in between: the event loop runs one
-command at a time, so the whole transaction is atomic. A command that fails
-while running answers its error in its place in the array, and the others
-run. A blocking command answers what it answers when it may not wait
+EXEC runs the queued commands' handlers back to back, nothing else in
+between: the event loop runs one command at a time, so the whole
+transaction is atomic. A command that fails while running answers its
+error in its place in the array, and the others run. A blocking command answers what it answers when it may not wait
 (``without_blocking``: BLPOP's nil array). Clients blocked on keys the
 transaction changed are served once, after EXEC (dispatch serves ready keys
 after each top-level command, and the queued ones are not top-level).
@@ -40,17 +40,12 @@ from engine.commands.blocking import WouldBlock
 from engine.errors import CommandError
 from engine.keyspace import now_ms
 from engine.registry import command
-from engine.reply import NULL_ARRAY, OK, QUEUED, Raw
+from engine.reply import NULL_ARRAY, OK, Raw
 from server import dispatch
 from server.commands.connection import RESET_HOOKS
 
 _MULTI = [b"MULTI"]
 _EXEC = [b"EXEC"]
-
-
-def queue(client, cmd, stat, argv: list):
-    client.multi.append((cmd, stat, argv))
-    return QUEUED
 
 
 def _leave(client) -> None:
