@@ -29,6 +29,7 @@ from engine.types.limits import DIRECTIVES as LIMIT_DIRECTIVES
 from server.blocking import Blocking
 from server.client import Client
 from server.config import Config
+from server.notify import Notifier
 from server.persistence import Persistence
 from server.protocol import Connection, sample_calls
 from server.pubsub import PubSub
@@ -97,6 +98,7 @@ class Server:
         for name, attr in LIMIT_DIRECTIVES.items():
             setattr(self.ks.limits, attr, config[name])
         config.listeners.append(self._config_changed)
+        self.notifier = Notifier(self)  # keyspace events, published through self.pubsub
         self.save_on_shutdown = True
 
     def _config_changed(self, name: str, value) -> None:

@@ -16,6 +16,8 @@ import fnmatch
 import os
 import shlex
 
+from engine import notify
+
 
 class ConfigError(Exception):
     pass
@@ -100,6 +102,11 @@ class Directive:
             v = parse_memory(text)
         elif k == "buffer-limits":
             return parse_buffer_limits(text)
+        elif k == "keyspace-events":
+            try:
+                return notify.parse(text)
+            except ValueError as e:
+                raise ConfigError(str(e)) from None
         elif k == "enum":
             t = text.lower()
             if t not in self.choices:
@@ -114,6 +121,8 @@ class Directive:
     def format(self, value) -> str:
         if self.kind == "bool":
             return "yes" if value else "no"
+        if self.kind == "keyspace-events":
+            return notify.show(value)
         if self.kind == "buffer-limits":
             return format_buffer_limits(value)
         return str(value)
@@ -166,7 +175,7 @@ DIRECTIVES = [
     _D("slowlog-log-slower-than", "int", 10000, lo=-1, hi=2**63 - 1),
     _D("slowlog-max-len", "int", 128, lo=0, hi=2**31 - 1),
     _D("latency-tracking", "bool", True),
-    _D("notify-keyspace-events", "str", ""),
+    _D("notify-keyspace-events", "keyspace-events", 0),  # engine.notify's flags
     _D("active-expire-effort", "int", 1, lo=1, hi=10),
     _D("io-threads", "int", 1, mutable=False, lo=1, hi=128),
     _D("enable-debug-command", "enum", "yes", mutable=False, choices=("yes", "no", "local")),
