@@ -180,10 +180,11 @@ class Database:
         """Record that the value object of ``key`` was changed in place."""
         self.ks.changed(self, key)
 
-    def clear(self) -> int:
+    def clear(self, announce: bool = True) -> int:
         """Empty the database. A checkpoint notices the new dict object and
         drops this database's old content, so keys are not marked one by one;
-        the dirty set starts afresh, so it holds every key the new dict gets."""
+        the dirty set starts afresh, so it holds every key the new dict gets.
+        ``announce`` False: ``Keyspace.flushall`` told the flush watchers once."""
         n = len(self.data)
         ks = self.ks
         ks.dirty += n
@@ -194,7 +195,8 @@ class Database:
             for w in ks.watchers:
                 f = flush.get(w)
                 if f is not None:
-                    f(self)  # one call for the whole database
+                    if announce:
+                        f(self)  # one call for the whole database
                 else:
                     for key in self.data:
                         w(self, key)
@@ -248,8 +250,9 @@ class Keyspace:
         # Hooks: called with (db, key) on every change. Empty by default so
         # the hot path pays one truthiness test.
         self.watchers: list = []
-        # A watcher that takes a database emptied whole (FLUSHDB, FLUSHALL)
-        # as one event maps to what ``Database.clear`` calls instead, with (db).
+        # A watcher that takes a database emptied whole as one event maps to
+        # what is called instead: with (db) for FLUSHDB, once with (None) for
+        # FLUSHALL.
         self.flush_watchers: dict = {}
         self.dirty = 0  # changes since the last save (rdb_changes_since_last_save)
         self.expired_keys = 0
@@ -337,4 +340,7 @@ class Keyspace:
                         w(db_, key)
 
     def flushall(self) -> int:
-        return sum(db.clear() for db in self.dbs)
+        if self.watchers:
+            for f in self.flush_watchers.values():
+                f(None)  # every database at once
+        return sum(db.clear(False) for db in self.dbs)

@@ -33,6 +33,7 @@ from server.notify import Notifier
 from server.persistence import Persistence
 from server.protocol import Connection, sample_calls
 from server.pubsub import PubSub
+from server.tracking import Tracking
 
 log = logging.getLogger("keel")
 
@@ -92,6 +93,7 @@ class Server:
         self.persistence = Persistence(self)
         self.blocking = Blocking(self)  # clients parked by BLPOP & co.
         self.pubsub = PubSub(self)  # channels, patterns and their subscribers
+        self.tracking = Tracking(self)  # client-side caching (CLIENT TRACKING)
         # Commands that build strings (APPEND, SETRANGE, SETBIT, …) refuse to
         # grow one past proto-max-bulk-len, as Redis does.
         self.ks.proto_max_bulk_len = config["proto-max-bulk-len"]
@@ -125,6 +127,8 @@ class Server:
 
     def remove_client(self, c: Client) -> None:
         self.clients.pop(c.id, None)
+        if c.tracking is not None:
+            self.tracking.disable(c)
         if c.pubsub is not None:
             self.pubsub.remove(c)
 

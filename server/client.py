@@ -88,6 +88,9 @@ class Client(Session):
             flags = ("" if flags == "N" else flags) + "b"
         if self.multi is not None:
             flags = ("" if flags == "N" else flags) + "x"
+        tracking = self.tracking
+        if tracking is not None:
+            flags = ("" if flags == "N" else flags) + tracking.list_flags()
         multi = len(self.multi) if self.multi is not None else -1
         return (
             f"id={self.id} addr={self.addr} laddr={self.laddr} fd={self.fd} "
@@ -95,6 +98,6 @@ class Client(Session):
             f"idle={int(now - self.last_interaction)} flags={flags} db={self.db.index} "
             f"sub={sub} psub={psub} ssub={ssub} multi={multi} qbuf={qbuf} qbuf-free=0 argv-mem=0 multi-mem=0 "
             f"rbs=1024 rbp=0 obl=0 oll=0 omem={obl} tot-mem={1024 + qbuf + obl} events=r "
-            f"cmd={self.last_cmd} user={self.user} redir=-1 resp={self.protocol} "
+            f"cmd={self.last_cmd} user={self.user} redir={-1 if tracking is None else tracking.redirect} resp={self.protocol} "
             f"lib-name={self.lib_name.decode('utf-8', 'replace')} lib-ver={self.lib_ver.decode('utf-8', 'replace')}"
         )

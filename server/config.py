@@ -175,6 +175,7 @@ DIRECTIVES = [
     _D("slowlog-log-slower-than", "int", 10000, lo=-1, hi=2**63 - 1),
     _D("slowlog-max-len", "int", 128, lo=0, hi=2**31 - 1),
     _D("latency-tracking", "bool", True),
+    _D("tracking-table-max-keys", "int", 1000000, lo=0, hi=2**63 - 1),
     _D("notify-keyspace-events", "keyspace-events", 0),  # engine.notify's flags
     _D("active-expire-effort", "int", 1, lo=1, hi=10),
     _D("io-threads", "int", 1, mutable=False, lo=1, hi=128),

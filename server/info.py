@@ -149,7 +149,7 @@ def _clients(server):
         ("client_recent_max_input_buffer", 0),
         ("client_recent_max_output_buffer", 0),
         ("blocked_clients", server.blocking.blocked),
-        ("tracking_clients", 0),
+        ("tracking_clients", server.tracking.info_clients()),
         ("clients_in_timeout_table", server.blocking.timed),
     ]
 
@@ -205,6 +205,7 @@ def _stats(server):
         ("pubsubshard_channels", len(server.pubsub.shard)),
         ("latest_fork_usec", 0),
         ("total_forks", 0),
+        *server.tracking.info_stats(),
         ("total_error_replies", sum(st.errors.values())),
         ("total_protocol_errors", st.protocol_errors),
     ]

@@ -7,10 +7,11 @@ admin       INFO, TIME, DEBUG, SHUTDOWN
 persistence SAVE, BGSAVE, BGREWRITEAOF, LASTSAVE
 pubsub      SUBSCRIBE, UNSUBSCRIBE, PSUBSCRIBE, PUNSUBSCRIBE, SSUBSCRIBE, SUNSUBSCRIBE,
             PUBLISH, SPUBLISH, PUBSUB CHANNELS|NUMSUB|NUMPAT|SHARDCHANNELS|SHARDNUMSUB|HELP
+tracking    CLIENT TRACKING|CACHING|GETREDIR|TRACKINGINFO (client-side caching)
 
 Handlers here receive a ``server.client.Client`` (``c.server`` is the
 ``server.app.Server``). COMMAND lives in ``engine.commands.introspection``:
 it needs only the command table.
 """
 
-from server.commands import admin, client, config, connection, persistence, pubsub  # noqa: F401
+from server.commands import admin, client, config, connection, persistence, pubsub, tracking  # noqa: F401

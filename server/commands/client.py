@@ -239,6 +239,14 @@ _HELP = (
     "UNBLOCK <clientid> [TIMEOUT|ERROR]",
     "    End the blocking command <clientid> waits in: as if it timed out (TIMEOUT, the default),",
     "    or with an UNBLOCKED error (ERROR).",
+    "TRACKING ON|OFF [REDIRECT <id>] [BCAST] [PREFIX <prefix> [...]] [OPTIN] [OPTOUT] [NOLOOP]",
+    "    Turn on or off invalidation messages for the keys this connection reads (client-side caching).",
+    "CACHING YES|NO",
+    "    In OPTIN mode, remember the keys of the next command; in OPTOUT mode, do not.",
+    "GETREDIR",
+    "    The id of the connection invalidations go to: 0 for this one, -1 when tracking is off.",
+    "TRACKINGINFO",
+    "    This connection's tracking mode, redirection and prefixes.",
 )
 
 
