@@ -149,6 +149,7 @@ class Tracking:
         self.table: dict[bytes, object] = {}  # key -> client id, or a set of them
         self.items = 0  # (key, client) pairs in table: INFO tracking_total_items
         self.prefixes: dict[bytes, _Prefix] = {}
+        self._starts: tuple = ()  # the prefixes, for one str.startswith per change
         self.clients: dict = {}  # id -> every client with tracking on
         self.noloop_bcast: dict = {}  # id -> the BCAST clients with NOLOOP
         self.max_keys = server.config["tracking-table-max-keys"]
@@ -181,6 +182,7 @@ class Tracking:
                     if pr is None:
                         pr = self.prefixes[p] = _Prefix()
                     pr.clients[client.id] = client
+            self._starts = tuple(self.prefixes)
         if bcast and noloop:
             self.noloop_bcast[client.id] = client
         else:
@@ -196,6 +198,7 @@ class Tracking:
             del pr.clients[client.id]
             if not pr.clients:
                 del self.prefixes[p]
+        self._starts = tuple(self.prefixes)
         self.noloop_bcast.pop(client.id, None)
         del self.clients[client.id]
         client.tracking = None
@@ -271,7 +274,7 @@ class Tracking:
             return
         if key in self.table:
             self._invalidate(key, True)
-        if self.prefixes:
+        if self._starts and key.startswith(self._starts):
             self._collect(key)
 
     @staticmethod
@@ -315,14 +318,12 @@ class Tracking:
             self._deliver(c, st, payload)
 
     def _collect(self, key: bytes) -> None:
-        """A change under BCAST prefixes: kept for the end of the loop turn."""
-        writer = False  # not looked up yet
+        """A change under some BCAST prefix: kept for the end of the loop turn."""
+        writer = self._noloop_writer() if self.noloop_bcast else None
         for p, pr in self.prefixes.items():
             if key.startswith(p):
-                if writer is False:
-                    writer = self._noloop_writer()
                 pr.keys[key] = writer
-        if writer is not False and not self._broadcast_due:
+        if not self._broadcast_due:
             self._broadcast_due = True
             self.server.loop.call_soon(self._broadcast)
 
