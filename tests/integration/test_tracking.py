@@ -213,6 +213,25 @@ def test_keys_are_remembered_by_name_whatever_the_database(servers):
     assert both(scenario) == inv("d")
 
 
+def test_swapdb_invalidates_the_keys_it_moves(keel):
+    # Keel-only: Redis 7.0 (and 7.2) send nothing on SWAPDB, which leaves a
+    # cached key stale; Keel announces each key of either database.
+    w, t = Conn(keel.port), Conn(keel.port, 3)
+    try:
+        w.call("FLUSHALL")
+        t.call("CLIENT", "TRACKING", "on")
+        w.call("SELECT", "1")
+        w.call("SET", "s", "1")
+        t.call("GET", "s")  # in database 0: missing, until the swap brings it in
+        w.call("SWAPDB", "0", "1")
+        assert t.frames() == inv("s")
+        assert t.call("GET", "s") == b"$1\r\n1\r\n"
+    finally:
+        w.call("FLUSHALL")
+        w.close()
+        t.close()
+
+
 def test_a_write_command_remembers_nothing(servers):
     connect, _ = servers
     t, w = connect(3), connect()
