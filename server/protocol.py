@@ -112,7 +112,7 @@ def sample_calls() -> None:
 
 class Connection(asyncio.Protocol):
     __slots__ = ("server", "transport", "reader", "client", "pending", "parser", "paused", "closed",
-                 "holding", "held", "outbox")
+                 "holding", "held", "outbox", "pushed")
 
     def __init__(self, server):
         self.server = server
@@ -128,6 +128,9 @@ class Connection(asyncio.Protocol):
         # While this connection runs a batch, the list its replies collect in:
         # a message pushed to it meanwhile (``push``) takes its place among them.
         self.outbox = None
+        # Messages pushed outside its batch, written together at the end of
+        # the loop's turn (``push``), or before a reply if one comes first.
+        self.pushed = None
 
     # -- connection lifecycle ----------------------------------------------
     def connection_made(self, transport) -> None:
@@ -295,6 +298,8 @@ class Connection(asyncio.Protocol):
                         return
                     if effects:  # no log: nothing to journal
                         effects.clear()
+                    if self.pushed is not None:
+                        r = self._take_pushed() + r
                     self.transport.write(r)
                     return
             cmds = [argv]
@@ -390,6 +395,8 @@ class Connection(asyncio.Protocol):
             else:  # nothing to journal (no log, or no write), nothing to wait for
                 if effects:
                     effects.clear()
+                if self.pushed is not None:
+                    out.insert(0, self._take_pushed())
                 self.transport.write(out[0] if len(out) == 1 else b"".join(out))
 
     def _to_slow_path(self, done: list, out: list, data: bytes) -> None:
@@ -420,6 +427,8 @@ class Connection(asyncio.Protocol):
         if self.client.ks.effects:
             persistence.journal(raw, requests)
         data = b"".join(out) if len(out) > 1 else out[0]
+        if self.pushed is not None:
+            data = self._take_pushed() + data
         if self.holding or persistence.must_hold:
             # These replies depend on records not yet safe (fsynced under
             # `always`, written under `everysec`/`no`): they leave in
@@ -440,6 +449,8 @@ class Connection(asyncio.Protocol):
         self.holding = False
         if self.closed:
             return
+        if self.pushed is not None:
+            data = self._take_pushed() + data
         self.transport.write(data)
         if self.client is not None and self.client.close_after_reply:
             self.close()
@@ -447,7 +458,10 @@ class Connection(asyncio.Protocol):
     def push(self, data: bytes) -> None:
         """Send a message that is no reply to a request (a pub/sub message, a
         tracking invalidation): after every reply already produced for this
-        connection, held ones included, so it never overtakes them."""
+        connection, held ones included, so it never overtakes them. Outside
+        the connection's own batch, messages wait for the end of the loop's
+        turn and leave in one write; a reply written before then takes them
+        along, in front of it."""
         if self.closed:
             return
         outbox = self.outbox
@@ -455,8 +469,24 @@ class Connection(asyncio.Protocol):
             outbox.append(data)
         elif self.holding:
             self.held.append(data)
+        elif self.pushed is not None:
+            self.pushed.append(data)
         else:
-            self.transport.write(data)
+            # Written at the end of the loop's turn: a publish to many
+            # subscribers costs each of them one write a turn, not one a message.
+            self.pushed = [data]
+            self.server.loop.call_soon(self.flush_pushed)
+
+    def _take_pushed(self) -> bytes:
+        pushed = self.pushed
+        self.pushed = None
+        return b"".join(pushed) if len(pushed) > 1 else pushed[0]
+
+    def flush_pushed(self) -> None:
+        """Write the messages pushed since the last write (the end of the turn, or
+        a subscriber's output being measured)."""
+        if self.pushed is not None and not self.closed:
+            self.transport.write(self._take_pushed())
 
     def unblocked(self) -> None:
         """The client's wait ended: run the requests it sent meanwhile, or go

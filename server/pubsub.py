@@ -22,8 +22,9 @@ Invariants:
 Delivery (``publish``, also called by keyspace notifications and tracking):
 a channel nobody listens on costs one dict lookup while no pattern exists;
 patterns are matched only when there are some. A message is encoded once per
-publish (and per protocol: RESP2 arrays, RESP3 push frames) and written with
-``Connection.push``, behind every reply already produced for that connection.
+publish (and per protocol: RESP2 arrays, RESP3 push frames) and handed to
+``Connection.push``, which writes it behind every reply already produced for
+that connection (the messages of one loop turn in one write).
 A message for the client whose command is running (its own PUBLISH in RESP3,
 a notification of its own write) waits for that command's reply, or for the
 whole EXEC's, as in Redis 7.2: ``after_command`` appends it.
@@ -282,7 +283,9 @@ class PubSub:
 
     def pending_output(self, conn) -> int:
         """What ``conn`` has produced and not yet sent: the transport's buffer
-        plus the replies held for the log."""
+        plus the replies held for the log (messages pushed this turn are first
+        handed to the transport, in order)."""
+        conn.flush_pushed()
         return conn.output_len() + sum(map(len, conn.held))
 
     def check(self, s: Subscriber) -> None:

@@ -30,6 +30,12 @@ class _Loop:
     def call_soon(self, fn, *args):
         self.ready.append((fn, args))
 
+    def turn(self):
+        """The end of the loop's turn: what was scheduled for it runs."""
+        while self.ready:
+            fn, args = self.ready.pop(0)
+            fn(*args)
+
     def call_later(self, delay, fn, *args):
         timer = _Timer(delay, fn, args)
         self.timers.append(timer)
@@ -55,11 +61,13 @@ class _Transport:
 
     def __init__(self):
         self.sent = bytearray()
+        self.writes = 0
         self.unsent = 0
         self.aborted = False
 
     def write(self, data):
         self.sent += data
+        self.writes += 1
 
     def get_write_buffer_size(self):
         return self.unsent
@@ -175,6 +183,7 @@ def test_patterns_are_matched_only_while_some_exist(srv):
     assert srv.pubsub.publish(b"sport", b"m") == 0
     assert srv.pubsub.publish(b"news.x", b"m") == 1
     assert seen == [b"sport", b"news.x"]
+    srv.loop.turn()
     assert t.replies()[1:] == [[b"pmessage", b"news.*", b"news.x", b"m"]]
 
 
@@ -188,6 +197,7 @@ def test_one_publish_reaches_channel_and_pattern_subscribers_in_each_protocol(sr
     t2.sent.clear()
     t3.sent.clear()
     assert srv.pubsub.publish(b"n.1", b"hi") == 4
+    srv.loop.turn()
     message = b"$7\r\nmessage\r\n$3\r\nn.1\r\n$2\r\nhi\r\n"
     pmessage = b"$8\r\npmessage\r\n$3\r\nn.*\r\n$3\r\nn.1\r\n$2\r\nhi\r\n"
     assert bytes(t2.sent) == b"*3\r\n" + message + b"*4\r\n" + pmessage
@@ -200,6 +210,7 @@ def test_shard_messages_reach_only_shard_subscribers(srv):
     t.replies()
     assert srv.pubsub.spublish(b"s", b"m") == 1
     assert srv.pubsub.spublish(b"other", b"m") == 0
+    srv.loop.turn()
     assert t.replies() == [[b"smessage", b"s", b"m"]]
 
 
@@ -213,6 +224,28 @@ def test_a_message_to_the_running_client_follows_its_reply(srv):
     assert srv.pubsub.later == []
 
 
+def test_the_messages_of_one_turn_leave_in_one_write(srv):
+    sub, t = _connect(srv)
+    _send(sub, ["SUBSCRIBE", "a"])
+    writes = t.writes
+    for i in range(100):
+        srv.pubsub.publish(b"a", b"%d" % i)
+    assert t.writes == writes
+    srv.loop.turn()
+    assert t.writes == writes + 1
+    assert t.replies()[1:] == [[b"message", b"a", b"%d" % i] for i in range(100)]
+
+
+def test_a_reply_never_overtakes_a_message_pushed_before_it(srv):
+    sub, t = _connect(srv)
+    _send(sub, ["SUBSCRIBE", "a"])
+    t.replies()
+    srv.pubsub.publish(b"a", b"first")
+    _send(sub, ["PING"])  # in the same turn, before the pushed message was written
+    srv.loop.turn()
+    assert t.replies() == [[b"message", b"a", b"first"], [b"pong", b""]]
+
+
 def test_messages_wait_behind_replies_held_for_the_log(srv):
     sub, t = _connect(srv)
     _send(sub, ["SUBSCRIBE", "a"])
@@ -220,6 +253,7 @@ def test_messages_wait_behind_replies_held_for_the_log(srv):
     sub.holding = True
     sub.held.append(b"+HELD\r\n")
     srv.pubsub.publish(b"a", b"m")
+    srv.loop.turn()
     assert bytes(t.sent) == b""
     sub.release()
     assert t.replies() == [b"HELD", [b"message", b"a", b"m"]]
