@@ -54,9 +54,6 @@ CHANNEL, PATTERN, SHARD = 0, 1, 2
 # (subscribe, unsubscribe) confirmation kinds of each space, as bulk strings.
 _KINDS = tuple(tuple(b"$%d\r\n%s\r\n" % (len(k), k) for k in pair) for pair in (
     (b"subscribe", b"unsubscribe"), (b"psubscribe", b"punsubscribe"), (b"ssubscribe", b"sunsubscribe")))
-_MESSAGE = b"$7\r\nmessage\r\n"
-_PMESSAGE = b"$8\r\npmessage\r\n"
-_SMESSAGE = b"$8\r\nsmessage\r\n"
 
 # Never check a subscriber's output less often than every CHECK_MAX bytes
 # pushed to it (nor more often than every eighth of its smallest limit).
@@ -117,18 +114,18 @@ class PubSub:
         matchers = self.matchers
         if subs is None and not matchers:
             return 0
-        tail = b"$%d\r\n%s\r\n$%d\r\n%s\r\n" % (len(channel), channel, len(message), message)
         n = 0
         if subs is not None:
             n = len(subs)
-            self._deliver(subs, b"*3\r\n", b">3\r\n", _MESSAGE + tail)
+            self._deliver(subs, b"*3\r\n$7\r\nmessage\r\n$%d\r\n%s\r\n$%d\r\n%s\r\n" % (
+                len(channel), channel, len(message), message))
         if matchers:
             for pattern, match in matchers.items():
                 if match(channel):
                     psubs = self.patterns[pattern]
                     n += len(psubs)
-                    self._deliver(psubs, b"*4\r\n", b">4\r\n",
-                                  b"%s$%d\r\n%s\r\n%s" % (_PMESSAGE, len(pattern), pattern, tail))
+                    self._deliver(psubs, b"*4\r\n$8\r\npmessage\r\n$%d\r\n%s\r\n$%d\r\n%s\r\n$%d\r\n%s\r\n" % (
+                        len(pattern), pattern, len(channel), channel, len(message), message))
         return n
 
     def spublish(self, channel: bytes, message: bytes) -> int:
@@ -136,19 +133,20 @@ class PubSub:
         subs = self.shard.get(channel)
         if subs is None:
             return 0
-        self._deliver(subs, b"*3\r\n", b">3\r\n", b"%s$%d\r\n%s\r\n$%d\r\n%s\r\n" % (
-            _SMESSAGE, len(channel), channel, len(message), message))
+        self._deliver(subs, b"*3\r\n$8\r\nsmessage\r\n$%d\r\n%s\r\n$%d\r\n%s\r\n" % (
+            len(channel), channel, len(message), message))
         return len(subs)
 
-    def _deliver(self, subs: dict, head2: bytes, head3: bytes, body: bytes) -> None:
-        frame2 = head2 + body
+    def _deliver(self, subs: dict, frame2: bytes) -> None:
+        """``frame2`` (the RESP2 array) to each of ``subs``; RESP3 subscribers
+        get the same frame as a push (``>`` for ``*``), built once if needed."""
         frame3 = None
         size = len(frame2)
         check_bytes = self.check_bytes
         for s in subs:
             if s.client.protocol == 3:
                 if frame3 is None:
-                    frame3 = head3 + body
+                    frame3 = b">" + frame2[1:]
                 frame = frame3
             else:
                 frame = frame2

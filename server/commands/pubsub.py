@@ -21,8 +21,7 @@ _FLAGS = "pubsub noscript loading stale"
 _ACL = "@pubsub @slow"
 
 
-def _count(n: int):
-    return INTS[n] if n < len(INTS) else n
+_SMALL = len(INTS)
 
 
 @command("subscribe", -2, _FLAGS, acl=_ACL, group="pubsub", since="2.0.0", fast_path=False)
@@ -70,7 +69,8 @@ def publish(c, argv):
     channel, message = argv[1], argv[2]
     if type(channel) is not bytes or type(message) is not bytes:
         raise TypeError("PUBLISH takes bulk strings")  # the hot path names the protocol error
-    return _count(c.server.pubsub.publish(channel, message))
+    n = c.server.pubsub.publish(channel, message)
+    return INTS[n] if n < _SMALL else n
 
 
 @command("spublish", 3, "pubsub loading stale fast", keys=(1, 1, 1), acl="@pubsub @fast", group="pubsub",
@@ -80,7 +80,8 @@ def spublish(c, argv):
     channel, message = argv[1], argv[2]
     if type(channel) is not bytes or type(message) is not bytes:
         raise TypeError("SPUBLISH takes bulk strings")
-    return _count(c.server.pubsub.spublish(channel, message))
+    n = c.server.pubsub.spublish(channel, message)
+    return INTS[n] if n < _SMALL else n
 
 
 def _reset(c) -> None:
