@@ -268,3 +268,38 @@ def test_reset_turns_tracking_off(servers):
     assert both(scenario) == [b"+RESET\r\n",
                               b"*6\r\n$5\r\nflags\r\n*1\r\n$3\r\noff\r\n$8\r\nredirect\r\n:-1\r\n"
                               b"$8\r\nprefixes\r\n*0\r\n", True]
+
+
+def test_a_resp2_redirect_target_that_never_reads_is_cut_at_the_pubsub_limit(keel):
+    import socket
+
+    admin = Conn(keel.port)
+    default = admin.call("CONFIG", "GET", "client-output-buffer-limit")
+    target = socket.socket()
+    target.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # the kernel holds little for it
+    target.connect(("127.0.0.1", keel.port))
+    t = Conn(keel.port)
+    try:
+        admin.call("CONFIG", "SET", "client-output-buffer-limit", "pubsub 262144 0 0")
+        target.sendall(b"*2\r\n$6\r\nCLIENT\r\n$2\r\nID\r\n*2\r\n$9\r\nSUBSCRIBE\r\n$1\r\nx\r\n")
+        got = b""
+        while got.count(b"\r\n") < 5:  # :id, then the 3-element confirmation
+            got += target.recv(4096)
+        target_id = int(got[1:got.index(b"\r\n")])
+        t.call("CLIENT", "TRACKING", "on", "BCAST", "PREFIX", "big:", "REDIRECT", str(target_id))
+        names = [b"big:%04d:" % n + b"k" * 1000 for n in range(200)]
+        for _ in range(100):  # ~200 kB of invalidation a round for the target
+            admin.send("MSET", *[x for name in names for x in (name, b"1")])
+            admin.frames()
+            if f"id={target_id} ".encode() not in admin.call("CLIENT", "LIST"):
+                break
+        else:
+            raise AssertionError("the target was never cut off")
+        assert t.call("PING") == b"+PONG\r\n"  # the tracker is unaffected
+    finally:
+        value = default.split(b"\r\n")[3].decode()
+        admin.call("CONFIG", "SET", "client-output-buffer-limit", value)
+        admin.call("FLUSHALL")
+        for c in (admin, t):
+            c.close()
+        target.close()
