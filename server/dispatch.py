@@ -89,6 +89,8 @@ def refuse(client, cmd, e: CommandError):
     """A command refused before it ran; inside MULTI it also dooms EXEC."""
     if client.multi is not None:
         client.multi_error = True
+    if client.tracking is not None:
+        client.tracking.caching = False  # CLIENT CACHING covers the next command, run or refused
     return deliver(client, rejected(cmd, e, client.server))
 
 

@@ -494,6 +494,22 @@ def test_optout_skips_only_the_command_after_caching_no(servers):
     assert both(scenario) == [inv("a"), inv("b"), True]
 
 
+def test_a_refused_command_spends_caching_no(servers):
+    connect, _ = servers
+    t, w = connect(3), connect()
+
+    def scenario(i):
+        c = t[i]
+        c.call("CLIENT", "TRACKING", "on", "OPTOUT")
+        c.call("CLIENT", "CACHING", "no")
+        c.call("NOSUCHCOMMAND")  # refused before running: the flag is spent all the same
+        c.call("GET", "a")  # so this read is tracked
+        w[i].call("SET", "a", "1")
+        return [c.frames(), c.quiet()]
+
+    assert both(scenario) == [inv("a"), True]
+
+
 # --- BCAST ------------------------------------------------------------------------------
 
 def test_bcast_sends_each_prefixs_changed_keys_sorted_in_one_message(servers):
