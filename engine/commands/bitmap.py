@@ -33,7 +33,7 @@ from engine.commands.string import get_string, max_string_len, writable_string
 from engine.errors import CommandError
 from engine.notify import GENERIC, STRING
 from engine.registry import command
-from engine.reply import ONE, ZERO
+from engine.reply import ONE, ZERO, Raw
 from engine.util import parse_int, to_int_or_none
 
 _U64 = (1 << 64) - 1
@@ -518,7 +518,7 @@ def _one_write(c, argv):
         ks.effects.append((db.index, argv))
         if ks.notify_flags:
             c.notify(STRING, b"setbit", key)
-    return [reply]
+    return Raw(b"*1\r\n:%d\r\n" % reply)  # the one-element array, alike in RESP2 and RESP3
 
 
 @command("bitfield", -2, "write denyoom", (1, 1, 1), "@write @bitmap @slow", group="bitmap",
