@@ -35,7 +35,8 @@ sent, plus replies held for the log) is checked against
 it. Past the hard limit, or above the soft limit for longer than the soft
 seconds (a timer looks again when those seconds are up, traffic or not), the
 connection is aborted: its unsent output is dropped and the server's memory
-stays bounded. Messages are fire-and-forget: never journaled, never held.
+stays bounded. Messages are fire-and-forget: never journaled, and they wait
+only behind the replies produced before them.
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ import time
 
 from engine import glob
 from engine.reply import Raw
+from server.dispatch import NO_REPLY
 
 log = logging.getLogger("keel.pubsub")
 
@@ -55,8 +57,9 @@ CHANNEL, PATTERN, SHARD = 0, 1, 2
 _KINDS = tuple(tuple(b"$%d\r\n%s\r\n" % (len(k), k) for k in pair) for pair in (
     (b"subscribe", b"unsubscribe"), (b"psubscribe", b"punsubscribe"), (b"ssubscribe", b"sunsubscribe")))
 
-# Never check a subscriber's output less often than every CHECK_MAX bytes
-# pushed to it (nor more often than every eighth of its smallest limit).
+# A subscriber's output is measured each time an eighth of its smallest limit
+# has been pushed to it, and at least every CHECK_MAX bytes: it passes a limit
+# by at most that much (and one message) before it is cut off.
 CHECK_MAX = 64 * 1024
 _NEVER = 1 << 62
 
@@ -321,7 +324,7 @@ class PubSub:
             return
         self.check(s)
         if s.soft_since is not None and not s.conn.closed and s.timer is None:
-            # Still over, but it dipped below and came back since: look again later.
+            # Over, but not yet for long enough (the timer came early): look again.
             self._recheck_in(s, max(0.0, self.soft_seconds - (time.monotonic() - s.soft_since)))
 
     def _cut(self, s: Subscriber, pending: int) -> None:
@@ -336,7 +339,5 @@ def confirm(client, frames: bytes):
     client even under CLIENT REPLY OFF or SKIP, as Redis 7.2 sends them."""
     if client.reply_mode == "on":
         return Raw(frames)
-    from server.dispatch import NO_REPLY
-
     client.conn.push(frames)
     return NO_REPLY
