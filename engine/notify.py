@@ -2,12 +2,14 @@
 
 A handler that changes a key announces it as ``(class, event, db index, key)``:
 ``ks.notify(LIST, b"lpush", db.index, key)``, or ``c.notify(LIST, b"lpush",
-key)`` for the session's database. Event names and classes are Redis's (the
-table is in README's "Keyspace notifications"); so is their order within a
-command, and a command that fails or changes nothing announces nothing.
+key)`` for the session's database. Event names and classes are Redis's; so
+is their order within a command, and a command that fails or changes
+nothing announces nothing (each handler module's docstring lists its events;
+``tests/unit/test_notify_events.py`` holds the sequences, compared live with
+redis-server by ``tests/integration/test_notify_redis.py``).
 
 The gate: ``Keyspace.notify_flags`` is the ``notify-keyspace-events`` classes
-when they can deliver something (K or E, and at least one class), else 0. A
+when they can deliver something (K or E, and a class Keel announces), else 0. A
 handler tests it before building anything (``if c.ks.notify_flags:``), so a
 write pays one attribute test while notifications are off, and GET none.
 ``Keyspace.notify`` filters by class and calls ``Keyspace.notify_hook``, the
@@ -49,7 +51,8 @@ MODULE = 1 << 12  # d
 NEW = 1 << 13  # n: a key was created
 
 ALL = GENERIC | STRING | LIST | SET | HASH | ZSET | EXPIRED | EVICTED | STREAM | MODULE  # A
-CLASSES = ALL | KEY_MISS | NEW
+# The classes Keel has events in (no streams, no modules, no key misses).
+ANNOUNCED = GENERIC | STRING | LIST | SET | HASH | ZSET | EXPIRED | EVICTED | NEW
 
 _LETTERS = {
     "A": ALL, "g": GENERIC, "$": STRING, "l": LIST, "s": SET, "h": HASH, "z": ZSET,
@@ -95,7 +98,8 @@ def show(flags: int) -> str:
 def gate(flags: int) -> int:
     """What ``Keyspace.notify_flags`` should hold for ``flags``: the flags
     themselves when they can deliver an event, 0 when nothing would be
-    published (neither K nor E, or no class)."""
-    if flags & (KEYSPACE | KEYEVENT) and flags & CLASSES:
+    published (neither K nor E, or no class Keel announces): then writes
+    keep their fast paths."""
+    if flags & (KEYSPACE | KEYEVENT) and flags & ANNOUNCED:
         return flags
     return 0
