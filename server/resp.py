@@ -70,6 +70,14 @@ def encode_error(e: CommandError) -> bytes:
 _pack = hiredis.pack_command
 _ONLY_BYTES = frozenset((bytes,))
 
+try:
+    from server._respc import bulk_array as _bulk_array  # built at install (setup.py)
+except ImportError:  # a checkout run without building: the same bytes, slower
+    def _bulk_array(r):
+        if r and set(map(type, r)) <= _ONLY_BYTES:
+            return _pack(tuple(r))
+        return None
+
 
 def encode2(r) -> bytes:
     t = type(r)
@@ -82,8 +90,12 @@ def encode2(r) -> bytes:
     if r is None:
         return b"$-1\r\n"
     if t is list or t is tuple or t is Set:
-        if r and set(map(type, r)) <= _ONLY_BYTES:
-            return _pack(tuple(r))  # all bulk strings: one C call, twice as fast
+        if t is not Set:
+            out = _bulk_array(r)  # all bulk strings: one pass in C
+            if out is not None:
+                return out
+        elif r and set(map(type, r)) <= _ONLY_BYTES:
+            return _pack(tuple(r))
         return b"*%d\r\n" % len(r) + b"".join([encode2(x) for x in r])
     if t is Status:
         return b"+" + r.encode() + b"\r\n"
@@ -121,8 +133,9 @@ def encode3(r) -> bytes:
     if r is None or r is NULL_ARRAY:
         return b"_\r\n"
     if t is list or t is tuple:
-        if r and set(map(type, r)) <= _ONLY_BYTES:
-            return _pack(tuple(r))
+        out = _bulk_array(r)
+        if out is not None:
+            return out
         return b"*%d\r\n" % len(r) + b"".join([encode3(x) for x in r])
     if t is Set:
         return b"~%d\r\n" % len(r) + b"".join([encode3(x) for x in r])

@@ -47,6 +47,7 @@ from engine.util import parse_int, to_int_or_none
 
 MIN, MAX = 0, 1
 _INF_WORDS = (b"inf", b"infinity")
+_INFS = (float("inf"), float("-inf"))
 
 
 def parse_score(b: bytes, error: str = errors.NOT_FLOAT) -> float:
@@ -59,11 +60,11 @@ def parse_score(b: bytes, error: str = errors.NOT_FLOAT) -> float:
         v = _hex_float(b, error)
     if v != v:
         raise CommandError(error)
-    if v in (float("inf"), float("-inf")):
+    if v in _INFS:
         if b.lstrip(b"+-").lower() not in _INF_WORDS:
             raise CommandError(error)  # overflow: strtod's ERANGE
-    elif v == 0 and any(48 < ch <= 57 for ch in b.lower().split(b"e")[0].split(b"p")[0]):
-        raise CommandError(error)  # underflow to zero
+    elif v == 0 and b.strip(b"+-0.") and any(48 < ch <= 57 for ch in b.lower().split(b"e")[0].split(b"p")[0]):
+        raise CommandError(error)  # underflow to zero (a plain 0, 0.0, -0 is not)
     return v
 
 
