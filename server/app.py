@@ -30,6 +30,7 @@ from server.blocking import Blocking
 from server.client import Client
 from server.config import Config
 from server.notify import Notifier
+from server.multi import Watches
 from server.persistence import Persistence
 from server.protocol import Connection, sample_calls
 from server.pubsub import PubSub
@@ -92,8 +93,9 @@ class Server:
         self.cron_handle = None
         self.persistence = Persistence(self)
         self.blocking = Blocking(self)  # clients parked by BLPOP & co.
-        self.pubsub = PubSub(self)  # channels, patterns and their subscribers
         self.tracking = Tracking(self)  # client-side caching (CLIENT TRACKING)
+        self.pubsub = PubSub(self)  # channels, patterns and their subscribers
+        self.watches = Watches(self)  # WATCHed keys (server.multi)
         # Commands that build strings (APPEND, SETRANGE, SETBIT, …) refuse to
         # grow one past proto-max-bulk-len, as Redis does.
         self.ks.proto_max_bulk_len = config["proto-max-bulk-len"]
@@ -131,6 +133,9 @@ class Server:
             self.tracking.disable(c)
         if c.pubsub is not None:
             self.pubsub.remove(c)
+        if c.watching:
+            self.watches.remove_all(c)
+            c.watching = None
 
     # -- cron ------------------------------------------------------------------
     def cron(self) -> None:

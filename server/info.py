@@ -151,6 +151,8 @@ def _clients(server):
         ("blocked_clients", server.blocking.blocked),
         ("tracking_clients", server.tracking.info_clients()),
         ("clients_in_timeout_table", server.blocking.timed),
+        ("total_watched_keys", server.watches.keys),
+        ("watching_clients", server.watches.clients_watching()),
     ]
 
 

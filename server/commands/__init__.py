@@ -4,6 +4,7 @@ connection  PING, ECHO, QUIT, RESET, HELLO, AUTH
 client      CLIENT ID|INFO|LIST|KILL|SETNAME|GETNAME|SETINFO|REPLY|HELP
 config      CONFIG GET|SET|RESETSTAT|REWRITE|HELP
 admin       INFO, TIME, DEBUG, SHUTDOWN
+multi       MULTI, EXEC, DISCARD, WATCH, UNWATCH (in server/multi.py)
 persistence SAVE, BGSAVE, BGREWRITEAOF, LASTSAVE
 pubsub      SUBSCRIBE, UNSUBSCRIBE, PSUBSCRIBE, PUNSUBSCRIBE, SSUBSCRIBE, SUNSUBSCRIBE,
             PUBLISH, SPUBLISH, PUBSUB CHANNELS|NUMSUB|NUMPAT|SHARDCHANNELS|SHARDNUMSUB|HELP
@@ -15,3 +16,4 @@ it needs only the command table.
 """
 
 from server.commands import admin, client, config, connection, persistence, pubsub, tracking  # noqa: F401
+from server import multi  # noqa: F401,E402  (MULTI, EXEC, DISCARD, WATCH, UNWATCH)
