@@ -12,6 +12,12 @@ median transactions per second and the median of the per-round ratios.
 
 ``--durable``: Keel with ``appendfsync always`` against Redis with
 ``appendonly yes``, ``appendfsync always``.
+
+``--ceiling`` adds a second workload that bounds what a server on Keel's
+stack can reach: the four commands MULTI..EXEC would wrap sent as a plain
+pipeline of SET, INCR, SET, INCR (four reply lines) to Keel, Redis and
+``../shared/bench/ceiling.py`` (the bare uvloop + hiredis loop, which has no
+MULTI). A transaction costs a server at least this much per read.
 """
 
 from __future__ import annotations
@@ -47,6 +53,9 @@ def encode(*args: bytes) -> bytes:
 TRANSACTION = (encode(b"MULTI") + encode(b"SET", b"tx:key", b"value")
                + encode(b"INCR", b"tx:counter") + encode(b"EXEC"))
 REPLY_LINES = 6
+PLAIN = (encode(b"SET", b"tx:key", b"value") + encode(b"INCR", b"tx:counter")
+         + encode(b"SET", b"tx:key", b"value") + encode(b"INCR", b"tx:counter"))
+PLAIN_LINES = 4
 
 
 def run_load(exe: str, port: int, clients: int, seconds: float, lines: int, request: str, mode: str) -> int:
@@ -62,6 +71,7 @@ def main() -> None:
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--clients", type=int, default=50)
     ap.add_argument("--durable", action="store_true")
+    ap.add_argument("--ceiling", action="store_true", help="also the plain 4-command pipeline, with ceiling.py")
     args = ap.parse_args()
     work = tempfile.mkdtemp(prefix="keel-bench-tx-")
     try:
@@ -69,6 +79,9 @@ def main() -> None:
         request = os.path.join(work, "tx.resp")
         with open(request, "wb") as f:
             f.write(TRANSACTION)
+        plain = os.path.join(work, "plain.resp")
+        with open(plain, "wb") as f:
+            f.write(PLAIN)
         with Servers() as s:
             if args.durable:
                 keel = s.keel("--appendfsync", "always")
@@ -76,20 +89,31 @@ def main() -> None:
             else:
                 keel = s.keel("--appendonly", "no")
                 redis = s.redis()
-            rates = {"keel": [], "redis": []}
-            ratios = []
-            for _ in range(args.reps):
-                for name, port in (("keel", keel.port), ("redis", redis.port)):
-                    settle()
-                    n = run_load(exe, port, args.clients, args.seconds, REPLY_LINES, request, "req")
-                    rates[name].append(n / args.seconds)
-                ratios.append(rates["keel"][-1] / rates["redis"][-1])
+            targets = [("keel", keel.port), ("redis", redis.port)]
+            workloads = [("MULTI/SET/INCR/EXEC", request, REPLY_LINES, targets)]
+            if args.ceiling:
+                ceiling = s.ceiling()
+                workloads.append(("SET/INCR/SET/INCR pipelined, no MULTI", plain, PLAIN_LINES,
+                                  targets + [("ceiling", ceiling.port)]))
+            results = []
+            for title, req, lines, servers in workloads:
+                rates = {name: [] for name, _ in servers}
+                for _ in range(args.reps):
+                    for name, port in servers:
+                        settle()
+                        n = run_load(exe, port, args.clients, args.seconds, lines, req, "req")
+                        rates[name].append(n / args.seconds)
+                results.append((title, rates))
         mode = "durable (appendfsync always on both)" if args.durable else "in memory"
-        print(f"MULTI/SET/INCR/EXEC, {args.clients} clients, {mode}, {args.reps} rounds of {args.seconds:g} s")
-        for name in ("keel", "redis"):
-            print(f"  {name:6s} {statistics.median(rates[name]):10.0f} transactions/s  "
-                  f"(rounds: {', '.join(f'{r:.0f}' for r in rates[name])})")
-        print(f"  keel/redis {statistics.median(ratios):.2f}  (rounds: {', '.join(f'{r:.2f}' for r in ratios)})")
+        for title, rates in results:
+            print(f"{title}, {args.clients} clients, {mode}, {args.reps} rounds of {args.seconds:g} s")
+            for name, got in rates.items():
+                print(f"  {name:8s} {statistics.median(got):10.0f} per s  (rounds: {', '.join(f'{r:.0f}' for r in got)})")
+            for name in rates:
+                if name != "keel":
+                    ratios = [k / o for k, o in zip(rates["keel"], rates[name])]
+                    print(f"  keel/{name} {statistics.median(ratios):.2f}  "
+                          f"(rounds: {', '.join(f'{r:.2f}' for r in ratios)})")
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
