@@ -1,0 +1,116 @@
+"""In-process cost per command: pipelines fed straight to a Connection with a
+recording transport, no sockets (so no redis-benchmark, no second process).
+
+A quick, low-noise check of a command path before and after a change; the
+side-by-side figures still come from bench/throughput.py. Usage:
+
+    python bench/inproc.py                 # every workload, 16 commands per read
+    python bench/inproc.py lpush --depth 1 # one workload, one command per read
+    python bench/inproc.py zadd --profile  # and the cProfile top 15
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+
+from engine.keyspace import now_ms  # noqa: E402,F401  (imports the engine first)
+from server.app import Server  # noqa: E402
+from server.config import Config  # noqa: E402
+from server.protocol import Connection  # noqa: E402
+from tests.support import encode  # noqa: E402
+
+
+class _Loop:
+    def call_soon(self, fn, *args):
+        fn(*args)
+
+    def call_later(self, delay, fn, *args):
+        return None
+
+    def time(self):
+        return time.monotonic()
+
+
+class _Transport:
+    def __init__(self):
+        self.last = b""
+
+    def write(self, data):
+        self.last = data
+
+    def get_extra_info(self, name, default=None):
+        return default
+
+    def set_write_buffer_limits(self, high=None, low=None):
+        pass
+
+    def get_write_buffer_size(self):
+        return 0
+
+    def close(self):
+        pass
+
+
+WORK = {
+    "set": ("SET", "key:000000000000", "xxx"),
+    "get": ("GET", "key:000000000000"),
+    "incr": ("INCR", "counter:000000000000"),
+    "lpush": ("LPUSH", "mylist", "xxx"),
+    "rpush": ("RPUSH", "mylist", "xxx"),
+    "lrange_100": ("LRANGE", "mylist", "0", "99"),
+    "lpop": ("LPOP", "mylist"),
+    "rpop": ("RPOP", "mylist"),
+    "sadd": ("SADD", "myset", "element:000000000000"),
+    "hset": ("HSET", "myhash", "element:000000000000", "xxx"),
+    "spop": ("SPOP", "myset"),
+    "zadd": ("ZADD", "myzset", "0", "element:000000000000"),
+    "zpopmin": ("ZPOPMIN", "myzset"),
+}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("only", nargs="?")
+    ap.add_argument("--depth", type=int, default=16, help="commands per read")
+    ap.add_argument("--reads", type=int, default=20000)
+    ap.add_argument("--profile", action="store_true")
+    args = ap.parse_args()
+    cfg = Config()
+    cfg.set("dir", tempfile.mkdtemp(prefix="keel-inproc-"))
+    cfg.set("appendonly", "no")
+    srv = Server(cfg)
+    srv.loop = _Loop()
+    srv.persistence.load()
+    conn = Connection(srv)
+    t = _Transport()
+    conn.connection_made(t)
+    for name, cmd in WORK.items():
+        if args.only and name != args.only:
+            continue
+        payload = encode(cmd) * args.depth
+        t0 = time.perf_counter()
+        for _ in range(args.reads):
+            conn.data_received(payload)
+        dt = time.perf_counter() - t0
+        print(f"{name:11s} {dt / args.reads / args.depth * 1e6:7.3f} us per command   last reply {t.last[:24]!r}")
+    if args.profile and args.only:
+        import cProfile
+        import pstats
+        payload = encode(WORK[args.only]) * args.depth
+        prof = cProfile.Profile()
+        prof.enable()
+        for _ in range(args.reads):
+            conn.data_received(payload)
+        prof.disable()
+        pstats.Stats(prof).sort_stats("tottime").print_stats(15)
+
+
+if __name__ == "__main__":
+    main()
