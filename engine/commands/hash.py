@@ -101,6 +101,20 @@ def hset(c, argv):
 
     O(1) per pair (O(n) for the packed encoding). Effect: as sent.
     """
+    if len(argv) == 4:
+        # One field of an existing hash with no TTL (the common case written
+        # out: the general path's calls were a third of its cost).
+        key = argv[1]
+        db = c.db
+        h = db.data.get(key)
+        if type(h) is Hash and not (db.expires and key in db.expires):
+            ks = c.ks
+            created = h.set(argv[2], argv[3], ks.limits)
+            ks.changed(db, key)
+            ks.effects.append((db.index, argv))
+            if ks.notify_flags:
+                c.notify(HASH, b"hset", key)
+            return ONE if created else ZERO
     _check_pairs(argv, "hset")
     return _count(_set_pairs(c, argv))
 

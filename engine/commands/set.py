@@ -71,6 +71,13 @@ def _emit_srem(c, key: bytes, members: list) -> None:
 def sadd(c, argv):
     """SADD key member [member ...] -- how many were new. O(1) a member (O(n) on a listpack)."""
     key = argv[1]
+    if len(argv) == 3:
+        # One member already there (a set with no TTL): nothing changes, no
+        # effect, and no conversion of the encoding to pay for.
+        db = c.db
+        s = db.data.get(key)
+        if type(s) is Set and not (db.expires and key in db.expires) and s.contains(argv[2]):
+            return ZERO
     s = get_set(c, key)
     members = argv[2:]
     limits = c.ks.limits

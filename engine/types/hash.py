@@ -260,7 +260,10 @@ class Hash:
                 key = _key(field)
                 at = _locate(d, key)
                 if at is not None:
-                    self._d = b"".join((d[:at[1]], _esc(value), d[at[2]:]))
+                    ev = _esc(value)
+                    vs, ve = at[1], at[2]
+                    if ve - vs != len(ev) or d.find(ev, vs, ve) != vs:  # else: the same bytes already
+                        self._d = b"".join((d[:vs], ev, d[ve:]))
                     return False
                 if d.count(b"\x01") < limits.hash_max_listpack_entries:
                     self._d = b"".join((d, key[1:], _esc(value), b"\x00"))
