@@ -504,14 +504,32 @@ def _one_write(c, argv):
         return None
     opcode = _ONE_WRITE.get(argv[2])
     known = _FIELD_TYPES.get(argv[3])
-    offset = to_int_or_none(argv[4])
-    value = to_int_or_none(argv[5])
+    a = argv[4]
+    # A plain non-negative decimal (no sign, no leading zero) reads with int()
+    # alone; anything else takes the exact parse.
+    offset = int(a) if a.isdigit() and len(a) < 19 and (a[0] != 48 or len(a) == 1) else to_int_or_none(a)
+    a = argv[5]
+    value = int(a) if a.isdigit() and len(a) < 19 and (a[0] != 48 or len(a) == 1) else to_int_or_none(a)
     if opcode is None or known is None or offset is None or value is None or offset < 0:
         return None
     signed, bits = known
-    if ((offset + bits - 1) >> 3) >= len(v):
+    end = ((offset + bits - 1) >> 3) + 1
+    if end > len(v):
         return None
-    reply, wrote = _write(v, opcode, signed, bits, offset, value, _WRAP)
+    if opcode == _SET and not signed:
+        # SET uN under WRAP stores the value's low N bits and answers the old
+        # field: _write's arithmetic, without its calls.
+        byte = offset >> 3
+        shift = (end - byte) * 8 - (offset & 7) - bits
+        top = (1 << bits) - 1
+        x = int.from_bytes(v[byte:end], "big")
+        reply = (x >> shift) & top
+        new = value & top
+        wrote = new != reply
+        if wrote:
+            v[byte:end] = ((x & ~(top << shift)) | (new << shift)).to_bytes(end - byte, "big")
+    else:
+        reply, wrote = _write(v, opcode, signed, bits, offset, value, _WRAP)
     if wrote:
         ks = c.ks
         ks.changed(db, key)

@@ -74,7 +74,9 @@ def setrange(c, argv):
     Redis does. Effect: the command as sent.
     """
     key, patch = argv[1], argv[3]
-    offset = parse_int(argv[2])
+    a = argv[2]
+    # A plain decimal (no sign, no leading zero) reads with int() alone.
+    offset = int(a) if a.isdigit() and len(a) < 19 and (a[0] != 48 or len(a) == 1) else parse_int(a)
     if offset < 0:
         raise CommandError(errors.OFFSET_OUT_OF_RANGE)
     db = c.db
