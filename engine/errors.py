@@ -170,6 +170,7 @@ CONFIG_REWRITE_FAILED = "ERR Rewriting config file: {}"
 GETKEYS_INVALID_COMMAND = "ERR Invalid command specified"
 GETKEYS_INVALID_ARITY = "ERR Invalid number of arguments specified for command"
 GETKEYS_NO_KEYS = "ERR The command has no key arguments"
+GETKEYS_INVALID_ARGUMENTS = "ERR Invalid arguments specified for command"
 DEBUG_UNKNOWN = "ERR unknown subcommand or wrong number of arguments for '{}'. Try DEBUG HELP."
 DEBUG_NOT_ALLOWED = (
     "ERR DEBUG command not allowed. If the enable-debug-command option is set to \"local\", "

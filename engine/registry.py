@@ -1,8 +1,9 @@
 """The command table: every command declared once, next to its handler.
 
 ``@command(...)`` records what Redis's own command table carries — name,
-arity (negative means "at least"), flags, key positions (first, last, step)
-and ACL categories — and registers the handler in ``TABLE``. Dispatch, MULTI
+arity (negative means "at least"), flags, key positions (first, last, step),
+ACL categories, command tips and key specifications (``engine.keyspecs``) —
+and registers the handler in ``TABLE``. Dispatch, MULTI
 queueing, ACL checks and the ``COMMAND`` introspection family are all derived
 from this one declaration; nothing else lists commands.
 
@@ -23,7 +24,7 @@ from __future__ import annotations
 
 from typing import Callable
 
-from engine import errors
+from engine import errors, keyspecs
 from engine.errors import CommandError
 
 Handler = Callable[..., object]
@@ -36,7 +37,7 @@ class Command:
         "name", "fullname", "arity", "flags", "first_key", "last_key", "key_step",
         "acl", "handler", "subcommands", "parent", "summary", "since", "group",
         "is_write", "calls", "usec", "timed_calls", "rejected_calls", "failed_calls",
-        "getkeys", "key_flags",
+        "getkeys", "key_specs", "tips", "_one_spec",
     )
 
     def __init__(self, name, arity, flags, keys, acl, handler, parent=None,
@@ -54,13 +55,15 @@ class Command:
         self.since = since
         self.group = group
         self.is_write = "write" in self.flags
-        # A command whose keys move (``movablekeys``: SORT's STORE) names
-        # them with ``getkeys(argv) -> positions``; the others use the range.
+        # Where the keys are and how they are used (COMMAND INFO field 8): one
+        # range spec derived from (first, last, step) unless declared. A
+        # command whose specs argv alone cannot settle (SORT's STORE, SET's
+        # flags that depend on GET) names its keys with ``getkeys(argv) ->
+        # [(position, flags), ...]``.
+        self.key_specs: tuple = keyspecs.derived(self.first_key, self.last_key, self.key_step, self.is_write)
         self.getkeys = None
-        # The key spec's flags when they are not the usual RW/RO access: the
-        # shard channels of SSUBSCRIBE & co. sit where keys would (so cluster
-        # routing finds them) but are ``not_key``: no key to GETKEYS or ACLs.
-        self.key_flags: tuple = ()
+        self.tips: tuple = ()  # COMMAND INFO field 7, in Redis's order
+        self._one_spec = None  # the spec key_positions can use alone, if any
         # INFO commandstats counters (kept here: one object per command, no
         # lookups on the hot path beyond the one dispatch already does).
         self.calls = 0
@@ -76,21 +79,29 @@ class Command:
         a = self.arity
         return n == a if a > 0 else n >= -a
 
+    def set_keys(self, key_specs, tips, getkeys) -> None:
+        if key_specs is not None:
+            self.key_specs = tuple(key_specs)
+        self.getkeys = getkeys
+        self.tips = tuple(tips.split()) if isinstance(tips, str) else tuple(tips)
+        keyed = [s for s in self.key_specs if s.is_key]
+        self._one_spec = keyed[0] if len(keyed) == 1 and not keyed[0].needs_getkeys else None
+
+    @property
+    def has_keys(self) -> bool:
+        """Whether any argument may be a key (COMMAND GETKEYS refuses the others)."""
+        return self.getkeys is not None or any(s.is_key for s in self.key_specs)
+
+    def keys_and_flags(self, argv: list) -> list[tuple]:
+        """``[(position, flags), ...]`` of the keys in ``argv`` (GETKEYSANDFLAGS, ACL)."""
+        return keyspecs.find(self.key_specs, self.getkeys, argv)
+
     def key_positions(self, argv: list) -> list[int]:
-        """Indexes of the key arguments in ``argv`` (COMMAND GETKEYS, ACL)."""
-        if "not_key" in self.key_flags:
-            return []
-        if self.getkeys is not None:
-            return self.getkeys(argv)
-        first = self.first_key
-        if first <= 0:
-            return []
-        last = self.last_key
-        n = len(argv)
-        if last < 0:
-            last = n + last
-        step = self.key_step or 1
-        return list(range(first, min(last, n - 1) + 1, step))
+        """Indexes of the key arguments in ``argv`` (COMMAND GETKEYS, tracking)."""
+        one = self._one_spec
+        if one is not None:
+            return one.positions(argv) or []
+        return [i for i, _ in keyspecs.find(self.key_specs, self.getkeys, argv)]
 
 
 TABLE: dict[bytes, Command] = {}
@@ -137,12 +148,13 @@ COMMANDS: dict[str, Command] = {}  # lower-case name -> command, for introspecti
 
 def command(name: str, arity: int, flags: str = "", keys=(0, 0, 0), acl: str = "",
             summary: str = "", since: str = "1.0.0", group: str = "generic", fast_path: bool = True,
-            getkeys=None, key_flags: str = ""):
+            getkeys=None, key_specs=None, tips: str = ""):
     """Declare a command: ``@command("get", 2, "readonly fast", (1, 1, 1), "@read @string @fast")``.
 
-    ``getkeys(argv) -> [positions]`` names the keys of a ``movablekeys``
-    command whose keys the (first, last, step) range cannot describe;
-    ``key_flags`` replaces the key spec's access flags (``"not_key"``).
+    ``key_specs`` (``engine.keyspecs.spec(...)`` & co.) replaces the one
+    range spec derived from (first, last, step); ``getkeys(argv) ->
+    [(position, flags), ...]`` finds the keys of a spec argv cannot settle;
+    ``tips`` are Redis's command tips (``"request_policy:all_shards"``).
     """
 
     def register(fn: Handler) -> Handler:
@@ -150,8 +162,7 @@ def command(name: str, arity: int, flags: str = "", keys=(0, 0, 0), acl: str = "
                       since=since, group=group)
         if name in COMMANDS:
             raise RuntimeError(f"command {name!r} declared twice")
-        cmd.getkeys = getkeys
-        cmd.key_flags = tuple(key_flags.split())
+        cmd.set_keys(*_declared(name, key_specs, tips), getkeys)
         COMMANDS[name] = cmd
         TABLE[name.encode()] = cmd
         TABLE[name.upper().encode()] = cmd
@@ -163,14 +174,27 @@ def command(name: str, arity: int, flags: str = "", keys=(0, 0, 0), acl: str = "
     return register
 
 
+def _declared(fullname: str, key_specs, tips: str):
+    """The key specs and tips of a command, from its declaration or from
+    ``keyspecs.DECLARED_HERE`` (never both)."""
+    here = keyspecs.DECLARED_HERE.get(fullname)
+    if here is None:
+        return key_specs, tips
+    if key_specs is not None or tips:
+        raise RuntimeError(f"key specs or tips of {fullname!r} declared twice")
+    return here.get("key_specs"), here.get("tips", "")
+
+
 def subcommand(parent: str, name: str, arity: int, flags: str = "", keys=(0, 0, 0), acl: str = "",
-               summary: str = "", since: str = "1.0.0"):
+               summary: str = "", since: str = "1.0.0", key_specs=None, tips: str = ""):
     """Declare ``PARENT NAME``; arity counts the parent too, as Redis does."""
 
     def register(fn: Handler) -> Handler:
         p = COMMANDS[parent]
         cmd = Command(name, arity, flags, keys, acl, fn, parent=p,
                       summary=summary or (fn.__doc__ or "").strip().split("\n")[0], since=since, group=p.group)
+        specs, tips_ = _declared(cmd.fullname, key_specs, tips)
+        cmd.set_keys(specs, tips_, None)
         p.subcommands[name.encode()] = cmd
         _fast_remove(p.name)
         fn.command = cmd

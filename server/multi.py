@@ -39,6 +39,7 @@ from engine import errors
 from engine.commands.blocking import WouldBlock
 from engine.errors import CommandError
 from engine.keyspace import now_ms
+from engine.keyspecs import spec
 from engine.registry import command
 from engine.reply import NULL_ARRAY, OK, Raw
 from server import dispatch
@@ -125,7 +126,8 @@ def exec_(c, argv):
 
 
 @command("watch", -2, "noscript loading stale fast allow_busy", keys=(1, -1, 1), acl="@fast @transaction",
-         group="transactions", since="2.2.0", fast_path=False)
+         group="transactions", since="2.2.0", fast_path=False,
+         key_specs=(spec("RO", 1, -1),))
 def watch(c, argv):
     """WATCH key [key ...] -- make the next EXEC fail if any of the keys changes. O(1) per key."""
     if c.multi is not None:

@@ -31,6 +31,7 @@ from __future__ import annotations
 from engine import errors
 from engine.commands.string import get_string, max_string_len, writable_string
 from engine.errors import CommandError
+from engine.keyspecs import flags_of, spec
 from engine.notify import GENERIC, STRING
 from engine.registry import command
 from engine.reply import ONE, ZERO, Raw
@@ -256,7 +257,8 @@ _BITOPS = {b"AND", b"OR", b"XOR", b"NOT"}
 
 
 @command("bitop", -4, "write denyoom", (2, -1, 1), "@write @bitmap @slow", group="bitmap",
-         summary="Store the AND, OR, XOR or NOT of strings in a key", since="2.6.0")
+         summary="Store the AND, OR, XOR or NOT of strings in a key", since="2.6.0",
+         key_specs=(spec("OW update", 2), spec("RO access", 3, -1)))
 def bitop(c, argv):
     """BITOP AND|OR|XOR|NOT destkey key [key ...] -- the length of the result. O(N).
 
@@ -539,8 +541,32 @@ def _one_write(c, argv):
     return Raw(b"*1\r\n:%d\r\n" % reply)  # the one-element array, alike in RESP2 and RESP3
 
 
+_BITFIELD_READS = flags_of("RO access")
+_BITFIELD_WRITES = flags_of("RW access update")
+
+
+def _bitfield_keys(argv: list) -> list[tuple]:
+    """BITFIELD's key and how it is used: read only when every operation is a
+    complete GET (or OVERFLOW); a SET, an INCRBY or anything malformed may write."""
+    n = len(argv)
+    i = 2
+    while i < n:
+        op = argv[i].lower()
+        left = n - i - 1
+        if op == b"get" and left >= 2:
+            i += 3
+        elif op == b"overflow" and left >= 1:
+            i += 2
+        else:
+            return [(1, _BITFIELD_WRITES)]
+    return [(1, _BITFIELD_READS)]
+
+
 @command("bitfield", -2, "write denyoom", (1, 1, 1), "@write @bitmap @slow", group="bitmap",
-         summary="Read, write and add to integers of up to 64 bits packed in a string", since="3.2.0")
+         summary="Read, write and add to integers of up to 64 bits packed in a string", since="3.2.0",
+         getkeys=_bitfield_keys,
+         key_specs=(spec("RW access update variable_flags",
+                         notes="Written by SET and INCRBY, only read when every operation is a GET"),))
 def bitfield(c, argv):
     """BITFIELD key [GET type offset] [SET type offset value]
     [INCRBY type offset increment] [OVERFLOW WRAP|SAT|FAIL] ... -- one reply per

@@ -40,6 +40,7 @@ from engine.commands.list import get_list, lmove, lmpop, lpop, mpop_parse, rpop,
 from engine.commands.zset import get_zset, parse_mpop, zmpop, zpopmax, zpopmin
 from engine.errors import CommandError
 from engine.keyspace import now_ms
+from engine.keyspecs import keynum_spec, spec
 from engine.registry import command
 from engine.reply import NULL_ARRAY
 from engine.util import INT64_MAX, to_int_or_none
@@ -126,14 +127,6 @@ def _position(arg: bytes) -> bytes:
     return w
 
 
-def _numkeys_keys(argv: list) -> list[int]:
-    """Key positions of ``B*MPOP timeout numkeys key ...`` (COMMAND GETKEYS)."""
-    n = to_int_or_none(argv[2]) if len(argv) > 2 else None
-    if n is None or n < 1:
-        return []
-    return list(range(3, min(3 + n, len(argv))))
-
-
 # --- lists ----------------------------------------------------------------------
 
 def _first_list(keys, name: bytes, handler):
@@ -150,7 +143,8 @@ def _first_list(keys, name: bytes, handler):
 
 @command("blpop", -3, "write noscript blocking", (1, -2, 1), "@write @list @slow @blocking", group="list",
          summary="Pop the first element of the first non-empty list, waiting for one", since="2.0.0",
-         fast_path=False)
+         fast_path=False,
+         key_specs=(spec("RW access delete", 1, -2),))
 def blpop(c, argv):
     """BLPOP key [key ...] timeout -- [key, element], or a nil array at timeout. O(N) in the keys."""
     until = deadline(argv[-1])
@@ -160,7 +154,8 @@ def blpop(c, argv):
 
 @command("brpop", -3, "write noscript blocking", (1, -2, 1), "@write @list @slow @blocking", group="list",
          summary="Pop the last element of the first non-empty list, waiting for one", since="2.0.0",
-         fast_path=False)
+         fast_path=False,
+         key_specs=(spec("RW access delete", 1, -2),))
 def brpop(c, argv):
     """BRPOP key [key ...] timeout -- [key, element], or a nil array at timeout. O(N) in the keys."""
     until = deadline(argv[-1])
@@ -179,7 +174,8 @@ def _move(src: bytes, effect: list, handler):
 
 @command("blmove", 6, "write denyoom noscript blocking", (1, 2, 1), "@write @list @slow @blocking",
          group="list", summary="Move an element from one list to another, waiting for one",
-         since="6.2.0", fast_path=False)
+         since="6.2.0", fast_path=False,
+         key_specs=(spec("RW access delete"), spec("RW insert", 2)))
 def blmove(c, argv):
     """BLMOVE source destination LEFT|RIGHT LEFT|RIGHT timeout -- the element moved. O(1)."""
     wherefrom = _position(argv[3])
@@ -192,7 +188,8 @@ def blmove(c, argv):
 
 @command("brpoplpush", 4, "write denyoom noscript blocking", (1, 2, 1), "@write @list @slow @blocking",
          group="list", summary="Move the last element of a list to another's head, waiting for one",
-         since="2.2.0", fast_path=False)
+         since="2.2.0", fast_path=False,
+         key_specs=(spec("RW access delete"), spec("RW insert", 2)))
 def brpoplpush(c, argv):
     """BRPOPLPUSH source destination timeout -- BLMOVE source destination RIGHT LEFT. O(1)."""
     until = deadline(argv[3])
@@ -213,7 +210,8 @@ def _mpop(effect: list, handler):
 
 @command("blmpop", -5, "write blocking movablekeys", (0, 0, 0), "@write @list @slow @blocking", group="list",
          summary="Pop elements from the first non-empty list of several, waiting for one", since="7.0.0",
-         fast_path=False, getkeys=_numkeys_keys)
+         fast_path=False,
+         key_specs=(keynum_spec("RW access delete", 2),))
 def blmpop(c, argv):
     """BLMPOP timeout numkeys key [key ...] LEFT|RIGHT [COUNT count] -- [key, elements]. O(N+M)."""
     keys, _, _ = mpop_parse(argv, 2)  # Redis reads the rest before the timeout
@@ -237,7 +235,8 @@ def _first_zset(keys, name: bytes, handler):
 
 @command("bzpopmin", -3, "write noscript blocking fast", (1, -2, 1), "@write @sortedset @fast @blocking",
          group="sorted-set", summary="Pop the lowest-scored member of the first non-empty sorted set, waiting "
-         "for one", since="5.0.0", fast_path=False)
+         "for one", since="5.0.0", fast_path=False,
+         key_specs=(spec("RW access delete", 1, -2),))
 def bzpopmin(c, argv):
     """BZPOPMIN key [key ...] timeout -- [key, member, score], nil array at timeout. O(log N)."""
     until = deadline(argv[-1])
@@ -247,7 +246,8 @@ def bzpopmin(c, argv):
 
 @command("bzpopmax", -3, "write noscript blocking fast", (1, -2, 1), "@write @sortedset @fast @blocking",
          group="sorted-set", summary="Pop the highest-scored member of the first non-empty sorted set, waiting "
-         "for one", since="5.0.0", fast_path=False)
+         "for one", since="5.0.0", fast_path=False,
+         key_specs=(spec("RW access delete", 1, -2),))
 def bzpopmax(c, argv):
     """BZPOPMAX key [key ...] timeout -- [key, member, score], nil array at timeout. O(log N)."""
     until = deadline(argv[-1])
@@ -257,7 +257,8 @@ def bzpopmax(c, argv):
 
 @command("bzmpop", -5, "write blocking movablekeys", (0, 0, 0), "@write @sortedset @slow @blocking",
          group="sorted-set", summary="Pop members from the first non-empty sorted set of several, waiting "
-         "for one", since="7.0.0", fast_path=False, getkeys=_numkeys_keys)
+         "for one", since="7.0.0", fast_path=False,
+         key_specs=(keynum_spec("RW access delete", 2),))
 def bzmpop(c, argv):
     """BZMPOP timeout numkeys key [key ...] MIN|MAX [COUNT count] -- [key, [[member, score], …]]. O(K+M log N)."""
     keys, _, _ = parse_mpop(argv, 2)

@@ -46,7 +46,8 @@ def _flush_mode(argv) -> None:
         raise CommandError(errors.SYNTAX)
 
 
-@command("flushdb", -1, "write", acl="@keyspace @write @slow @dangerous", group="server")
+@command("flushdb", -1, "write", acl="@keyspace @write @slow @dangerous", group="server",
+         tips="request_policy:all_shards response_policy:all_succeeded")
 def flushdb(c, argv):
     """FLUSHDB [ASYNC|SYNC] -- delete every key of the selected database. O(N)."""
     _flush_mode(argv)
@@ -55,7 +56,8 @@ def flushdb(c, argv):
     return OK
 
 
-@command("flushall", -1, "write", acl="@keyspace @write @slow @dangerous", group="server")
+@command("flushall", -1, "write", acl="@keyspace @write @slow @dangerous", group="server",
+         tips="request_policy:all_shards response_policy:all_succeeded")
 def flushall(c, argv):
     """FLUSHALL [ASYNC|SYNC] -- delete every key of every database. O(N)."""
     _flush_mode(argv)
@@ -64,7 +66,8 @@ def flushall(c, argv):
     return OK
 
 
-@command("dbsize", 1, "readonly fast", acl="@keyspace @read @fast", group="server")
+@command("dbsize", 1, "readonly fast", acl="@keyspace @read @fast", group="server",
+         tips="request_policy:all_shards response_policy:agg_sum")
 def dbsize(c, argv):
     """DBSIZE -- the number of keys in the selected database. O(1).
 

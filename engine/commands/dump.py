@@ -22,13 +22,15 @@ from __future__ import annotations
 from engine import errors, rdb
 from engine.errors import CommandError
 from engine.keyspace import now_ms
+from engine.keyspecs import spec
 from engine.notify import GENERIC
 from engine.registry import command
 from engine.reply import OK
 from engine.util import parse_int
 
 
-@command("dump", 2, "readonly", (1, 1, 1), "@keyspace @read @slow", group="generic", since="2.6.0")
+@command("dump", 2, "readonly", (1, 1, 1), "@keyspace @read @slow", group="generic", since="2.6.0",
+         tips="nondeterministic_output")
 def dump(c, argv):
     """DUMP key -- the serialized value of key (bulk), or nil. O(N) in the value's size."""
     value = c.db.get(argv[1])
@@ -38,7 +40,8 @@ def dump(c, argv):
 
 
 @command("restore", -4, "write denyoom", (1, 1, 1), "@keyspace @write @slow @dangerous",
-         group="generic", since="2.6.0")
+         group="generic", since="2.6.0",
+         key_specs=(spec("OW update"),))
 def restore(c, argv):
     """RESTORE key ttl serialized-value [REPLACE] [ABSTTL] [IDLETIME s] [FREQ f] -- OK. O(N)."""
     key = argv[1]

@@ -23,6 +23,7 @@ from __future__ import annotations
 from engine import errors
 from engine.errors import CommandError
 from engine.keyspace import now_ms
+from engine.keyspecs import spec
 from engine.notify import GENERIC
 from engine.registry import command
 from engine.reply import ONE, ZERO
@@ -89,25 +90,29 @@ def _expire_generic(c, argv, name: str, seconds: bool, relative: bool):
     return ONE
 
 
-@command("expire", -3, "write fast", (1, 1, 1), "@keyspace @write @fast")
+@command("expire", -3, "write fast", (1, 1, 1), "@keyspace @write @fast",
+         key_specs=(spec("RW update"),))
 def expire(c, argv):
     """EXPIRE key seconds [NX|XX|GT|LT] -- 1 if the TTL was set, else 0. O(1)."""
     return _expire_generic(c, argv, "expire", seconds=True, relative=True)
 
 
-@command("pexpire", -3, "write fast", (1, 1, 1), "@keyspace @write @fast", since="2.6.0")
+@command("pexpire", -3, "write fast", (1, 1, 1), "@keyspace @write @fast", since="2.6.0",
+         key_specs=(spec("RW update"),))
 def pexpire(c, argv):
     """PEXPIRE key milliseconds [NX|XX|GT|LT] -- 1 if the TTL was set, else 0. O(1)."""
     return _expire_generic(c, argv, "pexpire", seconds=False, relative=True)
 
 
-@command("expireat", -3, "write fast", (1, 1, 1), "@keyspace @write @fast", since="1.2.0")
+@command("expireat", -3, "write fast", (1, 1, 1), "@keyspace @write @fast", since="1.2.0",
+         key_specs=(spec("RW update"),))
 def expireat(c, argv):
     """EXPIREAT key unix-time-seconds [NX|XX|GT|LT] -- 1 if the TTL was set, else 0. O(1)."""
     return _expire_generic(c, argv, "expireat", seconds=True, relative=False)
 
 
-@command("pexpireat", -3, "write fast", (1, 1, 1), "@keyspace @write @fast", since="2.6.0")
+@command("pexpireat", -3, "write fast", (1, 1, 1), "@keyspace @write @fast", since="2.6.0",
+         key_specs=(spec("RW update"),))
 def pexpireat(c, argv):
     """PEXPIREAT key unix-time-milliseconds [NX|XX|GT|LT] -- 1 if the TTL was set, else 0. O(1)."""
     return _expire_generic(c, argv, "pexpireat", seconds=False, relative=False)
@@ -128,13 +133,15 @@ def _ttl_generic(c, key: bytes, ms: bool, absolute: bool) -> int:
     return t if ms else (t + 500) // 1000
 
 
-@command("ttl", 2, "readonly fast", (1, 1, 1), "@keyspace @read @fast")
+@command("ttl", 2, "readonly fast", (1, 1, 1), "@keyspace @read @fast",
+         tips="nondeterministic_output")
 def ttl(c, argv):
     """TTL key -- seconds to live (rounded), -1 without a TTL, -2 if missing. O(1)."""
     return _ttl_generic(c, argv[1], ms=False, absolute=False)
 
 
-@command("pttl", 2, "readonly fast", (1, 1, 1), "@keyspace @read @fast", since="2.6.0")
+@command("pttl", 2, "readonly fast", (1, 1, 1), "@keyspace @read @fast", since="2.6.0",
+         tips="nondeterministic_output")
 def pttl(c, argv):
     """PTTL key -- milliseconds to live, -1 without a TTL, -2 if missing. O(1)."""
     return _ttl_generic(c, argv[1], ms=True, absolute=False)
@@ -152,7 +159,8 @@ def pexpiretime(c, argv):
     return _ttl_generic(c, argv[1], ms=True, absolute=True)
 
 
-@command("persist", 2, "write fast", (1, 1, 1), "@keyspace @write @fast", since="2.2.0")
+@command("persist", 2, "write fast", (1, 1, 1), "@keyspace @write @fast", since="2.2.0",
+         key_specs=(spec("RW update"),))
 def persist(c, argv):
     """PERSIST key -- remove the TTL: 1 if there was one, else 0. O(1)."""
     key = argv[1]

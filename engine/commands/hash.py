@@ -26,6 +26,7 @@ from __future__ import annotations
 from engine import errors, longdouble
 from engine.commands.scan import parse_cursor, parse_scan_options
 from engine.errors import CommandError
+from engine.keyspecs import spec
 from engine.notify import GENERIC, HASH
 from engine.registry import command
 from engine.reply import INTS, OK, ONE, ZERO
@@ -95,7 +96,8 @@ def _count(n: int):
 # --- writes --------------------------------------------------------------------
 
 @command("hset", -4, "write denyoom fast", (1, 1, 1), "@write @hash @fast", group="hash",
-         summary="Set fields of a hash", since="2.0.0")
+         summary="Set fields of a hash", since="2.0.0",
+         key_specs=(spec("RW update"),))
 def hset(c, argv):
     """HSET key field value [field value ...] -- the number of fields added.
 
@@ -120,7 +122,8 @@ def hset(c, argv):
 
 
 @command("hmset", -4, "write denyoom fast", (1, 1, 1), "@write @hash @fast", group="hash",
-         summary="Set fields of a hash (deprecated form of HSET)", since="2.0.0")
+         summary="Set fields of a hash (deprecated form of HSET)", since="2.0.0",
+         key_specs=(spec("RW update"),))
 def hmset(c, argv):
     """HMSET key field value [field value ...] -- OK. O(1) per pair. Effect: as sent."""
     _check_pairs(argv, "hmset")
@@ -129,7 +132,8 @@ def hmset(c, argv):
 
 
 @command("hsetnx", 4, "write denyoom fast", (1, 1, 1), "@write @hash @fast", group="hash",
-         summary="Set a hash field only if it does not exist yet", since="2.0.0")
+         summary="Set a hash field only if it does not exist yet", since="2.0.0",
+         key_specs=(spec("RW insert"),))
 def hsetnx(c, argv):
     """HSETNX key field value -- 1 if set, 0 if the field existed. O(1).
 
@@ -147,7 +151,8 @@ def hsetnx(c, argv):
 
 
 @command("hdel", -3, "write fast", (1, 1, 1), "@write @hash @fast", group="hash",
-         summary="Remove fields from a hash", since="2.0.0")
+         summary="Remove fields from a hash", since="2.0.0",
+         key_specs=(spec("RW delete"),))
 def hdel(c, argv):
     """HDEL key field [field ...] -- the number of fields removed. O(N) fields.
 
@@ -253,7 +258,8 @@ def hmget(c, argv):
 
 
 @command("hgetall", 2, "readonly", (1, 1, 1), "@read @hash @slow", group="hash",
-         summary="Every field and value of a hash", since="2.0.0")
+         summary="Every field and value of a hash", since="2.0.0",
+         tips="nondeterministic_output_order")
 def hgetall(c, argv):
     """HGETALL key -- field, value, ... (a map in RESP3), in the encoding's order. O(N)."""
     h = _read_hash(c, argv[1])
@@ -261,7 +267,8 @@ def hgetall(c, argv):
 
 
 @command("hkeys", 2, "readonly", (1, 1, 1), "@read @hash @slow", group="hash",
-         summary="Every field of a hash", since="2.0.0")
+         summary="Every field of a hash", since="2.0.0",
+         tips="nondeterministic_output_order")
 def hkeys(c, argv):
     """HKEYS key -- the fields, in the encoding's order. O(N)."""
     h = _read_hash(c, argv[1])
@@ -269,7 +276,8 @@ def hkeys(c, argv):
 
 
 @command("hvals", 2, "readonly", (1, 1, 1), "@read @hash @slow", group="hash",
-         summary="Every value of a hash", since="2.0.0")
+         summary="Every value of a hash", since="2.0.0",
+         tips="nondeterministic_output_order")
 def hvals(c, argv):
     """HVALS key -- the values, in the encoding's order. O(N)."""
     h = _read_hash(c, argv[1])
@@ -277,7 +285,8 @@ def hvals(c, argv):
 
 
 @command("hlen", 2, "readonly fast", (1, 1, 1), "@read @hash @fast", group="hash",
-         summary="The number of fields in a hash", since="2.0.0")
+         summary="The number of fields in a hash", since="2.0.0",
+         key_specs=(spec("RO"),))
 def hlen(c, argv):
     """HLEN key -- the number of fields, 0 if missing. O(1)."""
     h = _read_hash(c, argv[1])
@@ -285,7 +294,8 @@ def hlen(c, argv):
 
 
 @command("hstrlen", 3, "readonly fast", (1, 1, 1), "@read @hash @fast", group="hash",
-         summary="The length of a hash field's value", since="3.2.0")
+         summary="The length of a hash field's value", since="3.2.0",
+         key_specs=(spec("RO"),))
 def hstrlen(c, argv):
     """HSTRLEN key field -- the value's length in bytes, 0 if missing. O(1)."""
     h = _read_hash(c, argv[1])
@@ -294,7 +304,8 @@ def hstrlen(c, argv):
 
 
 @command("hexists", 3, "readonly fast", (1, 1, 1), "@read @hash @fast", group="hash",
-         summary="Whether a hash has a field", since="2.0.0")
+         summary="Whether a hash has a field", since="2.0.0",
+         key_specs=(spec("RO"),))
 def hexists(c, argv):
     """HEXISTS key field -- 1 or 0. O(1)."""
     h = _read_hash(c, argv[1])
@@ -302,7 +313,8 @@ def hexists(c, argv):
 
 
 @command("hrandfield", -2, "readonly", (1, 1, 1), "@read @hash @slow", group="hash",
-         summary="Random fields of a hash", since="6.2.0")
+         summary="Random fields of a hash", since="6.2.0",
+         tips="nondeterministic_output")
 def hrandfield(c, argv):
     """HRANDFIELD key [count [WITHVALUES]] -- random fields (and values).
 
@@ -345,7 +357,8 @@ def hrandfield(c, argv):
 
 
 @command("hscan", -3, "readonly", (1, 1, 1), "@read @hash @slow", group="hash",
-         summary="Walk the fields of a hash", since="2.8.0")
+         summary="Walk the fields of a hash", since="2.8.0",
+         tips="nondeterministic_output")
 def hscan(c, argv):
     """HSCAN key cursor [MATCH pattern] [COUNT count] -- [next cursor, [field, value, ...]].
 

@@ -47,27 +47,26 @@ def wire_categories(cmd) -> list[str]:
     return sorted(cmd.acl, key=lambda a: (_ACL_RANK.get(a, len(_ACL_RANK)), a))
 
 
-def _key_flags(cmd) -> list:
-    if cmd.key_flags:
-        return [Status(f) for f in cmd.key_flags]
-    if cmd.is_write:
-        return [Status("RW"), Status("access"), Status("update")]
-    return [Status("RO"), Status("access")]
-
-
-def _key_specs(cmd) -> list:
-    """One range key spec equivalent to (first, last, step); none without keys."""
-    first = cmd.first_key
-    if first <= 0:
-        return []
-    last = cmd.last_key
-    lastkey = last if last < 0 else last - first
-    return [{
-        b"flags": Set(_key_flags(cmd)),
-        b"begin_search": {b"type": b"index", b"spec": {b"index": first}},
-        b"find_keys": {b"type": b"range",
-                       b"spec": {b"lastkey": lastkey, b"keystep": cmd.key_step, b"limit": 0}},
-    }]
+def _spec_entry(spec) -> dict:
+    """One key specification as COMMAND INFO shows it (notes first, as Redis does)."""
+    out = {b"notes": spec.notes.encode()} if spec.notes else {}
+    out[b"flags"] = Set([Status(f) for f in spec.flags])
+    begin, find = spec.begin, spec.find
+    if begin[0] == "index":
+        out[b"begin_search"] = {b"type": b"index", b"spec": {b"index": begin[1]}}
+    elif begin[0] == "keyword":
+        out[b"begin_search"] = {b"type": b"keyword", b"spec": {b"keyword": begin[1].upper(), b"startfrom": begin[2]}}
+    else:
+        out[b"begin_search"] = {b"type": b"unknown", b"spec": {}}
+    if find[0] == "range":
+        out[b"find_keys"] = {b"type": b"range",
+                             b"spec": {b"lastkey": find[1], b"keystep": find[2], b"limit": find[3]}}
+    elif find[0] == "keynum":
+        out[b"find_keys"] = {b"type": b"keynum",
+                             b"spec": {b"keynumidx": find[1], b"firstkey": find[2], b"keystep": find[3]}}
+    else:
+        out[b"find_keys"] = {b"type": b"unknown", b"spec": {}}
+    return out
 
 
 def info_entry(cmd) -> list:
@@ -80,8 +79,8 @@ def info_entry(cmd) -> list:
         cmd.last_key,
         cmd.key_step,
         Set([Status(a) for a in wire_categories(cmd)]),
-        [],
-        _key_specs(cmd),
+        [Status(t) for t in cmd.tips],
+        [_spec_entry(spec) for spec in cmd.key_specs],
         [info_entry(s) for s in cmd.subcommands.values()],
     ]
 
@@ -112,7 +111,8 @@ def all_commands():
 
 
 @command("command", -1, "loading stale", acl="@slow @connection", group="server", since="2.8.13",
-         fast_path=False)
+         fast_path=False,
+         tips="nondeterministic_output_order")
 def command_(c, argv):
     """COMMAND [subcommand ...] -- details about every command. O(N)."""
     if len(argv) == 1:
@@ -126,7 +126,8 @@ def command_count(c, argv):
     return len(COMMANDS)
 
 
-@subcommand("command", "info", -2, "loading stale", acl="@slow @connection", since="2.8.13")
+@subcommand("command", "info", -2, "loading stale", acl="@slow @connection", since="2.8.13",
+            tips="nondeterministic_output_order")
 def command_info(c, argv):
     """COMMAND INFO [command-name ...] -- details about the named commands, or all. O(N)."""
     if len(argv) == 2:
@@ -138,7 +139,8 @@ def command_info(c, argv):
     return out
 
 
-@subcommand("command", "docs", -2, "loading stale", acl="@slow @connection", since="7.0.0")
+@subcommand("command", "docs", -2, "loading stale", acl="@slow @connection", since="7.0.0",
+            tips="nondeterministic_output_order")
 def command_docs(c, argv):
     """COMMAND DOCS [command-name ...] -- documentation of the named commands, or all. O(N)."""
     if len(argv) == 2:
@@ -151,7 +153,8 @@ def command_docs(c, argv):
     return out
 
 
-@subcommand("command", "list", -2, "loading stale", acl="@slow @connection", since="7.0.0")
+@subcommand("command", "list", -2, "loading stale", acl="@slow @connection", since="7.0.0",
+            tips="nondeterministic_output_order")
 def command_list(c, argv):
     """COMMAND LIST [FILTERBY MODULE name|ACLCAT category|PATTERN pattern] -- command names. O(N)."""
     n = len(argv)
@@ -171,34 +174,36 @@ def command_list(c, argv):
     raise CommandError(errors.SYNTAX)
 
 
-def _getkeys_target(argv: list):
-    cmd = lookup(argv[2])
+def _getkeys(argv: list) -> list[tuple]:
+    """The keys of the command line ``argv[2:]`` with their flags, or the
+    error Redis gives, checked in Redis's order: an unknown command (or
+    subcommand), one without keys, a wrong argument count, no key found."""
+    target = argv[2:]
+    cmd = lookup(target[0])
+    if cmd is not None and cmd.subcommands and len(target) > 1:
+        cmd = cmd.subcommands.get(target[1].lower())
     if cmd is None:
         raise CommandError(errors.GETKEYS_INVALID_COMMAND)
-    target = argv[2:]
-    if cmd.subcommands and len(target) > 1:
-        cmd = cmd.subcommands.get(target[1].lower(), cmd)
+    if not cmd.has_keys:
+        raise CommandError(errors.GETKEYS_NO_KEYS)
     if not cmd.arity_ok(len(target)):
         raise CommandError(errors.GETKEYS_INVALID_ARITY)
-    positions = cmd.key_positions(target)
-    if not positions:
-        raise CommandError(errors.GETKEYS_NO_KEYS)
-    return cmd, target, positions
+    found = cmd.keys_and_flags(target)
+    if not found and "no_mandatory_keys" not in cmd.flags:
+        raise CommandError(errors.GETKEYS_INVALID_ARGUMENTS)
+    return [(target[i], flags) for i, flags in found]
 
 
 @subcommand("command", "getkeys", -4, "loading stale", acl="@slow @connection", since="2.8.13")
 def command_getkeys(c, argv):
     """COMMAND GETKEYS command [arg ...] -- the key arguments of a full command. O(N)."""
-    _, target, positions = _getkeys_target(argv)
-    return [target[i] for i in positions]
+    return [key for key, _ in _getkeys(argv)]
 
 
 @subcommand("command", "getkeysandflags", -4, "loading stale", acl="@slow @connection", since="7.0.0")
 def command_getkeysandflags(c, argv):
     """COMMAND GETKEYSANDFLAGS command [arg ...] -- the key arguments and how they are used. O(N)."""
-    cmd, target, positions = _getkeys_target(argv)
-    flags = _key_flags(cmd)
-    return [[target[i], Set(flags)] for i in positions]
+    return [[key, Set([Status(f) for f in flags])] for key, flags in _getkeys(argv)]
 
 
 _HELP = (

@@ -33,6 +33,7 @@ from engine import errors, glob
 from engine.commands.db import parse_db_index
 from engine.errors import CommandError
 from engine.keyspace import now_ms
+from engine.keyspecs import spec
 from engine.notify import GENERIC
 from engine.registry import command, dispatch_subcommand, subcommand
 from engine.reply import INTS, OK, ONE, ZERO, Raw, help_lines
@@ -63,13 +64,15 @@ def _del_generic(c, argv):
     return _count(len(gone))
 
 
-@command("del", -2, "write", (1, -1, 1), "@keyspace @write @slow")
+@command("del", -2, "write", (1, -1, 1), "@keyspace @write @slow",
+         key_specs=(spec("RM delete", 1, -1),), tips="request_policy:multi_shard response_policy:agg_sum")
 def del_(c, argv):
     """DEL key [key ...] -- delete keys; the number deleted. O(N)."""
     return _del_generic(c, argv)
 
 
-@command("unlink", -2, "write fast", (1, -1, 1), "@keyspace @write @fast", since="4.0.0")
+@command("unlink", -2, "write fast", (1, -1, 1), "@keyspace @write @fast", since="4.0.0",
+         key_specs=(spec("RM delete", 1, -1),), tips="request_policy:multi_shard response_policy:agg_sum")
 def unlink(c, argv):
     """UNLINK key [key ...] -- DEL (Keel frees memory inline); the number deleted. O(N)."""
     return _del_generic(c, argv)
@@ -80,19 +83,22 @@ def _existing(c, argv) -> int:
     return sum(1 for key in argv[1:] if get(key) is not None)
 
 
-@command("exists", -2, "readonly fast", (1, -1, 1), "@keyspace @read @fast")
+@command("exists", -2, "readonly fast", (1, -1, 1), "@keyspace @read @fast",
+         key_specs=(spec("RO", 1, -1),), tips="request_policy:multi_shard response_policy:agg_sum")
 def exists(c, argv):
     """EXISTS key [key ...] -- how many of the keys exist, duplicates counted. O(N)."""
     return _count(_existing(c, argv))
 
 
-@command("touch", -2, "readonly fast", (1, -1, 1), "@keyspace @read @fast", since="3.2.1")
+@command("touch", -2, "readonly fast", (1, -1, 1), "@keyspace @read @fast", since="3.2.1",
+         key_specs=(spec("RO", 1, -1),), tips="request_policy:multi_shard response_policy:agg_sum")
 def touch(c, argv):
     """TOUCH key [key ...] -- how many of the keys exist (Keel tracks no access time). O(N)."""
     return _count(_existing(c, argv))
 
 
-@command("type", 2, "readonly fast", (1, 1, 1), "@keyspace @read @fast")
+@command("type", 2, "readonly fast", (1, 1, 1), "@keyspace @read @fast",
+         key_specs=(spec("RO"),))
 def type_(c, argv):
     """TYPE key -- the type of the value at key, or none. O(1)."""
     v = c.db.get(argv[1])
@@ -132,13 +138,15 @@ def _rename_generic(c, argv, nx: bool):
     return ONE if nx else OK
 
 
-@command("rename", 3, "write", (1, 2, 1), "@keyspace @write @slow")
+@command("rename", 3, "write", (1, 2, 1), "@keyspace @write @slow",
+         key_specs=(spec("RW access delete"), spec("OW update", 2)))
 def rename(c, argv):
     """RENAME key newkey -- move a value (and its TTL) to another name. O(1)."""
     return _rename_generic(c, argv, nx=False)
 
 
-@command("renamenx", 3, "write fast", (1, 2, 1), "@keyspace @write @fast")
+@command("renamenx", 3, "write fast", (1, 2, 1), "@keyspace @write @fast",
+         key_specs=(spec("RW access delete"), spec("OW insert", 2)))
 def renamenx(c, argv):
     """RENAMENX key newkey -- RENAME unless newkey exists; 1 if renamed. O(1)."""
     return _rename_generic(c, argv, nx=True)
@@ -171,7 +179,8 @@ def move(c, argv):
     return ONE
 
 
-@command("copy", -3, "write denyoom", (1, 2, 1), "@keyspace @write @slow", since="6.2.0")
+@command("copy", -3, "write denyoom", (1, 2, 1), "@keyspace @write @slow", since="6.2.0",
+         key_specs=(spec("RO access"), spec("OW update", 2)))
 def copy(c, argv):
     """COPY source destination [DB db] [REPLACE] -- copy a value and its TTL; 1 if copied. O(N)."""
     src_db = c.db
@@ -212,7 +221,8 @@ def copy(c, argv):
 
 # --- KEYS, SCAN, RANDOMKEY ----------------------------------------------------
 
-@command("keys", 2, "readonly", acl="@keyspace @read @slow @dangerous")
+@command("keys", 2, "readonly", acl="@keyspace @read @slow @dangerous",
+         tips="request_policy:all_shards nondeterministic_output_order")
 def keys(c, argv):
     """KEYS pattern -- every live key matching the glob pattern. O(N)."""
     db = c.db
@@ -238,14 +248,16 @@ def object_(c, argv):
     return dispatch_subcommand(object_.command, c, argv)
 
 
-@subcommand("object", "encoding", 3, "readonly", (2, 2, 1), "@keyspace @read @slow", since="2.2.3")
+@subcommand("object", "encoding", 3, "readonly", (2, 2, 1), "@keyspace @read @slow", since="2.2.3",
+            key_specs=(spec("RO", 2),), tips="nondeterministic_output")
 def object_encoding(c, argv):
     """OBJECT ENCODING key -- the internal representation of the value, or nil. O(1)."""
     v = c.db.get(argv[2])
     return None if v is None else encoding(v).encode()
 
 
-@subcommand("object", "freq", 3, "readonly", (2, 2, 1), "@keyspace @read @slow", since="4.0.0")
+@subcommand("object", "freq", 3, "readonly", (2, 2, 1), "@keyspace @read @slow", since="4.0.0",
+            key_specs=(spec("RO", 2),), tips="nondeterministic_output")
 def object_freq(c, argv):
     """OBJECT FREQ key -- not tracked by Keel: Redis's error for "no LFU policy". O(1)."""
     if c.db.get(argv[2]) is None:
@@ -253,7 +265,8 @@ def object_freq(c, argv):
     raise CommandError(errors.LFU_NOT_SELECTED)
 
 
-@subcommand("object", "idletime", 3, "readonly", (2, 2, 1), "@keyspace @read @slow", since="2.2.3")
+@subcommand("object", "idletime", 3, "readonly", (2, 2, 1), "@keyspace @read @slow", since="2.2.3",
+            key_specs=(spec("RO", 2),), tips="nondeterministic_output")
 def object_idletime(c, argv):
     """OBJECT IDLETIME key -- 0 (Keel keeps no access clock), or nil. O(1)."""
     return None if c.db.get(argv[2]) is None else ZERO
@@ -263,7 +276,8 @@ _SHARED_REFCOUNT = 2147483647  # what Redis shows for its shared integer objects
 _SHARED_INTEGERS = 10000
 
 
-@subcommand("object", "refcount", 3, "readonly", (2, 2, 1), "@keyspace @read @slow", since="2.2.3")
+@subcommand("object", "refcount", 3, "readonly", (2, 2, 1), "@keyspace @read @slow", since="2.2.3",
+            key_specs=(spec("RO", 2),), tips="nondeterministic_output")
 def object_refcount(c, argv):
     """OBJECT REFCOUNT key -- the reference count Redis would report, or nil. O(1)."""
     v = c.db.get(argv[2])

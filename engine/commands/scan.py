@@ -84,7 +84,8 @@ def _parse_count(arg: bytes) -> int:
     return count
 
 
-@command("scan", -2, "readonly", acl="@keyspace @read @slow", since="2.8.0")
+@command("scan", -2, "readonly", acl="@keyspace @read @slow", since="2.8.0",
+         tips="nondeterministic_output request_policy:special")
 def scan(c, argv):
     """SCAN cursor [MATCH pattern] [COUNT count] [TYPE type] -- [next cursor, keys]. O(COUNT) per call."""
     cursor = parse_cursor(argv[1])
@@ -106,7 +107,8 @@ def scan(c, argv):
 _RANDOM_TRIES = 16
 
 
-@command("randomkey", 1, "readonly", acl="@keyspace @read @slow")
+@command("randomkey", 1, "readonly", acl="@keyspace @read @slow",
+         tips="request_policy:all_shards nondeterministic_output")
 def randomkey(c, argv):
     """RANDOMKEY -- a random live key, or nil. O(1) but for runs of holes.
 

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 from engine import errors
 from engine.errors import CommandError
+from engine.keyspecs import spec
 from engine.notify import GENERIC
 from engine.notify import SET as SET_EVENTS
 from engine.registry import command
@@ -67,7 +68,8 @@ def _emit_srem(c, key: bytes, members: list) -> None:
 
 
 @command("sadd", -3, "write denyoom fast", (1, 1, 1), "@write @set @fast", group="set",
-         summary="Add members to a set", since="1.0.0")
+         summary="Add members to a set", since="1.0.0",
+         key_specs=(spec("RW insert"),))
 def sadd(c, argv):
     """SADD key member [member ...] -- how many were new. O(1) a member (O(n) on a listpack)."""
     key = argv[1]
@@ -97,7 +99,8 @@ def sadd(c, argv):
 
 
 @command("srem", -3, "write fast", (1, 1, 1), "@write @set @fast", group="set",
-         summary="Remove members from a set", since="1.0.0")
+         summary="Remove members from a set", since="1.0.0",
+         key_specs=(spec("RW delete"),))
 def srem(c, argv):
     """SREM key member [member ...] -- how many were there. O(1) a member (O(n) on a listpack)."""
     key = argv[1]
@@ -121,7 +124,8 @@ def srem(c, argv):
 
 
 @command("smembers", 2, "readonly", (1, 1, 1), "@read @set @slow", group="set",
-         summary="Every member of a set", since="1.0.0")
+         summary="Every member of a set", since="1.0.0",
+         tips="nondeterministic_output_order")
 def smembers(c, argv):
     """SMEMBERS key -- every member (a set reply). O(n)."""
     s = read_set(c, argv[1])
@@ -129,7 +133,8 @@ def smembers(c, argv):
 
 
 @command("sismember", 3, "readonly fast", (1, 1, 1), "@read @set @fast", group="set",
-         summary="Whether a value is a member of a set", since="1.0.0")
+         summary="Whether a value is a member of a set", since="1.0.0",
+         key_specs=(spec("RO"),))
 def sismember(c, argv):
     """SISMEMBER key member -- 1 or 0. O(1) (O(log n) on an intset, O(n) on a listpack)."""
     s = read_set(c, argv[1])
@@ -147,7 +152,8 @@ def smismember(c, argv):
 
 
 @command("scard", 2, "readonly fast", (1, 1, 1), "@read @set @fast", group="set",
-         summary="How many members a set has", since="1.0.0")
+         summary="How many members a set has", since="1.0.0",
+         key_specs=(spec("RO"),))
 def scard(c, argv):
     """SCARD key -- the number of members, 0 for a missing key. O(1)."""
     s = read_set(c, argv[1])
@@ -158,7 +164,8 @@ def scard(c, argv):
 
 
 @command("spop", -2, "write fast", (1, 1, 1), "@write @set @fast", group="set",
-         summary="Remove and return random members of a set", since="1.0.0")
+         summary="Remove and return random members of a set", since="1.0.0",
+         key_specs=(spec("RW access delete"),), tips="nondeterministic_output")
 def spop(c, argv):
     """SPOP key [count] -- a random member (nil when missing), or up to count of
     them (a set reply). O(1), O(count) with a count. Effect: SREM of those taken."""
@@ -193,7 +200,8 @@ def spop(c, argv):
 
 
 @command("srandmember", -2, "readonly", (1, 1, 1), "@read @set @slow", group="set",
-         summary="Random members of a set, left in place", since="1.0.0")
+         summary="Random members of a set, left in place", since="1.0.0",
+         tips="nondeterministic_output")
 def srandmember(c, argv):
     """SRANDMEMBER key [count] -- a random member (nil when missing); with a
     count, that many distinct members (all, if fewer), or with a negative
@@ -219,7 +227,8 @@ def srandmember(c, argv):
 
 
 @command("smove", 4, "write fast", (1, 2, 1), "@write @set @fast", group="set",
-         summary="Move a member from one set to another", since="1.0.0")
+         summary="Move a member from one set to another", since="1.0.0",
+         key_specs=(spec("RW access delete"), spec("RW insert", 2)))
 def smove(c, argv):
     """SMOVE source destination member -- 1 if it was moved, 0 if source does
     not hold it. O(1) (O(n) on a listpack). Effect: the command as sent."""
@@ -257,7 +266,8 @@ def smove(c, argv):
 
 
 @command("sscan", -3, "readonly", (1, 1, 1), "@read @set @slow", group="set",
-         summary="Walk the members of a set a few at a time", since="2.8.0")
+         summary="Walk the members of a set a few at a time", since="2.8.0",
+         tips="nondeterministic_output")
 def sscan(c, argv):
     """SSCAN key cursor [MATCH pattern] [COUNT count] -- [next cursor, members].
 

@@ -34,6 +34,7 @@ from array import array
 from engine import errors
 from engine.commands.set import read_set
 from engine.errors import CommandError
+from engine.keyspecs import keynum_spec, spec
 from engine.notify import GENERIC
 from engine.notify import SET as SET_EVENTS
 from engine.registry import command
@@ -82,7 +83,8 @@ def _intersection(sets: list, limit: int = 0) -> tuple[list, int]:
 
 
 @command("sinter", -2, "readonly", (1, -1, 1), "@read @set @slow", group="set",
-         summary="The members that every given set holds", since="1.0.0")
+         summary="The members that every given set holds", since="1.0.0",
+         tips="nondeterministic_output_order")
 def sinter(c, argv):
     """SINTER key [key ...] -- the intersection (a set reply). O(N*M)."""
     sets = _sources(c, argv[1:])
@@ -92,7 +94,8 @@ def sinter(c, argv):
 
 
 @command("sintercard", -3, "readonly movablekeys", (0, 0, 0), "@read @set @slow", group="set",
-         summary="How many members every given set holds", since="7.0.0")
+         summary="How many members every given set holds", since="7.0.0",
+         key_specs=(keynum_spec("RO access", 1),))
 def sintercard(c, argv):
     """SINTERCARD numkeys key [key ...] [LIMIT limit] -- the intersection's size,
     counting stops at limit (0: no limit). O(N*M)."""
@@ -119,7 +122,8 @@ def sintercard(c, argv):
 
 
 @command("sinterstore", -3, "write denyoom", (1, -1, 1), "@write @set @slow", group="set",
-         summary="Store the members that every given set holds", since="1.0.0")
+         summary="Store the members that every given set holds", since="1.0.0",
+         key_specs=(spec("RW update"), spec("RO access", 2, -1)))
 def sinterstore(c, argv):
     """SINTERSTORE destination key [key ...] -- the size of the intersection
     stored at destination (deleted when empty). O(N*M)."""
@@ -168,14 +172,16 @@ def _difference(c, sets) -> Set:
 
 
 @command("sunion", -2, "readonly", (1, -1, 1), "@read @set @slow", group="set",
-         summary="The members of any of the given sets", since="1.0.0")
+         summary="The members of any of the given sets", since="1.0.0",
+         tips="nondeterministic_output_order")
 def sunion(c, argv):
     """SUNION key [key ...] -- the union (a set reply). O(N)."""
     return SetReply(_union(c, _sources(c, argv[1:])).members())
 
 
 @command("sunionstore", -3, "write denyoom", (1, -1, 1), "@write @set @slow", group="set",
-         summary="Store the members of any of the given sets", since="1.0.0")
+         summary="Store the members of any of the given sets", since="1.0.0",
+         key_specs=(spec("OW update"), spec("RO access", 2, -1)))
 def sunionstore(c, argv):
     """SUNIONSTORE destination key [key ...] -- the size of the union stored at
     destination (deleted when empty). O(N)."""
@@ -183,14 +189,16 @@ def sunionstore(c, argv):
 
 
 @command("sdiff", -2, "readonly", (1, -1, 1), "@read @set @slow", group="set",
-         summary="The members of the first set that no other given set holds", since="1.0.0")
+         summary="The members of the first set that no other given set holds", since="1.0.0",
+         tips="nondeterministic_output_order")
 def sdiff(c, argv):
     """SDIFF key [key ...] -- the first set less the others (a set reply). O(N)."""
     return SetReply(_difference(c, _sources(c, argv[1:])).members())
 
 
 @command("sdiffstore", -3, "write denyoom", (1, -1, 1), "@write @set @slow", group="set",
-         summary="Store the members of the first set that no other given set holds", since="1.0.0")
+         summary="Store the members of the first set that no other given set holds", since="1.0.0",
+         key_specs=(spec("OW update"), spec("RO access", 2, -1)))
 def sdiffstore(c, argv):
     """SDIFFSTORE destination key [key ...] -- the size of the difference stored
     at destination (deleted when empty). O(N)."""

@@ -49,6 +49,7 @@ from types import SimpleNamespace
 
 from engine import errors
 from engine.errors import CommandError
+from engine.keyspecs import flags_of, spec, unknown_spec
 from engine.notify import GENERIC
 from engine.registry import command
 from engine.types.hash import Hash
@@ -366,13 +367,20 @@ def _store(c, dst: bytes, out: list) -> int:
     return len(items)
 
 
-def _sort_keys(argv: list) -> list[int]:
-    """SORT's key positions: the sorted key, and the last STORE's destination.
+_BY_GET_NOTE = ("The keys read through BY and GET patterns are named by the sorted values, "
+                "so no argument position holds them")
+_STORE_NOTE = "STORE's destination: the option may come anywhere after the key, so its place is not fixed"
+_READ = flags_of("RO access")
+_STORED = flags_of("OW update")
+
+
+def _sort_keys(argv: list) -> list[tuple]:
+    """SORT's keys and their flags: the sorted key, and the last STORE's destination.
 
     Walks the options as Redis's key finder does: LIMIT skips two arguments,
     GET and BY one; any other word is taken for an option without one.
     """
-    positions = [1]
+    found = [(1, _READ)]
     dst = None
     n = len(argv)
     i = 2
@@ -386,13 +394,15 @@ def _sort_keys(argv: list) -> list[int]:
             dst = i + 1
         i += 1
     if dst is not None:
-        positions.append(dst)
-    return positions
+        found.append((dst, _STORED))
+    return found
 
 
 @command("sort", -2, "write denyoom movablekeys", (1, 1, 1),
          "@write @set @sortedset @list @slow @dangerous", since="1.0.0", group="generic",
-         getkeys=_sort_keys)
+         getkeys=_sort_keys,
+         key_specs=(spec("RO access"), unknown_spec("RO access", _BY_GET_NOTE),
+                    unknown_spec("OW update", _STORE_NOTE)))
 def sort(c, argv):
     """SORT key [BY pattern] [LIMIT offset count] [GET pattern ...] [ASC|DESC] [ALPHA]
     [STORE destination] -- the elements sorted (or their number, stored).
@@ -401,7 +411,8 @@ def sort(c, argv):
 
 
 @command("sort_ro", -2, "readonly movablekeys", (1, 1, 1),
-         "@read @set @sortedset @list @slow @dangerous", since="7.0.0", group="generic")
+         "@read @set @sortedset @list @slow @dangerous", since="7.0.0", group="generic",
+         key_specs=(spec("RO access"), unknown_spec("RO access", _BY_GET_NOTE)))
 def sort_ro(c, argv):
     """SORT_RO key [BY pattern] [LIMIT offset count] [GET pattern ...] [ASC|DESC] [ALPHA]
     -- SORT without STORE. O(N + M log M)."""

@@ -39,6 +39,7 @@ from engine import errors, longdouble
 from engine.notify import GENERIC, STRING
 from engine.errors import CommandError
 from engine.keyspace import now_ms
+from engine.keyspecs import flags_of, spec
 from engine.registry import checks_own_arguments, command
 from engine.reply import INTS, OK, ONE, ZERO
 from engine.util import INT64_MAX, INT64_MIN, add_int64, parse_int
@@ -207,8 +208,22 @@ def get(c, argv):
     raise CommandError(errors.WRONGTYPE)
 
 
+_SET_READS = flags_of("RW access update")
+_SET_OVERWRITES = flags_of("OW update")
+
+
+def _set_keys(argv: list) -> list[tuple]:
+    """SET's key and how it is used: read too when GET asks for the old value."""
+    for arg in argv[3:]:
+        if arg.lower() == b"get":
+            return [(1, _SET_READS)]
+    return [(1, _SET_OVERWRITES)]
+
+
 @command("set", -3, "write denyoom", (1, 1, 1), "@write @string @slow", group="string",
-         summary="Store a string, with optional conditions and expiry", since="1.0.0")
+         summary="Store a string, with optional conditions and expiry", since="1.0.0", getkeys=_set_keys,
+         key_specs=(spec("RW access update variable_flags",
+                         notes="Read (RW, access) only with GET, which returns the old value; overwritten otherwise"),))
 def set_(c, argv):
     """SET key value [NX|XX] [GET] [EX s|PX ms|EXAT ts|PXAT ms-ts|KEEPTTL]
 
@@ -247,21 +262,24 @@ checks_own_arguments("set", 3)
 
 
 @command("setnx", 3, "write denyoom fast", (1, 1, 1), "@write @string @fast", group="string",
-         summary="Store a string under a name that is not taken yet", since="1.0.0")
+         summary="Store a string under a name that is not taken yet", since="1.0.0",
+         key_specs=(spec("OW insert"),))
 def setnx(c, argv):
     """SETNX key value -- 1 if the key was set, 0 if it existed. O(1). Effect: SET."""
     return _set_generic(c, argv[1], argv[2], NX, None, "setnx", ONE, ZERO)
 
 
 @command("setex", 4, "write denyoom", (1, 1, 1), "@write @string @slow", group="string",
-         summary="Store a string that expires after a number of seconds", since="2.0.0")
+         summary="Store a string that expires after a number of seconds", since="2.0.0",
+         key_specs=(spec("OW update"),))
 def setex(c, argv):
     """SETEX key seconds value -- OK. O(1). Effect: SET k v PXAT <ms>."""
     return _set_generic(c, argv[1], argv[3], EX, argv[2], "setex", OK, None)
 
 
 @command("psetex", 4, "write denyoom", (1, 1, 1), "@write @string @slow", group="string",
-         summary="Store a string that expires after a number of milliseconds", since="2.6.0")
+         summary="Store a string that expires after a number of milliseconds", since="2.6.0",
+         key_specs=(spec("OW update"),))
 def psetex(c, argv):
     """PSETEX key milliseconds value -- OK. O(1). Effect: SET k v PXAT <ms>."""
     return _set_generic(c, argv[1], argv[3], PX, argv[2], "psetex", OK, None)
@@ -281,7 +299,8 @@ def getset(c, argv):
 
 
 @command("getdel", 2, "write fast", (1, 1, 1), "@write @string @fast", group="string",
-         summary="Read a string and remove its key", since="6.2.0")
+         summary="Read a string and remove its key", since="6.2.0",
+         key_specs=(spec("RW access delete"),))
 def getdel(c, argv):
     """GETDEL key -- the value (then deleted) or nil. O(1). Effect: DEL."""
     key = argv[1]
@@ -295,7 +314,8 @@ def getdel(c, argv):
 
 
 @command("getex", -2, "write fast", (1, 1, 1), "@write @string @fast", group="string",
-         summary="Read a string and change or remove its time to live", since="6.2.0")
+         summary="Read a string and change or remove its time to live", since="6.2.0",
+         key_specs=(spec("RW access update", notes="RW and update: the key's time to live may change"),))
 def getex(c, argv):
     """GETEX key [EX s|PX ms|EXAT ts|PXAT ms-ts|PERSIST] -- the value or nil. O(1).
 
@@ -331,7 +351,8 @@ def getex(c, argv):
 
 
 @command("mget", -2, "readonly fast", (1, -1, 1), "@read @string @fast", group="string",
-         summary="Read several strings at once", since="1.0.0")
+         summary="Read several strings at once", since="1.0.0",
+         tips="request_policy:multi_shard")
 def mget(c, argv):
     """MGET key [key ...] -- each value, nil for missing keys and non-strings. O(N)."""
     get_ = c.db.get
@@ -353,7 +374,8 @@ def _check_pairs(argv: list, name: str) -> None:
 
 
 @command("mset", -3, "write denyoom", (1, -1, 2), "@write @string @slow", group="string",
-         summary="Store several strings at once", since="1.0.1")
+         summary="Store several strings at once", since="1.0.1",
+         key_specs=(spec("OW update", 1, -1, 2),), tips="request_policy:multi_shard response_policy:all_succeeded")
 def mset(c, argv):
     """MSET key value [key value ...] -- OK. O(N). Effect: MSET, as sent."""
     _check_pairs(argv, "mset")
@@ -373,7 +395,8 @@ def _set_pairs(c, argv: list) -> None:
 
 
 @command("msetnx", -3, "write denyoom", (1, -1, 2), "@write @string @slow", group="string",
-         summary="Store several strings, or none if any of the names is taken", since="1.0.1")
+         summary="Store several strings, or none if any of the names is taken", since="1.0.1",
+         key_specs=(spec("OW insert", 1, -1, 2),), tips="request_policy:multi_shard response_policy:agg_min")
 def msetnx(c, argv):
     """MSETNX key value [key value ...] -- 1 if all were set, 0 if any key existed. O(N)."""
     _check_pairs(argv, "msetnx")
@@ -387,7 +410,8 @@ def msetnx(c, argv):
 
 
 @command("append", 3, "write denyoom fast", (1, 1, 1), "@write @string @fast", group="string",
-         summary="Add bytes to the end of a string", since="2.0.0")
+         summary="Add bytes to the end of a string", since="2.0.0",
+         key_specs=(spec("RW insert"),))
 def append(c, argv):
     """APPEND key value -- the new length. O(M) amortized, M the length of value.
 
@@ -431,7 +455,8 @@ def append(c, argv):
 
 
 @command("strlen", 2, "readonly fast", (1, 1, 1), "@read @string @fast", group="string",
-         summary="The length in bytes of a string", since="2.2.0")
+         summary="The length in bytes of a string", since="2.2.0",
+         key_specs=(spec("RO"),))
 def strlen(c, argv):
     """STRLEN key -- the length of the string, 0 if missing. O(1)."""
     v = get_string(c, argv[1])

@@ -15,6 +15,7 @@ from __future__ import annotations
 from engine import errors
 from engine.commands.string import check_string_length, get_string, is_string, max_string_len, writable_string
 from engine.errors import CommandError
+from engine.keyspecs import spec
 from engine.notify import STRING
 from engine.registry import command
 from engine.reply import ZERO
@@ -62,7 +63,8 @@ def substr(c, argv):
 
 
 @command("setrange", 4, "write denyoom", (1, 1, 1), "@write @string @slow", group="string",
-         summary="Write bytes into a string at an offset, padding it with zeros if needed", since="2.2.0")
+         summary="Write bytes into a string at an offset, padding it with zeros if needed", since="2.2.0",
+         key_specs=(spec("RW update"),))
 def setrange(c, argv):
     """SETRANGE key offset value -- the new length. O(M), M the length of value.
 

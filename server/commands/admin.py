@@ -18,14 +18,16 @@ from server import info as info_mod
 from server.dispatch import NO_REPLY
 
 
-@command("info", -1, "loading stale", acl="@slow @dangerous", group="server")
+@command("info", -1, "loading stale", acl="@slow @dangerous", group="server",
+         tips="nondeterministic_output request_policy:all_shards response_policy:special")
 def info(c, argv):
     """INFO [section ...] -- the server's state as text. O(N) in the number of databases and commands."""
     sections = [a.decode("utf-8", "replace") for a in argv[1:]]
     return Verbatim(info_mod.generate(c.server, sections).encode())
 
 
-@command("time", 1, "loading stale fast", acl="@fast", group="server", since="2.6.0")
+@command("time", 1, "loading stale fast", acl="@fast", group="server", since="2.6.0",
+         tips="nondeterministic_output")
 def time_(c, argv):
     """TIME -- the server's clock: [unix seconds, microseconds]. O(1)."""
     us = time.time_ns() // 1000

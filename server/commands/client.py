@@ -92,13 +92,15 @@ def client_setinfo(c, argv):
     return OK
 
 
-@subcommand("client", "info", 2, _SUB, acl="@slow @connection", since="6.2.0")
+@subcommand("client", "info", 2, _SUB, acl="@slow @connection", since="6.2.0",
+            tips="nondeterministic_output")
 def client_info(c, argv):
     """CLIENT INFO -- this connection, as one CLIENT LIST line. O(1)."""
     return Verbatim((c.info_line() + "\n").encode())
 
 
-@subcommand("client", "list", -2, _ADMIN, acl="@admin @slow @dangerous @connection", since="2.4.0")
+@subcommand("client", "list", -2, _ADMIN, acl="@admin @slow @dangerous @connection", since="2.4.0",
+            tips="nondeterministic_output")
 def client_list(c, argv):
     """CLIENT LIST [TYPE normal|master|replica|pubsub] [ID id ...] -- the connections. O(N)."""
     clients = list(c.server.clients.values())

@@ -41,7 +41,8 @@ def config_get(c, argv):
     return out
 
 
-@subcommand("config", "set", -4, _SUB, acl=_ACL, since="2.0.0")
+@subcommand("config", "set", -4, _SUB, acl=_ACL, since="2.0.0",
+            tips="request_policy:all_nodes response_policy:all_succeeded")
 def config_set(c, argv):
     """CONFIG SET directive value [directive value ...] -- change directives, all or none. O(N)."""
     if len(argv) % 2:

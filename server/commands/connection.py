@@ -25,7 +25,8 @@ RESET_HOOKS: list = []
 _RESET = Status("RESET")
 
 
-@command("ping", -1, "fast", acl="@fast @connection", group="connection")
+@command("ping", -1, "fast", acl="@fast @connection", group="connection",
+         tips="request_policy:all_shards response_policy:all_succeeded")
 def ping(c, argv):
     """PING [message] -- PONG, or the message. O(1).
 

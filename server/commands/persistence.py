@@ -57,7 +57,8 @@ def bgrewriteaof(c, argv):
     return Status("Background append only file rewriting started")
 
 
-@command("lastsave", 1, "loading stale fast", acl="@admin @fast @dangerous", group="server")
+@command("lastsave", 1, "loading stale fast", acl="@admin @fast @dangerous", group="server",
+         tips="nondeterministic_output")
 def lastsave(c, argv):
     """LASTSAVE -- unix time of the last successful checkpoint."""
     return c.server.persistence.last_save_time

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from engine import errors
 from engine.errors import CommandError
+from engine.keyspecs import spec
 from engine.registry import command, dispatch_subcommand, subcommand
 from engine.reply import INTS, help_lines
 from server.commands.connection import RESET_HOOKS
@@ -49,14 +50,16 @@ def punsubscribe(c, argv):
 
 
 @command("ssubscribe", -2, _FLAGS, keys=(1, -1, 1), acl=_ACL, group="pubsub", since="7.0.0",
-         fast_path=False, key_flags="not_key")
+         fast_path=False,
+         key_specs=(spec("not_key", 1, -1),))
 def ssubscribe(c, argv):
     """SSUBSCRIBE shardchannel [shardchannel ...] -- listen on the shard channels. O(N)."""
     return confirm(c, c.server.pubsub.subscribe(c, SHARD, argv[1:]))
 
 
 @command("sunsubscribe", -1, _FLAGS, keys=(1, -1, 1), acl=_ACL, group="pubsub", since="7.0.0",
-         fast_path=False, key_flags="not_key")
+         fast_path=False,
+         key_specs=(spec("not_key", 1, -1),))
 def sunsubscribe(c, argv):
     """SUNSUBSCRIBE [shardchannel ...] -- stop listening on the shard channels (on all, without arguments). O(N)."""
     return confirm(c, c.server.pubsub.unsubscribe(c, SHARD, argv[1:]))
@@ -74,7 +77,8 @@ def publish(c, argv):
 
 
 @command("spublish", 3, "pubsub loading stale fast", keys=(1, 1, 1), acl="@pubsub @fast", group="pubsub",
-         since="7.0.0", key_flags="not_key")
+         since="7.0.0",
+         key_specs=(spec("not_key"),))
 def spublish(c, argv):
     """SPUBLISH shardchannel message -- send the message on the shard channel; how many received it. O(N)."""
     channel, message = argv[1], argv[2]
