@@ -7,6 +7,7 @@ returns a reply value.
 errors.py     every error text, in Redis's words
 reply.py      reply value types (encoded to RESP by server.resp)
 registry.py   @command / @subcommand: the one command table
+keyspecs.py   key specifications: where a command's keys are, how it uses them
 keyspace.py   databases, values, expiry (lazy + active), effects
 session.py    what a handler sees of its client
 util.py       Redis's number syntax and formatting, glob matching
