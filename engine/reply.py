@@ -17,6 +17,7 @@ handler returns        RESP2                       RESP3
 ``bool``               integer 0/1                 boolean ``#t``/``#f``
 ``Status``             simple string ``+``         simple string ``+``
 ``Verbatim``           bulk string                 verbatim ``=txt:``
+``BigNumber``          bulk string                 big number ``(``
 ``Raw``                the bytes as they are       the bytes as they are
 ``CommandError``       error ``-``                 error ``-``
 =====================  ==========================  ===========================
@@ -41,6 +42,12 @@ class Status(str):
 
 class Verbatim(bytes):
     """A text blob (INFO, CLIENT LIST): bulk in RESP2, ``=txt:`` in RESP3."""
+
+    __slots__ = ()
+
+
+class BigNumber(bytes):
+    """A RESP3 big number (``(digits``); a bulk string in RESP2 (script replies)."""
 
     __slots__ = ()
 

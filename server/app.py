@@ -34,6 +34,7 @@ from server.multi import Watches
 from server.persistence import Persistence
 from server.protocol import Connection, sample_calls
 from server.pubsub import PubSub
+from server.scripting.runner import Scripting
 from server.tracking import Tracking
 
 log = logging.getLogger("keel")
@@ -103,6 +104,7 @@ class Server:
             setattr(self.ks.limits, attr, config[name])
         config.listeners.append(self._config_changed)
         self.notifier = Notifier(self)  # keyspace events, published through self.pubsub
+        self.ks.scripting = Scripting(self.ks, self)  # EVAL and FUNCTION (server.scripting)
         self.save_on_shutdown = True
 
     def _config_changed(self, name: str, value) -> None:

@@ -155,6 +155,11 @@ DIRECTIVES = [
         "volatile-lru", "volatile-lfu", "volatile-random", "volatile-ttl",
         "allkeys-lru", "allkeys-lfu", "allkeys-random", "noeviction")),
     _D("maxmemory-samples", "int", 5, lo=1, hi=64),
+    # Scripting (server.scripting): past busy-reply-threshold (ms) a running
+    # script lets other clients in, to answer -BUSY; lua-max-memory caps each
+    # Lua state's allocations (a Keel directive: Redis has no such limit).
+    _D("busy-reply-threshold", "int", 5000, lo=0, hi=2**63 - 1, aliases=("lua-time-limit",)),
+    _D("lua-max-memory", "memory", 1024 * 1024 * 1024, lo=1024 * 1024, hi=2**63 - 1),
     _D("appendonly", "bool", True),
     _D("appendfsync", "enum", "always", choices=("always", "everysec", "no")),
     _D("appendfilename", "str", "appendonly.aof", mutable=False),

@@ -26,7 +26,7 @@ import hiredis
 
 from engine import errors
 from engine.errors import CommandError
-from engine.reply import NULL_ARRAY, Raw, Set, Status, Verbatim
+from engine.reply import NULL_ARRAY, BigNumber, Raw, Set, Status, Verbatim
 from engine.util import to_int_or_none
 
 INLINE_MAX = 64 * 1024  # PROTO_INLINE_MAX_SIZE: longest inline request / header line
@@ -119,6 +119,8 @@ def encode2(r) -> bytes:
     if t is str:
         r = r.encode()
         return b"$%d\r\n%s\r\n" % (len(r), r)
+    if t is BigNumber:
+        return b"$%d\r\n%s\r\n" % (len(r), r)
     raise TypeError(f"cannot encode reply of type {t.__name__}")
 
 
@@ -158,6 +160,8 @@ def encode3(r) -> bytes:
     if t is str:
         r = r.encode()
         return b"$%d\r\n%s\r\n" % (len(r), r)
+    if t is BigNumber:
+        return b"(%s\r\n" % r
     raise TypeError(f"cannot encode reply of type {t.__name__}")
 
 

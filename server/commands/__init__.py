@@ -9,6 +9,7 @@ persistence SAVE, BGSAVE, BGREWRITEAOF, LASTSAVE
 pubsub      SUBSCRIBE, UNSUBSCRIBE, PSUBSCRIBE, PUNSUBSCRIBE, SSUBSCRIBE, SUNSUBSCRIBE,
             PUBLISH, SPUBLISH, PUBSUB CHANNELS|NUMSUB|NUMPAT|SHARDCHANNELS|SHARDNUMSUB|HELP
 tracking    CLIENT TRACKING|CACHING|GETREDIR|TRACKINGINFO (client-side caching)
+scripting   EVAL, EVALSHA, EVAL_RO, EVALSHA_RO, SCRIPT, FUNCTION, FCALL, FCALL_RO (in server/scripting/)
 
 Handlers here receive a ``server.client.Client`` (``c.server`` is the
 ``server.app.Server``). COMMAND lives in ``engine.commands.introspection``:
@@ -17,3 +18,4 @@ it needs only the command table.
 
 from server.commands import admin, client, config, connection, persistence, pubsub, tracking  # noqa: F401
 from server import multi  # noqa: F401,E402  (MULTI, EXEC, DISCARD, WATCH, UNWATCH)
+from server import scripting  # noqa: F401,E402  (EVAL, SCRIPT, FUNCTION, FCALL)

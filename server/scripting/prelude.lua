@@ -1,0 +1,186 @@
+-- The Lua side of a Keel scripting VM, run once when the VM is created.
+--
+-- Arguments (from server/scripting/vm.py): the Python callbacks and the
+-- constants this VM needs. Returns the table of entry points Python uses
+-- (compile, run, run_function, ...). Once sealed (api.seal), a script's
+-- globals can be neither created nor read undeclared, in Redis's words, and
+-- the library tables are read-only.
+
+local py_errtext, py_hook, version, version_num, hook_every, chunkname = ...
+
+local dbg = debug
+local error, type, tostring, rawget, rawset, select, pairs =
+      error, type, tostring, rawget, rawset, select, pairs
+local setmetatable, getmetatable, xpcall, raw_pcall, raw_loadstring =
+      setmetatable, getmetatable, xpcall, pcall, loadstring
+local byte = string.byte
+
+local ARGS_ERR = 'ERR wrong number or type of arguments'
+
+-- --- the redis table --------------------------------------------------------
+
+local redis = {}
+redis.REDIS_VERSION = version
+redis.REDIS_VERSION_NUM = version_num
+redis.LOG_DEBUG, redis.LOG_VERBOSE, redis.LOG_NOTICE, redis.LOG_WARNING = 0, 1, 2, 3
+redis.REPL_NONE, redis.REPL_AOF, redis.REPL_SLAVE, redis.REPL_REPLICA, redis.REPL_ALL = 0, 1, 2, 2, 3
+
+-- A text with an error code ("-CODE message" or "CODE message") keeps it;
+-- one word alone becomes "ERR word".
+local function error_text(s)
+  if byte(s, 1) == 45 then s = s:sub(2) end  -- '-'
+  if not s:find(' ', 1, true) then return 'ERR ' .. s end
+  return s
+end
+
+function redis.error_reply(s)
+  if type(s) ~= 'string' then return {err = ARGS_ERR} end
+  return {err = error_text(s)}
+end
+
+function redis.status_reply(s)
+  if type(s) ~= 'string' then return {err = ARGS_ERR} end
+  return {ok = s}
+end
+
+function redis.replicate_commands() return true end
+
+-- Builders Python uses to make reply tables.
+local api = {}
+function api.ok(s) return {ok = s} end
+function api.err(s) return {err = s} end
+function api.double(d) return {double = d} end
+function api.big_number(s) return {big_number = s} end
+function api.map(t) return {map = t} end
+function api.set(t) return {set = t} end
+function api.verbatim(f, s) return {verbatim_string = {format = f, string = s}} end
+
+-- --- errors, pcall ------------------------------------------------------------
+
+-- An error table ({err = text}) and an error raised by the redis.* functions
+-- (Python callables: a Python exception reaches Lua as userdata, py_errtext
+-- gives its text) are answered as they are; anything else is a Lua error,
+-- answered as "ERR <message>". Either way the reply names the line of the
+-- user's code that raised it. (The redis.* functions that may raise are
+-- Python callables, not Lua functions: a Lua function called as
+-- `return f()` is a tail call and takes its caller's line with it.)
+local function on_error(e)
+  local line = 0
+  for level = 2, 200 do
+    local info = dbg.getinfo(level, 'Sl')
+    if info == nil then break end
+    if info.source == chunkname then line = info.currentline break end
+  end
+  local msg
+  if type(e) == 'userdata' then e = {err = py_errtext(e)} end
+  if type(e) == 'table' then
+    msg = rawget(e, 'err')
+    if type(msg) ~= 'string' then msg = 'ERR unknown error' end
+  else
+    msg = 'ERR ' .. tostring(e)
+  end
+  return {msg, line}
+end
+
+-- A caught error table reaches the script as its text, as in Redis.
+local function caught(ok, ...)
+  if ok then return ok, ... end
+  local e = ...
+  if type(e) == 'userdata' then return false, py_errtext(e) end
+  if type(e) == 'table' and type(rawget(e, 'err')) == 'string' then return false, rawget(e, 'err') end
+  return false, e
+end
+
+-- --- the sandbox ------------------------------------------------------------
+-- Scripts run with their own globals table, `env` (its own _G), sealed by
+-- api.seal(): reading an undeclared global or writing any global errors.
+-- The state's real globals stay as Lua left them (lupa itself reads them).
+
+local env = {}
+for _, name in pairs({'assert', 'collectgarbage', 'coroutine', 'error', 'gcinfo', 'getmetatable',
+                      'ipairs', 'math', 'next', 'pairs', 'rawequal', 'rawget', 'rawset', 'select',
+                      'setmetatable', 'string', 'table', 'tonumber', 'tostring', 'type', 'unpack',
+                      'xpcall', '_VERSION', 'load'}) do
+  env[name] = _G[name]
+end
+env._G = env
+env.redis = redis
+env.pcall = function(f, ...) return caught(raw_pcall(f, ...)) end
+local setfenv = setfenv
+
+-- Precompiled chunks bypass the compiler's checks: refused.
+env.loadstring = function(s, name)
+  if type(s) == 'string' and byte(s, 1) == 27 then return nil, 'bytecode not allowed' end
+  local f, e = raw_loadstring(s, name)
+  if f then setfenv(f, env) end
+  return f, e
+end
+
+function api.compile(body, name)
+  local f, e = raw_loadstring(body, name or chunkname)
+  if f then setfenv(f, env) end
+  return f, e
+end
+
+local function split_args(nkeys, ...)
+  local keys, argv = {}, {}
+  local n = select('#', ...)
+  local all = {...}
+  for i = 1, nkeys do keys[i] = all[i] end
+  for i = nkeys + 1, n do argv[i - nkeys] = all[i] end
+  return keys, argv
+end
+
+-- EVAL: KEYS and ARGV are globals.
+function api.run(f, nkeys, ...)
+  local keys, argv = split_args(nkeys, ...)
+  rawset(env, 'KEYS', keys)
+  rawset(env, 'ARGV', argv)
+  return xpcall(f, on_error)
+end
+
+-- FCALL: the function takes (keys, args).
+function api.run_function(f, nkeys, ...)
+  local keys, argv = split_args(nkeys, ...)
+  return xpcall(function() return f(keys, argv) end, on_error)
+end
+
+-- A FUNCTION LOAD library's body.
+function api.run_plain(f)
+  return xpcall(f, on_error)
+end
+
+api.env = env
+api.redis = redis
+api.getinfo = dbg.getinfo
+
+local function readonly(t)
+  return setmetatable({}, {
+    __index = t,
+    __newindex = function() error('Attempt to modify a readonly table', 2) end,
+    __metatable = false,
+  })
+end
+api.readonly = readonly
+
+function api.seal()
+  for _, name in pairs({'string', 'math', 'table', 'coroutine', 'redis', 'cjson', 'cmsgpack', 'bit', 'struct'}) do
+    local t = rawget(env, name)
+    if t ~= nil then rawset(env, name, readonly(t)) end
+  end
+  setmetatable(env, {
+    __index = function(_, k)
+      error("Script attempted to access nonexistent global variable '" .. tostring(k) .. "'", 2)
+    end,
+    __newindex = function() error('Attempt to modify a readonly table', 2) end,
+    __metatable = false,
+  })
+end
+
+-- The kill switch and the busy check: every hook_every instructions.
+dbg.sethook(function()
+  local m = py_hook()
+  if m ~= nil then error({err = m}, 0) end
+end, '', hook_every)
+
+return api

@@ -1,0 +1,203 @@
+"""Running a script: the checks ``redis.call`` makes, the effects a script
+journals, the state of the script that runs now.
+
+``Scripting`` (one per keyspace, ``ks.scripting``) owns the two Lua states
+(EVAL scripts and FUNCTION libraries, kept apart as Redis keeps them), the
+script cache and the function libraries, and ``current``: the ``ScriptRun``
+of the script running now, if any.
+
+``redis.call`` runs a command through its own handler after the checks a
+command inside a script needs, in Redis's order: unknown command, arity,
+``noscript`` flag, a write from a read-only script (EVAL_RO, FCALL_RO, a
+``no-writes`` script). Its effects land in ``ks.effects`` like any
+command's; ``run`` wraps a script's effects in MULTI/EXEC when there are
+more than one, so the turn's log record holds the whole script, and the
+script's reply leaves with the others once that record is safe. The
+script runs with the caller's database, and a SELECT inside it is undone
+when it returns, as in Redis. A blocking command answers its non-blocking
+reply; clients blocked on keys the script made ready are served after it
+(dispatch does that after the top-level command).
+"""
+
+from __future__ import annotations
+
+import time
+
+from engine import errors
+from engine.commands.blocking import WouldBlock
+from engine.errors import CommandError
+from engine.registry import TABLE
+from engine.reply import OK
+from server.scripting.vm import LuaMemoryError, LuaVM
+
+_MULTI = [b"MULTI"]
+_EXEC = [b"EXEC"]
+
+LUA_MAX_MEMORY = 1 << 30  # each Lua state's allocation limit without a server (lua-max-memory)
+
+
+class ScriptRun:
+    """The script running now: who runs it, what it may do, what it did."""
+
+    __slots__ = ("client", "readonly", "wrote", "started", "name", "kind", "killed", "busy")
+
+    def __init__(self, client, readonly: bool, name: str, kind: str):
+        self.client = client
+        self.readonly = readonly
+        self.wrote = False  # a write command ran: SCRIPT KILL answers UNKILLABLE
+        self.started = time.monotonic()
+        self.name = name  # the sha, or the function's name
+        self.kind = kind  # "script" | "function"
+        self.killed = None  # the error text the hook kills the script with
+        self.busy = False  # past busy-reply-threshold: other clients get -BUSY
+
+
+class Scripting:
+    def __init__(self, ks, server=None):
+        self.ks = ks
+        self.server = server
+        self.max_memory = LUA_MAX_MEMORY
+        if server is not None:
+            self.max_memory = server.config["lua-max-memory"]
+            server.config.listeners.append(self._config_changed)
+        self.scripts = {}  # sha (lower-case hex bytes) -> eval.Script
+        self.eval_vm = self._new_vm(b"@user_script")
+        self.function_vm = None  # made with the first library (server.scripting.function)
+        self.libraries = {}  # name -> function.Library
+        self.functions = {}  # name -> function.Function
+        self.current: ScriptRun | None = None
+        self.busy = None  # server.scripting.busy.Busy, when running in a server
+
+    def _new_vm(self, chunkname: bytes) -> LuaVM:
+        vm = LuaVM(chunkname, self.max_memory)
+        vm.call = self.call
+        vm.on_hook = self._hook
+        return vm
+
+    def _config_changed(self, name: str, value) -> None:
+        if name == "lua-max-memory":
+            self.max_memory = value
+            for vm in (self.eval_vm, self.function_vm):
+                if vm is not None:
+                    vm.lua.set_max_memory(value)
+
+    def _hook(self):
+        """Every ``HOOK_EVERY`` Lua instructions: the text to kill the script
+        with (SCRIPT KILL, SHUTDOWN NOSAVE), or None to go on."""
+        run = self.current
+        if run is None:
+            return None
+        if run.killed is None and self.busy is not None:
+            self.busy.tick(run)
+        return run.killed
+
+    def reset_eval_vm(self) -> None:
+        """SCRIPT FLUSH: a new Lua state, as Redis starts one."""
+        self.scripts.clear()
+        self.eval_vm = self._new_vm(b"@user_script")
+
+    # -- redis.call ---------------------------------------------------------------
+    def call(self, argv: list):
+        run = self.current
+        if run is None:
+            raise CommandError(errors.SCRIPT_NOT_ALLOWED)
+        name = argv[0]
+        cmd = TABLE.get(name)
+        if cmd is None:
+            cmd = TABLE.get(name.lower())
+            if cmd is None:
+                raise CommandError(errors.SCRIPT_UNKNOWN_COMMAND)
+        if not cmd.arity_ok(len(argv)):
+            raise CommandError(errors.SCRIPT_WRONG_ARITY)
+        stat = cmd
+        handler = cmd.handler
+        if cmd.subcommands and len(argv) > 1:
+            sub = cmd.subcommands.get(argv[1].lower())
+            if sub is None:
+                raise CommandError(errors.UNKNOWN_SUBCOMMAND.format(
+                    argv[1].decode("utf-8", "replace"), cmd.name.upper()))
+            if not sub.arity_ok(len(argv)):
+                raise CommandError(errors.SCRIPT_WRONG_ARITY)
+            stat = sub
+            handler = sub.handler
+        if "noscript" in stat.flags or "noscript" in cmd.flags:
+            raise CommandError(errors.SCRIPT_NOT_ALLOWED)
+        if stat.is_write:
+            if run.readonly:
+                raise CommandError(errors.SCRIPT_WRITE_READONLY)
+            run.wrote = True
+        c = run.client
+        effects = self.ks.effects
+        n = len(effects)
+        r = handler(c, argv)
+        if type(r) is WouldBlock:
+            r = r.no_wait
+        stat.calls += 1
+        vm = self.function_vm if run.kind == "function" else self.eval_vm
+        if vm.repl == 0:  # redis.set_repl(redis.REPL_NONE): kept out of the log
+            del effects[n:]
+        server = self.server
+        if server is not None and c.tracking is not None:
+            server.tracking.remember(c, stat, argv)
+        return r
+
+    # -- running ----------------------------------------------------------------
+    def run(self, c, vm: LuaVM, entry, f, nkeys: int, args, run: ScriptRun, chunk: str):
+        """Run ``f`` through ``entry`` (``vm.run_script`` / ``vm.run_function``);
+        the reply value, or raise the script's error in Redis's words."""
+        if self.current is not None:  # a script calling EVAL is refused before this
+            raise CommandError(errors.SCRIPT_NOT_ALLOWED)
+        effects = self.ks.effects
+        first = len(effects)
+        db = c.db
+        protocol = c.protocol
+        c.protocol = 2
+        vm.resp = 2
+        vm.repl = 3
+        self.current = run
+        try:
+            ok, res = entry(f, nkeys, *args)
+        except LuaMemoryError:
+            ok, res = False, None
+        finally:
+            self.current = None
+            c.db = db
+            c.protocol = protocol
+            if run.busy:
+                self.busy.leave(run)
+        if run.killed is not None and run.killed == errors.SCRIPT_SHUTDOWN:
+            del effects[first:]  # the process stops: what the script did is not kept
+        elif len(effects) - first > 1:
+            effects.insert(first, (effects[first][0], _MULTI))
+            effects.append((effects[-1][0], _EXEC))
+        if not ok:
+            if res is None or type(res) is bytes:  # "not enough memory": no handler ran
+                raise CommandError(errors.SCRIPT_OOM.format(run.name))
+            msg, line = res[1], res[2]
+            raise CommandError(errors.SCRIPT_FAILED.format(
+                msg.decode("utf-8", "replace"), run.name, chunk, int(line or 0)))
+        return vm.to_reply(res)
+
+    def kill(self, kind: str):
+        """SCRIPT KILL / FUNCTION KILL: the hook stops the script at its next tick."""
+        run = self.current
+        if run is None or run.kind != kind:
+            raise CommandError(errors.NOTBUSY)
+        if run.wrote:
+            raise CommandError(errors.UNKILLABLE)
+        run.killed = errors.SCRIPT_KILLED if kind == "script" else errors.FUNCTION_KILLED
+        return OK
+
+    # -- INFO memory ------------------------------------------------------------
+    def info(self) -> list:
+        eval_mem = self.eval_vm.memory()
+        fn_mem = self.function_vm.memory() if self.function_vm is not None else 0
+        return [
+            ("used_memory_lua", eval_mem),
+            ("used_memory_vm_eval", eval_mem),
+            ("used_memory_vm_functions", fn_mem),
+            ("used_memory_scripts", sum(len(s.body) for s in self.scripts.values())),
+            ("number_of_cached_scripts", len(self.scripts)),
+            ("number_of_functions", len(self.functions)),
+            ("number_of_libraries", len(self.libraries)),
+        ]
