@@ -79,6 +79,9 @@ def per_call_seconds(name: str, n: int) -> float:
 def test_cost_per_call_does_not_grow_with_the_set(name):
     small = per_call_seconds(name, SMALL)
     big = per_call_seconds(name, BIG)
+    if big >= 5 * small:  # a busy machine can spoil one series: measure both once more
+        small = min(small, per_call_seconds(name, SMALL))
+        big = min(big, per_call_seconds(name, BIG))
     print(f"{name}: {small * 1e6:.2f} us at {SMALL}, {big * 1e6:.2f} us at {BIG} ({big / small:.2f}x)")
     assert big < 5 * small, f"{name}: {big * 1e6:.2f} us a call at {BIG} members, {small * 1e6:.2f} at {SMALL}"
 
