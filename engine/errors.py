@@ -242,5 +242,4 @@ UNKILLABLE = ("UNKILLABLE Sorry the script already executed write commands again
               "You can either wait the script termination or kill the server in a hard way using "
               "the SHUTDOWN NOSAVE command.")
 SCRIPT_KILLED = "ERR Script killed by user with SCRIPT KILL..."
-FUNCTION_KILLED = "ERR Script killed by user with FUNCTION KILL..."
 SCRIPT_SHUTDOWN = "ERR Script killed by user with SHUTDOWN NOSAVE..."

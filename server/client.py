@@ -71,7 +71,8 @@ class Client(Session):
 
     def regate(self) -> None:
         self.gated = ((not self.authenticated) or self.reply_mode != "on" or self.server.loading
-                      or self.multi is not None or self.pubsub is not None or self.tracking is not None)
+                      or self.multi is not None or self.pubsub is not None or self.tracking is not None
+                      or self.server.busy_run is not None)
 
     def info_line(self) -> str:
         """One line of CLIENT LIST / CLIENT INFO, in Redis's field order."""

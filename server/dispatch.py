@@ -1,7 +1,7 @@
 """Dispatch: the checks a command passes before it runs, in Redis's order.
 
 unknown command -> arity -> authentication -> OOM -> read-only replica ->
-loading -> pub/sub context (RESP2) -> MULTI queueing. A command refused on
+loading -> a busy script (-BUSY) -> pub/sub context (RESP2) -> MULTI queueing. A command refused on
 the way inside MULTI makes EXEC answer EXECABORT (``refuse``). The fast path in ``server.protocol`` inlines the common case (known
 command, right arity, client not gated) and calls ``slow_call`` for anything
 else; ``slow_call`` runs the full sequence. Both count INFO commandstats and
@@ -118,6 +118,10 @@ def slow_call(client, cmd, argv: list):
         return refuse(client, stat, CommandError(errors.NOAUTH))
     if server.loading and "loading" not in stat.flags:
         return refuse(client, stat, CommandError(errors.LOADING))
+    if server.busy_run is not None and (  # a script past busy-reply-threshold (server.scripting.busy)
+            "allow_busy" not in stat.flags or (cmd.name == "shutdown" and b"nosave" not in map(bytes.lower, argv))):
+        return refuse(client, stat, CommandError(
+            errors.BUSY_SCRIPT if server.busy_run.kind == "script" else errors.BUSY_FUNCTION))
     if client.pubsub is not None and client.protocol == 2 and cmd.name not in SUBSCRIBED_OK:
         return refuse(client, stat, CommandError(errors.SUBSCRIBED_CONTEXT.format(stat.fullname)))
     if client.multi is not None and cmd.name not in MULTI_RUNS:

@@ -134,6 +134,12 @@ class Connection(asyncio.Protocol):
 
     # -- connection lifecycle ----------------------------------------------
     def connection_made(self, transport) -> None:
+        if self.client is not None:
+            # Accepted while a script was busy (server.scripting.busy): the
+            # loop adopts it now, client state and unread requests kept.
+            self.transport = transport
+            transport.set_write_buffer_limits(high=OUTPUT_HIGH, low=OUTPUT_LOW)
+            return
         self.transport = transport
         server = self.server
         if len(server.clients) >= server.config["maxclients"]:

@@ -3,7 +3,6 @@
 vm        one Lua state set up as Redis sets up its own: the ``redis`` table,
           the sandbox, the conversions between replies and Lua values
 prelude   (prelude.lua) the Lua side of a state, run when it is made
-libs      cjson, cmsgpack, bit and struct, as Redis ships them
 runner    ``Scripting`` (``ks.scripting``): the script cache, the libraries,
           the script running now; ``redis.call``'s checks; a script's effects
 eval      EVAL, EVALSHA, EVAL_RO, EVALSHA_RO, SCRIPT
@@ -14,6 +13,9 @@ busy      a script past busy-reply-threshold: -BUSY to the others, SCRIPT KILL,
 A script runs on the event loop, like every command: nothing else touches
 the keyspace while it runs. Past the threshold, the count hook answers other
 clients from inside the script (``busy``); see that module for why.
+
+Not yet: the cjson, cmsgpack, bit and struct libraries Redis loads (a
+script naming them gets the undeclared-global error), SCRIPT DEBUG.
 """
 
-from server.scripting import eval  # noqa: F401  (registers the commands)
+from server.scripting import eval, function  # noqa: F401  (registers the commands)

@@ -131,18 +131,33 @@ local function split_args(nkeys, ...)
   return keys, argv
 end
 
+-- What a run answers Python: (true, 1, text) for an error reply table,
+-- (true, 2, text) for a status table, (true, 0, value) for anything else,
+-- (false, {message, line}) for an error. Telling the two common tables apart
+-- here costs less than asking for their fields from Python.
+local function classify(ok, r)
+  if not ok then return false, r end
+  if type(r) == 'table' then
+    local e = rawget(r, 'err')
+    if type(e) == 'string' then return true, 1, e end
+    local s = rawget(r, 'ok')
+    if type(s) == 'string' then return true, 2, s end
+  end
+  return true, 0, r
+end
+
 -- EVAL: KEYS and ARGV are globals.
 function api.run(f, nkeys, ...)
   local keys, argv = split_args(nkeys, ...)
   rawset(env, 'KEYS', keys)
   rawset(env, 'ARGV', argv)
-  return xpcall(f, on_error)
+  return classify(xpcall(f, on_error))
 end
 
 -- FCALL: the function takes (keys, args).
 function api.run_function(f, nkeys, ...)
   local keys, argv = split_args(nkeys, ...)
-  return xpcall(function() return f(keys, argv) end, on_error)
+  return classify(xpcall(function() return f(keys, argv) end, on_error))
 end
 
 -- A FUNCTION LOAD library's body.
@@ -151,6 +166,8 @@ function api.run_plain(f)
 end
 
 api.env = env
+local collect = collectgarbage
+function api.gc() collect('collect') end
 api.redis = redis
 api.getinfo = dbg.getinfo
 

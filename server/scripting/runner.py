@@ -27,7 +27,7 @@ from engine import errors
 from engine.commands.blocking import WouldBlock
 from engine.errors import CommandError
 from engine.registry import TABLE
-from engine.reply import OK
+from engine.reply import OK, Status
 from server.scripting.vm import LuaMemoryError, LuaVM
 
 _MULTI = [b"MULTI"]
@@ -66,10 +66,15 @@ class Scripting:
         self.libraries = {}  # name -> function.Library
         self.functions = {}  # name -> function.Function
         self.current: ScriptRun | None = None
+        self.loading = None  # while FUNCTION LOAD runs a library: the functions it registered
+        self.load_deadline = None  # ... and when that run must stop
         self.busy = None  # server.scripting.busy.Busy, when running in a server
+        if server is not None:
+            from server.scripting.busy import Busy
+            self.busy = Busy(server, self)
 
     def _new_vm(self, chunkname: bytes) -> LuaVM:
-        vm = LuaVM(chunkname, self.max_memory)
+        vm = LuaVM(chunkname, 2 * self.max_memory)
         vm.call = self.call
         vm.on_hook = self._hook
         return vm
@@ -79,17 +84,29 @@ class Scripting:
             self.max_memory = value
             for vm in (self.eval_vm, self.function_vm):
                 if vm is not None:
-                    vm.lua.set_max_memory(value)
+                    vm.lua.set_max_memory(2 * value)
 
     def _hook(self):
         """Every ``HOOK_EVERY`` Lua instructions: the text to kill the script
         with (SCRIPT KILL, SHUTDOWN NOSAVE), or None to go on."""
         run = self.current
         if run is None:
+            if self.load_deadline is not None and time.monotonic() > self.load_deadline:
+                return b"ERR FUNCTION LOAD timeout"
             return None
+        if run.killed is None:
+            # lua-max-memory is enforced here, between instructions, where
+            # an error is an ordinary Lua error; lupa's own limit (twice as
+            # high) only stops what grows past it within one hook interval,
+            # since running out inside a call into Python can abort the process.
+            vm = self.function_vm if run.kind == "function" else self.eval_vm
+            if vm.memory() > self.max_memory:
+                vm.api[b"gc"]()
+                if vm.memory() > self.max_memory:
+                    run.killed = errors.SCRIPT_OOM.format(run.name)
         if run.killed is None and self.busy is not None:
             self.busy.tick(run)
-        return run.killed
+        return None if run.killed is None else run.killed.encode()
 
     def reset_eval_vm(self) -> None:
         """SCRIPT FLUSH: a new Lua state, as Redis starts one."""
@@ -156,37 +173,56 @@ class Scripting:
         vm.repl = 3
         self.current = run
         try:
-            ok, res = entry(f, nkeys, *args)
+            r = entry(f, nkeys, *args)  # see prelude.lua's classify
         except LuaMemoryError:
-            ok, res = False, None
+            r = (False, None)
         finally:
             self.current = None
             c.db = db
             c.protocol = protocol
             if run.busy:
                 self.busy.leave(run)
+        if run.killed is not None and run.killed.startswith("ERR Out of memory"):
+            vm.api[b"gc"]()
         if run.killed is not None and run.killed == errors.SCRIPT_SHUTDOWN:
             del effects[first:]  # the process stops: what the script did is not kept
         elif len(effects) - first > 1:
             effects.insert(first, (effects[first][0], _MULTI))
             effects.append((effects[-1][0], _EXEC))
+        ok, kind, res = r if len(r) == 3 else (r[0], 0, r[1])
         if not ok:
             if res is None or type(res) is bytes:  # "not enough memory": no handler ran
+                vm.api[b"gc"]()  # what the script left behind is garbage: free it now
                 raise CommandError(errors.SCRIPT_OOM.format(run.name))
             msg, line = res[1], res[2]
             raise CommandError(errors.SCRIPT_FAILED.format(
                 msg.decode("utf-8", "replace"), run.name, chunk, int(line or 0)))
+        if kind == 1:
+            return CommandError(res.decode("utf-8", "replace"))
+        if kind == 2:
+            return Status(res.decode("utf-8", "replace"))
         return vm.to_reply(res)
 
     def kill(self, kind: str):
         """SCRIPT KILL / FUNCTION KILL: the hook stops the script at its next tick."""
         run = self.current
-        if run is None or run.kind != kind:
+        if run is None:
             raise CommandError(errors.NOTBUSY)
+        if run.kind != kind:  # SCRIPT KILL of a function (or the other way): the BUSY that names the right one
+            raise CommandError(errors.BUSY_FUNCTION if run.kind == "function" else errors.BUSY_SCRIPT)
         if run.wrote:
             raise CommandError(errors.UNKILLABLE)
-        run.killed = errors.SCRIPT_KILLED if kind == "script" else errors.FUNCTION_KILLED
+        run.killed = errors.SCRIPT_KILLED  # (FUNCTION KILL too: Redis names SCRIPT KILL either way)
         return OK
+
+    # -- what a checkpoint keeps (wal.checkpoint) ------------------------------------
+    def codes(self) -> list:
+        from server.scripting.function import codes
+        return codes(self)
+
+    def load_codes(self, code_list: list) -> None:
+        from server.scripting.function import load_codes
+        load_codes(self, code_list)
 
     # -- INFO memory ------------------------------------------------------------
     def info(self) -> list:

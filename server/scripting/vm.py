@@ -100,8 +100,6 @@ class LuaVM:
         math = api[b"env"][b"math"]
         math[b"random"] = self._random
         math[b"randomseed"] = self._seed
-        from server.scripting import libs
-        libs.install(self)
         api[b"seal"]()
         self._ok, self._err, self._double = api[b"ok"], api[b"err"], api[b"double"]
         self._map, self._set = api[b"map"], api[b"set"]
@@ -118,12 +116,13 @@ class LuaVM:
     def _run_call(self, args):
         if not args:
             raise ScriptError(NO_ARGS_ERR)
-        argv = []
-        for a in args:
-            b = arg_bytes(a)
-            if b is None:
-                raise ScriptError(ARGS_ERR)
-            argv.append(b)
+        argv = list(args)
+        if not all(map(bytes.__instancecheck__, argv)):  # numbers become strings, as Redis makes them
+            for i, a in enumerate(argv):
+                b = arg_bytes(a)
+                if b is None:
+                    raise ScriptError(ARGS_ERR)
+                argv[i] = b
         return self.call(argv)
 
     def _call(self, *args):

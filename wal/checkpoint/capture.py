@@ -58,11 +58,14 @@ class Snapshot:
     ``expiries`` is None when the database had no TTLs.
     """
 
-    __slots__ = ("full", "parts", "spent")
+    __slots__ = ("full", "parts", "spent", "functions")
 
-    def __init__(self, full: bool, parts: list, spent: list | None = None):
+    def __init__(self, full: bool, parts: list, spent: list | None = None, functions: list | None = None):
         self.full = full
         self.parts = parts
+        # The function libraries' code (``ks.scripting.codes()``), opaque
+        # here; None when the keyspace carries none.
+        self.functions = functions
         # Key lists and sets the capture went through: big, and freed a piece
         # at a time by the writer rather than at once on the event loop.
         self.spent = spent if spent is not None else []
@@ -229,4 +232,5 @@ class Capture:
         return self.snapshot()
 
     def snapshot(self) -> Snapshot:
-        return Snapshot(self.full, self.parts, self.spent)
+        scripting = getattr(self.ks, "scripting", None)
+        return Snapshot(self.full, self.parts, self.spent, scripting.codes() if scripting is not None else None)

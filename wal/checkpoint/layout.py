@@ -41,7 +41,9 @@ the DUMP format's CRC64, because the check runs over everything at load).
 ``meta``
     ``offset`` (u64 LE, the log offset the checkpoint covers), ``format``
     (u32 LE), ``created_ms`` (u64 LE, wall clock of the write), ``keys`` (u64
-    LE, number of keys).
+    LE, number of keys), ``functions`` (when there are function libraries:
+    their code, a marshal'd list of bytes, loaded back through
+    ``ks.scripting.load_codes``).
 
 Errors: a checkpoint that cannot be read — not an LMDB file, truncated, a
 record failing its checksum or not decoding, an unknown format — raises

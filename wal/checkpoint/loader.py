@@ -14,6 +14,8 @@ naming the file (and the key).
 
 from __future__ import annotations
 
+import marshal
+
 import lmdb
 from crc32c import crc32c
 
@@ -58,8 +60,14 @@ class Loader:
             with self._env.begin() as txn:
                 done = self._load_buckets(txn.cursor(self._buckets), ks, total, progress)
                 self._load_records(txn.cursor(self._keys), ks, total, progress, done)
+                functions = txn.get(b"functions", db=self._meta)
         except lmdb.Error as e:
             raise CheckpointError(f"{self.file}: unreadable checkpoint: {e}") from None
+        if functions is not None and getattr(ks, "scripting", None) is not None:
+            try:
+                ks.scripting.load_codes(marshal.loads(functions))
+            except Exception as e:  # a library that no longer loads: the checkpoint is not what was written
+                raise CheckpointError(f"{self.file}: function libraries do not load: {e}") from None
         self._loaded = ks
         return meta["offset"]
 

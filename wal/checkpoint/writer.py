@@ -18,6 +18,7 @@ hold the GIL, and so the event loop, for milliseconds.
 
 from __future__ import annotations
 
+import marshal
 import time
 from itertools import repeat
 
@@ -172,6 +173,10 @@ class Writer:
             txn.put(b"format", FORMAT_VERSION.to_bytes(4, "little"), db=self._meta)
             txn.put(b"created_ms", (time.time_ns() // 1_000_000).to_bytes(8, "little"), db=self._meta)
             txn.put(b"keys", nkeys.to_bytes(8, "little"), db=self._meta)
+            if snapshot.functions:
+                txn.put(b"functions", marshal.dumps(snapshot.functions), db=self._meta)
+            elif snapshot.functions is not None:
+                txn.delete(b"functions", db=self._meta)
         return WriteStats(puts, deletes, nkeys)
 
     @staticmethod
