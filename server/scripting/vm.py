@@ -100,6 +100,8 @@ class LuaVM:
         math = api[b"env"][b"math"]
         math[b"random"] = self._random
         math[b"randomseed"] = self._seed
+        from server.scripting import libs
+        libs.install(self)
         api[b"seal"]()
         self._ok, self._err, self._double = api[b"ok"], api[b"err"], api[b"double"]
         self._map, self._set = api[b"map"], api[b"set"]

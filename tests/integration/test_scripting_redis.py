@@ -112,3 +112,23 @@ def test_scripts_writes_and_types(pair):
     pair.check("EVAL", "return redis.call('zadd', 'z', 1.5, 'a')", "0")
     pair.check("EVAL", "return redis.call('zscore', 'z', 'a')", "0")
     pair.check("EVAL", "redis.setresp(3); return redis.call('zscore', 'z', 'a')", "0")
+
+
+LIBRARIES = [
+    "return bit.band(0xff, 0x0f)", "return bit.bor(1,2,4)", "return bit.bxor(5,3)", "return bit.bnot(0)",
+    "return bit.lshift(1, 31)", "return bit.rshift(-1, 28)", "return bit.arshift(-256, 4)",
+    "return bit.rol(0x12345678, 8)", "return bit.ror(0x12345678, 8)", "return bit.tohex(255)",
+    "return bit.tohex(-1, -4)", "return bit.bswap(0x12345678)", "return bit.tobit(0xffffffff + 3)",
+    "return cjson.encode({1,2,3})", "return cjson.encode({a=1})", "return cjson.encode({})",
+    "return cjson.encode('a/b\"c')", "return cjson.encode({1.5, true, false, cjson.null})",
+    "return cjson.encode({[1]=1,[3]=3})",
+    "local t = cjson.decode('{\"a\":[1,2,{\"b\":null}]}') return {t.a[1], t.a[2], type(t.a[3].b)}",
+    "return cjson.decode('[1,2,3]')[2]", "return cjson.decode('\"x\"')", "return cjson.decode('3.5') * 2",
+    "return cjson.encode(cjson.decode('{\"k\":\"v\"}'))", "return type(cjson.null)", "return cjson.encode(1e20)",
+    "return cjson.encode(0.1)",
+]
+
+
+@pytest.mark.parametrize("script", LIBRARIES, ids=lambda s: s[:40])
+def test_bit_and_cjson_match_redis(pair, script):
+    pair.check("EVAL", script, "0")
