@@ -39,7 +39,7 @@ from engine.commands.scan import parse_cursor, parse_scan_options
 from engine.dictscan import below
 from engine.errors import CommandError
 from engine.notify import GENERIC, ZSET
-from engine.reply import EMPTY_ARRAY, NULL_ARRAY
+from engine.reply import EMPTY_ARRAY, NULL_ARRAY, ONE, ZERO
 from engine.registry import command
 from engine.types import zset_rdb  # noqa: F401  (registers the RDB codec)
 from engine.types.zset import ZSet, format_score, new_for, scan_score
@@ -52,6 +52,10 @@ _INFS = (float("inf"), float("-inf"))
 
 def parse_score(b: bytes, error: str = errors.NOT_FLOAT) -> float:
     """A double as Redis's ``getDoubleFromObject`` reads it, or CommandError(``error``)."""
+    if b.isdigit() and len(b) < 300:
+        # Plain digits (most scores): float() reads them as strtod does, and
+        # fewer than 300 digits can neither overflow nor underflow.
+        return float(b)
     if not b or b[:1].isspace() or b[-1:].isspace() or b"_" in b:
         raise CommandError(error)
     try:
@@ -85,6 +89,8 @@ def parse_bound(b: bytes):
     Redis reads a bound with plain ``strtod``: leading spaces are skipped, an
     empty string is 0 and an overflow is an infinity (unlike a score).
     """
+    if b.isdigit() and len(b) < 300:  # as in parse_score
+        return float(b), False
     ex = b[:1] == b"("
     s = b[1:] if ex else b
     if not s:
@@ -214,16 +220,33 @@ def _add_generic(c, key: bytes, flags: int, pairs: list):
          summary="Add members to a sorted set, or update their scores", since="1.2.0")
 def zadd(c, argv):
     """ZADD key [NX|XX] [GT|LT] [CH] [INCR] score member [score member ...] -- added (or changed) count. O(log N) each."""
+    n = len(argv)
+    if n == 4:
+        b = argv[2]
+        if b.isdigit() and len(b) < 300:  # ZADD key <digits> member, the common form (see parse_score)
+            key = argv[1]
+            db = c.db
+            z = db.data.get(key)
+            if type(z) is ZSet and not (db.expires and key in db.expires):
+                added = z.put(argv[3], float(b), c.ks.limits)
+                if added is None:
+                    return ZERO  # that score already: nothing changes
+                return _added(c, argv, key, added, 0)
+            return _add_one(c, argv, float(b), 0)
     flags = 0
     i = 2
-    n = len(argv)
     while i < n:
-        f = _ZADD_FLAGS.get(argv[i].upper())
+        a = argv[i]
+        if not a[:1].isalpha():  # a score: a digit, sign or dot first (an infinity reads on)
+            break
+        f = _ZADD_FLAGS.get(a.upper())
         if f is None:
             break
         flags |= f
         i += 1
     rest = n - i
+    if rest == 2 and not flags & ~_CH:
+        return _add_one(c, argv, parse_score(argv[i]), flags)
     if rest == 0 or rest % 2:
         raise CommandError(errors.SYNTAX)
     if flags & _NX and flags & _XX:
@@ -246,6 +269,39 @@ def zadd(c, argv):
         if c.ks.notify_flags:
             c.notify(ZSET, b"zadd", key)
     return added + updated if flags & _CH else added
+
+
+def _add_one(c, argv, s: float, flags: int):
+    """ZADD [CH] of the one pair at the end of ``argv``, its score ``s``:
+    ``_add_generic``'s outcome without its dicts. A member that already has
+    that score changes nothing: no effect, no event, the key not marked."""
+    m = argv[-1]
+    key = argv[1]
+    db = c.db
+    z = db.data.get(key)
+    if type(z) is not ZSet or (db.expires and key in db.expires):
+        z = get_zset(c, key)  # missing, expired or another type
+    if z is None:
+        z = new_for(c.ks.limits, 1, len(m))
+        z.put(m, s, c.ks.limits)
+        db.set(key, z)
+        c.emit(argv)
+        if c.ks.notify_flags:
+            c.notify(ZSET, b"zadd", key)
+        return ONE
+    added = z.put(m, s, c.ks.limits)
+    if added is None:
+        return ZERO
+    return _added(c, argv, key, added, flags)
+
+
+def _added(c, argv, key: bytes, added: bool, flags: int):
+    """After ``ZSet.put`` changed an existing set: mark, record, announce, reply."""
+    c.db.touched(key)
+    c.emit(argv)
+    if c.ks.notify_flags:
+        c.notify(ZSET, b"zadd", key)
+    return ONE if added or flags else ZERO
 
 
 @command("zincrby", 4, "write denyoom fast", (1, 1, 1), "@write @sortedset @fast", group="sorted-set",

@@ -2,14 +2,20 @@
 
 Two encodings behind one interface, as Redis has them:
 
-* ``listpack`` (small): the (member, score) pairs packed into one ``bytes``
-  object, ``marshal`` of the flat tuple ``(m0, s0, m1, s1, …)`` in order.
-  A command decodes it (C speed), works on the decoded list with ``bisect``
-  and packs it again: O(n) for n ≤ ``zset-max-listpack-entries``, as Redis's
-  listpack is, at a few hundred bytes a key instead of a dict's kilobyte.
-* ``skiplist`` (large): a dict member -> score plus a ``SortedList`` of
-  ``(score, member)`` tuples, which share the member and score objects: O(1)
-  ZSCORE, O(log n) insert, delete, rank and range by score, lex and index.
+* ``listpack`` (small): the pairs packed into one ``bytes`` object,
+  ``marshal`` (format 4) of the flat tuple ``(m0, …, mn-1, s0, …, sn-1)``:
+  the members in order, then their scores. A command decodes it (C speed),
+  bisects or slices the tuple and packs a new one: O(n) for n ≤
+  ``zset-max-listpack-entries``, as Redis's listpack is, at a few hundred
+  bytes a key instead of a dict's kilobyte. A score that is an integer in
+  the int32 range is kept as an ``int`` (5 marshal bytes instead of 9; -0
+  becomes 0, as in Redis's listpack) and read back as a float: nothing
+  outside this module ever sees the int. The member count is read from the
+  marshal header without decoding (``_count``).
+* ``skiplist`` (large): ``engine.types.zset_runs.Runs``, a dict member ->
+  score plus the (score, member) order as short runs of contiguous scores:
+  O(1) ZSCORE, O(log n) insert, delete, rank and range by score, lex and
+  index.
 
 A set converts small -> large once it holds more than
 ``zset-max-listpack-entries`` members or is given a member longer than
@@ -23,70 +29,97 @@ with mixed scores they answer in that same order, bounded by the member bytes
 at the first score.
 
 Invariants: a ZSet is never empty once stored (the commands delete an
-emptied key); exactly one of ``_lp`` and ``_d`` is set; ``_sl`` holds one
-tuple for each entry of ``_d`` with the same score object.
+emptied key); exactly one of ``_lp`` and ``_r`` is set; every score handed
+out is a float.
 """
 
 from __future__ import annotations
 
 import marshal
-from bisect import bisect_left, bisect_right, insort
-from math import inf, nextafter
-
-from sortedcontainers import SortedList
+from bisect import bisect_left, bisect_right
+from math import inf
 
 from engine.types import register
+from engine.types.zset_runs import Runs
+
+_I32 = 2.0**31
 
 
-def _pack(pairs) -> bytes:
-    flat = []
-    for s, m in pairs:
-        flat.append(m)
-        flat.append(s or 0.0)  # a listpack keeps -0 as the integer 0, as Redis's does
-    return marshal.dumps(tuple(flat))
+def _kept(s: float):
+    """A score as the listpack tuple keeps it: an integral one in int32 as an int."""
+    return int(s) if s.is_integer() and -_I32 <= s < _I32 else s
 
 
-def _unpack(buf: bytes) -> list:
-    t = marshal.loads(buf)
-    return list(zip(t[1::2], t[0::2]))
+def _pack(t: tuple) -> bytes:
+    return marshal.dumps(t, 4)
 
 
-# Range bounds are normalized to (score, member) keys for bisect: ``lo`` is
-# the first key in range, ``hi`` the first key past it.
+_EMPTY = _pack(())
 
-def score_keys(lo: float, lo_ex: bool, hi: float, hi_ex: bool):
-    """(first key in range, first key past it) for a score range, or None when empty."""
-    if lo_ex:
-        if lo == inf:
-            return None
-        lo = nextafter(lo, inf)
-    if not hi_ex:
-        if hi == inf:
-            return (lo, b""), None  # None: to the end
-        hi = nextafter(hi, inf)
-    if lo > hi or (lo == hi):
-        return None
-    return (lo, b""), (hi, b"")
+
+def _from_pairs(pairs) -> bytes:
+    """The listpack bytes of sorted (kept score, member) pairs."""
+    if not pairs:
+        return _EMPTY
+    ss, ms = zip(*pairs)
+    return _pack(ms + ss)
+
+
+def _count(buf: bytes) -> int:
+    """The member count from the marshal header: a tuple of 2n items is ``)``
+    and a 1-byte count below 256 items, ``(`` and a 4-byte count above (the
+    0x80 flag bit aside)."""
+    if buf[0] & 0x7F == 0x29:
+        return buf[1] >> 1
+    return int.from_bytes(buf[1:5], "little") >> 1
+
+
+def _pairs(t: tuple, a: int, b: int) -> list:
+    """(float score, member) pairs of positions a <= i < b of the tuple ``t``."""
+    n = len(t) >> 1
+    return list(zip(map(float, t[n + a:n + b]), t[a:b]))
+
+
+def _where(t: tuple, n: int, s, m: bytes) -> int:
+    """The position where (s, m) goes among the ``n`` pairs of ``t``."""
+    j = bisect_left(t, s, n, 2 * n)
+    if j < 2 * n and t[j] == s:
+        return bisect_left(t, m, j - n, bisect_right(t, s, j, 2 * n) - n)
+    return j - n
+
+
+def _insert(t: tuple, n: int, s: float, m: bytes) -> tuple:
+    j = _where(t, n, s, m)
+    return t[:j] + (m,) + t[j:n + j] + (_kept(s),) + t[n + j:]
+
+
+def _delete(t: tuple, n: int, i: int) -> tuple:
+    return t[:i] + t[i + 1:n + i] + t[n + i + 1:]
+
+
+def _index(t: tuple, n: int, m: bytes) -> int:
+    """The position of member ``m`` among the ``n`` of ``t``, or -1."""
+    try:
+        return t.index(m, 0, n)
+    except ValueError:
+        return -1
 
 
 class ZSet:
-    __slots__ = ("_lp", "_d", "_sl")
+    __slots__ = ("_lp", "_r")
 
     def __init__(self, pairs=(), limits=None):
         """A set of ``pairs`` ((score, member), members distinct), small when it fits ``limits``."""
         pairs = sorted(pairs)
-        self._d = None
-        self._sl = None
-        self._lp = None
         if limits is None or _fits(pairs, limits):
-            self._lp = _pack(pairs)
+            self._lp = _from_pairs([(_kept(s), m) for s, m in pairs])
+            self._r = None
         else:
             self._big(pairs)
 
     def _big(self, pairs) -> None:
         self._lp = None
-        self._d = {m: s for s, m in pairs}
-        self._sl = SortedList(pairs)
+        self._r = Runs(pairs)
 
     # -- reading -------------------------------------------------------------
     @property
@@ -95,14 +128,15 @@ class ZSet:
 
     def __len__(self) -> int:
         if self._lp is not None:
-            return len(marshal.loads(self._lp)) >> 1
-        return len(self._d)
+            return _count(self._lp)
+        return len(self._r.d)
 
     def pairs(self):
-        """Every (score, member), in order: a list (small) or the SortedList itself (large)."""
+        """Every (score, member), in order: a list (small) or the ``Runs`` (large: a sequence)."""
         if self._lp is not None:
-            return _unpack(self._lp)
-        return self._sl
+            t = marshal.loads(self._lp)
+            return _pairs(t, 0, len(t) >> 1)
+        return self._r
 
     def items(self) -> list:
         """[(member, score), …] in order."""
@@ -111,98 +145,109 @@ class ZSet:
     def score(self, member: bytes):
         if self._lp is not None:
             t = marshal.loads(self._lp)
-            for i in range(0, len(t), 2):
-                if t[i] == member:
-                    return t[i + 1]
-            return None
-        return self._d.get(member)
+            n = len(t) >> 1
+            i = _index(t, n, member)
+            return None if i < 0 else t[n + i] + 0.0
+        return self._r.d.get(member)
 
     def scores(self, members) -> list:
-        if self._lp is not None:
-            t = marshal.loads(self._lp)
-            d = dict(zip(t[0::2], t[1::2]))
-        else:
-            d = self._d
+        d = self.score_map()
         return [d.get(m) for m in members]
 
     def score_map(self) -> dict:
         """member -> score (a new dict when small; the live one when large: do not change it)."""
         if self._lp is not None:
             t = marshal.loads(self._lp)
-            return dict(zip(t[0::2], t[1::2]))
-        return self._d
+            n = len(t) >> 1
+            return dict(zip(t[:n], map(float, t[n:])))
+        return self._r.d
 
     def rank(self, member: bytes):
         """The 0-based ascending rank of ``member`` and its score, or None."""
         if self._lp is not None:
             t = marshal.loads(self._lp)
-            for i in range(0, len(t), 2):
-                if t[i] == member:
-                    return i >> 1, t[i + 1]
-            return None
-        s = self._d.get(member)
+            n = len(t) >> 1
+            i = _index(t, n, member)
+            return None if i < 0 else (i, t[n + i] + 0.0)
+        r = self._r
+        s = r.d.get(member)
         if s is None:
             return None
-        return self._sl.bisect_left((s, member)), s
-
-    def index_of(self, key, right: bool = False) -> int:
-        """The position where ``key`` ((score, member)) would go; None key: the end."""
-        seq = self.pairs()
-        if key is None:
-            return len(seq)
-        if type(seq) is list:
-            return (bisect_right if right else bisect_left)(seq, key)
-        return seq.bisect_right(key) if right else seq.bisect_left(key)
+        return r.rank(s, member), s
 
     def slice(self, start: int, stop: int) -> list:
         """(score, member) pairs at positions start <= i < stop (already clamped)."""
-        seq = self.pairs()
-        if type(seq) is list:
-            return seq[start:stop]
-        return list(seq.islice(start, stop))
+        if self._lp is not None:
+            return _pairs(marshal.loads(self._lp), start, stop)
+        return self._r.slice(start, stop)
 
     def score_span(self, lo, lo_ex, hi, hi_ex):
-        """(start, stop) positions of a score range."""
-        keys = score_keys(lo, lo_ex, hi, hi_ex)
-        if keys is None:
-            return 0, 0
-        seq = self.pairs()
-        a = self._bisect(seq, keys[0])
-        b = len(seq) if keys[1] is None else self._bisect(seq, keys[1])
-        return a, max(a, b)
+        """(start, stop) positions of the scores from ``lo`` to ``hi`` (each exclusive or not)."""
+        if self._lp is None:
+            r = self._r
+            a = r.bisect_score(lo, lo_ex)
+            return a, max(a, r.bisect_score(hi, not hi_ex))
+        t = marshal.loads(self._lp)
+        n = len(t) >> 1
+        a = (bisect_right if lo_ex else bisect_left)(t, lo, n, 2 * n)
+        b = (bisect_left if hi_ex else bisect_right)(t, hi, n, 2 * n)
+        return a - n, max(a, b) - n
 
     def lex_span(self, lo, hi):
         """(start, stop) positions of a lex range; bounds are (member, exclusive) or '-'/'+' as None/True."""
-        seq = self.pairs()
-        n = len(seq)
-        if n == 0:
+        if lo is True or hi is None or len(self) == 0:
             return 0, 0
-        s0 = seq[0][0]
-        if lo is None:
-            a = 0
-        elif lo is True:
-            return 0, 0
+        if self._lp is not None:
+            t = marshal.loads(self._lp)
+            n = len(t) >> 1
+            k = bisect_right(t, t[n], n, 2 * n) - n  # the members at the first score
+
+            def at(m, right):
+                return (bisect_right if right else bisect_left)(t, m, 0, k)
         else:
-            m, ex = lo
-            a = (bisect_right if ex else bisect_left)(seq, (s0, m)) if type(seq) is list else \
-                (seq.bisect_right if ex else seq.bisect_left)((s0, m))
-        if hi is True:
-            b = n
-        elif hi is None:
-            return 0, 0
-        else:
-            m, ex = hi
-            b = (bisect_left if ex else bisect_right)(seq, (s0, m)) if type(seq) is list else \
-                (seq.bisect_left if ex else seq.bisect_right)((s0, m))
+            r = self._r
+            n = len(r)
+            s0 = r.first_score()
+
+            def at(m, right):
+                return r.bisect(s0, m, right)
+        a = 0 if lo is None else at(lo[0], lo[1])
+        b = n if hi is True else at(hi[0], not hi[1])
         return a, max(a, b)
 
-    @staticmethod
-    def _bisect(seq, key) -> int:
-        if type(seq) is list:
-            return bisect_left(seq, key)
-        return seq.bisect_left(key)
-
     # -- writing -------------------------------------------------------------
+    def put(self, member: bytes, score: float, limits):
+        """Give ``member`` the score ``score``: True if it was added, False if
+        its score changed, None if it had that score already (nothing changed)."""
+        if self._lp is None:
+            r = self._r
+            o = r.d.get(member)
+            if o is None:
+                r.add(score, member)
+                return True
+            if o == score:
+                return None
+            r.discard(o, member)
+            r.add(score, member)
+            return False
+        t = marshal.loads(self._lp)
+        n = len(t) >> 1
+        try:
+            i = t.index(member, 0, n)
+        except ValueError:
+            i = -1
+        if i >= 0:
+            if t[n + i] == score:
+                return None
+            self._lp = _pack(_insert(_delete(t, n, i), n - 1, score, member))
+            return False
+        if n >= limits.zset_max_listpack_entries or len(member) > limits.zset_max_listpack_value:
+            self._big(_pairs(t, 0, n))
+            self._r.add(score, member)
+        else:
+            self._lp = _pack(_insert(t, n, score, member))
+        return True
+
     def update(self, changes, limits) -> None:
         """Give each member of ``changes`` ({member: new score}) its score, adding new ones.
 
@@ -210,44 +255,53 @@ class ZSet:
         small one (counted before any change, as Redis converts before it adds).
         """
         if self._lp is not None:
-            pairs = _unpack(self._lp)
-            old = {m: s for s, m in pairs}
+            t = marshal.loads(self._lp)
+            n = len(t) >> 1
+            old = dict(zip(t[:n], range(n)))
             new = [m for m in changes if m not in old]
-            if (len(pairs) + len(new) > limits.zset_max_listpack_entries
+            if (n + len(new) > limits.zset_max_listpack_entries
                     or any(len(m) > limits.zset_max_listpack_value for m in new)):
-                self._big(pairs)
+                self._big(_pairs(t, 0, n))
             else:
-                for m, s in changes.items():
-                    o = old.get(m)
-                    if o is not None:
-                        pairs.pop(bisect_left(pairs, (o, m)))
-                    insort(pairs, (s, m))
-                self._lp = _pack(pairs)
+                if len(new) < len(changes):  # drop the changed members, then insert them all
+                    keep = [i for m, i in old.items() if m not in changes]
+                    t = tuple([t[i] for i in keep] + [t[n + i] for i in keep])
+                    n = len(keep)
+                if len(changes) == 1:
+                    for m, s in changes.items():
+                        t = _insert(t, n, s, m)
+                    self._lp = _pack(t)
+                else:
+                    pairs = list(zip(t[n:], t[:n]))
+                    pairs += [(_kept(s), m) for m, s in changes.items()]
+                    pairs.sort()
+                    self._lp = _from_pairs(pairs)
                 return
-        d, sl = self._d, self._sl
+        r = self._r
+        d = r.d
         for m, s in changes.items():
             o = d.get(m)
             if o is not None:
-                sl.remove((o, m))
-            d[m] = s
-            sl.add((s, m))
+                r.discard(o, m)
+            r.add(s, m)
 
     def remove(self, members) -> int:
         """Delete ``members``; the number that were there."""
         if self._lp is not None:
-            pairs = _unpack(self._lp)
+            t = marshal.loads(self._lp)
+            n = len(t) >> 1
             drop = set(members)
-            kept = [p for p in pairs if p[1] not in drop]
-            n = len(pairs) - len(kept)
-            if n:
-                self._lp = _pack(kept)
-            return n
-        d, sl = self._d, self._sl
+            keep = [i for i in range(n) if t[i] not in drop]
+            if len(keep) < n:
+                self._lp = _pack(tuple([t[i] for i in keep] + [t[n + i] for i in keep]))
+            return n - len(keep)
+        r = self._r
+        d = r.d
         n = 0
         for m in members:
-            s = d.pop(m, None)
+            s = d.get(m)
             if s is not None:
-                sl.remove((s, m))
+                r.discard(s, m)
                 n += 1
         return n
 
@@ -256,26 +310,17 @@ class ZSet:
         if stop <= start:
             return []
         if self._lp is not None:
-            pairs = _unpack(self._lp)
-            taken = pairs[start:stop]
-            del pairs[start:stop]
-            self._lp = _pack(pairs)
+            t = marshal.loads(self._lp)
+            n = len(t) >> 1
+            taken = _pairs(t, start, stop)
+            self._lp = _pack(t[:start] + t[stop:n + start] + t[n + stop:])
             return taken
-        sl, d = self._sl, self._d
-        taken = list(sl.islice(start, stop))
-        del sl[start:stop]
-        for _, m in taken:
-            del d[m]
-        return taken
+        return self._r.take(start, stop)
 
     def copy(self) -> "ZSet":
         z = ZSet.__new__(ZSet)
         z._lp = self._lp
-        if self._lp is None:
-            z._d = dict(self._d)
-            z._sl = SortedList(self._sl)
-        else:
-            z._d = z._sl = None
+        z._r = None if self._r is None else self._r.copy()
         return z
 
 
