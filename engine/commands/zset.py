@@ -48,6 +48,7 @@ from engine.util import parse_int, to_int_or_none
 MIN, MAX = 0, 1
 _INF_WORDS = (b"inf", b"infinity")
 _INFS = (float("inf"), float("-inf"))
+_INF_BOUNDS = {b"+inf": (_INFS[0], False), b"-inf": (_INFS[1], False), b"inf": (_INFS[0], False)}
 
 
 def parse_score(b: bytes, error: str = errors.NOT_FLOAT) -> float:
@@ -91,6 +92,9 @@ def parse_bound(b: bytes):
     """
     if b.isdigit() and len(b) < 300:  # as in parse_score
         return float(b), False
+    v = _INF_BOUNDS.get(b)
+    if v is not None:
+        return v
     ex = b[:1] == b"("
     s = b[1:] if ex else b
     if not s:

@@ -106,10 +106,11 @@ class Runs:
     def _find(self, s: float, m: bytes, right: bool):
         """(run, offset) where (s, m) goes: before an equal pair, or after it if ``right``."""
         maxs = self._maxs
+        n = len(maxs)
         p = bisect_left(maxs, s)
-        if p < len(maxs) and maxs[p] == s:  # runs ending on this score: their last members decide
+        if p < n and maxs[p] == s:  # runs ending on this score: their last members decide
             p = (bisect_right if right else bisect_left)(self._maxm, m, p, bisect_right(maxs, s, p))
-        if p == len(maxs):
+        if p == n:
             return p, 0
         sc = self._sc[p]
         i = bisect_left(sc, s)
@@ -147,12 +148,15 @@ class Runs:
 
     def slice(self, start: int, stop: int) -> list:
         """(score, member) pairs at positions start <= i < stop (0 <= start <= stop <= len)."""
-        out = []
         if start >= stop:
-            return out
+            return []
         p, i = self._at(start)
-        left = stop - start
         sc, mem = self._sc, self._mem
+        j = i + stop - start
+        if j <= len(sc[p]):  # within one run, as a short range mostly is
+            return list(zip(sc[p][i:j], mem[p][i:j]))
+        out = []
+        left = stop - start
         while left > 0:
             a, m = sc[p], mem[p]
             j = min(len(a), i + left)

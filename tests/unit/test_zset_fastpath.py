@@ -7,6 +7,9 @@
   conversions, other types, TTLs and expired keys.
 * ``ZSet.put`` against ``ZSet.update`` of one member.
 * The listpack's member count read from its header against its decoding.
+* The listpack's reads (bisecting its tuple) against the skiplist's.
+* Plain-digit scores and bounds, and infinite bounds, against the parsers'
+  general checks.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import engine.commands  # noqa: F401  (registers the handlers)
+from engine.commands.zset import parse_bound, parse_score
 from engine.errors import CommandError
 from engine.keyspace import Keyspace, now_ms
 from engine.reply import Raw
@@ -134,3 +138,48 @@ def test_integral_scores_are_packed_small_and_read_back_as_floats():
     assert z.rank(b"neg0") == (1, 0.0) and str(z.score(b"neg0")) == "0.0"
     assert all(type(s) is float for s in z.score_map().values())
     assert all(type(s) is float for s, _ in z.slice(0, 13) + z.remove_span(0, 2))
+
+
+BOUNDS = st.sampled_from([0.0, -0.0, 1.0, 2.5, -3.0, float("inf"), float("-inf"), 2.0**31, 0.5])
+LEX = st.none() | st.just(True) | st.tuples(st.sampled_from([b"", b"a", b"b", b"c", b"dd", b"zz"]), st.booleans())
+
+
+@settings(max_examples=300, deadline=None)
+@given(start=st.dictionaries(MEMBERS, SCORES, min_size=1, max_size=6), lo=BOUNDS, hi=BOUNDS,
+       lo_ex=st.booleans(), hi_ex=st.booleans(), lex_lo=LEX, lex_hi=LEX, m=MEMBERS)
+def test_listpack_and_skiplist_answer_alike(start, lo, hi, lo_ex, hi_ex, lex_lo, lex_hi, m):
+    """The listpack's reads bisect its tuple directly; the skiplist's go through Runs."""
+    small = ZSet([(v, k) for k, v in start.items()])
+    never = Limits()
+    never.zset_max_listpack_entries = 0
+    big = ZSet([(v, k) for k, v in start.items()], never)
+    assert (small.encoding, big.encoding) == ("listpack", "skiplist")
+    assert small.score_span(lo, lo_ex, hi, hi_ex) == big.score_span(lo, lo_ex, hi, hi_ex)
+    assert small.lex_span(lex_lo, lex_hi) == big.lex_span(lex_lo, lex_hi)
+    assert small.rank(m) == big.rank(m) and small.score(m) == big.score(m)
+    assert small.scores([m, b"a"]) == big.scores([m, b"a"])
+    n = len(big)
+    for a in range(n + 1):
+        assert small.slice(a, n) == big.slice(a, n) == list(big.pairs())[a:]
+    # (-0 aside: a listpack keeps it as 0, as Redis's does)
+    assert [(s + 0.0, x) for s, x in small.pairs()] == [(s + 0.0, x) for s, x in big.pairs()]
+
+
+def _parsed(fn, b):
+    try:
+        return fn(b)
+    except CommandError as e:
+        return str(e)
+
+
+@settings(max_examples=300, deadline=None)
+@given(b=st.from_regex(rb"[0-9]{1,320}", fullmatch=True))
+def test_plain_digits_read_as_the_general_parsers_read_them(b):
+    """A score or bound of plain digits skips the checks: "+" in front takes them."""
+    assert _parsed(parse_score, b) == _parsed(parse_score, b"+" + b)
+    assert _parsed(parse_bound, b) == _parsed(parse_bound, b"+" + b)
+
+
+def test_infinite_bounds_read_as_the_general_parser_reads_them():
+    for b in (b"+inf", b"-inf", b"inf"):
+        assert parse_bound(b) == parse_bound(b.upper()) == parse_bound(b" " + b)
