@@ -44,7 +44,7 @@ from engine import errors
 from engine.commands.zset import numkeys_keys
 from engine.errors import CommandError
 from engine.notify import GENERIC, LIST
-from engine.registry import command
+from engine.registry import checks_own_arguments, command
 from engine.reply import EMPTY_ARRAY, INTS, NULL_ARRAY, OK, ZERO
 from engine.types.list import List
 from engine.util import INT64_MAX, parse_int, to_int_or_none
@@ -91,6 +91,23 @@ def _where(arg: bytes) -> bool:
 
 def _push(c, argv: list, head: bool, only_existing: bool):
     key = argv[1]
+    if len(argv) == 3:
+        # One element into an existing list with no TTL, written out (the
+        # redis-benchmark shape): the calls below, fewer around them. The hot
+        # path leaves the arguments' types to LPUSH and RPUSH (see below).
+        x = argv[2]
+        if type(key) is not bytes or type(x) is not bytes:
+            raise TypeError("list elements must be bulk strings")  # the hot path names the protocol error
+        db = c.db
+        lst = db.data.get(key)
+        if type(lst) is List and not (db.expires and key in db.expires):
+            ks = c.ks
+            n = lst.push_one(x, head, ks.limits.list_max_listpack_size)
+            ks.changed(db, key)
+            ks.effects.append((db.index, argv))
+            if ks.notify_flags:
+                c.notify(LIST, b"lpush" if head else b"rpush", key)
+            return INTS[n] if n < 1024 else n
     lst = get_list(c, key)
     values = argv[2:]
     if lst is None:
@@ -120,6 +137,12 @@ def lpush(c, argv):
 def rpush(c, argv):
     """RPUSH key element [element ...] -- the new length. O(1) per element."""
     return _push(c, argv, False, False)
+
+
+# The one-element forms check their own arguments' types (in ``_push``),
+# cheaper than the hot path's generic check.
+checks_own_arguments("lpush", 3)
+checks_own_arguments("rpush", 3)
 
 
 @command("lpushx", -3, "write denyoom fast", (1, 1, 1), "@write @list @fast", group="list",
@@ -158,6 +181,24 @@ def pop_generic(c, key: bytes, head: bool, count: int):
 
 
 def _pop(c, argv: list, head: bool):
+    if len(argv) == 2:
+        # One element from a list that keeps one or more, with no TTL,
+        # written out: pop_generic's calls, in its order. The hot path leaves
+        # the key's type to LPOP and RPOP (see below).
+        key = argv[1]
+        if type(key) is not bytes:
+            raise TypeError("a key must be a bulk string")  # the hot path names the protocol error
+        db = c.db
+        lst = db.data.get(key)
+        if type(lst) is List and not (db.expires and key in db.expires):
+            ks = c.ks
+            v = lst.pop_one(head, ks.limits.list_max_listpack_size)
+            if v is not None:
+                if ks.notify_flags:
+                    c.notify(LIST, b"lpop" if head else b"rpop", key)
+                ks.changed(db, key)
+                ks.effects.append((db.index, argv))
+                return v
     if len(argv) > 3:
         raise CommandError(errors.WRONG_ARITY.format("lpop" if head else "rpop"))
     if len(argv) == 2:
@@ -190,6 +231,10 @@ def lpop(c, argv):
 def rpop(c, argv):
     """RPOP key [count] -- as LPOP, from the tail."""
     return _pop(c, argv, False)
+
+
+checks_own_arguments("lpop", 2)  # as LPUSH's: the key's type is checked in ``_pop``
+checks_own_arguments("rpop", 2)
 
 
 def move_generic(c, src: bytes, dst: bytes, from_head: bool, to_head: bool):

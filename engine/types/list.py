@@ -15,9 +15,12 @@ interface; handlers (``engine.commands.list``) never look at which:
   ``list-max-listpack-size``; an element larger than a whole node gets a
   "plain" node of its own), so a node count and the conversion back agree
   with Redis. The first and last nodes are *open* once used (a Python list
-  of the elements); every other node is *packed* (``marshal`` bytes) and
+  of the elements; the head of a list of several nodes held last first, so
+  that a push or a pop at either end is an append or a pop at the end of a
+  Python list); every other node is *packed* (``marshal`` bytes) and
   unpacked only while a command works inside it. A push or a pop touches one end node:
   O(1), plus an O(node) pack or unpack once per node's worth of elements.
+  ``push_one``/``pop_one`` are the one-element push and pop written out.
   LINDEX/LSET walk the node counts from the nearer end, O(nodes), then one
   node; LRANGE costs its start's walk plus the elements it returns.
 
@@ -40,8 +43,10 @@ from __future__ import annotations
 from engine import listpack, rdb, ziplist
 from engine.types import register
 from engine.types.list_quicklist import (
-    LP_EMPTY, Node, Quicklist, pack, unpack, entry_size, exceeds, is_large, node_limits,
+    LP_EMPTY, Node, Quicklist, Rev, pack, unpack, entry_size, exceeds, is_large, node_limits,
 )
+
+_NUMERIC_START = b"-0123456789"  # what may begin an element packed as an integer
 
 # --- the list value ---------------------------------------------------------
 
@@ -160,25 +165,14 @@ class List:
             i += n
         if not 0 <= i < n:
             return None
-        j, off = v.locate(i)
-        return v.run(j)[off]
+        return v.at(*v.locate(i))
 
     def range(self, start: int, stop: int) -> list:
         """Elements ``start..stop`` inclusive, already clamped (0 <= start <= stop < len)."""
         v = self._v
         if type(v) is bytes:
             return unpack(v)[start:stop + 1]
-        i, off = v.locate(start)
-        out = []
-        need = stop - start + 1
-        while need:
-            items = v.run(i)
-            chunk = items[off:off + need]
-            out.extend(chunk)
-            need -= len(chunk)
-            i += 1
-            off = 0
-        return out
+        return v.range(start, stop - start + 1)
 
     def _runs(self, forward: bool):
         """(index of the run's first element, run) for each run of elements:
@@ -269,6 +263,68 @@ class List:
         for x in values:
             push(x, head)
         return q.count
+
+    def push_one(self, x: bytes, head: bool, fill: int) -> int:
+        """``push((x,), head, fill)``: the new length. The common case -- an
+        element joining an open end node with room (a reversed head, an
+        in-order tail) -- written out."""
+        q = self._v
+        if type(q) is not bytes:
+            node = q.nodes[0] if head else q.nodes[-1]
+            d = node.data
+            n = len(x)
+            if type(d) is (Rev if head else list) and node.sz + n <= q.room and node.count < q.cap:
+                d.append(x)
+                node.count += 1
+                node.sz += n + 2 if n < 64 and x > b":" else entry_size(x)  # (*)
+                q.count += 1
+                return q.count
+        elif not exceeds(fill, self._sz + len(x), self._n + 1):
+            items = unpack(q)
+            if head:
+                items.insert(0, x)
+            else:
+                items.append(x)
+            self._v = pack(items)
+            self._n += 1
+            self._sz += entry_size(x)
+            return self._n
+        return self.push((x,), head, fill)
+
+    # (*) ``entry_size`` written out for an element under 64 bytes that
+    # starts with a byte above "9" (``x > b":"``), so is no integer: its
+    # length, a 1-byte header and a 1-byte back-length.
+
+    def pop_one(self, head: bool, fill: int):
+        """``pop(head, 1, fill)[0]`` for a list of two elements or more; None
+        (nothing changed) for a list of one, which the caller pops and deletes
+        on the general path. The common case written out, as ``push_one``."""
+        q = self._v
+        if type(q) is not bytes:
+            nodes = q.nodes
+            node = nodes[0] if head else nodes[-1]
+            d = node.data
+            if type(d) is (Rev if head else list) and node.count > 1:
+                x = d.pop()
+                node.count -= 1
+                n = len(x)
+                node.sz -= n + 2 if n < 64 and x > b":" else entry_size(x)  # (*)
+                q.count -= 1
+            elif q.count > 1:
+                x = q.pop(head)
+            else:
+                return None
+            if len(nodes) == 1:
+                self.shrink_check(fill)
+            return x
+        if self._n < 2:
+            return None
+        items = unpack(q)
+        x = items.pop(0) if head else items.pop()
+        self._v = pack(items)
+        self._n -= 1
+        self._sz -= entry_size(x)
+        return x
 
     def pop(self, head: bool, count: int, fill: int) -> list:
         """Up to ``count`` elements from one end, in pop order."""

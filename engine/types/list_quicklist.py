@@ -16,6 +16,16 @@ node's ``sz`` is its listpack size (a plain node's: its element's length);
 every node but the first and the last is packed (``marshal`` bytes) between
 commands; the end nodes are opened (Python lists) by the first command that
 works on them and stay open.
+
+The first node of a quicklist of several nodes holds its elements in reverse
+(a ``Rev``) once something was pushed or popped at the head, so that LPUSH and
+LPOP are an append and a pop at the end of a Python list, as RPUSH and RPOP
+are, instead of a memmove of the whole node. Only ``nodes[0]`` is ever a
+``Rev`` (a head node that stops being the head is packed, or turned round when
+it becomes the tail). Readers see elements in list order: ``Node.items``
+turns a ``Rev`` round (for edits inside the node), ``Node.peek`` and ``run``
+give a forward copy, and LRANGE, LINDEX, LSET and LTRIM read or write a
+``Rev`` where it is, by reversed index.
 """
 
 from __future__ import annotations
@@ -98,6 +108,11 @@ def unpack(blob: bytes) -> list:
     return marshal.loads(blob)
 
 
+class Rev(list):
+    """A head node's elements, last first (see the module docstring)."""
+
+    __slots__ = ()
+
 
 # --- quicklist --------------------------------------------------------------
 
@@ -113,37 +128,103 @@ class Node:
         self.plain = plain
 
     def items(self) -> list:
+        """The elements in order, opened for an edit (a ``Rev`` is turned round)."""
+        d = self.data
+        t = type(d)
+        if t is not list:
+            d = self.data = unpack(d) if t is bytes else d[::-1]
+        return d
+
+    def open(self) -> list:
+        """The elements as they are held, opened: a list, or a head's ``Rev``."""
         d = self.data
         if type(d) is bytes:
             d = self.data = unpack(d)
         return d
 
-    def peek(self) -> list:
-        """The elements without opening the node (a copy when packed)."""
+    def head_run(self) -> Rev:
+        """The elements reversed, for pushes and pops at the head."""
         d = self.data
-        return unpack(d) if type(d) is bytes else d
+        if type(d) is not Rev:
+            d = Rev(unpack(d) if type(d) is bytes else d)
+            d.reverse()
+            self.data = d
+        return d
+
+    def peek(self) -> list:
+        """The elements in order without opening the node (a copy when packed
+        or reversed)."""
+        d = self.data
+        t = type(d)
+        if t is list:
+            return d
+        return unpack(d) if t is bytes else d[::-1]
 
     def pack(self) -> None:
-        if type(self.data) is not bytes:
-            self.data = pack(self.data)
+        d = self.data
+        t = type(d)
+        if t is not bytes:
+            self.data = pack(d if t is list else d[::-1])
 
 
 class Quicklist:
-    __slots__ = ("nodes", "count", "fill")
+    __slots__ = ("nodes", "count", "fill", "room", "cap")
 
     def __init__(self, fill: int):
         self.nodes: deque[Node] = deque()
         self.count = 0
-        self.fill = max(-5, min(fill, _MAX_FILL))
+        self.fill = fill = max(-5, min(fill, _MAX_FILL))
+        # An element of n bytes may join a node while node.sz + n <= room
+        # and node.count < cap (``_allows``). A plain node's sz is more than
+        # room, so the size test alone keeps elements out of plain nodes.
+        if fill < 0:
+            self.room, self.cap = _LEVELS[-fill - 1] - _INSERT_ESTIMATE, _UINT_MAX
+        else:
+            self.room, self.cap = _SIZE_SAFETY - _INSERT_ESTIMATE, fill or 1
 
     # -- node housekeeping ---------------------------------------------------
     def run(self, i: int) -> list:
-        """The elements of node ``i`` to read: an end node is opened (it stays
-        open, as end nodes do), an inner one decoded without opening it."""
+        """The elements of node ``i`` in order, to read: an end node is opened
+        (it stays open, as end nodes do; a reversed head is read as a copy),
+        an inner one decoded without opening it."""
         nodes = self.nodes
         if i == 0 or i == len(nodes) - 1:
-            return nodes[i].items()
+            d = nodes[i].open()
+            return d if type(d) is list else d[::-1]
         return nodes[i].peek()
+
+    def at(self, i: int, off: int) -> bytes:
+        """Element ``off`` of node ``i``."""
+        node = self.nodes[i]
+        d = node.data
+        t = type(d)
+        if t is Rev:
+            return d[node.count - 1 - off]
+        if t is list:
+            return d[off]
+        return self.run(i)[off]
+
+    def _chunk(self, i: int, off: int, n: int) -> list:
+        """Up to ``n`` elements of node ``i`` from ``off`` on (a new list)."""
+        node = self.nodes[i]
+        d = node.data
+        if type(d) is Rev:
+            hi = node.count - 1 - off
+            lo = hi - n
+            return d[hi:lo if lo >= 0 else None:-1]
+        return self.run(i)[off:off + n]
+
+    def range(self, start: int, n: int) -> list:
+        """``n`` elements from ``start`` on (``start + n <= count``)."""
+        i, off = self.locate(start)
+        out = self._chunk(i, off, n)
+        n -= len(out)
+        while n:
+            i += 1
+            chunk = self._chunk(i, 0, n)
+            out += chunk
+            n -= len(chunk)
+        return out
 
     def _settle(self, i: int) -> None:
         """Pack node ``i`` unless it is an end node."""
@@ -151,17 +232,23 @@ class Quicklist:
             self.nodes[i].pack()
 
     def _allows(self, node: Node | None, n: int) -> bool:
-        if node is None or node.plain or is_large(n, self.fill):
-            return False
-        return not exceeds(self.fill, node.sz + n + _INSERT_ESTIMATE, node.count + 1)
+        """Whether an element of ``n`` bytes may join ``node`` (Redis's
+        ``_quicklistNodeAllowInsert``: not a plain node, not a large element,
+        within the node's size and count once added)."""
+        return node is not None and node.sz + n <= self.room and node.count < self.cap
 
     def _new_end(self, v: bytes, head: bool) -> None:
         nodes = self.nodes
         node = self._node_of([v])
         if head:
             nodes.appendleft(node)
-            if len(nodes) > 2:
-                nodes[1].pack()
+            if len(nodes) > 1:
+                if len(nodes) > 2:
+                    nodes[1].pack()
+                else:
+                    nodes[1].items()  # the old head is now the tail: in order
+                if not node.plain:
+                    node.data = Rev(node.data)
         else:
             nodes.append(node)
             if len(nodes) > 2:
@@ -171,8 +258,14 @@ class Quicklist:
         nodes = self.nodes
         end = (nodes[0] if head else nodes[-1]) if nodes else None
         if self._allows(end, len(v)):
+            d = end.data
             if head:
-                end.items().insert(0, v)
+                if len(nodes) == 1 and type(d) is not Rev:
+                    end.items().insert(0, v)  # one node in order: kept so for the tail's sake
+                else:
+                    end.head_run().append(v)
+            elif type(d) is Rev:  # the one node, reversed
+                d.insert(0, v)
             else:
                 end.items().append(v)
             end.count += 1
@@ -183,9 +276,16 @@ class Quicklist:
 
     def pop(self, head: bool) -> bytes:
         nodes = self.nodes
-        node = nodes[0] if head else nodes[-1]
-        items = node.items()
-        v = items.pop(0) if head else items.pop()
+        if head:
+            node = nodes[0]
+            if len(nodes) == 1 and type(node.data) is not Rev:
+                v = node.items().pop(0)
+            else:
+                v = node.head_run().pop()
+        else:
+            node = nodes[-1]
+            d = node.open()
+            v = d.pop(0) if type(d) is Rev else d.pop()
         node.count -= 1
         self.count -= 1
         if node.count == 0:
@@ -227,14 +327,16 @@ class Quicklist:
     def set(self, index: int, v: bytes) -> None:
         i, off = self.locate(index)
         node = self.nodes[i]
-        items = node.items()
-        old = items[off]
-        items[off] = v
         if node.plain or is_large(len(v), self.fill):
             # A plain node (or a new element too large to share one) is
             # rebuilt around it: split the node there, the element alone.
+            node.items()[off] = v
             self._isolate(i, off)
         else:
+            d = node.open()
+            j = off if type(d) is list else node.count - 1 - off
+            old = d[j]
+            d[j] = v
             node.sz += entry_size(v) - entry_size(old)
             if exceeds(self.fill, node.sz, node.count):
                 self._split(i)
@@ -274,6 +376,8 @@ class Quicklist:
         i, off = self.locate(index)
         nodes = self.nodes
         node = nodes[i]
+        if i == 0:
+            node.items()  # a reversed head turns round: a node may go before it
         n = len(v)
         if is_large(n, self.fill) or node.plain:
             items = node.items()
@@ -324,9 +428,10 @@ class Quicklist:
                 self.count -= node.count
                 nodes.popleft()
                 continue
-            items = node.items()
-            gone = items[:left]
-            del items[:left]
+            items = node.open()
+            cut = len(items) - left if type(items) is Rev else 0
+            gone = items[cut:cut + left]
+            del items[cut:cut + left]
             self._drop(0, items, gone)
             left = 0
         while right:
@@ -336,14 +441,15 @@ class Quicklist:
                 self.count -= node.count
                 nodes.pop()
                 continue
-            items = node.items()
-            gone = items[len(items) - right:]
-            del items[len(items) - right:]
+            items = node.open()
+            cut = 0 if type(items) is Rev else len(items) - right
+            gone = items[cut:cut + right]
+            del items[cut:cut + right]
             self._drop(len(nodes) - 1, items, gone)
             right = 0
         if nodes:
-            nodes[0].items()
-            nodes[-1].items()
+            nodes[0].open()
+            nodes[-1].open()
 
     def remove(self, v: bytes, count: int) -> int:
         """LREM on the nodes: ``count`` > 0 from the head, < 0 from the tail, 0 all."""
@@ -387,8 +493,8 @@ class Quicklist:
         for i in range(len(nodes)):
             self._settle(i)
         if nodes:
-            nodes[0].items()
-            nodes[-1].items()
+            nodes[0].open()
+            nodes[-1].open()
         return removed
 
     def elements(self) -> list:
@@ -402,7 +508,8 @@ class Quicklist:
         for node in self.nodes:
             d = node.data
             n = Node([], node.sz, node.plain)
-            n.data = d if type(d) is bytes else list(d)
+            t = type(d)
+            n.data = d if t is bytes else t(d)  # a list, or a Rev
             n.count = node.count
             q.nodes.append(n)
         q.count = self.count
