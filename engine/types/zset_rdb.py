@@ -25,6 +25,7 @@ listpack whose structure is wrong.
 from __future__ import annotations
 
 import struct
+from itertools import chain
 
 from engine import listpack, rdb, ziplist
 from engine.types.limits import Limits
@@ -46,9 +47,8 @@ def _encode(z: ZSet) -> bytes:
         return bytes((RDB_ZSET_LISTPACK,)) + rdb.encode_length(len(buf)) + buf
     parts = [bytes((RDB_ZSET_2,)), rdb.encode_length(len(pairs))]
     encode_string, pack = rdb.encode_string, _DOUBLE.pack
-    for s, m in reversed(pairs):
-        parts.append(encode_string(m))
-        parts.append(pack(s))
+    for scores, members in pairs.backwards():
+        parts += chain.from_iterable(zip(map(encode_string, members), map(pack, scores)))
     return b"".join(parts)
 
 
@@ -65,11 +65,15 @@ def _score(text: bytes) -> float:
 def _build(pairs, packed: bool = False) -> ZSet:
     if not pairs:
         raise rdb.PayloadError("empty sorted set")
-    if len({m for _, m in pairs}) != len(pairs):
-        raise rdb.PayloadError("duplicate sorted set member")
     if packed and len(pairs) <= _LOAD_LIMITS.zset_max_listpack_entries:
-        return ZSet(pairs)  # Redis keeps a loaded listpack packed whatever its members' length
-    return ZSet(pairs, _LOAD_LIMITS)
+        z = ZSet(pairs)  # Redis keeps a loaded listpack packed whatever its members' length
+    else:
+        z = ZSet(pairs, _LOAD_LIMITS)
+    # A skiplist's member dict drops a repeated member: its size tells (a
+    # listpack keeps every pair, so a set counts them).
+    if (len(z) if z.encoding == "skiplist" else len({m for _, m in pairs})) != len(pairs):
+        raise rdb.PayloadError("duplicate sorted set member")
+    return z
 
 
 def _from_entries(entries) -> ZSet:
@@ -102,9 +106,16 @@ def _decode_zset2(buf: bytes, pos: int):
         raise rdb.PayloadError("malformed sorted set length")
     pairs = []
     read_string, unpack = rdb.read_string, _DOUBLE.unpack_from
+    size = len(buf)
     for _ in range(n):
-        m, pos = read_string(buf, pos)
-        if pos + 8 > len(buf):
+        k = buf[pos] if pos < size else 255
+        if k < 64:  # a plain string of up to 63 bytes (most members): read here, not in read_string
+            pos += 1
+            m = buf[pos:pos + k]
+            pos += k
+        else:
+            m, pos = read_string(buf, pos)
+        if pos + 8 > size:
             raise rdb.PayloadError("sorted set score past the end of the payload")
         (s,) = unpack(buf, pos)
         if s != s:

@@ -174,6 +174,12 @@ class Runs:
         for a, m in zip(reversed(self._sc), reversed(self._mem)):
             yield from zip(reversed(a), reversed(m))
 
+    def backwards(self):
+        """(scores, members) of each run, highest first, each reversed: for
+        an encoder that works a run at a time in C (``map``, ``zip``)."""
+        for a, m in zip(reversed(self._sc), reversed(self._mem)):
+            yield a[::-1], m[::-1]
+
     # -- changes ---------------------------------------------------------------
     def add(self, s: float, m: bytes) -> None:
         """Insert the new member ``m`` at score ``s`` (``d`` included)."""

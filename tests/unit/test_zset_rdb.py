@@ -130,6 +130,8 @@ DAMAGED = {
     "listpack-bad-structure": _payload(bytes((17,)) + rdb.encode_string(listpack.encode([b"a", b"1"])[:-1] + b"\x00")),
     "nan-score-zset2": _zset2_payload([(b"a", float("nan"))]),
     "duplicate-member-zset2": _zset2_payload([(b"a", 1.0), (b"a", 2.0)]),
+    "duplicate-member-big-zset2": _zset2_payload([(b"m%d" % i, float(i)) for i in range(200)] + [(b"m7", 0.5)]),
+    "string-past-the-end-zset2": _payload(bytes((5, 1, 9)) + b"abc"),
     "count-beyond-zset2": _zset2_payload([(b"a", 1.0)], count=2),
     "empty-zset2": _zset2_payload([]),
     "ziplist-bad-structure": _payload(bytes((12,)) + rdb.encode_string(b"\x0b\x00\x00\x00" + b"\x00" * 7)),
