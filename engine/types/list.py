@@ -174,6 +174,25 @@ class List:
             return unpack(v)[start:stop + 1]
         return v.range(start, stop - start + 1)
 
+    def window(self, start: int, stop: int) -> list:
+        """LRANGE's elements: ``start..stop`` inclusive, negative from the
+        tail, clamped to the list (empty when nothing is left)."""
+        v = self._v
+        n = self._n if type(v) is bytes else v.count
+        if start < 0:
+            start += n
+            if start < 0:
+                start = 0
+        if stop < 0:
+            stop += n
+        elif stop >= n:
+            stop = n - 1
+        if start > stop:
+            return []
+        if type(v) is bytes:
+            return unpack(v)[start:stop + 1]
+        return v.range(start, stop - start + 1)
+
     def _runs(self, forward: bool):
         """(index of the run's first element, run) for each run of elements:
         the one list of a listpack, or each node, head to tail or back."""

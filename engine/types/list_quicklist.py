@@ -216,7 +216,19 @@ class Quicklist:
 
     def range(self, start: int, n: int) -> list:
         """``n`` elements from ``start`` on (``start + n <= count``)."""
-        i, off = self.locate(start)
+        node = self.nodes[0]
+        if start + n <= node.count:  # within the open head node: sliced where it is
+            d = node.data
+            t = type(d)
+            if t is Rev:
+                hi = node.count - 1 - start
+                lo = hi - n
+                return d[hi:lo if lo >= 0 else None:-1]
+            if t is list:
+                return d[start:start + n]
+            i, off = 0, start
+        else:
+            i, off = self.locate(start)
         out = self._chunk(i, off, n)
         n -= len(out)
         while n:

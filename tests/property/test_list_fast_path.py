@@ -8,7 +8,7 @@ driven by the written-out path and on one driven by the general path: the
 elements, the encoding, every node's boundaries, size and plain flag, and
 each reply must be the same; the structure invariants must hold after every
 step, among them the reversed head's (only ``nodes[0]`` may be a ``Rev``).
-Reads and edits (LRANGE, LINDEX, LSET, LINSERT, LREM, LTRIM, copies) are
+Reads and edits (LRANGE with its clamping, LINDEX, LSET, LINSERT, LREM, LTRIM, copies) are
 mixed in, so the reversed head meets every reader.
 
 At the handler level, the same commands on two keyspaces -- one through the
@@ -39,6 +39,7 @@ ops = st.one_of(  # pushes and pops weighted up: long runs cross node boundaries
     pushes, pushes, pushes, pushes, pops, pops, pops,
     st.tuples(st.just("many"), st.booleans(), st.lists(values, min_size=1, max_size=40)),
     st.tuples(st.just("range"), st.integers(0, 300), st.integers(0, 300)),
+    st.tuples(st.just("window"), st.integers(-300, 300), st.integers(-300, 300)),
     st.tuples(st.just("index"), st.integers(-300, 300)),
     st.tuples(st.just("set"), st.integers(-300, 300), values),
     st.tuples(st.just("insert"), st.integers(-300, 300), st.booleans(), values),
@@ -86,6 +87,12 @@ def apply_edit(lst: List, op, fill: int, model: list):
         stop = min(max(start, op[2]), n - 1)
         out = lst.range(start, stop)
         assert out == model[start:stop + 1]
+        return out
+    if kind == "window":  # LRANGE's clamping, against Redis's rule written plainly
+        start, stop = op[1], op[2]
+        start, stop = max(0, start + n if start < 0 else start), stop + n if stop < 0 else stop
+        out = lst.window(op[1], op[2])
+        assert out == (model[start:stop + 1] if start <= stop else [])
         return out
     if kind == "index":
         out = lst.index(op[1])
