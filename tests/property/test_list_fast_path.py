@@ -6,7 +6,7 @@ on an open end node. Random programs of pushes and pops, around node
 boundaries and the listpack/quicklist conversions both ways, run on a list
 driven by the written-out path and on one driven by the general path: the
 elements, the encoding, every node's boundaries, size and plain flag, and
-each reply must be the same; the structure invariants must hold after every
+each reply and the RDB payload must be the same; the structure invariants must hold after every
 step, among them the reversed head's (only ``nodes[0]`` may be a ``Rev``).
 Reads and edits (LRANGE with its clamping, LINDEX, LSET, LINSERT, LREM, LTRIM, copies) are
 mixed in, so the reversed head meets every reader.
@@ -25,6 +25,7 @@ import engine.commands  # noqa: F401
 from engine.commands import list as list_cmds
 from engine.keyspace import Keyspace
 from engine.session import Session
+from engine import rdb
 from engine.types.list import List
 from engine.types.list_quicklist import Rev, entry_size
 from tests.support import run, take_effects
@@ -168,6 +169,9 @@ def test_written_out_push_and_pop_match_the_general_path(fill, program):
             continue
         assert fast.elements() == slow.elements() == model
         assert shape(fast) == shape(slow)
+        payload = rdb.encode_value(fast)  # DUMP, checkpoints, full sync
+        assert payload == rdb.encode_value(slow)
+        assert rdb.decode_value(payload)[0].elements() == model
         check_structure(fast)
         check_structure(slow)
 
