@@ -13,8 +13,9 @@ in pipelines of 100 pre-encoded commands:
 - ``ZRANK key <member>`` of random members of the set;
 - ``ZRANGEBYSCORE key <score> +inf LIMIT 0 10`` from random scores.
 
-Each figure is the median of ``--rounds`` rounds (Keel and Redis interleaved
-within a round), printed for Keel, Redis and Keel/Redis, then per server the
+Each figure is the median of ``--rounds`` rounds (each round measures every
+size on Keel and on Redis in turn, so a change in the machine's load falls
+on all of them alike), printed for Keel, Redis and Keel/Redis, then per server the
 ratio of the largest size to the smallest: the bar is Keel's 1M/1k within 3x.
 Timings include the client's send and reply parsing (the same for both
 servers); on a shared machine they are noisy: compare ratios within one run.
@@ -136,25 +137,28 @@ def main() -> int:
     o = ap.parse_args()
     sizes = sorted(parse_count(s) for s in o.sizes.split(",") if s)
     pin_self()
-    per = {}
     with Servers() as srv:
         keel, ref = srv.keel("--appendonly", "no"), srv.redis()
         clients = (("keel", keel.client(timeout=300)), ("redis", ref.client(timeout=300)))
+        keys = {n: b"zscale:%d" % n for n in sizes}
         for n in sizes:
-            key = b"zscale:%d" % n
             for name, c in clients:
-                load(c, key, n, random.Random(n))
-            got = {(name, op): [] for name, _ in clients for op in OPS}
-            for rnd in range(o.rounds):
-                w = workload(key, n, o.calls, o.chunk, rnd, random.Random(n * 1000 + rnd))
+                load(c, keys[n], n, random.Random(n))
+        print(f"  (loaded {', '.join(fmt_count(n) for n in sizes)} members)", flush=True)
+        # Every round measures every size on both servers, so that a change
+        # in the machine's load falls on all of them alike.
+        got = {(n, name, op): [] for n in sizes for name, _ in clients for op in OPS}
+        for rnd in range(o.rounds):
+            for n in sizes:
+                w = workload(keys[n], n, o.calls, o.chunk, rnd, random.Random(n * 1000 + rnd))
                 for name, c in clients:
                     for op, t in measure(c, w, o.chunk).items():
-                        got[name, op].append(t)
+                        got[n, name, op].append(t)
+        for n in sizes:
             for name, c in clients:
-                check([c.call("ZCARD", key)], "ZCARD")
-                pipeline(c, [("DEL", key)], "DEL")
-            per[n] = {k: statistics.median(v) for k, v in got.items()}
-            print(f"  ({fmt_count(n)} members done)", flush=True)
+                check([c.call("ZCARD", keys[n])], "ZCARD")
+    per = {n: {(name, op): statistics.median(got[n, name, op]) for name, _ in clients for op in OPS}
+           for n in sizes}
     lo, hi = sizes[0], sizes[-1]
     for op in OPS:
         t = Table(f"{op}: {WHAT[op]}; per call, pipelines of 100, median of {o.rounds}")
