@@ -19,54 +19,37 @@ from __future__ import annotations
 import random
 import shutil
 import tempfile
-import threading
 import time
 
 import pytest
 
+from tests.crash.lockstep import LockStep
 from tests.support import KeelProcess, RespClient, encode
 
 
-class TxWriter(threading.Thread):
-    def __init__(self, port: int, wid: int, rnd: int, nconns: int):
-        super().__init__(daemon=True)
-        self.port, self.wid, self.rnd, self.nconns = port, wid, rnd, nconns
+class TxWriter(LockStep):
+    """Each request is a whole transaction in one write; its id is acknowledged
+    when EXEC (the sixth reply) answers its four replies."""
+
+    replies = 6
+
+    def __init__(self, *args):
+        super().__init__(*args)
         self.acked: list[bytes] = []
 
-    def run(self) -> None:
-        conns = []
-        try:
-            for _ in range(self.nconns):
-                conns.append(RespClient(self.port, timeout=5.0))
-        except OSError:
-            pass
-        seq = 0
-        while conns:
-            sent = []
-            for c in conns:
-                seq += 1
-                tid = b"%d.%d.%d" % (self.rnd, self.wid, seq)
-                tx = (encode((b"MULTI",)) + encode((b"SET", b"tx:" + tid + b":a", tid))
-                      + encode((b"SET", b"tx:" + tid + b":b", tid)) + encode((b"INCR", b"txcount"))
-                      + encode((b"RPUSH", b"txlog", tid)) + encode((b"EXEC",)))
-                try:
-                    c.send_raw(tx)
-                except OSError:
-                    continue
-                sent.append((c, tid))
-            alive = []
-            for c, tid in sent:
-                try:
-                    replies = [c.read() for _ in range(6)]
-                except (OSError, ConnectionError):
-                    c.close()
-                    continue
-                if isinstance(replies[-1], list) and len(replies[-1]) == 4:
-                    self.acked.append(tid)
-                    alive.append(c)
-                else:
-                    c.close()
-            conns = alive
+    def request(self, conn, seq):
+        return b"%d.%d.%d.%d" % (self.rnd, self.wid, conn, seq)
+
+    def wire(self, tid):
+        return (encode((b"MULTI",)) + encode((b"SET", b"tx:" + tid + b":a", tid))
+                + encode((b"SET", b"tx:" + tid + b":b", tid)) + encode((b"INCR", b"txcount"))
+                + encode((b"RPUSH", b"txlog", tid)) + encode((b"EXEC",)))
+
+    def acknowledged(self, tid, reply):
+        if isinstance(reply, list) and len(reply) == 4:
+            self.acked.append(tid)
+            return True
+        return False
 
 
 def _check(c: RespClient, acked: list[bytes], label: str) -> int:

@@ -20,63 +20,12 @@ from __future__ import annotations
 import random
 import shutil
 import tempfile
-import threading
 
+from tests.crash.lockstep import LockStep as _LockStep
 from tests.crash.test_kill9 import _round
-from tests.support import KeelProcess, RespClient, encode
+from tests.support import KeelProcess
 
 QUEUE = b"queue"
-
-
-class _LockStep(threading.Thread):
-    """One request on every connection, then every reply, until all connections drop."""
-
-    def __init__(self, port: int, wid: int, rnd: int, nconns: int):
-        super().__init__(daemon=True)
-        self.port, self.wid, self.rnd, self.nconns = port, wid, rnd, nconns
-        self.in_flight = 0  # requests sent whose reply never came
-
-    def request(self, conn: int, seq: int) -> tuple:
-        raise NotImplementedError
-
-    def acknowledged(self, op: tuple, reply) -> bool:
-        raise NotImplementedError
-
-    def run(self) -> None:
-        conns = []
-        try:
-            for _ in range(self.nconns):
-                conns.append(RespClient(self.port, timeout=5.0))
-        except OSError:
-            pass
-        seq = 0
-        try:
-            while conns:
-                seq += 1
-                sent = []
-                for i, c in enumerate(conns):
-                    op = self.request(i, seq)
-                    try:
-                        c.send_raw(encode(op))
-                    except OSError:
-                        continue
-                    sent.append((c, op))
-                alive = []
-                for c, op in sent:
-                    try:
-                        r = c.read()
-                    except (OSError, ConnectionError):
-                        self.in_flight += 1
-                        continue
-                    if self.acknowledged(op, r):
-                        alive.append(c)
-                for c in conns:
-                    if c not in alive:
-                        c.close()
-                conns = alive
-        finally:
-            for c in conns:
-                c.close()
 
 
 class Producer(_LockStep):

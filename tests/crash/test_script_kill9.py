@@ -17,54 +17,34 @@ from __future__ import annotations
 import random
 import shutil
 import tempfile
-import threading
 import time
 
 from tests.crash.test_multi_kill9 import _check
-from tests.support import KeelProcess, RespClient, encode
+from tests.crash.lockstep import LockStep
+from tests.support import KeelProcess, encode
 
 SCRIPT = (b"redis.call('set', 'tx:' .. ARGV[1] .. ':a', ARGV[1]); redis.call('set', 'tx:' .. ARGV[1] .. ':b', ARGV[1]);"
           b" redis.call('incr', 'txcount'); return redis.call('rpush', 'txlog', ARGV[1])")
 LIB = b"#!lua name=crashlib\nredis.register_function('ping', function() return 'pong' end)"
 
 
-class ScriptWriter(threading.Thread):
+class ScriptWriter(LockStep):
     def __init__(self, port: int, wid: int, rnd: int, nconns: int, sha: bytes):
-        super().__init__(daemon=True)
-        self.port, self.wid, self.rnd, self.nconns, self.sha = port, wid, rnd, nconns, sha
+        super().__init__(port, wid, rnd, nconns)
+        self.sha = sha
         self.acked: list[bytes] = []
 
-    def run(self) -> None:
-        conns = []
-        try:
-            for _ in range(self.nconns):
-                conns.append(RespClient(self.port, timeout=5.0))
-        except OSError:
-            pass
-        seq = 0
-        while conns:
-            sent = []
-            for c in conns:
-                seq += 1
-                tid = b"%d.%d.%d" % (self.rnd, self.wid, seq)
-                try:
-                    c.send_raw(encode((b"EVALSHA", self.sha, b"0", tid)))
-                except OSError:
-                    continue
-                sent.append((c, tid))
-            alive = []
-            for c, tid in sent:
-                try:
-                    r = c.read()
-                except (OSError, ConnectionError):
-                    c.close()
-                    continue
-                if isinstance(r, int):
-                    self.acked.append(tid)
-                    alive.append(c)
-                else:
-                    c.close()
-            conns = alive
+    def request(self, conn, seq):
+        return b"%d.%d.%d.%d" % (self.rnd, self.wid, conn, seq)
+
+    def wire(self, tid):
+        return encode((b"EVALSHA", self.sha, b"0", tid))
+
+    def acknowledged(self, tid, reply):
+        if isinstance(reply, int):
+            self.acked.append(tid)
+            return True
+        return False
 
 
 def test_kill9_keeps_every_acknowledged_script_whole():
