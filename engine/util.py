@@ -26,6 +26,14 @@ def parse_int(b: bytes, error: str = errors.NOT_INTEGER) -> int:
     return v
 
 
+def plain_int_or_none(b: bytes) -> int | None:
+    """``to_int_or_none`` with the common case first: a plain decimal (no
+    sign, no leading zero, under 19 digits) reads with int() alone."""
+    if b.isdigit() and len(b) < 19 and (b[0] != 48 or len(b) == 1):
+        return int(b)
+    return to_int_or_none(b)
+
+
 def to_int_or_none(b: bytes) -> int | None:
     """Like ``parse_int`` but returns None instead of raising."""
     try:

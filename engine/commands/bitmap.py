@@ -35,7 +35,7 @@ from engine.keyspecs import flags_of, spec
 from engine.notify import GENERIC, STRING
 from engine.registry import command
 from engine.reply import ONE, ZERO, Raw
-from engine.util import parse_int, to_int_or_none
+from engine.util import parse_int, plain_int_or_none, to_int_or_none
 
 _U64 = (1 << 64) - 1
 
@@ -506,12 +506,8 @@ def _one_write(c, argv):
         return None
     opcode = _ONE_WRITE.get(argv[2])
     known = _FIELD_TYPES.get(argv[3])
-    a = argv[4]
-    # A plain non-negative decimal (no sign, no leading zero) reads with int()
-    # alone; anything else takes the exact parse.
-    offset = int(a) if a.isdigit() and len(a) < 19 and (a[0] != 48 or len(a) == 1) else to_int_or_none(a)
-    a = argv[5]
-    value = int(a) if a.isdigit() and len(a) < 19 and (a[0] != 48 or len(a) == 1) else to_int_or_none(a)
+    offset = plain_int_or_none(argv[4])
+    value = plain_int_or_none(argv[5])
     if opcode is None or known is None or offset is None or value is None or offset < 0:
         return None
     signed, bits = known

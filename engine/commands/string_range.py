@@ -19,7 +19,7 @@ from engine.keyspecs import spec
 from engine.notify import STRING
 from engine.registry import command
 from engine.reply import ZERO
-from engine.util import parse_int
+from engine.util import parse_int, plain_int_or_none
 
 
 # --- ranges ------------------------------------------------------------------
@@ -76,9 +76,9 @@ def setrange(c, argv):
     Redis does. Effect: the command as sent.
     """
     key, patch = argv[1], argv[3]
-    a = argv[2]
-    # A plain decimal (no sign, no leading zero) reads with int() alone.
-    offset = int(a) if a.isdigit() and len(a) < 19 and (a[0] != 48 or len(a) == 1) else parse_int(a)
+    offset = plain_int_or_none(argv[2])
+    if offset is None:
+        offset = parse_int(argv[2])  # raises Redis's error
     if offset < 0:
         raise CommandError(errors.OFFSET_OUT_OF_RANGE)
     db = c.db
