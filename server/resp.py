@@ -90,12 +90,9 @@ def encode2(r) -> bytes:
     if r is None:
         return b"$-1\r\n"
     if t is list or t is tuple or t is Set:
-        if t is not Set:
-            out = _bulk_array(r)  # all bulk strings: one pass in C
-            if out is not None:
-                return out
-        elif r and set(map(type, r)) <= _ONLY_BYTES:
-            return _pack(tuple(r))
+        out = _bulk_array(r if t is not Set else tuple(r))  # all bulk strings: one pass in C
+        if out is not None:
+            return out
         return b"*%d\r\n" % len(r) + b"".join([encode2(x) for x in r])
     if t is Status:
         return b"+" + r.encode() + b"\r\n"
