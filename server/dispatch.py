@@ -145,9 +145,8 @@ def slow_call(client, cmd, argv: list):
 
 def run(client, cmd, stat, argv: list):
     """Run one command that passed every check: its encoded reply (a
-    ``WouldBlock`` when it must wait), counted in INFO commandstats.
-
-    EXEC runs its queued commands through here too (``server.multi``).
+    ``WouldBlock`` when it must wait), counted and timed in INFO commandstats.
+    (EXEC runs its queued handlers in a loop of its own, untimed: ``server.multi``.)
     """
     server = client.server
     t0 = time.perf_counter_ns()
