@@ -72,6 +72,10 @@ WORK = {
     "spop": ("SPOP", "myset"),
     "zadd": ("ZADD", "myzset", "0", "element:000000000000"),
     "zpopmin": ("ZPOPMIN", "myzset"),
+    "append": ("APPEND", "log", "x" * 40),
+    "setrange": ("SETRANGE", "page", "1000", "x" * 16),
+    "setbit": ("SETBIT", "bits", "8000", "1"),
+    "bitfield": ("BITFIELD", "fields", "SET", "u8", "800", "7"),
 }
 
 

@@ -15,6 +15,9 @@ Redis and as the ratio Keel/Redis. Sections:
   are built by appending (64 KB at a time) and the appends are spread over
   enough keys of that size that each grows by at most ~20% while measured, so
   the figure is the amortized cost at that size, as Redis's sds grows.
+- ``set``: the same harness with plain ``SET key <16 bytes>``, the cheapest
+  write: the floor under the four above (the fixed per-command cost of a
+  Python server, with nothing of the value in it).
 - ``scan``: at each ``--keys`` count (loaded with pipelined MSET; Keel has no
   DEBUG POPULATE): latency of ``SCAN 0`` repeated and of every call of a whole
   scan, with the default COUNT and with COUNT 1000 (median and max), the time
@@ -50,7 +53,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import Servers, pin_self, rss, settle  # noqa: E402
 from tests.support import Err, encode  # noqa: E402
 
-SECTIONS = ("append", "setbit", "setrange", "bitfield", "scan", "memory")
+SECTIONS = ("set", "append", "setbit", "setrange", "bitfield", "scan", "memory")
 PIPELINE = 100
 
 
@@ -196,6 +199,9 @@ def string_workload(section: str, size: int, calls: int, rng: random.Random):
         cmds = [("SETBIT", key, rng.randrange(size * 8), rng.randrange(2)) for _ in range(calls + PIPELINE)]
     elif section == "setrange":
         cmds = [("SETRANGE", key, rng.randrange(size - 15), rng.randbytes(16)) for _ in range(calls + PIPELINE)]
+    elif section == "set":
+        # The floor: the cheapest write, in the same harness (value size unused).
+        cmds = [("SET", key, rng.randbytes(16)) for _ in range(calls + PIPELINE)]
     elif section == "bitfield":
         cmds = [("BITFIELD", key, "SET", "u8", rng.randrange(size * 8 - 7), rng.randrange(256))
                 for _ in range(calls + PIPELINE)]
@@ -212,6 +218,7 @@ def run_string(section: str, servers, o) -> None:
     keel, ref = servers
     kc, rc = keel.client(timeout=120), ref.client(timeout=120)
     what = {
+        "set": "SET of 16 bytes (the baseline: the cheapest write)",
         "append": "APPEND 40 bytes (amortized, value built by APPEND)",
         "setbit": "SETBIT at random offsets",
         "setrange": "SETRANGE 16 bytes at random offsets",
