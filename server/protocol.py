@@ -163,6 +163,17 @@ class Connection(asyncio.Protocol):
             self.server.remove_client(self.client)
             self.client.conn = None
 
+    def eof_received(self):
+        # The client shut its sending side (`printf 'SET a b\r\n' | nc -N`):
+        # replies still waiting for the log go out first, as Redis sends
+        # them, and release() closes after them. A blocked client is dropped
+        # (Redis frees it on EOF); anything else closes once its buffer drains.
+        client = self.client
+        if self.holding and client is not None and client.blocked is None:
+            client.close_after_reply = True
+            return True  # keep the write side open until release()
+        return None
+
     def pause_writing(self) -> None:
         # The client is not reading its replies: stop reading its requests
         # until the output drains, so its output buffer cannot grow unbounded.
