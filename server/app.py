@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import errno
 import gc
 import logging
 import os
@@ -34,6 +35,7 @@ from server.multi import Watches
 from server.persistence import Persistence
 from server.protocol import Connection, sample_calls
 from server.pubsub import PubSub
+from server import tls
 from server.scripting.runner import Scripting
 from server.tracking import Tracking
 
@@ -84,7 +86,10 @@ class Server:
         self.loading = False
         self.start_time = time.time()
         self.loop: asyncio.AbstractEventLoop | None = None
-        self.listeners: list = []
+        self.listeners: list = []  # plain TCP (a busy script polls these itself)
+        self.tls_listeners: list = []
+        self.tls_context = None
+        self.tls_port = config["tls-port"]
         self.shutdown_event: asyncio.Event | None = None
         self.active_expire_enabled = True
         self.expire_handle = None  # the next active expiry slice, when one is due soon
@@ -112,6 +117,18 @@ class Server:
             self.ks.proto_max_bulk_len = value
         elif name in LIMIT_DIRECTIVES:
             setattr(self.ks.limits, LIMIT_DIRECTIVES[name], value)
+        elif name.startswith("tls-") and self.tls_context is not None:
+            # New connections take the new files; one that fails to load leaves the old context.
+            try:
+                ctx = tls.build_context(self.config)
+            except tls.TLSConfigError as e:
+                log.warning("%s", e)
+                return
+            live, cfg = self.tls_context, self.config
+            live.load_cert_chain(cfg["tls-cert-file"], cfg["tls-key-file"], password=cfg["tls-key-file-pass"] or None)
+            if cfg["tls-ca-cert-file"] or cfg["tls-ca-cert-dir"]:
+                live.load_verify_locations(cafile=cfg["tls-ca-cert-file"] or None, capath=cfg["tls-ca-cert-dir"] or None)
+            live.verify_mode = ctx.verify_mode
 
     # -- clients -------------------------------------------------------------
     def new_client(self, conn: Connection, transport) -> Client:
@@ -181,26 +198,59 @@ class Server:
             self.expire_handle = self.loop.call_later(self.EXPIRE_PAUSE_MS / 1000, self.expire_slice)
 
     # -- lifecycle ---------------------------------------------------------------
+    async def _listen(self, hosts: list, port: int, ctx, into: list) -> None:
+        """Listen on ``port`` at every ``bind`` address (``*`` every IPv4 one,
+        ``::*`` every IPv6 one; a ``-`` prefix: skipped when unavailable)."""
+        cfg = self.config
+        extra = {} if ctx is None else {"ssl": ctx, "ssl_handshake_timeout": cfg["tls-handshake-timeout"] / 1000}
+        for host in hosts:
+            optional = host.startswith("-")
+            host = host.lstrip("-")
+            host = {"*": "0.0.0.0", "::*": "::"}.get(host, host)
+            try:
+                srv = await self.loop.create_server(
+                    lambda: Connection(self), host, port, backlog=cfg["tcp-backlog"], reuse_address=True,
+                    **extra)
+            except OSError as e:
+                if optional and e.errno in (errno.EADDRNOTAVAIL, errno.EAFNOSUPPORT, errno.EPROTONOSUPPORT):
+                    continue
+                for other in self.listeners + self.tls_listeners:
+                    other.close()
+                raise ListenError(
+                    f"Could not create server {'TLS' if ctx else 'TCP'} listening socket {host}:{port}: "
+                    f"bind: {os.strerror(e.errno) if e.errno else e}") from None
+            into.append(srv)
+        if not into:
+            raise ListenError(f"Could not create server {'TLS' if ctx else 'TCP'} listening socket on port "
+                              f"{port}: no bind address available")
+
+    def default_user_nopass(self) -> bool:
+        """Whether the default user needs no password (protected mode applies)."""
+        acl = getattr(self, "acl", None)
+        check = getattr(acl, "default_user_nopass", None)
+        if check is not None:
+            return check()
+        return not self.config["requirepass"]
+
     async def start(self) -> None:
         self.loop = asyncio.get_running_loop()
         self.shutdown_event = asyncio.Event()
         cfg = self.config
         os.makedirs(cfg["dir"], exist_ok=True)
         hosts = cfg["bind"].split() or ["127.0.0.1"]
-        for host in hosts:
-            host = host.lstrip("-")
+        self.tls_context = None
+        if tls.enabled(cfg):
             try:
-                srv = await self.loop.create_server(
-                    lambda: Connection(self), host, cfg["port"], backlog=cfg["tcp-backlog"], reuse_address=True)
-            except OSError as e:
-                for other in self.listeners:
-                    other.close()
-                raise ListenError(
-                    f"Could not create server TCP listening socket {host}:{cfg['port']}: "
-                    f"bind: {os.strerror(e.errno) if e.errno else e}") from None
-            self.listeners.append(srv)
-            if self.port == 0:
-                self.port = srv.sockets[0].getsockname()[1]
+                self.tls_context = tls.build_context(cfg)
+            except tls.TLSConfigError as e:
+                raise ListenError(str(e)) from None
+        if cfg["port"] or not self.tls_context:  # port 0 with a tls-port: TLS only, as in Redis
+            await self._listen(hosts, cfg["port"], None, self.listeners)
+            if self.port == 0:  # (Keel: port 0 without TLS picks a free port)
+                self.port = self.listeners[0].sockets[0].getsockname()[1]
+        if self.tls_context is not None:
+            await self._listen(hosts, cfg["tls-port"], self.tls_context, self.tls_listeners)
+            self.tls_port = self.tls_listeners[0].sockets[0].getsockname()[1]
         for sig in (signal.SIGTERM, signal.SIGINT):
             self.loop.add_signal_handler(sig, self.request_shutdown)
         self.cron_handle = self.loop.call_later(1.0 / cfg["hz"], self.cron)
@@ -255,12 +305,12 @@ class Server:
         for handle in (self.cron_handle, self.expire_handle):
             if handle is not None:
                 handle.cancel()
-        for srv in self.listeners:
+        for srv in self.listeners + self.tls_listeners:
             srv.close()
         for c in list(self.clients.values()):
             if c.conn is not None:
                 c.conn.close()
-        for srv in self.listeners:
+        for srv in self.listeners + self.tls_listeners:
             try:
                 await asyncio.wait_for(srv.wait_closed(), 1.0)
             except (asyncio.TimeoutError, Exception):

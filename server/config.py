@@ -194,6 +194,29 @@ DIRECTIVES = [
     _D("set-max-listpack-value", "int", 64, lo=0, hi=2**63 - 1),
     _D("zset-max-listpack-entries", "int", 128, lo=0, hi=2**63 - 1, aliases=("zset-max-ziplist-entries",)),
     _D("zset-max-listpack-value", "int", 64, lo=0, hi=2**63 - 1, aliases=("zset-max-ziplist-value",)),
+    # TLS (server.tls): a TLS listener on tls-port, built from these at start;
+    # tls-handshake-timeout (ms) is Keel's: a handshake that has not finished is closed.
+    _D("tls-port", "int", 0, mutable=False, lo=0, hi=65535),
+    _D("tls-cert-file", "str", ""),
+    _D("tls-key-file", "str", ""),
+    _D("tls-key-file-pass", "str", ""),
+    _D("tls-client-cert-file", "str", ""),
+    _D("tls-client-key-file", "str", ""),
+    _D("tls-client-key-file-pass", "str", ""),
+    _D("tls-dh-params-file", "str", ""),
+    _D("tls-ca-cert-file", "str", ""),
+    _D("tls-ca-cert-dir", "str", ""),
+    _D("tls-auth-clients", "enum", "yes", choices=("yes", "no", "optional")),
+    _D("tls-protocols", "str", ""),
+    _D("tls-ciphers", "str", ""),
+    _D("tls-ciphersuites", "str", ""),
+    _D("tls-prefer-server-ciphers", "bool", False),
+    _D("tls-session-caching", "bool", True),
+    _D("tls-session-cache-size", "int", 20480, lo=0, hi=2**31 - 1),
+    _D("tls-session-cache-timeout", "int", 300, lo=0, hi=2**31 - 1),
+    _D("tls-replication", "bool", False),
+    _D("tls-cluster", "bool", False),
+    _D("tls-handshake-timeout", "int", 10000, lo=1, hi=2**31 - 1),
 ]
 BY_NAME = {}
 for _d in DIRECTIVES:

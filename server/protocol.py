@@ -35,7 +35,7 @@ from engine import errors
 from engine.errors import CommandError
 from engine.registry import FAST
 from engine.reply import Raw
-from server import dispatch
+from server import dispatch, tls
 from server.resp import ProtocolError, RequestParser, requests_length
 
 log = logging.getLogger("keel.protocol")
@@ -146,6 +146,9 @@ class Connection(asyncio.Protocol):
             server.stats.rejected_connections += 1
             transport.write(b"-" + errors.MAX_CLIENTS.encode() + b"\r\n")
             transport.close()
+            self.closed = True
+            return
+        if server.config["protected-mode"] and tls.refuse_unprotected(server, transport):
             self.closed = True
             return
         self.client = server.new_client(self, transport)

@@ -36,6 +36,7 @@ import socket
 import time
 
 from engine import errors
+from server import tls
 
 log = logging.getLogger("keel.scripting")
 
@@ -163,6 +164,8 @@ class Busy:
             conn = c.conn
             if c is run.client or conn is None or conn.closed or c.fd < 0 or c.fd in self.done:
                 continue
+            if tls.is_tls(conn.transport):
+                continue  # its socket carries TLS records: it waits for the script's end (server.tls)
             by_fd[c.fd] = conn
         listening = {s.fileno(): s for s in self.listening}
         p = select.poll()
