@@ -13,7 +13,8 @@ class Limits:
     __slots__ = ("list_max_listpack_size", "list_compress_depth",
                  "hash_max_listpack_entries", "hash_max_listpack_value",
                  "set_max_intset_entries", "set_max_listpack_entries", "set_max_listpack_value",
-                 "zset_max_listpack_entries", "zset_max_listpack_value")
+                 "zset_max_listpack_entries", "zset_max_listpack_value",
+                 "stream_node_max_bytes", "stream_node_max_entries")
 
     def __init__(self):
         # Negative: a listpack of at most -1 4 KB, -2 8 KB, -3 16 KB, -4 32 KB,
@@ -27,6 +28,9 @@ class Limits:
         self.set_max_listpack_value = 64
         self.zset_max_listpack_entries = 128
         self.zset_max_listpack_value = 64
+        # A stream node (listpack) holds at most this many bytes / entries (0: no limit).
+        self.stream_node_max_bytes = 4096
+        self.stream_node_max_entries = 100
 
 
 # directive name -> Limits attribute
