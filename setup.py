@@ -1,10 +1,12 @@
-"""Build hook for Keel's two C modules (engine/_dictscan.c: SCAN's dict walk;
-server/_respc.c: arrays of bulk strings encoded in one pass); everything else
+"""Build hook for Keel's C modules (engine/_dictscan.c: SCAN's dict walk;
+engine/_hll.c: HyperLogLog hashing and register updates; server/_respc.c:
+arrays of bulk strings encoded in one pass); everything else
 about the package is declared in pyproject.toml."""
 
 from setuptools import Extension, setup
 
 setup(ext_modules=[
     Extension("engine._dictscan", ["engine/_dictscan.c"], extra_compile_args=["-O2"]),
+    Extension("engine._hll", ["engine/_hll.c"], extra_compile_args=["-O2"]),
     Extension("server._respc", ["server/_respc.c"], extra_compile_args=["-O2"]),
 ])
