@@ -196,6 +196,7 @@ DIRECTIVES = [
     _D("zset-max-listpack-value", "int", 64, lo=0, hi=2**63 - 1, aliases=("zset-max-ziplist-value",)),
     _D("stream-node-max-bytes", "memory", 4096, lo=0, hi=2**63 - 1),
     _D("stream-node-max-entries", "int", 100, lo=0, hi=2**63 - 1),
+    _D("hll-sparse-max-bytes", "memory", 3000, lo=0, hi=2**63 - 1),
     # TLS (server.tls): a TLS listener on tls-port, built from these at start;
     # tls-handshake-timeout (ms) is Keel's: a handshake that has not finished is closed.
     _D("tls-port", "int", 0, mutable=False, lo=0, hi=65535),

@@ -14,7 +14,8 @@ class Limits:
                  "hash_max_listpack_entries", "hash_max_listpack_value",
                  "set_max_intset_entries", "set_max_listpack_entries", "set_max_listpack_value",
                  "zset_max_listpack_entries", "zset_max_listpack_value",
-                 "stream_node_max_bytes", "stream_node_max_entries")
+                 "stream_node_max_bytes", "stream_node_max_entries",
+                 "hll_sparse_max_bytes")
 
     def __init__(self):
         # Negative: a listpack of at most -1 4 KB, -2 8 KB, -3 16 KB, -4 32 KB,
@@ -31,6 +32,8 @@ class Limits:
         # A stream node (listpack) holds at most this many bytes / entries (0: no limit).
         self.stream_node_max_bytes = 4096
         self.stream_node_max_entries = 100
+        # A sparse HyperLogLog grown past this many bytes (header included) turns dense.
+        self.hll_sparse_max_bytes = 3000
 
 
 # directive name -> Limits attribute
