@@ -130,6 +130,31 @@ def _fast_add(name: str, cmd: "Command") -> None:
         FAST[argc][name.upper().encode()] = entry
 
 
+def rename_command(old: str, new: str) -> None:
+    """``rename-command OLD NEW`` (config file only, applied once at start, for
+    the whole process): the command answers to ``new`` only; ``new`` empty
+    removes it. Its table entry, COMMAND INFO and statistics keep the
+    command's own name, as Redis keeps them. KeyError when ``old`` is unknown;
+    ValueError when ``new`` is taken."""
+    cmd = TABLE.get(old.lower().encode())
+    if cmd is None:
+        raise KeyError(old)
+    if new and new.lower().encode() in TABLE:
+        raise ValueError(new)
+    for key in [k for k, v in TABLE.items() if v is cmd]:
+        del TABLE[key]
+    entries = {}
+    for argc_table in FAST:
+        for key in [k for k, v in argc_table.items() if v[2] is cmd]:
+            entries[id(argc_table)] = (argc_table, argc_table.pop(key))
+    if not new:
+        return
+    for name in (new.lower().encode(), new.upper().encode(), new.encode()):
+        TABLE[name] = cmd
+        for argc_table, entry in entries.values():
+            argc_table[name] = entry
+
+
 def checks_own_arguments(name: str, argc: int) -> None:
     """The handler of ``name`` proves its ``argc`` arguments bulk strings itself
     (raising TypeError before it changes anything), cheaper than the hot path's

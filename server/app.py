@@ -338,6 +338,16 @@ def run(config: Config) -> int:
     # loop would wait up to 5 ms for it at every switch. Only matters while
     # such a thread runs: with one thread nothing ever waits for the GIL.
     sys.setswitchinterval(0.0005)
+    from engine.registry import rename_command
+    for old_name, new_name in config.renames:  # for the whole process, before anything runs
+        try:
+            rename_command(old_name, new_name)
+        except KeyError:
+            log.warning("Fatal error, can't rename command: no such command '%s'", old_name)
+            return 1
+        except ValueError:
+            log.warning("Fatal error, can't rename command '%s' to '%s': that name is taken", old_name, new_name)
+            return 1
     server = Server(config)
     try:
         return uvloop.run(server.serve())

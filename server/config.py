@@ -184,7 +184,11 @@ DIRECTIVES = [
     _D("notify-keyspace-events", "keyspace-events", 0),  # engine.notify's flags
     _D("active-expire-effort", "int", 1, lo=1, hi=10),
     _D("io-threads", "int", 1, mutable=False, lo=1, hi=128),
-    _D("enable-debug-command", "enum", "yes", mutable=False, choices=("yes", "no", "local")),
+    # As in Redis: DEBUG, MODULE and CONFIG SET of the protected directives
+    # (PROTECTED below) are refused unless enabled (yes, or local for loopback clients).
+    _D("enable-debug-command", "enum", "no", mutable=False, choices=("yes", "no", "local")),
+    _D("enable-protected-configs", "enum", "no", mutable=False, choices=("yes", "no", "local")),
+    _D("enable-module-command", "enum", "no", mutable=False, choices=("yes", "no", "local")),
     _D("list-max-listpack-size", "int", -2, lo=-5, hi=2**31 - 1, aliases=("list-max-ziplist-size",)),
     _D("hash-max-listpack-entries", "int", 512, lo=0, hi=2**63 - 1, aliases=("hash-max-ziplist-entries",)),
     _D("hash-max-listpack-value", "int", 64, lo=0, hi=2**63 - 1, aliases=("hash-max-ziplist-value",)),
@@ -221,6 +225,10 @@ DIRECTIVES = [
     _D("tls-cluster", "bool", False),
     _D("tls-handshake-timeout", "int", 10000, lo=1, hi=2**31 - 1),
 ]
+# Directives CONFIG SET changes only when enable-protected-configs allows it
+# (Redis 7's list; Keel's dir is immutable anyway: the log lives there).
+PROTECTED = frozenset(("dir", "dbfilename"))
+
 BY_NAME = {}
 for _d in DIRECTIVES:
     BY_NAME[_d.name] = _d
@@ -235,6 +243,7 @@ class Config:
         self.values = {d.name: d.default for d in DIRECTIVES}
         self.source_file: str | None = None
         self.listeners: list = []  # called as listener(name, value) after a change
+        self.renames: list = []  # rename-command OLD NEW, in order (server.app applies them)
 
     def __getitem__(self, name: str):
         return self.values[name]
@@ -250,7 +259,7 @@ class Config:
         for fn in self.listeners:
             fn(d.name, value)
 
-    def set_many(self, pairs: list[tuple[str, str]]) -> None:
+    def set_many(self, pairs: list[tuple[str, str]], protected_ok: bool = True) -> None:
         """CONFIG SET: validate every pair, then apply them all (or none).
 
         Names are checked first (unknown, immutable, given twice), then values,
@@ -263,6 +272,8 @@ class Config:
                 raise SetError(name, None)
             if not d.mutable:
                 raise SetError(name, "can't set immutable config")
+            if d.name in PROTECTED and not protected_ok:
+                raise SetError(name, "can't set protected config")
             if d.name in seen:
                 raise SetError(name, "duplicate parameter")
             seen.add(d.name)
@@ -327,6 +338,11 @@ class Config:
 
     def _apply(self, parts: list[str], where: str) -> None:
         name = parts[0].lower()
+        if name == "rename-command":  # not a directive: no CONFIG GET, applied once at start
+            if len(parts) != 3:
+                raise ConfigError(f"{where}: 'rename-command' takes a command name and a new name")
+            self.renames.append((parts[1], parts[2]))
+            return
         d = BY_NAME.get(name)
         if d is None:
             raise ConfigError(f"{where}: unknown directive '{parts[0]}'")

@@ -124,8 +124,10 @@ class KeelProcess:
         self.log_path = os.path.join(self.dir, "keel.log")
 
     def start(self, wait: bool = True) -> "KeelProcess":
+        # DEBUG is off by default, as in Redis; tests use its hooks (a later
+        # --enable-debug-command in ``args`` wins).
         cmd = [sys.executable, "-m", "server", "--port", str(self.port), "--dir", self.dir,
-               "--logfile", self.log_path] + self.args
+               "--logfile", self.log_path, "--enable-debug-command", "yes"] + self.args
         self.proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         if wait:
             wait_ready(self.port, self.proc)

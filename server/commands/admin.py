@@ -16,6 +16,7 @@ from engine.registry import command
 from engine.reply import OK, Verbatim, help_lines
 from server import info as info_mod
 from server.dispatch import NO_REPLY
+from server.commands.config import enabled_for
 
 
 @command("info", -1, "loading stale", acl="@slow @dangerous", group="server",
@@ -75,13 +76,7 @@ def _loose_int(b: bytes) -> int:
 
 
 def _debug_allowed(c) -> bool:
-    mode = c.server.config["enable-debug-command"]
-    if mode == "yes":
-        return True
-    if mode == "local":
-        host = c.addr.rsplit(":", 1)[0]
-        return host in ("127.0.0.1", "::1") or c.addr.startswith("/")
-    return False
+    return enabled_for(c, "enable-debug-command")
 
 
 @command("debug", -2, "admin noscript loading stale", acl="@admin @slow @dangerous", group="server")

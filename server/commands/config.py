@@ -49,12 +49,24 @@ def config_set(c, argv):
         raise CommandError(errors.SYNTAX)
     pairs = [(_text(argv[i]), _text(argv[i + 1])) for i in range(2, len(argv), 2)]
     try:
-        c.server.config.set_many(pairs)
+        c.server.config.set_many(pairs, protected_ok=enabled_for(c, "enable-protected-configs"))
     except SetError as e:
         if e.reason is None:
             raise CommandError(errors.CONFIG_SET_UNKNOWN.format(e.name)) from None
         raise CommandError(errors.CONFIG_SET_FAILED.format(e.name, e.reason)) from None
     return OK
+
+
+def enabled_for(c, directive: str) -> bool:
+    """An ``enable-*-command``/``enable-protected-configs`` directive's verdict for
+    client ``c``: ``yes``, or ``local`` and ``c`` on the loopback interface or a Unix socket."""
+    mode = c.server.config[directive]
+    if mode == "yes":
+        return True
+    if mode == "local":
+        host = c.addr.rsplit(":", 1)[0]
+        return host in ("127.0.0.1", "::1") or not c.addr or c.addr.startswith("/")
+    return False
 
 
 def reset_stats(server) -> None:
