@@ -7,8 +7,10 @@ to its connection only to close it or pause it; it never writes to the socket
 itself — replies flow back through ``server.protocol``.
 
 ``gated`` is the one flag the hot path tests: it is True whenever a command
-cannot take the fast path (not authenticated, CLIENT REPLY OFF/SKIP, …), and
-recomputed by ``regate()`` whenever one of those states changes.
+cannot take the fast path (not authenticated, a user with restricted
+permissions whose every command dispatch checks, CLIENT REPLY OFF/SKIP, …),
+and recomputed by ``regate()`` whenever one of those states changes (ACL
+SETUSER regates the clients of the user it changed).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from __future__ import annotations
 import time
 
 from engine.session import Session
+from server.acl import server_acl
 from server.resp import encode2, encode3
 
 
@@ -39,8 +42,9 @@ class Client(Session):
         self.created = time.time()
         self.last_interaction = self.created
         self.active = False
-        self.authenticated = not server.config["requirepass"]
-        self.user = "default"
+        acl = server_acl(server)
+        self.authenticated = acl.starts_authenticated()
+        self.user = acl.default  # a server.acl.User: ACL SETUSER changes it in place
         self.reply_mode = "on"  # on | off | skip (CLIENT REPLY)
         self.lib_name = b""
         self.lib_ver = b""
@@ -70,7 +74,7 @@ class Client(Session):
         self.encode = encode3 if version == 3 else encode2
 
     def regate(self) -> None:
-        self.gated = ((not self.authenticated) or self.reply_mode != "on" or self.server.loading
+        self.gated = ((not self.authenticated) or self.user.restricted or self.reply_mode != "on" or self.server.loading
                       or self.multi is not None or self.pubsub is not None or self.tracking is not None
                       or self.server.busy_run is not None)
 
@@ -99,6 +103,6 @@ class Client(Session):
             f"idle={int(now - self.last_interaction)} flags={flags} db={self.db.index} "
             f"sub={sub} psub={psub} ssub={ssub} multi={multi} qbuf={qbuf} qbuf-free=0 argv-mem=0 multi-mem=0 "
             f"rbs=1024 rbp=0 obl=0 oll=0 omem={obl} tot-mem={1024 + qbuf + obl} events=r "
-            f"cmd={self.last_cmd} user={self.user} redir={-1 if tracking is None else tracking.redirect} resp={self.protocol} "
+            f"cmd={self.last_cmd} user={self.user.name} redir={-1 if tracking is None else tracking.redirect} resp={self.protocol} "
             f"lib-name={self.lib_name.decode('utf-8', 'replace')} lib-ver={self.lib_ver.decode('utf-8', 'replace')}"
         )

@@ -1,6 +1,7 @@
 """Dispatch: the checks a command passes before it runs, in Redis's order.
 
-unknown command -> arity -> authentication -> OOM -> read-only replica ->
+unknown command -> arity -> authentication -> ACL (``server.acl``: for a
+client whose user is restricted; a refusal is logged in ACL LOG) -> OOM -> read-only replica ->
 loading -> a busy script (-BUSY) -> pub/sub context (RESP2) -> MULTI queueing. A command refused on
 the way inside MULTI makes EXEC answer EXECABORT (``refuse``). The fast path in ``server.protocol`` inlines the common case (known
 command, right arity, client not gated) and calls ``slow_call`` for anything
@@ -27,6 +28,7 @@ from engine.commands.blocking import WouldBlock
 from engine.errors import CommandError
 from engine.registry import TABLE
 from engine.reply import QUEUED, Raw
+from server import acl
 from server.resp import encode_error
 
 log = logging.getLogger("keel.dispatch")
@@ -38,13 +40,22 @@ def _unknown(argv: list) -> CommandError:
     name = argv[0]
     if not isinstance(name, bytes):
         return CommandError(errors.PROTO_EXPECTED_DOLLAR.format("?"))
-    args = ""
+    # Counted in bytes and quoted raw, as Redis does (server.resp.encode_error
+    # turns the escaped bytes back into the client's own).
+    args = b""
     for a in argv[1:]:
         if len(args) >= 128:
             break
-        s = a.decode("utf-8", "replace") if isinstance(a, bytes) else str(a)
-        args += "'" + s[: 128 - len(args)] + "' "
-    return CommandError(errors.UNKNOWN_COMMAND.format(name.decode("utf-8", "replace")[:128], args))
+        s = a if isinstance(a, bytes) else str(a).encode()
+        args += b"'" + s[: 128 - len(args)] + b"' "
+    return CommandError(errors.UNKNOWN_COMMAND.format(name[:128].decode("utf-8", "surrogateescape"),
+                                                      args.decode("utf-8", "surrogateescape")))
+
+
+def noperm(user, cmd, argv: list, denied: tuple) -> str:
+    """The NOPERM error of an ACL refusal ``(result, index)``, in Redis 7.2's words."""
+    result, idx = denied
+    return "NOPERM " + acl.message(result, user, cmd, argv[idx])
 
 
 def rejected(cmd, e: CommandError, server) -> bytes:
@@ -110,12 +121,16 @@ def slow_call(client, cmd, argv: list):
         sub = cmd.subcommands.get(argv[1].lower())
         if sub is None:
             return refuse(client, cmd, CommandError(errors.UNKNOWN_SUBCOMMAND.format(
-                argv[1].decode("utf-8", "replace"), cmd.name.upper())))
+                argv[1][:128].decode("utf-8", "surrogateescape"), cmd.name.upper())))
         if not sub.arity_ok(len(argv)):
             return refuse(client, sub, CommandError(errors.WRONG_ARITY.format(sub.fullname)))
         stat = sub
     if not client.authenticated and "no-auth" not in stat.flags:
         return refuse(client, stat, CommandError(errors.NOAUTH))
+    if client.user.restricted:
+        denied = server.acl.refusal(client, stat, argv, "toplevel" if client.multi is None else "multi")
+        if denied is not None:
+            return refuse(client, stat, CommandError(noperm(client.user, stat, argv, denied)))
     if server.loading and "loading" not in stat.flags:
         return refuse(client, stat, CommandError(errors.LOADING))
     if server.busy_run is not None and (  # a script past busy-reply-threshold (server.scripting.busy)

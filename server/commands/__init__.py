@@ -1,6 +1,7 @@
 """Connection and server commands: those that need the server, not only the keyspace.
 
 connection  PING, ECHO, QUIT, RESET, HELLO, AUTH
+acl         ACL SETUSER|GETUSER|DELUSER|USERS|LIST|WHOAMI|CAT|GENPASS|LOG|DRYRUN|LOAD|SAVE|HELP
 client      CLIENT ID|INFO|LIST|KILL|SETNAME|GETNAME|SETINFO|REPLY|HELP
 config      CONFIG GET|SET|RESETSTAT|REWRITE|HELP
 admin       INFO, TIME, DEBUG, SHUTDOWN
@@ -16,6 +17,6 @@ Handlers here receive a ``server.client.Client`` (``c.server`` is the
 it needs only the command table.
 """
 
-from server.commands import admin, client, config, connection, persistence, pubsub, tracking  # noqa: F401
+from server.commands import acl, admin, client, config, connection, persistence, pubsub, tracking  # noqa: F401
 from server import multi  # noqa: F401,E402  (MULTI, EXEC, DISCARD, WATCH, UNWATCH)
 from server import scripting  # noqa: F401,E402  (EVAL, SCRIPT, FUNCTION, FCALL)

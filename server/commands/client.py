@@ -156,10 +156,10 @@ def client_kill(c, argv):
             a = val.decode("utf-8", "replace")
             filters.append(lambda cl, a=a: cl.laddr == a)
         elif opt == b"user":
-            if val != b"default":
+            u = c.server.acl.users.get(val.decode("utf-8", "surrogateescape"))
+            if u is None:
                 raise CommandError(errors.NO_SUCH_USER.format(val.decode("utf-8", "replace")))
-            u = val.decode()
-            filters.append(lambda cl, u=u: cl.user == u)
+            filters.append(lambda cl, u=u: cl.user is u)
         elif opt == b"skipme":
             v = val.lower()
             if v not in (b"yes", b"no"):

@@ -1,9 +1,10 @@
 """Connection commands: PING, ECHO, QUIT, RESET, HELLO, AUTH.
 
-Authentication has one user, ``default``, whose password is the
-``requirepass`` directive (read on every check, so CONFIG SET requirepass
-takes effect at once; clients already authenticated stay so, as in Redis).
-A failed AUTH leaves the client's state as it was.
+Authentication checks a user of ``server.acl``: ``AUTH password`` (and
+``HELLO ... AUTH default password``) the ``default`` user, whose password
+``requirepass`` sets (CONFIG SET requirepass takes effect at once; clients
+already authenticated stay so, as in Redis). A failed AUTH leaves the
+client's state as it was and is counted in ACL LOG.
 
 RESET returns the connection to its state right after connecting. Other areas
 that keep per-connection state (MULTI, subscriptions, tracking) append a
@@ -12,13 +13,12 @@ function taking the client to ``RESET_HOOKS``; RESET calls each of them.
 
 from __future__ import annotations
 
-import hmac
-
 from engine import errors
 from engine.errors import CommandError
 from engine.registry import command
 from engine.reply import OK, PONG, Status
 from engine.util import to_int_or_none
+from server.acl import server_acl
 
 RESET_HOOKS: list = []
 
@@ -56,21 +56,10 @@ def quit_(c, argv):
 
 # --- authentication ---------------------------------------------------------
 
-def password_matches(server, password: bytes) -> bool:
-    """True when ``password`` is the default user's (any password when none is set)."""
-    required = server.config["requirepass"]
-    if not required:
-        return True
-    return hmac.compare_digest(required.encode("utf-8", "surrogateescape"), password)
-
-
-def authenticate(c, user: bytes, password: bytes) -> None:
-    """Log ``c`` in as ``user`` or raise WRONGPASS; nothing changes on failure."""
-    if user != b"default" or not password_matches(c.server, password):
+def authenticate(c, user: bytes, password: bytes, cmd_name: str = "auth") -> None:
+    """Log ``c`` in as ``user`` or raise WRONGPASS (logged in ACL LOG); nothing changes on failure."""
+    if not server_acl(c.server).authenticate(c, user, password, cmd_name):
         raise CommandError(errors.WRONGPASS)
-    c.authenticated = True
-    c.user = "default"
-    c.regate()
 
 
 @command("auth", -2, "noscript loading stale fast no-auth allow_busy", acl="@fast @connection",
@@ -81,7 +70,7 @@ def auth(c, argv):
     if n > 3:
         raise CommandError(errors.SYNTAX)
     if n == 2:
-        if not c.server.config["requirepass"]:
+        if server_acl(c.server).default.nopass:
             raise CommandError(errors.AUTH_NOT_CONFIGURED)
         authenticate(c, b"default", argv[1])
     else:
@@ -130,7 +119,7 @@ def hello(c, argv):
         else:
             raise CommandError(errors.HELLO_BAD_OPTION.format(argv[i].decode("utf-8", "replace")))
     if credentials is not None:
-        authenticate(c, *credentials)
+        authenticate(c, *credentials, "hello")
     if not c.authenticated:
         raise CommandError(errors.HELLO_NOAUTH)
     if version is not None:
@@ -158,7 +147,8 @@ def reset(c, argv):
     c.set_protocol(2)
     c.name = b""
     c.reply_mode = "on"
-    c.user = "default"
-    c.authenticated = not c.server.config["requirepass"]
+    acl = server_acl(c.server)
+    c.user = acl.default
+    c.authenticated = acl.starts_authenticated()
     c.regate()
     return _RESET
