@@ -297,33 +297,26 @@ store(PyObject *buf, scratch *s)
 
 /* --- the operations --------------------------------------------------------- */
 
+/* pfadd(buf, elements, start, max_bytes): add elements[start:] (a list or
+ * tuple of bytes) to the HLL in buf. */
 static PyObject *
-pfadd(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+pfadd_seq(PyObject *buf, PyObject *elements, Py_ssize_t start, long long max_bytes)
 {
-    if (nargs != 4 || !PyByteArray_Check(args[0]) || !PyList_Check(args[1])) {
-        PyErr_SetString(PyExc_TypeError, "pfadd(bytearray, list, start, max_bytes)");
-        return NULL;
-    }
-    PyObject *buf = args[0], *elements = args[1];
-    Py_ssize_t start = PyLong_AsSsize_t(args[2]);
-    long long max_bytes = PyLong_AsLongLong(args[3]);
-    if (PyErr_Occurred())
-        return NULL;
-    Py_ssize_t n = PyList_GET_SIZE(elements), i;
+    Py_ssize_t n = PySequence_Fast_GET_SIZE(elements), i;
+    PyObject **items = PySequence_Fast_ITEMS(elements);
     for (i = start; i < n; i++) {
-        if (!PyBytes_Check(PyList_GET_ITEM(elements, i))) {
+        if (!PyBytes_Check(items[i])) {
             PyErr_SetString(PyExc_TypeError, "elements must be bytes");
             return NULL;
         }
     }
     uint8_t *v = (uint8_t *)PyByteArray_AS_STRING(buf);
     int changed = 0;
+    long index;
+    int count, r;
     if (v[4] == ENC_DENSE) {
         for (i = start; i < n; i++) {
-            PyObject *e = PyList_GET_ITEM(elements, i);
-            long index;
-            int count;
-            index_count_of((uint8_t *)PyBytes_AS_STRING(e), PyBytes_GET_SIZE(e), &index, &count);
+            index_count_of((uint8_t *)PyBytes_AS_STRING(items[i]), PyBytes_GET_SIZE(items[i]), &index, &count);
             if (dget(v + HDR, index) < count) {
                 dset(v + HDR, index, count);
                 changed = 1;
@@ -337,10 +330,7 @@ pfadd(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     if (scratch_of(&s, buf, 3 * (n - start)) < 0)
         return NULL;
     for (i = start; i < n; i++) {
-        PyObject *e = PyList_GET_ITEM(elements, i);
-        long index;
-        int count, r;
-        index_count_of((uint8_t *)PyBytes_AS_STRING(e), PyBytes_GET_SIZE(e), &index, &count);
+        index_count_of((uint8_t *)PyBytes_AS_STRING(items[i]), PyBytes_GET_SIZE(items[i]), &index, &count);
         if (s.p[4] == ENC_DENSE) {
             r = dget(s.p + HDR, index) < count;
             if (r)
@@ -372,6 +362,29 @@ pfadd(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     }
     PyMem_Free(s.p);
     return PyLong_FromLong(changed);
+}
+
+static PyObject *
+pfadd(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 4 || !PyByteArray_Check(args[0])) {
+        PyErr_SetString(PyExc_TypeError, "pfadd(bytearray, elements, start, max_bytes)");
+        return NULL;
+    }
+    Py_ssize_t start = PyLong_AsSsize_t(args[2]);
+    long long max_bytes = PyLong_AsLongLong(args[3]);
+    if (PyErr_Occurred())
+        return NULL;
+    if (start < 0) {
+        PyErr_SetString(PyExc_ValueError, "start must be >= 0");
+        return NULL;
+    }
+    PyObject *seq = PySequence_Fast(args[1], "elements must be a sequence");
+    if (seq == NULL)
+        return NULL;
+    PyObject *r = pfadd_seq(args[0], seq, start, max_bytes);
+    Py_DECREF(seq);
+    return r;
 }
 
 static int
