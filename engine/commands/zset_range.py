@@ -59,7 +59,7 @@ def _select(z: ZSet, kind: int, reverse: bool, lo, hi, offset: int, limit: int) 
     if kind == SCORE:
         a, b = z.score_span(lo[0], lo[1], hi[0], hi[1])
     else:
-        a, b = z.lex_span(lo, hi)
+        a, b = z.lex_span(lo, hi, reverse)
     if offset < 0:
         return []
     if reverse:

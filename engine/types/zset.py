@@ -25,8 +25,7 @@ it fits, as Redis's ``zsetConvertToListpackIfNeeded`` does.
 
 Order: ascending score, ties by member bytes (memcmp), exactly Redis's. Lex
 ranges assume every member has the same score, as Redis documents; on a set
-with mixed scores they answer in that same order, bounded by the member bytes
-at the first score.
+with mixed scores they answer what Redis answers (``lex_span``).
 
 Invariants: a ZSet is never empty once stored (the commands delete an
 emptied key); exactly one of ``_lp`` and ``_r`` is set; every score handed
@@ -44,6 +43,36 @@ from engine.types.zset_runs import Runs
 
 _I32 = 2.0**31
 
+
+def _lex_scan(members, lo, hi, reverse: bool):
+    """Redis's listpack lex search over members not in lex order: (start, stop)."""
+    def gte(m):
+        return lo is None or (m > lo[0] if lo[1] else m >= lo[0])
+
+    def lte(m):
+        return hi is True or (m < hi[0] if hi[1] else m <= hi[0])
+    n = len(members)
+    if not gte(members[-1]) or not lte(members[0]):
+        return 0, 0
+    if reverse:
+        i = n - 1
+        while not lte(members[i]):
+            i -= 1
+        if not gte(members[i]):
+            return 0, 0
+        j = i
+        while j > 0 and gte(members[j - 1]):
+            j -= 1
+        return j, i + 1
+    i = 0
+    while not gte(members[i]):
+        i += 1
+    if not lte(members[i]):
+        return 0, 0
+    j = i + 1
+    while j < n and lte(members[j]):
+        j += 1
+    return i, j
 
 def _kept(s: float):
     """A score as the listpack tuple keeps it: an integral one in int32 as an int."""
@@ -195,24 +224,28 @@ class ZSet:
         b = (bisect_left if hi_ex else bisect_right)(t, hi, n, 2 * n)
         return a - n, max(a, b) - n
 
-    def lex_span(self, lo, hi):
-        """(start, stop) positions of a lex range; bounds are (member, exclusive) or '-'/'+' as None/True."""
+    def lex_span(self, lo, hi, reverse: bool = False):
+        """(start, stop) positions of a lex range; bounds are (member, exclusive) or '-'/'+' as None/True.
+
+        Where every member has one score this is exact. On mixed scores it
+        gives what Redis gives: the small encoding is scanned as Redis scans
+        its listpack (from the head to the first member >= min, then on while
+        <= max; from the tail when ``reverse``), the large one is bisected by
+        member as Redis's skiplist is searched (both assume lex order)."""
         if lo is True or hi is None or len(self) == 0:
             return 0, 0
-        if self._lp is not None:
-            t = marshal.loads(self._lp)
-            n = len(t) >> 1
-            k = bisect_right(t, t[n], n, 2 * n) - n  # the members at the first score
-
-            def at(m, right):
-                return (bisect_right if right else bisect_left)(t, m, 0, k)
-        else:
+        if self._lp is None:
             r = self._r
-            n = len(r)
-            s0 = r.first_score()
+            a = 0 if lo is None else r.bisect_member(lo[0], lo[1])
+            b = len(r) if hi is True else r.bisect_member(hi[0], not hi[1])
+            return a, max(a, b)
+        t = marshal.loads(self._lp)
+        n = len(t) >> 1
+        if t[n] != t[-1]:
+            return _lex_scan(t[:n], lo, hi, reverse)
 
-            def at(m, right):
-                return r.bisect(s0, m, right)
+        def at(m, right):
+            return (bisect_right if right else bisect_left)(t, m, 0, n)
         a = 0 if lo is None else at(lo[0], lo[1])
         b = n if hi is True else at(hi[0], not hi[1])
         return a, max(a, b)

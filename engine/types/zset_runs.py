@@ -142,13 +142,22 @@ class Runs:
             return len(self.d)
         return self._before(p) + (bisect_right if right else bisect_left)(self._sc[p], s)
 
+    def bisect_member(self, m: bytes, right: bool = False) -> int:
+        """The first position with a member >= m (> m if ``right``), bisecting
+        by member alone: exact where the members are in lex order (all of one
+        score, as lex ranges assume); where they are not, the answer is as
+        unspecified as that of Redis's skiplist search, which assumes it too."""
+        f = bisect_right if right else bisect_left
+        maxm = self._maxm
+        p = f(maxm, m)
+        if p == len(maxm):
+            return len(self.d)
+        return self._before(p) + f(self._mem[p], m)
+
     def __getitem__(self, pos: int):
         """The (score, member) at position ``pos`` (0 <= pos < len)."""
         p, i = self._at(pos)
         return self._sc[p][i], self._mem[p][i]
-
-    def first_score(self) -> float:
-        return self._sc[0][0]
 
     def slice(self, start: int, stop: int) -> list:
         """(score, member) pairs at positions start <= i < stop (0 <= start <= stop <= len)."""
