@@ -347,13 +347,14 @@ class Acl:
                         kill(cl, caller)
         return deleted
 
-    def authenticate(self, c, username: bytes, password: bytes, cmd_name: str) -> bool:
-        """Log ``c`` in as ``username``; a refusal is logged (reason ``auth``) and changes nothing."""
+    def authenticate(self, c, username: bytes, password: bytes, cmd_name: bytes) -> bool:
+        """Log ``c`` in as ``username``; a refusal is logged (reason ``auth``, the command's
+        name as sent for its object) and changes nothing."""
         name = username.decode("utf-8", "surrogateescape")
         u = self.users.get(name)
         if u is None or not u.enabled or not u.password_ok(password):
             self.add_log(c, DENIED_AUTH, "multi" if c.multi is not None else "toplevel",
-                         cmd_name.encode(), username)
+                         cmd_name, username)
             return False
         c.user = u
         c.authenticated = True
@@ -377,12 +378,15 @@ class Acl:
         now = int(time.time() * 1000)
         reason = LOG_REASONS[result]
         info = c.info_line() if hasattr(c, "info_line") else ""
-        for e in self.log[:LOG_MATCH_DEPTH]:
+        for i, e in enumerate(self.log[:LOG_MATCH_DEPTH]):
             if (e.reason == reason and e.context == context and e.object == obj and e.username == username
                     and now - e.updated < LOG_GROUPING_MS):
                 e.count += 1
                 e.updated = now
                 e.client_info = info
+                if i:  # the latest refusal comes first
+                    del self.log[i]
+                    self.log.insert(0, e)
                 return
         self.log.insert(0, LogEntry(reason, context, obj, username, info, self.next_entry_id, now))
         self.next_entry_id += 1

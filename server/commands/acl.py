@@ -110,7 +110,7 @@ def acl_whoami(c, argv):
 def acl_cat(c, argv):
     """ACL CAT [category] -- the categories, or the commands in one. O(1), O(N) with a category."""
     if len(argv) > 3:
-        raise CommandError(WRONG_USAGE.format("cat"))
+        raise CommandError(WRONG_USAGE.format(_text(argv[1])))
     if len(argv) == 2:
         return [cat.encode() for cat in CATEGORIES]
     cat = _text(argv[2]).lower()
@@ -123,7 +123,7 @@ def acl_cat(c, argv):
 def acl_genpass(c, argv):
     """ACL GENPASS [bits] -- a random password of 256 (or ``bits``) bits, as hex. O(1)."""
     if len(argv) > 3:
-        raise CommandError(WRONG_USAGE.format("genpass"))
+        raise CommandError(WRONG_USAGE.format(_text(argv[1])))
     bits = 256
     if len(argv) == 3:
         bits = to_int_or_none(argv[2])
@@ -141,7 +141,7 @@ def acl_log(c, argv):
 
     a = acl_of(c)
     if len(argv) > 3:
-        raise CommandError(WRONG_USAGE.format("log"))
+        raise CommandError(WRONG_USAGE.format(_text(argv[1])))
     count = 10
     if len(argv) == 3:
         if argv[2].lower() == b"reset":

@@ -56,7 +56,7 @@ def quit_(c, argv):
 
 # --- authentication ---------------------------------------------------------
 
-def authenticate(c, user: bytes, password: bytes, cmd_name: str = "auth") -> None:
+def authenticate(c, user: bytes, password: bytes, cmd_name: bytes = b"auth") -> None:
     """Log ``c`` in as ``user`` or raise WRONGPASS (logged in ACL LOG); nothing changes on failure."""
     if not server_acl(c.server).authenticate(c, user, password, cmd_name):
         raise CommandError(errors.WRONGPASS)
@@ -72,9 +72,9 @@ def auth(c, argv):
     if n == 2:
         if server_acl(c.server).default.nopass:
             raise CommandError(errors.AUTH_NOT_CONFIGURED)
-        authenticate(c, b"default", argv[1])
+        authenticate(c, b"default", argv[1], argv[0])
     else:
-        authenticate(c, argv[1], argv[2])
+        authenticate(c, argv[1], argv[2], argv[0])
     return OK
 
 
@@ -119,7 +119,7 @@ def hello(c, argv):
         else:
             raise CommandError(errors.HELLO_BAD_OPTION.format(argv[i].decode("utf-8", "replace")))
     if credentials is not None:
-        authenticate(c, *credentials, "hello")
+        authenticate(c, *credentials, argv[0])
     if not c.authenticated:
         raise CommandError(errors.HELLO_NOAUTH)
     if version is not None:
