@@ -31,6 +31,7 @@ import hmac
 import os
 import time
 
+from engine.errors import CommandError
 from server.acl_rules import (DENIED_AUTH, DENIED_CHANNEL, DENIED_CMD, DENIED_KEY, OK, SYNTAX, RuleError,
                               Selector)
 
@@ -362,14 +363,16 @@ class Acl:
         return True
 
     # -- the check -------------------------------------------------------------
-    def refusal(self, c, cmd, argv: list, context: str = "toplevel"):
-        """None when ``c``'s user may run ``cmd`` as ``argv``; else the refusal (logged):
-        ``(result, index)``."""
+    def refusal(self, c, cmd, argv: list, context: str = "toplevel", sent: bool = True):
+        """None when ``c``'s user may run ``cmd`` as ``argv``; else the refusal (logged
+        with ``context``): ``(result, index)``. ``sent``: the client sent the command
+        itself, and CLIENT LIST's ``cmd=`` names it (not so for EXEC's and scripts')."""
         user = c.user
         result, idx = user.check(cmd, argv)
         if result == OK:
             return None
-        c.last_cmd = cmd.fullname
+        if sent:
+            c.last_cmd = cmd.fullname
         obj = cmd.fullname.encode() if result == DENIED_CMD else argv[idx]
         self.add_log(c, result, context, obj, user.name.encode("utf-8", "surrogateescape"))
         return result, idx
@@ -409,6 +412,32 @@ def kill(cl, caller=None) -> None:
         cl.close_after_reply = True
     elif cl.conn is not None:
         cl.conn.close()
+
+
+EXEC_CHANGED = ("NOPERM ACLs rules changed between the moment the transaction was accumulated and the EXEC call. "
+                "This command is no longer allowed for the following reason: {}")
+EXEC_REASONS = {
+    DENIED_CMD: "no permission to execute the command or subcommand",
+    DENIED_KEY: "no permission to touch the specified keys",
+    DENIED_CHANNEL: "no permission to access one of the channels used as arguments",
+}
+
+
+def exec_refusal(c, cmd, argv: list) -> str | None:
+    """EXEC's check of a queued command, in case the user changed since it was
+    queued: None, or the error (logged, context ``multi``)."""
+    if not c.user.restricted:
+        return None
+    denied = c.server.acl.refusal(c, cmd, argv, "multi", sent=False)
+    return None if denied is None else EXEC_CHANGED.format(EXEC_REASONS[denied[0]])
+
+
+def script_acl_check(c, cmd, argv: list) -> None:
+    """redis.call's check against the script's caller: raises the script's error (logged, context ``lua``)."""
+    denied = c.server.acl.refusal(c, cmd, argv, "lua", sent=False)
+    if denied is not None:
+        result, idx = denied
+        raise CommandError("ERR ACL failure in script: " + message(result, c.user, cmd, argv[idx]))
 
 
 def message(result: int, user: User, cmd, arg: bytes, verbose: bool = False) -> str:

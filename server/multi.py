@@ -43,6 +43,7 @@ from engine.keyspecs import spec
 from engine.registry import command
 from engine.reply import NULL_ARRAY, OK, Raw
 from server import dispatch
+from server.acl import exec_refusal
 from server.commands.connection import RESET_HOOKS
 
 _MULTI = [b"MULTI"]
@@ -103,6 +104,10 @@ def exec_(c, argv):
     parts = [b"*%d\r\n" % len(queued)]
     append = parts.append
     for cmd, stat, argv_ in queued:
+        refused = exec_refusal(c, stat, argv_)  # the user may have changed since it was queued
+        if refused is not None:
+            append(dispatch.rejected(stat, CommandError(refused), server))
+            continue
         # dispatch.run without its clock: INFO commandstats times a sample
         # of calls, and the queued ones are not in it.
         try:

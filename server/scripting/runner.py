@@ -28,6 +28,7 @@ from engine.commands.blocking import WouldBlock
 from engine.errors import CommandError
 from engine.registry import TABLE
 from engine.reply import OK, Status
+from server.acl import script_acl_check
 from server.scripting.vm import LuaMemoryError, LuaVM
 
 _MULTI = [b"MULTI"]
@@ -139,6 +140,9 @@ class Scripting:
             handler = sub.handler
         if "noscript" in stat.flags or "noscript" in cmd.flags:
             raise CommandError(errors.SCRIPT_NOT_ALLOWED)
+        user = getattr(run.client, "user", None)  # checked against the calling user, as Redis does
+        if user is not None and user.restricted:
+            script_acl_check(run.client, stat, argv)
         if stat.is_write:
             if run.readonly:
                 raise CommandError(errors.SCRIPT_WRITE_READONLY)
