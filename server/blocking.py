@@ -25,7 +25,10 @@ journal that effect into ``ks.effects`` after the effects of the command
 that woke it. Keys the served commands change in turn (BLMOVE pushing to a
 key others wait on) become ready and are served in the same pass, as in
 Redis. A key deleted, or given another type, while clients wait wakes
-nobody: they go on waiting, as in Redis.
+nobody: they go on waiting, as in Redis; but XREADGROUP (kind
+``stream-group``) runs again on any change to its key, so that a stream
+deleted or replaced, or a group destroyed, ends its wait with the error
+the command gives then, as Redis 7.2 does.
 
 Replies of served (and timed-out, or CLIENT UNBLOCKed) clients leave through
 their connection's ``_write``, which journals the pending effects and holds
@@ -216,10 +219,13 @@ class Blocking:
             if waiter.done:
                 continue  # left already: drop the stale entry
             value = db.get(key)
-            if value is None:
+            kind = waiter.block.kind
+            if kind == "stream-group":
+                pass  # XREADGROUP reruns on any change: a deleted stream or group ends it with its error
+            elif value is None:
                 kept.append(waiter)
                 break  # nothing (left) to take: the others keep waiting
-            if type_name(value) != waiter.block.kind:
+            elif type_name(value) != kind:
                 kept.append(waiter)  # a list waiter on a key that holds a sorted set, say
                 continue
             try:

@@ -1,0 +1,259 @@
+"""XREAD and XREADGROUP, blocking or not.
+
+Both read, per stream, the entries after an ID: XREAD's given ID (``$``: the
+stream's last ID when the command ran; ``+``: just before its last entry,
+Redis 7.4's form), XREADGROUP's ``>`` (after the group's last-delivered
+ID: new entries, delivered and added to the PEL unless NOACK) or a history
+ID (the consumer's own pending entries after it, their delivery count
+raised; an entry deleted since is returned as ``[id, nil]``).
+
+Blocking (``engine.commands.blocking``): with BLOCK, a read that finds
+nothing returns a ``WouldBlock`` on its keys whose attempt runs the same
+read again with the IDs resolved when the command ran (``$`` stays the ID it
+named then). XREAD waits for kind ``stream``: a key deleted or of another
+type wakes nobody. XREADGROUP waits for kind ``stream-group``: any change to
+the key reruns it, so a stream deleted (or replaced) or a group destroyed
+ends the wait with the error the command gives then (NOGROUP, WRONGTYPE), as
+Redis 7.2 reprocesses the command. Inside MULTI or a script the reply is the
+non-blocking one (a nil array). A history read never blocks.
+
+Effects, as Redis propagates XREADGROUP: one ``XCLAIM key group consumer 0
+id TIME <ms> RETRYCOUNT <n> FORCE JUSTID LASTID <last id>`` per delivered
+entry (none under NOACK), then ``XGROUP SETID key group <last id>
+ENTRIESREAD <n>`` when ``>`` moved the group; ``XGROUP CREATECONSUMER``
+first for a consumer it creates. XREAD journals nothing.
+"""
+
+from __future__ import annotations
+
+from engine import errors
+from engine.commands.blocking import WAIT, WouldBlock
+from engine.commands.stream import get_stream, parse_id
+from engine.commands.stream_groups import claim_effect, consumer, nogroup, pel_add
+from engine.errors import CommandError
+from engine.keyspace import now_ms
+from engine.keyspecs import keyword_spec
+from engine.registry import command
+from engine.reply import NULL_ARRAY
+from engine.types.stream import MAX_ID, UINT64_MAX, estimate_read, fields_of, format_id, has_tombstones
+from engine.util import INT64_MAX, to_int_or_none
+
+UNBALANCED = ("ERR Unbalanced '{}' list of streams: for each stream key an ID or '{}' must be specified.")
+DOLLAR_IN_GROUP = ("ERR The $ ID is meaningless in the context of XREADGROUP: you want to read the history of "
+                   "this consumer by specifying a proper ID, or use the > ID to get new messages. The $ ID would "
+                   "just return an empty result set.")
+GT_WITHOUT_GROUP = ("ERR The > ID can be specified only when calling XREADGROUP using the GROUP <group> "
+                    "<consumer> option.")
+MISSING_GROUP = "ERR Missing GROUP option for XREADGROUP"
+TIMEOUT_NOT_INTEGER = "ERR timeout is not an integer or out of range"
+_NEW = object()  # XREADGROUP's ">"
+_WHERE = " in XREADGROUP with GROUP option"
+
+
+def _after(i):
+    """The smallest ID greater than ``i`` (None past the last possible one)."""
+    if i[1] < UINT64_MAX:
+        return i[0], i[1] + 1
+    if i[0] < UINT64_MAX:
+        return i[0] + 1, 0
+    return None
+
+
+def _block_ms(arg: bytes) -> int:
+    ms = to_int_or_none(arg)
+    if ms is None:
+        raise CommandError(TIMEOUT_NOT_INTEGER)
+    if ms < 0:
+        raise CommandError(errors.NEGATIVE_TIMEOUT)
+    return ms
+
+
+def _parse(argv: list, grouped: bool):
+    """(count, block ms or None, noack, group, consumer, keys, id args)."""
+    name = "xreadgroup" if grouped else "xread"
+    count = 0
+    block = None
+    noack = False
+    group = cname = None
+    n = len(argv)
+    i = 1
+    streams = 0
+    while i < n:
+        w = argv[i].upper()
+        more = n - i - 1
+        if w == b"BLOCK" and more:
+            block = _block_ms(argv[i + 1])
+            i += 2
+        elif w == b"COUNT" and more:
+            v = to_int_or_none(argv[i + 1])
+            if v is None:
+                raise CommandError(errors.NOT_INTEGER)
+            count = max(v, 0)
+            i += 2
+        elif w == b"STREAMS" and more:
+            streams = i + 1
+            if (n - streams) % 2:
+                raise CommandError(UNBALANCED.format(name, ">" if grouped else "$"))
+            break
+        elif grouped and w == b"GROUP" and more >= 2:
+            group, cname = argv[i + 1], argv[i + 2]
+            i += 3
+        elif grouped and w == b"NOACK":
+            noack = True
+            i += 1
+        else:
+            raise CommandError(errors.SYNTAX)
+    if not streams:
+        raise CommandError(errors.SYNTAX)
+    if grouped and group is None:
+        raise CommandError(MISSING_GROUP)
+    half = (n - streams) // 2
+    return count, block, noack, group, cname, argv[streams:streams + half], argv[streams + half:]
+
+
+def _deadline(block: int) -> int:
+    if not block:
+        return 0
+    now = now_ms()
+    if block > INT64_MAX - now:
+        raise CommandError(errors.TIMEOUT_OUT_OF_RANGE)
+    return now + block
+
+
+def _reply(c, out: list):
+    if not out:
+        return NULL_ARRAY
+    if c.protocol == 3:
+        return dict(out)
+    return [[k, v] for k, v in out]
+
+
+# --- XREAD ---------------------------------------------------------------------------
+
+@command("xread", -4, "readonly blocking movablekeys", (0, 0, 0), "@read @stream @slow @blocking", group="stream",
+         summary="Return never seen elements in multiple streams, with IDs greater than the ones reported by the "
+         "caller for each stream. Can block.", since="5.0.0", fast_path=False,
+         key_specs=(keyword_spec("RO access", "STREAMS", 1, last=-1, limit=2),))
+def xread(c, argv):
+    """XREAD [COUNT count] [BLOCK ms] STREAMS key [key ...] id [id ...] -- [[key, entries], ...] or nil. O(log N + M)."""
+    count, block, _, _, _, keys, id_args = _parse(argv, False)
+    starts = []
+    for key, a in zip(keys, id_args):
+        s = get_stream(c, key)
+        if a == b"$":
+            starts.append(_after(s.last_id) if s is not None else (0, 1))
+        elif a == b">":
+            raise CommandError(GT_WITHOUT_GROUP)
+        elif a == b"+":
+            last = s.last_entry() if s is not None else None
+            starts.append(last[0] if last is not None else (0, 1))
+        else:
+            starts.append(_after(parse_id(a, strict=True)))
+
+    def attempt(c):
+        out = []
+        for key, start in zip(keys, starts):
+            s = get_stream(c, key)
+            if s is None or start is None:
+                continue
+            rows = s.range(start, MAX_ID, count)
+            if rows:
+                out.append((key, [[format_id(i), fields_of(mf, v)] for i, v, mf in rows]))
+        return _reply(c, out) if out or block is None else WAIT
+
+    r = attempt(c)
+    if r is WAIT:
+        return WouldBlock(keys, "stream", _deadline(block), attempt, NULL_ARRAY)
+    return r
+
+
+# --- XREADGROUP ------------------------------------------------------------------------
+
+def _read_new(c, key, gname, g, cons, s, count: int, noack: bool, now: int) -> list:
+    start = _after(g.last_id)
+    rows = s.range(start, MAX_ID, count) if start is not None else []
+    out = []
+    for i, v, mf in rows:
+        if g.entries_read is not None and not has_tombstones(s, i):
+            g.entries_read += 1
+        elif s.entries_added:
+            g.entries_read = estimate_read(s, i)
+        g.last_id = i
+        if not noack:
+            pel_add(g, cons, i, now)
+            c.emit(claim_effect(key, gname, cons.name, i, g.pel[i], g))
+        out.append([format_id(i), fields_of(mf, v)])
+    if rows:
+        c.emit([b"XGROUP", b"SETID", key, gname, format_id(g.last_id),
+                *([b"ENTRIESREAD", b"%d" % g.entries_read] if g.entries_read is not None else [])])
+        cons.active = now
+        c.db.touched(key)
+    return out
+
+
+def _read_history(c, key, gname, g, cons, s, start, count: int, now: int) -> list:
+    out = []
+    if start is None:
+        return out
+    for i in cons.pel.irange(start, MAX_ID):
+        p = g.pel[i]
+        e = s.get(i)
+        if e is None:
+            out.append([format_id(i), None])
+        else:
+            out.append([format_id(i), fields_of(e[1], e[0])])
+        p.time = now
+        p.count += 1
+        c.emit(claim_effect(key, gname, cons.name, i, p, g))
+        if len(out) == count:
+            break
+    if out:
+        cons.active = now
+        c.db.touched(key)
+    return out
+
+
+@command("xreadgroup", -7, "write blocking movablekeys", (0, 0, 0), "@write @stream @slow @blocking", group="stream",
+         summary="Return new entries from a stream using a consumer group, or access the history of the pending "
+         "entries for a given consumer. Can block.", since="5.0.0", fast_path=False,
+         key_specs=(keyword_spec("RO access", "STREAMS", 4, last=-1, limit=2),))
+def xreadgroup(c, argv):
+    """XREADGROUP GROUP group consumer [COUNT count] [BLOCK ms] [NOACK] STREAMS key [key ...] id [id ...]
+    -- [[key, entries], ...] or nil. O(log N + M)."""
+    count, block, noack, gname, cname, keys, id_args = _parse(argv, True)
+    starts = []
+    for key, a in zip(keys, id_args):
+        s = get_stream(c, key)
+        if s is None or s.group(gname) is None:
+            raise nogroup(key, gname, _WHERE)
+        if a == b">":
+            starts.append(_NEW)
+        elif a == b"$":
+            raise CommandError(DOLLAR_IN_GROUP)
+        else:
+            starts.append(_after(parse_id(a, strict=True)))
+    history = any(st is not _NEW for st in starts)
+
+    def attempt(c):
+        now = now_ms()
+        out = []
+        for key, start in zip(keys, starts):
+            s = get_stream(c, key)
+            g = None if s is None else s.group(gname)
+            if g is None:
+                raise nogroup(key, gname, _WHERE)
+            cons = consumer(c, key, gname, g, cname, now)
+            if start is _NEW:
+                rows = _read_new(c, key, gname, g, cons, s, count, noack, now)
+                if rows:
+                    out.append((key, rows))
+            else:
+                out.append((key, _read_history(c, key, gname, g, cons, s, start, count, now)))
+        if out or block is None or history:
+            return _reply(c, out)
+        return WAIT
+
+    r = attempt(c)
+    if r is WAIT:
+        return WouldBlock(keys, "stream-group", _deadline(block), attempt, NULL_ARRAY)
+    return r

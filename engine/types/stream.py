@@ -1,0 +1,596 @@
+"""The stream type: entries by ID in packed nodes, and consumer groups.
+
+Representation (why: Redis keeps a stream's entries in listpacks of at most
+``stream-node-max-bytes`` / ``stream-node-max-entries`` under a radix tree;
+one Python object per entry would cost several times its memory):
+
+* Entries are grouped into **nodes** with Redis's boundaries: a new node
+  starts when the last one holds ``stream-node-max-entries`` entries (live
+  and deleted alike) or when its listpack size (``_tail_lp``, what Redis's
+  listpack of the same entries would take) plus the new entry's field and
+  value bytes reaches ``stream-node-max-bytes``. So ``radix-tree-keys``
+  (the node count) agrees with Redis.
+* Each node has a **master field list** (the first entry's field names, as
+  in Redis): an entry with the same field names keeps only its values (a
+  tuple); one with other fields keeps ``[f, v, f, v, ...]`` (a list).
+* The last node is **open**: ``[master_fields, ids, values]`` with ``ids``
+  a Python list of ``(ms, seq)`` tuples; an append is two list appends. A
+  deleted entry's value there is ``None`` (its bytes still count towards
+  ``_tail_lp``, as a deleted listpack entry does).
+* Every older node is **packed**: ``marshal`` bytes of ``(master_fields,
+  base_ms, ms_code, ms_deltas, seq_code, seqs, layout, values)``: the IDs as
+  two ``array`` buffers of the narrowest width that fits (milliseconds as
+  deltas from ``base_ms``), ``layout`` None when every entry uses the master
+  fields (else one int per entry: 0 or its pair count), ``values`` flat.
+  Deleted entries are dropped when a node is packed. Unpacking is C code
+  (``array``, ``zip``, ``map``) but for the mixed layout; one unpacked node
+  is cached (``_cache``) so that consecutive reads in a node unpack it once.
+* Per node, parallel lists: ``_firsts`` (the node's master ID: its first
+  entry ever, deleted or not — what ``bisect`` searches), ``_lasts`` (its last
+  entry ever), ``_live`` and ``_dead`` counts. A node whose entries are all
+  deleted is removed, as Redis frees an emptied listpack.
+
+A read from any ID bisects ``_firsts`` and unpacks one node: O(log nodes +
+node). An append is O(1) (packing the closed node once per node's worth).
+
+Stream metadata as Redis keeps it: ``length``, ``last_id`` (last generated
+ID), ``first_id`` (the recorded first entry ID: the first live entry, 0-0
+when empty), ``max_deleted`` (the largest ID XDEL removed), ``entries_added``.
+
+Consumer groups (``groups``: name -> ``Group``, listed sorted by name as
+Redis's radix tree lists them): ``last_id``, ``entries_read`` (None when
+unknown), ``pel`` (a ``SortedDict`` id -> ``Pending``) and ``consumers``
+(name -> ``Consumer``, each with its own sorted set of pending IDs).
+
+IDs are ``(ms, seq)`` tuples of unsigned 64-bit ints throughout.
+"""
+
+from __future__ import annotations
+
+import marshal
+from array import array
+from bisect import bisect_left, bisect_right
+from itertools import repeat
+from operator import add
+
+from sortedcontainers import SortedDict, SortedList
+
+from engine.types import register
+
+UINT64_MAX = 2**64 - 1
+MIN_ID = (0, 0)
+MAX_ID = (UINT64_MAX, UINT64_MAX)
+_CODES = (("B", 0xFF), ("H", 0xFFFF), ("I", 0xFFFFFFFF), ("Q", UINT64_MAX))
+_LP_HEADER = 7  # listpack header (6) and terminator (1)
+
+
+def format_id(i) -> bytes:
+    return b"%d-%d" % i
+
+
+def _code(top: int) -> str:
+    for code, limit in _CODES:
+        if top <= limit:
+            return code
+    return "Q"
+
+
+# --- listpack sizes (for Redis's node boundaries) -----------------------------
+
+def _backlen(n: int) -> int:
+    return 1 if n <= 127 else 2 if n < 16383 else 3 if n < 2097151 else 4 if n < 268435455 else 5
+
+
+def int_size(i: int) -> int:
+    """Bytes an integer takes as one listpack entry."""
+    if 0 <= i <= 127:
+        return 2
+    if -4096 <= i <= 4095:
+        return 3
+    if -32768 <= i <= 32767:
+        return 4
+    if -8388608 <= i <= 8388607:
+        return 5
+    if -2147483648 <= i <= 2147483647:
+        return 6
+    return 10
+
+
+def str_size(v: bytes) -> int:
+    """Bytes a string takes as one listpack entry (integers packed as such)."""
+    n = len(v)
+    if n and n <= 20 and v[0] in b"-0123456789":
+        try:
+            i = int(v)
+        except ValueError:
+            i = None
+        if i is not None and b"%d" % i == v and -(2**63) <= i < 2**63:
+            return int_size(i)
+    head = n + (1 if n <= 63 else 2 if n <= 4095 else 5)
+    return head + _backlen(head)
+
+
+def _delta_size(d: int) -> int:
+    # Redis writes ID deltas as int64 listpack integers (a wrapped value past 2**63).
+    if d >= 2**63:
+        d -= 2**64
+    return int_size(d)
+
+
+def master_size(mfields) -> int:
+    """A node's master entry without its count and deleted fields, plus the listpack frame."""
+    return _LP_HEADER + int_size(len(mfields)) + sum(map(str_size, mfields)) + 2
+
+
+def entry_size(master, mfields, i, fv) -> int:
+    """Listpack bytes of one entry of a node whose master ID is ``master``."""
+    same = len(fv) == 2 * len(mfields) and tuple(fv[0::2]) == mfields
+    n = 2 + _delta_size(i[0] - master[0]) + _delta_size((i[1] - master[1]) & UINT64_MAX)
+    if same:
+        n += sum(map(str_size, fv[1::2])) + int_size(len(mfields) + 3)
+    else:
+        n += int_size(len(fv) // 2) + sum(map(str_size, fv)) + int_size(len(fv) + 4)
+    return n
+
+
+# --- nodes ----------------------------------------------------------------------
+
+def pack_node(mfields, ids, vals) -> bytes:
+    """The packed form of a node's live entries."""
+    keep = [k for k, v in enumerate(vals) if v is not None]
+    if len(keep) != len(ids):
+        ids = [ids[k] for k in keep]
+        vals = [vals[k] for k in keep]
+    base = ids[0][0]
+    msd = [m - base for m, _ in ids]
+    seqs = [s for _, s in ids]
+    mc, sc = _code(max(msd)), _code(max(seqs))
+    if all(type(v) is tuple for v in vals):
+        layout = None
+        flat = [x for v in vals for x in v]
+    else:
+        layout = [0 if type(v) is tuple else len(v) // 2 for v in vals]
+        flat = [x for v in vals for x in v]
+    return marshal.dumps((mfields, base, mc, array(mc, msd).tobytes(), sc, array(sc, seqs).tobytes(), layout, flat))
+
+
+def unpack_node(blob: bytes):
+    """``(master_fields, ids, values)`` of a packed node."""
+    mfields, base, mc, mb, sc, sb, layout, flat = marshal.loads(blob)
+    msd = array(mc)
+    msd.frombytes(mb)
+    seqs = array(sc)
+    seqs.frombytes(sb)
+    ids = list(zip(map(add, msd, repeat(base)), seqs))
+    if layout is None:
+        n = len(mfields)
+        vals = list(zip(*[iter(flat)] * n)) if n else [()] * len(ids)
+    else:
+        vals = []
+        pos = 0
+        n = len(mfields)
+        for k in layout:
+            if k:
+                vals.append(flat[pos:pos + 2 * k])
+                pos += 2 * k
+            else:
+                vals.append(tuple(flat[pos:pos + n]))
+                pos += n
+    return mfields, ids, vals
+
+
+def fields_of(mfields, v) -> list:
+    """An entry's ``[field, value, ...]`` from its stored form."""
+    if type(v) is tuple:
+        out = []
+        for f, x in zip(mfields, v):
+            out.append(f)
+            out.append(x)
+        return out
+    return list(v)
+
+
+class Pending:
+    """One entry of a group's PEL: who has it, since when, how often delivered."""
+
+    __slots__ = ("consumer", "time", "count")
+
+    def __init__(self, consumer, time: int, count: int):
+        self.consumer = consumer
+        self.time = time
+        self.count = count
+
+
+class Consumer:
+    __slots__ = ("name", "seen", "active", "pel")
+
+    def __init__(self, name: bytes, now: int):
+        self.name = name
+        self.seen = now  # last attempt (seen-time)
+        self.active = -1  # last successful read or claim (active-time), -1 never
+        self.pel = SortedList()
+
+
+class Group:
+    __slots__ = ("last_id", "entries_read", "pel", "consumers")
+
+    def __init__(self, last_id, entries_read):
+        self.last_id = last_id
+        self.entries_read = entries_read  # None: unknown
+        self.pel = SortedDict()
+        self.consumers: dict[bytes, Consumer] = {}
+
+
+# --- the stream -------------------------------------------------------------------
+
+class Stream:
+    __slots__ = ("_firsts", "_lasts", "_nodes", "_live", "_dead", "_tail_lp", "_cache",
+                 "length", "last_id", "first_id", "max_deleted", "entries_added", "groups")
+
+    def __init__(self):
+        self._firsts: list = []
+        self._lasts: list = []
+        self._nodes: list = []  # packed bytes, or the open last node [mfields, ids, vals]
+        self._live: list = []
+        self._dead: list = []
+        self._tail_lp = 0  # the open node's listpack bytes but its count fields
+        self._cache = None  # (node index, unpacked) of one packed node
+        self.length = 0
+        self.last_id = MIN_ID
+        self.first_id = MIN_ID
+        self.max_deleted = MIN_ID
+        self.entries_added = 0
+        self.groups: dict[bytes, Group] | None = None
+
+    def __len__(self) -> int:
+        return self.length
+
+    # -- nodes ------------------------------------------------------------------
+    def node_count(self) -> int:
+        return len(self._nodes)
+
+    def node(self, k: int):
+        """``(master_fields, ids, values)`` of node ``k`` (shared: do not change)."""
+        n = self._nodes[k]
+        if type(n) is list:
+            return n
+        c = self._cache
+        if c is not None and c[0] == k:
+            return c[1]
+        u = unpack_node(n)
+        self._cache = (k, u)
+        return u
+
+    def _tail_bytes(self) -> int:
+        return self._tail_lp + int_size(self._live[-1]) + int_size(self._dead[-1])
+
+    def _close_tail(self) -> None:
+        if self._nodes and type(self._nodes[-1]) is list:
+            mf, ids, vals = self._nodes[-1]
+            self._nodes[-1] = pack_node(mf, ids, vals)
+
+    def append(self, i, fv: list, max_bytes: int, max_entries: int) -> None:
+        """Add the entry ``i`` (greater than ``last_id``) with ``fv`` = [f, v, ...]."""
+        nodes = self._nodes
+        tail = nodes[-1] if nodes else None
+        if tail is not None and type(tail) is list:
+            if max_bytes <= 0 or max_bytes > 2**30:
+                max_bytes = 2**30
+            if self._tail_bytes() + sum(map(len, fv)) >= max_bytes:
+                tail = None
+            elif max_entries and self._live[-1] + self._dead[-1] >= max_entries:
+                tail = None
+        else:
+            tail = None
+        if tail is None:
+            self._close_tail()
+            mf = tuple(fv[0::2])
+            tail = [mf, [], []]
+            nodes.append(tail)
+            self._firsts.append(i)
+            self._lasts.append(i)
+            self._live.append(0)
+            self._dead.append(0)
+            self._tail_lp = master_size(mf)
+        mf, ids, vals = tail
+        master = self._firsts[-1]
+        self._tail_lp += entry_size(master, mf, i, fv)
+        ids.append(i)
+        vals.append(tuple(fv[1::2]) if len(fv) == 2 * len(mf) and tuple(fv[0::2]) == mf else list(fv))
+        self._lasts[-1] = i
+        self._live[-1] += 1
+        if not self.length:
+            self.first_id = i
+        self.length += 1
+        self.last_id = i
+        self.entries_added += 1
+
+    def _drop_node(self, k: int) -> None:
+        for lst in (self._firsts, self._lasts, self._nodes, self._live, self._dead):
+            del lst[k]
+        self._cache = None
+
+    def _rewrite(self, k: int, mf, ids, vals) -> None:
+        """Store node ``k`` changed (some values set to None)."""
+        if type(self._nodes[k]) is list:
+            return  # the open node was changed in place
+        self._nodes[k] = pack_node(mf, ids, vals) if any(v is not None for v in vals) else None
+        self._cache = None
+
+    def _refresh_first(self) -> None:
+        if not self.length:
+            self.first_id = MIN_ID
+            return
+        for k in range(len(self._nodes)):
+            if self._live[k]:
+                _, ids, vals = self.node(k)
+                for j, v in enumerate(vals):
+                    if v is not None:
+                        self.first_id = ids[j]
+                        return
+
+    # -- lookups ----------------------------------------------------------------
+    def _start_node(self, lo) -> int:
+        k = bisect_right(self._firsts, lo) - 1
+        return max(k, 0)
+
+    def range(self, lo, hi, count: int = 0, rev: bool = False) -> list:
+        """``[(id, stored value, master_fields), ...]`` with lo <= id <= hi, at most ``count`` (0: all)."""
+        out = []
+        if lo > hi or not self.length:
+            return out
+        if not rev:
+            k = self._start_node(lo)
+            while k < len(self._nodes):
+                if self._firsts[k] > hi:
+                    break
+                if self._lasts[k] >= lo:
+                    mf, ids, vals = self.node(k)
+                    j = bisect_left(ids, lo)
+                    while j < len(ids):
+                        i = ids[j]
+                        if i > hi:
+                            return out
+                        v = vals[j]
+                        if v is not None:
+                            out.append((i, v, mf))
+                            if len(out) == count:
+                                return out
+                        j += 1
+                k += 1
+            return out
+        k = bisect_right(self._firsts, hi) - 1
+        while k >= 0:
+            if self._lasts[k] < lo:
+                break
+            mf, ids, vals = self.node(k)
+            j = bisect_right(ids, hi) - 1
+            while j >= 0:
+                i = ids[j]
+                if i < lo:
+                    return out
+                v = vals[j]
+                if v is not None:
+                    out.append((i, v, mf))
+                    if len(out) == count:
+                        return out
+                j -= 1
+            k -= 1
+        return out
+
+    def get(self, i):
+        """The stored value and master fields of entry ``i``, or None."""
+        k = bisect_right(self._firsts, i) - 1
+        if k < 0 or self._lasts[k] < i:
+            return None
+        mf, ids, vals = self.node(k)
+        j = bisect_left(ids, i)
+        if j < len(ids) and ids[j] == i and vals[j] is not None:
+            return vals[j], mf
+        return None
+
+    def first_entry(self):
+        r = self.range(MIN_ID, MAX_ID, 1)
+        return r[0] if r else None
+
+    def last_entry(self):
+        r = self.range(MIN_ID, MAX_ID, 1, rev=True)
+        return r[0] if r else None
+
+    def entries(self):
+        """Every live entry in order, node by node (for RDB): yields (k, mf, ids, vals)."""
+        for k in range(len(self._nodes)):
+            yield (k, *self.node(k))
+
+    # -- deletion -----------------------------------------------------------------
+    def delete(self, i) -> bool:
+        """XDEL of one ID: True when it was there."""
+        k = bisect_right(self._firsts, i) - 1
+        if k < 0 or self._lasts[k] < i:
+            return False
+        mf, ids, vals = self.node(k)
+        j = bisect_left(ids, i)
+        if j >= len(ids) or ids[j] != i or vals[j] is None:
+            return False
+        if type(self._nodes[k]) is not list:
+            vals = list(vals)
+        vals[j] = None
+        self._mark_deleted(k, mf, ids, vals, 1)
+        if i > self.max_deleted:
+            self.max_deleted = i
+        if i == self.first_id:
+            self._refresh_first()
+        return True
+
+    def _mark_deleted(self, k, mf, ids, vals, n: int) -> None:
+        self._live[k] -= n
+        self._dead[k] += n
+        self.length -= n
+        if not self._live[k]:
+            self._drop_node(k)
+        else:
+            self._rewrite(k, mf, ids, vals)
+
+    def trim(self, maxlen=None, minid=None, approx: bool = False, limit: int = 0) -> int:
+        """XTRIM/XADD trimming by MAXLEN or MINID: how many entries went."""
+        deleted = 0
+        while self._nodes:
+            if maxlen is not None and self.length <= maxlen:
+                break
+            live = self._live[0]
+            if limit and deleted + live > limit:
+                break
+            if maxlen is not None:
+                whole = self.length - live >= maxlen
+            else:
+                whole = self._lasts[0] < minid
+            if whole:
+                self.length -= live
+                deleted += live
+                self._drop_node(0)
+                continue
+            if approx:
+                break
+            mf, ids, vals = self.node(0)
+            if type(self._nodes[0]) is not list:
+                vals = list(vals)
+            n = 0
+            for j, v in enumerate(vals):
+                if v is None:
+                    continue
+                if maxlen is not None:
+                    if self.length - n <= maxlen:
+                        break
+                elif ids[j] >= minid:
+                    break
+                vals[j] = None
+                n += 1
+            if n:
+                self._mark_deleted(0, mf, ids, vals, n)
+                deleted += n
+            break
+        if deleted:
+            self._refresh_first()
+        return deleted
+
+    # -- groups -------------------------------------------------------------------
+    def group(self, name: bytes):
+        g = self.groups
+        return None if g is None else g.get(name)
+
+    def copy(self) -> "Stream":
+        s = Stream()
+        self._close_tail_copy(s)
+        return s
+
+    def _close_tail_copy(self, s: "Stream") -> None:
+        s._firsts = list(self._firsts)
+        s._lasts = list(self._lasts)
+        s._nodes = [[n[0], list(n[1]), list(n[2])] if type(n) is list else n for n in self._nodes]
+        s._live = list(self._live)
+        s._dead = list(self._dead)
+        s._tail_lp = self._tail_lp
+        s.length, s.last_id, s.first_id = self.length, self.last_id, self.first_id
+        s.max_deleted, s.entries_added = self.max_deleted, self.entries_added
+        if self.groups is not None:
+            s.groups = {}
+            for name, g in self.groups.items():
+                ng = Group(g.last_id, g.entries_read)
+                for cname, cons in g.consumers.items():
+                    nc = Consumer(cname, cons.seen)
+                    nc.active = cons.active
+                    nc.pel = SortedList(cons.pel)
+                    ng.consumers[cname] = nc
+                for i, p in g.pel.items():
+                    ng.pel[i] = Pending(ng.consumers[p.consumer.name], p.time, p.count)
+                s.groups[name] = ng
+
+    # -- building from RDB ------------------------------------------------------------
+    def add_node(self, mf, ids, vals, dead: int, last) -> None:
+        """Append a whole node as loaded (``vals`` None for deleted entries)."""
+        self._close_tail()
+        live = sum(1 for v in vals if v is not None)
+        if not live:
+            return
+        self._firsts.append(ids[0])
+        self._lasts.append(last)
+        self._live.append(live)
+        self._dead.append(dead)
+        self._nodes.append([mf, list(ids), list(vals)])
+        self.length += live
+
+    def set_tail_size(self, lp_bytes: int) -> None:
+        """The open node's listpack size as loaded (its count fields excluded)."""
+        if self._nodes and type(self._nodes[-1]) is list:
+            self._tail_lp = lp_bytes - int_size(self._live[-1]) - int_size(self._dead[-1])
+
+
+# --- consumer-group counters (Redis 7's entries-read and lag) ------------------------
+
+def has_tombstones(s: Stream, start) -> bool:
+    """Whether an entry deleted by XDEL may lie at or after ``start``."""
+    if not s.length or s.max_deleted == MIN_ID:
+        return False
+    return s.max_deleted >= start
+
+
+def estimate_read(s: Stream, i):
+    """How many entries were added up to ID ``i`` (its logical position), None when unknown."""
+    if not s.entries_added:
+        return 0
+    if not s.length and i <= s.last_id:
+        return s.entries_added
+    if i == s.last_id:
+        return s.entries_added
+    if i > s.last_id:
+        return None
+    if s.max_deleted == MIN_ID or s.max_deleted < s.first_id:
+        if i < s.first_id:
+            return s.entries_added - s.length
+        if i == s.first_id:
+            return s.entries_added - s.length + 1
+    return None
+
+
+def lag(s: Stream, g: Group):
+    """XINFO GROUPS' lag: entries not yet read by the group, None when unknown."""
+    if not s.entries_added:
+        return 0
+    if g.entries_read is not None and not has_tombstones(s, g.last_id):
+        return s.entries_added - g.entries_read
+    n = estimate_read(s, g.last_id)
+    return None if n is None else s.entries_added - n
+
+
+def radix_nodes(s: Stream) -> int:
+    """The node count of a radix tree holding the node keys (XINFO's radix-tree-nodes)."""
+    keys = [m.to_bytes(8, "big") + q.to_bytes(8, "big") for m, q in s._firsts]
+    if not keys:
+        return 1
+    return _subtree(keys, 0)
+
+
+def _subtree(keys: list, d: int) -> int:
+    if d == 16:
+        return 1
+    if len(keys) == 1:
+        return 2
+    a, b = keys[0], keys[-1]
+    lcp = d
+    while a[lcp] == b[lcp]:
+        lcp += 1
+    n = 1 if lcp > d else 0
+    return n + _branch(keys, lcp)
+
+
+def _branch(keys: list, d: int) -> int:
+    n = 1
+    start = 0
+    for j in range(1, len(keys) + 1):
+        if j == len(keys) or keys[j][d] != keys[start][d]:
+            n += _subtree(keys[start:j], d + 1)
+            start = j
+    return n
+
+
+register(Stream, "stream", lambda s: "stream", Stream.copy)
