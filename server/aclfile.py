@@ -17,7 +17,7 @@ from __future__ import annotations
 import os
 import shlex
 
-from server.acl import Acl, SetUserError, kill
+from server.acl import Acl, SetUserError, kill, server_acl
 
 NO_ACLFILE = (
     "ERR This Redis instance is not configured to use an ACL file. You may want to specify users via the "
@@ -73,7 +73,7 @@ def parse(lines, where: str, pubsub_all: bool) -> Acl:
 
 def replace(server, fresh: Acl, caller=None) -> None:
     """Make ``fresh``'s users the server's: the default user object stays (clients hold it)."""
-    acl = server.acl
+    acl = server_acl(server)
     old_default = acl.default
     old_users = [u for u in acl.users.values() if u is not old_default]
     old_default.take(fresh.default)
@@ -99,7 +99,7 @@ def load(server, caller=None) -> None:
             lines = f.read().splitlines()
     except OSError as e:
         raise AclFileError(f"ERR Error loading ACLs, opening file '{path}': {e.strerror}") from None
-    replace(server, parse(lines, path, server.acl.pubsub_all), caller)
+    replace(server, parse(lines, path, server_acl(server).pubsub_all), caller)
 
 
 def save(server) -> None:
@@ -128,6 +128,6 @@ def load_at_start(server) -> None:
     if lines and path:
         raise AclFileError(BOTH_GIVEN)
     if lines:
-        replace(server, parse(lines, "config file", server.acl.pubsub_all))
-    elif path and os.path.exists(path):
+        replace(server, parse(lines, "config file", server_acl(server).pubsub_all))
+    elif path:  # a missing file stops the start too, as in Redis
         load(server)

@@ -349,6 +349,15 @@ def run(config: Config) -> int:
             log.warning("Fatal error, can't rename command '%s' to '%s': that name is taken", old_name, new_name)
             return 1
     server = Server(config)
+    from server import aclfile
+    try:  # the config file's user lines or the aclfile: a bad one stops the start
+        aclfile.load_at_start(server)
+    except aclfile.AclFileError as e:
+        text = str(e)[4:] if str(e).startswith("ERR ") else str(e)
+        log.warning("Aborting Keel startup because of ACL errors: %s", text)
+        if config["logfile"]:  # otherwise the log already went to stderr
+            print(f"Aborting Keel startup because of ACL errors: {text}", file=sys.stderr, flush=True)
+        return 1
     try:
         return uvloop.run(server.serve())
     except ListenError as e:

@@ -140,6 +140,11 @@ DIRECTIVES = [
     _D("loglevel", "enum", "notice", choices=("debug", "verbose", "notice", "warning", "nothing")),
     _D("databases", "int", 16, mutable=False, lo=1, hi=1 << 20),
     _D("requirepass", "str", ""),
+    # ACL (server.acl): the ACL file ACL LOAD/SAVE use, the length of ACL LOG,
+    # and the channels a new user starts with (Redis 7's default: none).
+    _D("aclfile", "str", "", mutable=False),
+    _D("acllog-max-len", "int", 128, lo=0, hi=2**63 - 1),
+    _D("acl-pubsub-default", "enum", "resetchannels", choices=("allchannels", "resetchannels")),
     _D("maxclients", "int", 10000, lo=1, hi=1 << 20),
     _D("timeout", "int", 0, lo=0, hi=2**31 - 1),
     _D("tcp-keepalive", "int", 300, lo=0, hi=2**31 - 1),
@@ -244,6 +249,7 @@ class Config:
         self.source_file: str | None = None
         self.listeners: list = []  # called as listener(name, value) after a change
         self.renames: list = []  # rename-command OLD NEW, in order (server.app applies them)
+        self.user_lines: list = []  # ``user NAME rules...`` lines, as written (server.aclfile loads them)
 
     def __getitem__(self, name: str):
         return self.values[name]
@@ -338,6 +344,11 @@ class Config:
 
     def _apply(self, parts: list[str], where: str) -> None:
         name = parts[0].lower()
+        if name == "user":  # an ACL user (server.aclfile), applied once at start
+            if len(parts) < 2:
+                raise ConfigError(f"{where}: 'user' takes a user name and its rules")
+            self.user_lines.append(" ".join(shlex.quote(p) for p in parts))
+            return
         if name == "rename-command":  # not a directive: no CONFIG GET, applied once at start
             if len(parts) != 3:
                 raise ConfigError(f"{where}: 'rename-command' takes a command name and a new name")
