@@ -27,8 +27,8 @@ key others wait on) become ready and are served in the same pass, as in
 Redis. A key deleted, or given another type, while clients wait wakes
 nobody: they go on waiting, as in Redis; but XREADGROUP (kind
 ``stream-group``) runs again on any change to its key, so that a stream
-deleted or replaced, or a group destroyed, ends its wait with the error
-the command gives then, as Redis 7.2 does.
+deleted or replaced, or a group destroyed, ends its wait with Redis's
+error for that (``engine.commands.stream_read``).
 
 Replies of served (and timed-out, or CLIENT UNBLOCKed) clients leave through
 their connection's ``_write``, which journals the pending effects and holds
@@ -221,7 +221,7 @@ class Blocking:
             value = db.get(key)
             kind = waiter.block.kind
             if kind == "stream-group":
-                pass  # XREADGROUP reruns on any change: a deleted stream or group ends it with its error
+                pass  # XREADGROUP reruns on any change: a deleted stream or group ends it with an error
             elif value is None:
                 kept.append(waiter)
                 break  # nothing (left) to take: the others keep waiting

@@ -12,9 +12,10 @@ nothing returns a ``WouldBlock`` on its keys whose attempt runs the same
 read again with the IDs resolved when the command ran (``$`` stays the ID it
 named then). XREAD waits for kind ``stream``: a key deleted or of another
 type wakes nobody. XREADGROUP waits for kind ``stream-group``: any change to
-the key reruns it, so a stream deleted (or replaced) or a group destroyed
-ends the wait with the error the command gives then (NOGROUP, WRONGTYPE), as
-Redis 7.2 reprocesses the command. Inside MULTI or a script the reply is the
+the key reruns it, so a stream deleted (or replaced) ends the wait with
+``-UNBLOCKED the stream key no longer exists`` and a group destroyed with
+``-NOGROUP the consumer group this client was blocked on no longer exists``,
+Redis's words. Inside MULTI or a script the reply is the
 non-blocking one (a nil array). A history read never blocks.
 
 Effects, as Redis propagates XREADGROUP: one ``XCLAIM key group consumer 0
@@ -35,7 +36,7 @@ from engine.keyspace import now_ms
 from engine.keyspecs import keyword_spec
 from engine.registry import command
 from engine.reply import NULL_ARRAY
-from engine.types.stream import MAX_ID, UINT64_MAX, estimate_read, fields_of, format_id, has_tombstones
+from engine.types.stream import MAX_ID, Stream, UINT64_MAX, estimate_read, fields_of, format_id, has_tombstones
 from engine.util import INT64_MAX, to_int_or_none
 
 UNBALANCED = ("ERR Unbalanced '{}' list of streams: for each stream key an ID or '{}' must be specified.")
@@ -46,6 +47,8 @@ GT_WITHOUT_GROUP = ("ERR The > ID can be specified only when calling XREADGROUP 
                     "<consumer> option.")
 MISSING_GROUP = "ERR Missing GROUP option for XREADGROUP"
 TIMEOUT_NOT_INTEGER = "ERR timeout is not an integer or out of range"
+UNBLOCKED_NO_KEY = "UNBLOCKED the stream key no longer exists"
+UNBLOCKED_NO_GROUP = "NOGROUP the consumer group this client was blocked on no longer exists"
 _NEW = object()  # XREADGROUP's ">"
 _WHERE = " in XREADGROUP with GROUP option"
 
@@ -234,14 +237,20 @@ def xreadgroup(c, argv):
             starts.append(_after(parse_id(a, strict=True)))
     history = any(st is not _NEW for st in starts)
 
-    def attempt(c):
+    def read(c, parked: bool):
         now = now_ms()
         out = []
         for key, start in zip(keys, starts):
-            s = get_stream(c, key)
-            g = None if s is None else s.group(gname)
-            if g is None:
-                raise nogroup(key, gname, _WHERE)
+            if parked:
+                s = c.db.get(key)
+                if type(s) is not Stream:
+                    raise CommandError(UNBLOCKED_NO_KEY)
+                g = s.group(gname)
+                if g is None:
+                    raise CommandError(UNBLOCKED_NO_GROUP)
+            else:
+                s = get_stream(c, key)
+                g = s.group(gname)
             cons = consumer(c, key, gname, g, cname, now)
             if start is _NEW:
                 rows = _read_new(c, key, gname, g, cons, s, count, noack, now)
@@ -253,7 +262,7 @@ def xreadgroup(c, argv):
             return _reply(c, out)
         return WAIT
 
-    r = attempt(c)
+    r = read(c, False)
     if r is WAIT:
-        return WouldBlock(keys, "stream-group", _deadline(block), attempt, NULL_ARRAY)
+        return WouldBlock(keys, "stream-group", _deadline(block), lambda c: read(c, True), NULL_ARRAY)
     return r
