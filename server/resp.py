@@ -212,20 +212,20 @@ def skip_requests(data: bytes, n: int) -> int:
 def _skip_value(data: bytes, pos: int) -> int:
     kind = data[pos]
     eol = data.index(b"\r\n", pos)
-    if kind in b"*~>%":  # array, set, push, map: count elements (map: pairs)
+    if kind in b"*~>%|":  # array, set, push, map, attribute: count elements (map, attribute: pairs)
         count = int(data[pos + 1:eol])
         pos = eol + 2
-        for _ in range(count * 2 if kind == 37 else count):
+        for _ in range(count * 2 if kind in b"%|" else count):
             pos = _skip_value(data, pos)
         return pos
     if kind in b"$=!":  # bulk, verbatim and bulk error strings: a length, then the bytes
         length = int(data[pos + 1:eol])
         if length < 0:
             return eol + 2
-        end = eol + 2 + length
-        if data[end:end + 2] != b"\r\n":
-            raise ValueError("bad bulk terminator")
-        return end + 2
+        end = eol + 2 + length + 2  # the two bytes after the payload skipped unread, as hiredis does
+        if end > len(data):
+            raise ValueError("bulk cut short")
+        return end
     if kind in b"+-:(,#_":  # one line
         return eol + 2
     raise ValueError(f"unexpected type byte {kind}")
@@ -301,7 +301,7 @@ def split_inline(line: bytes) -> list[bytes]:
                 if i >= n:
                     break
                 ch = line[i]
-                if ch in b" \t\n\r\v\f":
+                if ch in _WORD_ENDS:
                     break
                 if ch == 34:
                     inq = True
@@ -314,6 +314,9 @@ def split_inline(line: bytes) -> list[bytes]:
 
 
 _ESCAPES = {110: 10, 114: 13, 116: 9, 98: 8, 97: 7}
+# An unquoted word ends at these (sdssplitargs), though \v and \f count as
+# space between words and after a closing quote: `ECHO a\v` echoes "a\v".
+_WORD_ENDS = b" \t\n\r\0"
 
 
 def _ishex(c: int) -> bool:
