@@ -40,15 +40,15 @@ def _unknown(argv: list) -> CommandError:
     name = argv[0]
     if not isinstance(name, bytes):
         return CommandError(errors.PROTO_EXPECTED_DOLLAR.format("?"))
-    # Counted in bytes and quoted raw, as Redis does (server.resp.encode_error
-    # turns the escaped bytes back into the client's own).
+    # Counted in bytes, each cut at a NUL (Redis formats them with %s) and
+    # quoted raw (server.resp.encode_error turns the escaped bytes back).
     args = b""
     for a in argv[1:]:
         if len(args) >= 128:
             break
         s = a if isinstance(a, bytes) else str(a).encode()
-        args += b"'" + s[: 128 - len(args)] + b"' "
-    return CommandError(errors.UNKNOWN_COMMAND.format(name[:128].decode("utf-8", "surrogateescape"),
+        args += b"'" + s.partition(b"\0")[0][: 128 - len(args)] + b"' "
+    return CommandError(errors.UNKNOWN_COMMAND.format(name.partition(b"\0")[0][:128].decode("utf-8", "surrogateescape"),
                                                       args.decode("utf-8", "surrogateescape")))
 
 
@@ -121,7 +121,7 @@ def slow_call(client, cmd, argv: list):
         sub = cmd.subcommands.get(argv[1].lower())
         if sub is None:
             return refuse(client, cmd, CommandError(errors.UNKNOWN_SUBCOMMAND.format(
-                argv[1][:128].decode("utf-8", "surrogateescape"), cmd.name.upper())))
+                argv[1].partition(b"\0")[0][:128].decode("utf-8", "surrogateescape"), cmd.name.upper())))
         if not sub.arity_ok(len(argv)):
             return refuse(client, sub, CommandError(errors.WRONG_ARITY.format(sub.fullname)))
         stat = sub

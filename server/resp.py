@@ -62,7 +62,14 @@ def format_double(d: float) -> bytes:
 
 
 def encode_error(e: CommandError) -> bytes:
-    return b"-" + e.text.encode("utf-8", "replace").replace(b"\r", b" ").replace(b"\n", b" ") + b"\r\n"
+    # Arguments quoted in an error go out as the client sent them, as Redis
+    # sends them: a text that decoded them with "surrogateescape" gets its
+    # raw bytes back (an unknown command named b"\xa0X" is named b"\xa0X").
+    try:
+        text = e.text.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:
+        text = e.text.encode("utf-8", "replace")
+    return b"-" + text.replace(b"\r", b" ").replace(b"\n", b" ") + b"\r\n"
 
 
 # An array whose elements are all ``bytes`` is exactly the RESP of a request
