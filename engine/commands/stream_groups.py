@@ -492,9 +492,7 @@ def xautoclaim(c, argv):
         w = argv[j].upper()
         if w == b"COUNT" and j + 1 < n:
             count = to_int_or_none(argv[j + 1])
-            if count is None:
-                raise CommandError(errors.NOT_INTEGER)
-            if count < 1 or count > INT64_MAX // _XAUTOCLAIM_ATTEMPTS:
+            if count is None or count < 1 or count > INT64_MAX // _XAUTOCLAIM_ATTEMPTS:
                 raise CommandError(COUNT_POSITIVE)
             j += 2
         elif w == b"JUSTID":
