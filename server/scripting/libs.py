@@ -2,8 +2,9 @@
 Keel in Python: ``bit`` (LuaBitOp: 32-bit operations on Lua numbers) and
 ``cjson`` (encode/decode between Lua values and JSON, with cjson's rules:
 a table whose keys are 1..n is an array, any other table an object, an
-empty table ``{}``, numbers with ``%.14g``, JSON null as ``cjson.null``).
-Not yet: ``cmsgpack`` and ``struct``.
+empty table ``{}``, numbers with ``%.14g``, JSON null as ``cjson.null``),
+here; ``cmsgpack`` (server.scripting.cmsgpack) and ``struct``
+(server.scripting.lstruct) in their own modules.
 
 Each function raises a ``ScriptError`` (the script sees a Lua error) on bad
 input, as the C libraries do.
@@ -146,3 +147,9 @@ def install(vm) -> None:
     cjson[b"decode"] = decode
     cjson[b"null"] = NULL
     env[b"cjson"] = cjson
+
+    from server.scripting import cmsgpack, lstruct
+    from server.scripting.clib import CLib
+    clib = CLib(vm)
+    cmsgpack.install(vm, clib)
+    lstruct.install(vm, clib)

@@ -6,7 +6,7 @@
 -- globals can be neither created nor read undeclared, in Redis's words, and
 -- the library tables are read-only.
 
-local py_errtext, py_hook, version, version_num, hook_every, chunkname = ...
+local py_errtext, py_hook, version, version_num, hook_every, chunkname, py_caught = ...
 
 local dbg = debug
 local error, type, tostring, rawget, rawset, select, pairs =
@@ -86,14 +86,19 @@ end
 local function caught(ok, ...)
   if ok then return ok, ... end
   local e = ...
-  if type(e) == 'userdata' then return false, py_errtext(e) end
+  if type(e) == 'userdata' then return false, py_caught(e) end
   if type(e) == 'table' and type(rawget(e, 'err')) == 'string' then return false, rawget(e, 'err') end
   return false, e
 end
 
 -- --- the sandbox ------------------------------------------------------------
--- Scripts run with their own globals table, `env` (its own _G), sealed by
--- api.seal(): reading an undeclared global or writing any global errors.
+-- Scripts run with their own globals, `env`, sealed by api.seal(): from then
+-- on they see it through a read-only view (`scope`, also their _G), so that
+-- no global can be written, an existing one (redis, cjson, KEYS) included,
+-- and reading an undeclared one errors, in Redis's words. Library tables are
+-- read-only views too. Lua 5.1 has no read-only tables (Redis patches its
+-- Lua for them), so rawset, rawget, setmetatable, next and pairs see through
+-- a view to its table, and refuse to change it, as Redis's do.
 -- The state's real globals stay as Lua left them (lupa itself reads them).
 
 local env = {}
@@ -107,18 +112,49 @@ env._G = env
 env.redis = redis
 env.pcall = function(f, ...) return caught(raw_pcall(f, ...)) end
 local setfenv = setfenv
+local scope = env  -- what scripts' code sees as its globals (a view once sealed)
+
+local viewed = setmetatable({}, {__mode = 'k'})  -- read-only view -> its table
+local READONLY = 'Attempt to modify a readonly table'
+do
+  local rawget, rawset, setmetatable, next, pairs = rawget, rawset, setmetatable, next, pairs
+  env.rawget = function(t, k) return rawget(viewed[t] or t, k) end
+  env.rawset = function(t, k, v)
+    if viewed[t] then error(READONLY, 0) end
+    return rawset(t, k, v)
+  end
+  env.setmetatable = function(t, mt)
+    if viewed[t] then error(READONLY, 0) end
+    return setmetatable(t, mt)
+  end
+  env.next = function(t, k) return next(viewed[t] or t, k) end
+  env.pairs = function(t) return pairs(viewed[t] or t) end
+end
+
+-- The library functions written in Python are userdata to Lua: type() calls
+-- them functions, as Redis's C functions are (api.seal lists them; Python
+-- tells which userdata are callable: cjson.null is not).
+local py_functions = setmetatable({}, {__mode = 'k'})
+do
+  local type = type
+  env.type = function(v)
+    local t = type(v)
+    if t == 'userdata' and py_functions[v] then return 'function' end
+    return t
+  end
+end
 
 -- Precompiled chunks bypass the compiler's checks: refused.
 env.loadstring = function(s, name)
   if type(s) == 'string' and byte(s, 1) == 27 then return nil, 'bytecode not allowed' end
   local f, e = raw_loadstring(s, name)
-  if f then setfenv(f, env) end
+  if f then setfenv(f, scope) end
   return f, e
 end
 
 function api.compile(body, name)
   local f, e = raw_loadstring(body, name or chunkname)
-  if f then setfenv(f, env) end
+  if f then setfenv(f, scope) end
   return f, e
 end
 
@@ -160,6 +196,21 @@ function api.run_function(f, nkeys, ...)
   return classify(xpcall(function() return f(keys, argv) end, on_error))
 end
 
+-- Tables for cmsgpack.unpack, filled one key at a time as Redis's library
+-- fills them (so that pairs() and a new pack see the same order): an array
+-- of n values (nil among them), a map of n key/value pairs.
+function api.array_from(values, n)
+  local t = {}
+  for i = 1, n do t[i] = values[i] end
+  return t
+end
+
+function api.hash_from(kv, n)
+  local t = {}
+  for i = 1, 2 * n, 2 do t[kv[i]] = kv[i + 1] end
+  return t
+end
+
 -- A FUNCTION LOAD library's body.
 function api.run_plain(f)
   return xpcall(f, on_error)
@@ -172,26 +223,34 @@ api.redis = redis
 api.getinfo = dbg.getinfo
 
 local function readonly(t)
-  return setmetatable({}, {
+  local view = setmetatable({}, {
     __index = t,
-    __newindex = function() error('Attempt to modify a readonly table', 2) end,
+    __newindex = function() error(READONLY, 2) end,
     __metatable = false,
   })
+  viewed[view] = t
+  return view
 end
 api.readonly = readonly
 
-function api.seal()
+function api.seal(is_function)
   for _, name in pairs({'string', 'math', 'table', 'coroutine', 'redis', 'cjson', 'cmsgpack', 'bit', 'struct'}) do
     local t = rawget(env, name)
-    if t ~= nil then rawset(env, name, readonly(t)) end
+    if t ~= nil then
+      for _, v in pairs(t) do
+        if type(v) == 'userdata' and is_function(v) then py_functions[v] = true end
+      end
+      rawset(env, name, readonly(t))
+    end
   end
   setmetatable(env, {
     __index = function(_, k)
       error("Script attempted to access nonexistent global variable '" .. tostring(k) .. "'", 2)
     end,
-    __newindex = function() error('Attempt to modify a readonly table', 2) end,
     __metatable = false,
   })
+  scope = readonly(env)
+  rawset(env, '_G', scope)
 end
 
 -- The kill switch and the busy check: every hook_every instructions.

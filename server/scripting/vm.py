@@ -89,7 +89,7 @@ class LuaVM:
         major, minor, patch = (int(x) for x in REDIS_VERSION.split("."))
         self.api = api = self.lua.execute(
             _PRELUDE, _errtext, self._hook, REDIS_VERSION.encode(),
-            (major << 16) | (minor << 8) | patch, HOOK_EVERY, chunkname)
+            (major << 16) | (minor << 8) | patch, HOOK_EVERY, chunkname, _caught)
         redis = api[b"redis"]
         redis[b"call"] = self._call
         redis[b"pcall"] = self._pcall
@@ -102,7 +102,7 @@ class LuaVM:
         math[b"randomseed"] = self._seed
         from server.scripting import libs
         libs.install(self)
-        api[b"seal"]()
+        api[b"seal"](callable)
         self._ok, self._err, self._double = api[b"ok"], api[b"err"], api[b"double"]
         self._map, self._set = api[b"map"], api[b"set"]
         self._big, self._verbatim = api[b"big_number"], api[b"verbatim"]
@@ -279,6 +279,14 @@ class ScriptError(Exception):
 def _errtext(e) -> bytes:
     if isinstance(e, ScriptError):
         return e.text.encode()
+    return b"ERR " + str(e).encode("utf-8", "replace")
+
+
+def _caught(e) -> bytes:
+    """What a script's pcall gets for an error a Python function raised:
+    a library's message as Lua gives it, Redis's reply text otherwise."""
+    if isinstance(e, ScriptError):
+        return getattr(e, "caught", e.text).encode()
     return b"ERR " + str(e).encode("utf-8", "replace")
 
 
