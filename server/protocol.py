@@ -58,6 +58,15 @@ def _before(cmds: list, argv: list) -> list:
     return cmds
 
 
+def _inside(data: bytes, cmds: list) -> bool:
+    """True if the requests ``cmds`` (as hiredis returned them) end within ``data``."""
+    try:
+        requests_length(data, cmds)
+    except ProtocolError:
+        return False
+    return True
+
+
 def _through(cmds: list, argv: list) -> list:
     """The requests of ``cmds`` up to and including ``argv``."""
     return cmds[:len(_before(cmds, argv)) + 1]
@@ -250,7 +259,7 @@ class Connection(asyncio.Protocol):
                     if argv is False:
                         break
                     push(argv)
-            except hiredis.ProtocolError:
+            except Exception:  # noqa: BLE001 - hiredis also raises TypeError (a map keyed by an array)
                 push(None)  # not a request: the slow path names the error
             if cmds and cmds[-1] == _PROBE_ARGV:
                 cmds.pop()
@@ -262,23 +271,46 @@ class Connection(asyncio.Protocol):
                     cmds.pop()
                 if cmds:
                     cmds.pop()
+                # The probe's bytes may have finished more than that request:
+                # `…$4\r\nab` + `*1\r\n$32…` reads as an argument "ab*1", the
+                # rest of the probe as one more value. Only requests lying
+                # wholly inside the read may run.
+                while cmds and not _inside(data, cmds):
+                    cmds.pop()
                 whole = False
+            # hiredis reads `+OK`, `(12`, `=7\r\ntxt:abc` and `#t` as arguments
+            # too (bytes, or a bool a read command may not trip over), where
+            # Redis names a protocol error: every bulk argument has its `$`
+            # header, so fewer `$` bytes than arguments proves a foreign
+            # element. (A `$` inside a payload can hide one: a leniency, never
+            # a wrong parse, since hiredis found the element's bounds.)
+            try:
+                n = sum(map(len, cmds))  # (a top-level bytes value over-counts: the slow path is right too)
+            except TypeError:
+                n = 0  # a None or an int: the loop below hands it to the slow path
+            if data.count(b"$") < n:
+                self._to_slow_path([], [], data)  # nothing ran: the slow path names the error
+                return
         else:
             # One header: the read ends on a boundary exactly when hiredis
             # returns one request and keeps nothing.
             reader.feed(data)
             try:
                 argv = reader.gets()
-            except hiredis.ProtocolError:
+            except Exception:  # noqa: BLE001 - not only ProtocolError: `%1\r\n*1\r\n…` is a TypeError
                 argv = None
-            if type(argv) is not list or reader.has_data():
+            if type(argv) is not list or reader.has_data() or data.count(b"$") < len(argv):
+                # (Fewer `$` than arguments: a `+OK` or `#t` element; see above.)
                 self._to_slow_path([], [], data)  # nothing ran: re-parse it all
                 return
             # The common case in full, without the batch's lists: a known
             # command (fewer than ten arguments, so FAST has its row), an
             # ungated client, a reply that is a constant or a short string.
             if argv and not client.gated and not _sample:
-                entry = FAST[len(argv)].get(argv[0])
+                try:
+                    entry = FAST[len(argv)].get(argv[0])
+                except TypeError:  # `*1\r\n%1\r\n…`: a map as the command name
+                    entry = None
                 if entry is not None and not entry[1]:
                     cmd = entry[2]
                     try:

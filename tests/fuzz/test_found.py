@@ -47,3 +47,85 @@ def test_replies_held_for_the_log_reach_a_client_that_shut_its_sending_side(pair
     r = half_close_exchange(redis_ref.port, data)
     assert k == r
     assert k[1] and k[0]
+
+
+def same(keel, redis_ref, data: bytes) -> tuple[bytes, bool]:
+    k = half_close_exchange(keel.port, data)
+    r = half_close_exchange(redis_ref.port, data)
+    assert k == r, f"{data!r}: keel {k!r} != redis {r!r}"
+    return k
+
+
+def test_a_request_cut_two_bytes_short_is_not_completed_with_the_probes_bytes(pair, keel, redis_ref):
+    # Found by the protocol fuzzer (as "cannot resume the request stream" in
+    # the log): a pipelined read ending two bytes into an argument had the
+    # fast path's probe request finish it, so `SET pk ab*1` ran, was answered
+    # +OK and journaled, though the client never sent it; then the connection
+    # was closed. Redis waits for the rest.
+    head = b"*1\r\n$4\r\nPING\r\n*3\r\n$3\r\nSET\r\n$2\r\npk\r\n$4\r\nab"
+    for port in (keel.port, redis_ref.port):
+        s = socket.create_connection(("127.0.0.1", port), timeout=5)
+        try:
+            s.sendall(head)
+            assert s.recv(100) == b"+PONG\r\n"
+            s.sendall(b"cd\r\n")
+            assert s.recv(100) == b"+OK\r\n"
+        finally:
+            s.close()
+    pair.check("GET", "pk")
+    assert pair.keel.call("GET", "pk") == b"abcd"
+
+
+NOT_REQUESTS = {
+    # hiredis raises TypeError, not ProtocolError, for a map keyed by an
+    # array: the connection was dropped by uvloop ("Fatal error on
+    # transport") without the protocol error Redis sends.
+    "map_keyed_by_an_array": b"*2\r\n$4\r\nECHO\r\n%1\r\n*1\r\n$1\r\na\r\n$1\r\nb\r\n",
+    "map_keyed_by_a_map": b"*2\r\n$4\r\nECHO\r\n%1\r\n%1\r\n$1\r\na\r\n$1\r\nb\r\n$1\r\nc\r\n",
+    "map_after_a_request": b"*1\r\n$4\r\nPING\r\n*2\r\n$4\r\nECHO\r\n%1\r\n*1\r\n$1\r\na\r\n$1\r\nb\r\n",
+    # A map where the command name belongs: the fast table lookup raised
+    # TypeError (unhashable dict) outside any handler.
+    "map_as_the_command_name": b"*1\r\n%1\r\n$1\r\na\r\n$1\r\nb\r\n",
+    # hiredis reads simple strings, big numbers, verbatim strings and
+    # booleans as arguments; Redis wants `$` there.
+    "simple_string_argument": b"*2\r\n$4\r\nECHO\r\n+OK\r\n",
+    "simple_string_command_name": b"*2\r\n+OK\r\n$1\r\na\r\n",
+    "boolean_argument_of_a_read": b"*3\r\n$6\r\nEXISTS\r\n$1\r\na\r\n#t\r\n",
+    "verbatim_argument": b"*2\r\n=7\r\ntxt:abc\r\n$1\r\na\r\n",
+    "big_number_argument": b"*2\r\n$4\r\nECHO\r\n(12345678901234567890\r\n",
+    "simple_string_argument_in_a_pipeline": b"*1\r\n$4\r\nPING\r\n*3\r\n$6\r\nEXISTS\r\n$1\r\na\r\n+b\r\n",
+    # A read handed to the slow path after requests whose bulks end in two
+    # bytes other than CRLF (hiredis and Redis skip them unread): the hand-off
+    # rescanned them strictly, gave up and closed without a reply.
+    "bulk_trailer_not_crlf_then_a_protocol_error": b"*2\r\n$4\r\nTYPE\r\n$2\r\nfz\rT*1\r\n:5\r\n",
+    "bulk_trailer_not_crlf_then_a_cut_request": b"*2\r\n$4\r\nECHO\r\n$1\r\nx\n\n*2\r\n$4\r\nECHO\r\n:5\r\n",
+    # A RESP3 attribute read as a value by hiredis (its pairs) before a
+    # hand-off: not skipped by the rescan.
+    "attribute_before_a_protocol_error": b"*1\r\n$4\r\nPING\r\n*1\r\n|1\r\n$1\r\na\r\n$1\r\nb\r\n*1\r\n:1\r\n",
+}
+
+
+@pytest.mark.parametrize("data", list(NOT_REQUESTS.values()), ids=list(NOT_REQUESTS))
+def test_foreign_elements_get_redis_protocol_error_not_a_silent_close(pair, keel, redis_ref, data):
+    reply, closed = same(keel, redis_ref, data)
+    assert closed and b"Protocol error" in reply
+
+
+WORDS = {
+    # sdssplitargs ends an unquoted word at space, tab, CR, LF only: \v and \f
+    # belong to the word (they separate words only before one starts).
+    "vertical_tab_ends_no_word": b"ECHO a\x0b\r\n",
+    "form_feed_inside_a_word": b"ECHO a\x0cb\r\n",
+    "vertical_tab_before_a_word": b"ECHO \x0bab\r\n",
+    # Unknown command names and arguments go back as sent: bytes that are not
+    # UTF-8 were replaced with U+FFFD; a NUL ends each (Redis formats with %s).
+    "unknown_command_with_a_latin1_byte": b"\xa0X a\xffb\r\n",
+    "unknown_command_with_a_nul": b"*2\r\n$8\r\nDISC\x00ARD\r\n$3\r\na\x00b\r\n",
+    "unknown_command_counted_in_bytes": b"\xc3\xa9" * 200 + b" " + b"\xc3\xa9" * 200 + b"\r\n",
+    "unknown_subcommand_cut_at_128_bytes": b"CONFIG " + b"a" * 200 + b"\r\n",
+}
+
+
+@pytest.mark.parametrize("data", list(WORDS.values()), ids=list(WORDS))
+def test_inline_words_and_named_arguments_as_redis_splits_and_quotes_them(pair, keel, redis_ref, data):
+    same(keel, redis_ref, data)
