@@ -28,6 +28,7 @@ from engine.keyspecs import spec
 from engine.notify import STREAM
 from engine.registry import command
 from engine.reply import EMPTY_ARRAY, NULL_ARRAY, OK
+from engine.types import stream_rdb  # noqa: F401  (registers the RDB codec)
 from engine.types.stream import MAX_ID, MIN_ID, UINT64_MAX, Stream, fields_of, format_id
 from engine.util import parse_int
 

@@ -506,13 +506,13 @@ class Stream:
                 s.groups[name] = ng
 
     # -- building from RDB ------------------------------------------------------------
-    def add_node(self, mf, ids, vals, dead: int, last) -> None:
-        """Append a whole node as loaded (``vals`` None for deleted entries)."""
+    def add_node(self, first, mf, ids, vals, dead: int, last) -> None:
+        """Append a whole node as loaded: master ID ``first``, ``vals`` None for deleted entries."""
         self._close_tail()
         live = sum(1 for v in vals if v is not None)
         if not live:
             return
-        self._firsts.append(ids[0])
+        self._firsts.append(first)
         self._lasts.append(last)
         self._live.append(live)
         self._dead.append(dead)
