@@ -337,11 +337,20 @@ class RequestParser:
     that authenticates mid-stream gets the larger limits from then on.
     Lines end at CR (the byte after it is skipped unread, as Redis does);
     a bulk's two trailing bytes are skipped unread too.
+
+    A multibulk request cut short keeps the arguments read so far, and the
+    next call (the caller passes the same request start again, its buffer
+    longer) goes on from the first missing one, as Redis keeps
+    ``multibulklen``: a request of a million arguments arriving over many
+    reads is read once, not once per read.
     """
 
     def __init__(self, max_bulk: int = 512 * 1024 * 1024):
         self.max_bulk = max_bulk
         self.authenticated = True
+        self._argv = None  # the arguments so far of a request cut short, or None
+        self._left = 0  # how many more it needs
+        self._at = 0  # where its next one starts, counted from the request's start
 
     def parse(self, buf, pos: int):
         if pos >= len(buf):
@@ -374,26 +383,33 @@ class RequestParser:
         return to_int_or_none(bytes(buf[pos + 1:cr])), cr + 2
 
     def _multibulk(self, buf, pos):
-        count, p = self._line(buf, pos, errors.PROTO_TOO_BIG_MBULK)
-        if p == pos:
-            return None, pos
-        if count is None or count > INT_MAX:
-            raise ProtocolError(errors.PROTO_INVALID_MULTIBULK_LENGTH)
-        if count > UNAUTH_MAX_MULTIBULK and not self.authenticated:
-            raise ProtocolError(errors.PROTO_UNAUTH_MULTIBULK_LENGTH)
-        argv = []
-        if count <= 0:
-            return argv, p
+        argv = self._argv
+        if argv is not None:  # the same request again, more of it arrived
+            self._argv = None
+            left = self._left
+            p = pos + self._at
+        else:
+            count, p = self._line(buf, pos, errors.PROTO_TOO_BIG_MBULK)
+            if p == pos:
+                return None, pos
+            if count is None or count > INT_MAX:
+                raise ProtocolError(errors.PROTO_INVALID_MULTIBULK_LENGTH)
+            if count > UNAUTH_MAX_MULTIBULK and not self.authenticated:
+                raise ProtocolError(errors.PROTO_UNAUTH_MULTIBULK_LENGTH)
+            argv = []
+            if count <= 0:
+                return argv, p
+            left = count
         max_bulk = self.max_bulk
         authenticated = self.authenticated
         n = len(buf)
-        for _ in range(count):
+        while left:
             if p >= n:
-                return None, pos
+                break
             head = buf[p]
             size, p2 = self._line(buf, p, errors.PROTO_TOO_BIG_BULK)
             if p2 == p:
-                return None, pos
+                break
             if head != 36:  # '$'
                 raise ProtocolError(errors.PROTO_EXPECTED_DOLLAR.format(_got(head)))
             if size is None or size < 0 or size > max_bulk:
@@ -402,7 +418,13 @@ class RequestParser:
                 raise ProtocolError(errors.PROTO_UNAUTH_BULK_LENGTH)
             end = p2 + size
             if end + 2 > n:
-                return None, pos
+                break
             argv.append(bytes(buf[p2:end]))
             p = end + 2
+            left -= 1
+        if left:  # cut short: keep what was read for the next call
+            self._argv = argv
+            self._left = left
+            self._at = p - pos
+            return None, pos
         return argv, p

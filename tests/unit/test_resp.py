@@ -15,6 +15,7 @@ from engine.errors import CommandError
 from engine.reply import EMPTY_ARRAY, NULL_ARRAY, OK, Set, Status, Verbatim
 from server.resp import (INLINE_MAX, ProtocolError, RequestParser, encode2, encode3, encode_command,
                          requests_length, skip_requests, split_inline)
+from tests.support import encode
 
 BOTH = [encode2, encode3]
 
@@ -294,3 +295,44 @@ def test_split_inline_follows_sdssplitargs(line, args):
             split_inline(line)
     else:
         assert split_inline(line) == args
+
+
+def test_a_multibulk_cut_across_many_reads_is_read_once_not_once_per_read():
+    # Found by the protocol fuzzer (a stall of ~1 s of the checked client):
+    # each read of a long request re-parsed every argument from its start,
+    # quadratic in the request's size.
+    class Counting(RequestParser):
+        lines = 0
+
+        def _line(self, buf, pos, too_big):
+            Counting.lines += 1
+            return RequestParser._line(buf, pos, too_big)
+
+    n = 20000
+    data = encode(["RPUSH", "k"] + ["v"] * (n - 2))
+    parser = Counting()
+    buf = bytearray()
+    reads = 0
+    for i in range(0, len(data), 1000):
+        buf += data[i:i + 1000]
+        reads += 1
+        argv, pos = parser.parse(buf, 0)
+        if argv is not None:
+            break
+    assert argv == [b"RPUSH", b"k"] + [b"v"] * (n - 2) and pos == len(data)
+    assert Counting.lines <= n + 1 + 2 * reads  # each argument once, plus a cut one per read
+
+
+def test_a_parser_resumes_a_cut_request_where_the_buffer_was_trimmed_to_it():
+    parser = RequestParser()
+    buf = bytearray(b"*1\r\n$4\r\nPING\r\n*3\r\n$3\r\nSET\r\n$1\r\nk")
+    argv, pos = parser.parse(buf, 0)
+    assert argv == [b"PING"]
+    assert parser.parse(buf, pos) == (None, pos)
+    del buf[:pos]  # what the connection keeps of an unfinished request
+    buf += b"\r\n$2\r\nab"
+    assert parser.parse(buf, 0) == (None, 0)
+    buf += b"\r\n*1\r\n$4\r\nPING\r\n"
+    argv, pos = parser.parse(buf, 0)
+    assert argv == [b"SET", b"k", b"ab"]
+    assert parser.parse(buf, pos) == ([b"PING"], len(buf))
