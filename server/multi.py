@@ -20,7 +20,9 @@ What EXEC journals: every effect of its commands, wrapped in ``MULTI`` …
 ``EXEC`` when there are more than one (as Redis propagates a transaction),
 all in the loop turn's single log record (``server.persistence``), so a
 replay or a replica never applies part of a transaction, and the replies
-leave together once the record is safe.
+leave together once the record is safe. A script run by EXEC journals its
+effects without markers of its own (``Scripting.in_exec``): one MULTI …
+EXEC around everything, as Redis propagates it.
 
 WATCH: ``Watches`` keeps, per database, the clients watching each key, and
 while any key is watched it is in ``ks.watchers``, which the keyspace calls
@@ -103,26 +105,31 @@ def exec_(c, argv):
     encode = c.encode
     parts = [b"*%d\r\n" % len(queued)]
     append = parts.append
-    for cmd, stat, argv_ in queued:
-        refused = exec_refusal(c, stat, argv_)  # the user may have changed since it was queued
-        if refused is not None:
-            append(dispatch.rejected(stat, CommandError(refused), server))
-            continue
-        # dispatch.run without its clock: INFO commandstats times a sample
-        # of calls, and the queued ones are not in it.
-        try:
-            r = cmd.handler(c, argv_)
-            if type(r) is WouldBlock:
-                r = r.no_wait
-            append(r if type(r) is Raw else encode(r))
-            stat.calls += 1
-        except CommandError as e:
-            append(dispatch.failed(server, stat, e))
-        except Exception as e:  # a bug: answer, log, keep serving
-            append(dispatch.crashed(server, stat, argv_, e))
-        if tracking is not None:
-            server.tracking.remember(c, stat, argv_)
-        encode = c.encode  # HELLO inside MULTI changes the protocol of what follows
+    scripting = ks.scripting
+    scripting.in_exec = True  # a script among them journals its effects plainly: the markers below wrap them all
+    try:
+        for cmd, stat, argv_ in queued:
+            refused = exec_refusal(c, stat, argv_)  # the user may have changed since it was queued
+            if refused is not None:
+                append(dispatch.rejected(stat, CommandError(refused), server))
+                continue
+            # dispatch.run without its clock: INFO commandstats times a sample
+            # of calls, and the queued ones are not in it.
+            try:
+                r = cmd.handler(c, argv_)
+                if type(r) is WouldBlock:
+                    r = r.no_wait
+                append(r if type(r) is Raw else encode(r))
+                stat.calls += 1
+            except CommandError as e:
+                append(dispatch.failed(server, stat, e))
+            except Exception as e:  # a bug: answer, log, keep serving
+                append(dispatch.crashed(server, stat, argv_, e))
+            if tracking is not None:
+                server.tracking.remember(c, stat, argv_)
+            encode = c.encode  # HELLO inside MULTI changes the protocol of what follows
+    finally:
+        scripting.in_exec = False
     if len(effects) - first > 1:
         db = effects[first][0]
         effects.insert(first, (db, _MULTI))

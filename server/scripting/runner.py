@@ -12,7 +12,9 @@ command inside a script needs, in Redis's order: unknown command, arity,
 ``no-writes`` script). Its effects land in ``ks.effects`` like any
 command's; ``run`` wraps a script's effects in MULTI/EXEC when there are
 more than one, so the turn's log record holds the whole script, and the
-script's reply leaves with the others once that record is safe. The
+script's reply leaves with the others once that record is safe. Inside
+EXEC (``in_exec``, set by ``server.multi``) it adds no markers: EXEC wraps
+the whole transaction, the script's effects in it, in one MULTI/EXEC. The
 script runs with the caller's database, and a SELECT inside it is undone
 when it returns, as in Redis. A blocking command answers its non-blocking
 reply; clients blocked on keys the script made ready are served after it
@@ -67,6 +69,7 @@ class Scripting:
         self.libraries = {}  # name -> function.Library
         self.functions = {}  # name -> function.Function
         self.current: ScriptRun | None = None
+        self.in_exec = False  # EXEC is running its commands: it wraps their effects itself
         self.loading = None  # while FUNCTION LOAD runs a library: the functions it registered
         self.load_deadline = None  # ... and when that run must stop
         self.busy = None  # server.scripting.busy.Busy, when running in a server
@@ -190,7 +193,7 @@ class Scripting:
             vm.api[b"gc"]()
         if run.killed is not None and run.killed == errors.SCRIPT_SHUTDOWN:
             del effects[first:]  # the process stops: what the script did is not kept
-        elif len(effects) - first > 1:
+        elif len(effects) - first > 1 and not self.in_exec:
             effects.insert(first, (effects[first][0], _MULTI))
             effects.append((effects[-1][0], _EXEC))
         ok, kind, res = r if len(r) == 3 else (r[0], 0, r[1])
