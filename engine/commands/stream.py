@@ -363,11 +363,11 @@ def xrevrange(c, argv):
          since="5.0.0", key_specs=(spec("RW delete"),))
 def xdel(c, argv):
     """XDEL key id [id ...] -- how many entries were deleted. O(log N) each."""
-    ids = [parse_id(a, strict=True) for a in argv[2:]]
     key = argv[1]
     s = get_stream(c, key)
     if s is None:
         return 0
+    ids = [parse_id(a, strict=True) for a in argv[2:]]  # all before the first deletion
     n = 0
     for i in ids:
         if s.delete(i):

@@ -294,12 +294,12 @@ def xgroup_help(c, argv):
          since="5.0.0", key_specs=(spec("RW update"),))
 def xack(c, argv):
     """XACK key group id [id ...] -- how many were pending. O(log N) each."""
-    ids = [parse_id(a, strict=True) for a in argv[3:]]
     key = argv[1]
     s = get_stream(c, key)
     g = None if s is None else s.group(argv[2])
     if g is None:
         return 0
+    ids = [parse_id(a, strict=True) for a in argv[3:]]  # all before the first acknowledgement
     n = 0
     for i in ids:
         if pel_remove(g, i):
@@ -333,11 +333,11 @@ def xpending(c, argv):
             raise CommandError(errors.SYNTAX)
         i = 5
     if extended:
-        lo = parse_range_bound(argv[i], True)
-        hi = parse_range_bound(argv[i + 1], False)
-        count = to_int_or_none(argv[i + 2])
+        count = to_int_or_none(argv[i + 2])  # Redis reads the count before the bounds
         if count is None:
             raise CommandError(errors.NOT_INTEGER)
+        lo = parse_range_bound(argv[i], True)
+        hi = parse_range_bound(argv[i + 1], False)
         cname = argv[i + 3] if n - i >= 4 else None  # Redis ignores what follows
     s, g = find_group(c, key, name)
     if not extended:
@@ -502,7 +502,7 @@ def xautoclaim(c, argv):
             raise CommandError(errors.SYNTAX)
     s, g = find_group(c, key, name)
     now = now_ms()
-    cons = consumer(c, key, name, g, cname, now)
+    cons = None  # created by the first claim, as in Redis
     attempts = count * _XAUTOCLAIM_ATTEMPTS
     out = []
     deleted = []
@@ -520,6 +520,8 @@ def xautoclaim(c, argv):
             continue
         if min_idle and now - p.time < min_idle:
             continue
+        if cons is None:
+            cons = consumer(c, key, name, g, cname, now)
         if p.consumer is not cons:
             p.consumer.pel.discard(i)
             p.consumer = cons
