@@ -112,8 +112,7 @@ xzero_run(const uint8_t *p, const uint8_t *end)
 }
 
 /* Fill the 12288 register bytes ``regs`` from the sparse opcodes of s; 0, or
- * -1 when they do not cover exactly NREG registers (a run that would pass
- * the end stops the walk). */
+ * -1 when they do not cover exactly NREG registers. */
 static int
 sparse_to_regs(const uint8_t *s, Py_ssize_t len, uint8_t *regs)
 {
@@ -125,18 +124,18 @@ sparse_to_regs(const uint8_t *s, Py_ssize_t len, uint8_t *regs)
         if (*p < 0x40) {
             run = *p + 1;
             if (idx + run > NREG)
-                break;
+                return -1;
             p++;
         } else if (*p < 0x80) {
             run = xzero_run(p, end);
             if (idx + run > NREG)
-                break;
+                return -1;
             p += 2;
         } else {
             int v = ((*p >> 2) & 0x1f) + 1;
             run = (*p & 3) + 1;
             if (idx + run > NREG)
-                break;
+                return -1;
             for (long j = 0; j < run; j++)
                 dset(regs, idx + j, v);
             p++;
@@ -421,22 +420,26 @@ merge(PyObject *self, PyObject *args)
     } else {
         const uint8_t *p = v + HDR, *end = v + vb.len;
         while (p < end) {
+            long run;
+            int value = 0;
             if (*p < 0x40) {
-                i += *p + 1;
-                p++;
+                run = *p + 1;
             } else if (*p < 0x80) {
-                i += xzero_run(p, end);
-                p += 2;
+                run = xzero_run(p, end);
             } else {
-                long run = (*p & 3) + 1;
-                int value = ((*p >> 2) & 0x1f) + 1;
-                if (i + run > NREG)
-                    break;
-                for (; run; run--, i++)
-                    if (value > max[i])
-                        max[i] = (uint8_t)value;
-                p++;
+                run = (*p & 3) + 1;
+                value = ((*p >> 2) & 0x1f) + 1;
             }
+            if (i + run > NREG) { /* damaged: a run past the last register */
+                i = -1;
+                break;
+            }
+            p += *p >= 0x40 && *p < 0x80 ? 2 : 1;
+            if (!value)
+                i += run;
+            for (; value && run; run--, i++)
+                if (value > max[i])
+                    max[i] = (uint8_t)value;
         }
     }
     PyBuffer_Release(&vb);

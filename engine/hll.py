@@ -275,12 +275,12 @@ def _merge_vals(s: bytearray, prev: int) -> None:
 def _dense_of(s) -> bytearray | None:
     """The dense value with the registers of the sparse ``s`` (its header, the
     encoding byte changed), or None when the opcodes do not cover exactly
-    16384 registers (a run that would pass the end stops the walk)."""
+    16384 registers."""
     regs = [0] * REGISTERS
     idx = 0
     for _, kind, run, value in _ops(s):
         if idx + run > REGISTERS:
-            break
+            return None
         if kind == 2:
             regs[idx:idx + run] = [value] * run
         idx += run
@@ -330,7 +330,7 @@ def pfadd(buf: bytearray, elements, start: int, max_bytes: int) -> int:
 
 def merge(maxregs: bytearray, v) -> bool:
     """Raise ``maxregs`` (16384 bytes) to the registers of ``v``; False when
-    ``v`` is damaged (its zero runs are not bounded as its value runs are)."""
+    ``v`` is damaged (``maxregs`` may then hold part of it)."""
     if v[4] == DENSE:
         for i, r in enumerate(registers(v)):
             if r > maxregs[i]:
@@ -338,9 +338,9 @@ def merge(maxregs: bytearray, v) -> bool:
         return True
     i = 0
     for _, kind, run, value in _ops(v):
+        if i + run > REGISTERS:
+            return False
         if kind == 2:
-            if i + run > REGISTERS:
-                break
             for j in range(i, i + run):
                 if value > maxregs[j]:
                     maxregs[j] = value
