@@ -29,6 +29,8 @@ patterns as globs; PSUBSCRIBE's patterns must equal a permitted pattern.
 
 from __future__ import annotations
 
+import re
+
 from engine import glob
 from engine.registry import COMMANDS
 
@@ -64,6 +66,50 @@ CHANNEL_ARGS = {
 }
 
 
+_NEEDS: dict = {}
+_ONE, _SPECS = object(), object()
+# Command -> (how its keys are found: _ONE | _SPECS | None, the permission a
+# _ONE key needs, its CHANNEL_ARGS or None): worked out once per command.
+_PLANS: dict = {}
+
+
+def _need(flags) -> int:
+    """The permission a key with these key-spec flags needs (READ, WRITE, both, or none)."""
+    need = _NEEDS.get(flags)
+    if need is None:
+        need = 0
+        if "access" in flags:
+            need |= READ
+        if "insert" in flags or "update" in flags or "delete" in flags:
+            need |= WRITE
+        _NEEDS[flags] = need
+    return need
+
+
+def _plan(cmd) -> tuple:
+    channels = CHANNEL_ARGS.get(cmd.fullname)
+    if not cmd.has_keys:
+        return None, 0, channels
+    spec = cmd._one_spec
+    if spec is not None and cmd.getkeys is None and spec.simple_range() == (1, 0, 1):
+        return _ONE, _need(spec.flags), channels
+    return _SPECS, 0, channels
+
+
+def _any_of(patterns: list):
+    """One predicate for "matches one of these glob patterns"."""
+    if not patterns:
+        return lambda key: False
+    empty_ok = b"" in patterns
+    rest = [p for p in patterns if p]
+    if not rest:
+        return lambda key: not key
+    fullmatch = re.compile(b"|".join(b"(?:" + glob.to_regex(p) + b")" for p in rest), re.DOTALL).fullmatch
+    if empty_ok:
+        return lambda key: not key or fullmatch(key) is not None
+    return lambda key: bool(key) and fullmatch(key) is not None
+
+
 class RuleError(Exception):
     """A rule refused: ``str(e)`` is Redis's reason."""
 
@@ -92,7 +138,7 @@ def lookup_command(name: str):
 
 class Selector:
     __slots__ = ("allowed", "allcommands", "future", "rules", "firstargs",
-                 "keys", "allkeys", "channels", "allchannels")
+                 "keys", "allkeys", "channels", "allchannels", "_matchers")
 
     def __init__(self, allchannels: bool = False):
         self.allowed: set = set()
@@ -100,13 +146,14 @@ class Selector:
         self.future = False  # +@all was the last of +@all/-@all: describes as "+@all ..."
         self.rules: list[str] = []  # command rules as given, e.g. "+get", "-@dangerous"
         self.firstargs: dict = {}  # Command -> set of allowed first arguments (lower case)
-        self.keys: list = []  # [pattern bytes, READ|WRITE, matcher]
+        self.keys: list = []  # [pattern bytes, READ|WRITE]
         self.allkeys = False
         self.channels: list = []  # [pattern bytes, matcher]
         self.allchannels = allchannels
+        self._matchers: dict = {}  # permission needed -> one predicate over every pattern that grants it
 
     def copy(self) -> "Selector":
-        s = Selector()
+        s = Selector()  # its matchers are made again when first needed
         s.allowed = set(self.allowed)
         s.allcommands, s.future, s.rules = self.allcommands, self.future, list(self.rules)
         s.firstargs = {k: set(v) for k, v in self.firstargs.items()}
@@ -130,8 +177,10 @@ class Selector:
         elif low == "resetkeys":
             self.allkeys = False
             self.keys = []
+            self._matchers = {}
         elif op[:1] in ("~", "%"):
             self._add_key_pattern(op)
+            self._matchers = {}
         elif low in ("allchannels", "&*"):
             self.allchannels = True
             self.channels = []
@@ -244,7 +293,7 @@ class Selector:
             if k[0] == p:
                 k[1] |= flags
                 return
-        self.keys.append([p, flags, glob.compile(p)])
+        self.keys.append([p, flags])
 
     # -- description -----------------------------------------------------------
     def describe_commands(self) -> str:
@@ -254,7 +303,7 @@ class Selector:
         if self.allkeys:
             return "~*"
         return " ".join(("~" if f == RW else "%R~" if f == READ else "%W~") + p.decode("utf-8", "surrogateescape")
-                        for p, f, _ in self.keys)
+                        for p, f in self.keys)
 
     def describe_channels(self) -> str:
         if self.allchannels:
@@ -283,30 +332,38 @@ class Selector:
             allowed_args = self.firstargs.get(cmd)
             if allowed_args is None or len(argv) < 2 or argv[1].lower() not in allowed_args:
                 return DENIED_CMD, 0
-        if not self.allkeys and cmd.has_keys:
-            for pos, flags in cmd.keys_and_flags(argv):
-                if not self.key_allowed(argv[pos], flags):
-                    return DENIED_KEY, pos
-        if not self.allchannels:
-            where = CHANNEL_ARGS.get(cmd.fullname)
-            if where is not None:
-                first, last, is_pattern = where
-                stop = len(argv) if last is None else min(last + 1, len(argv))
-                for pos in range(first, stop):
-                    if not self.channel_allowed(argv[pos], is_pattern):
-                        return DENIED_CHANNEL, pos
+        plan = _PLANS.get(cmd)
+        if plan is None:
+            plan = _PLANS[cmd] = _plan(cmd)
+        keys, need, channels = plan
+        if keys is not None and not self.allkeys:
+            if keys is _ONE:  # one key at argv[1]: GET, INCR, HSET, ...
+                if len(argv) > 1 and not self._matcher(need)(argv[1]):
+                    return DENIED_KEY, 1
+            else:
+                for pos, flags in cmd.keys_and_flags(argv):
+                    if not self._matcher(_need(flags))(argv[pos]):
+                        return DENIED_KEY, pos
+        if channels is not None and not self.allchannels:
+            first, last, is_pattern = channels
+            stop = len(argv) if last is None else min(last + 1, len(argv))
+            for pos in range(first, stop):
+                if not self.channel_allowed(argv[pos], is_pattern):
+                    return DENIED_CHANNEL, pos
         return OK, 0
 
     def key_allowed(self, key: bytes, flags) -> bool:
-        need = 0
-        if "access" in flags:
-            need |= READ
-        if "insert" in flags or "update" in flags or "delete" in flags:
-            need |= WRITE
-        for _, perms, match in self.keys:
-            if perms & need == need and match(key):
-                return True
-        return False
+        return self.allkeys or self._matcher(_need(flags))(key)
+
+    def _matcher(self, need: int):
+        """A predicate telling whether a key matches a pattern that grants ``need``:
+        the patterns joined into one regex, so that a key costs one match however
+        many patterns there are."""
+        m = self._matchers.get(need)
+        if m is None:
+            pats = [p for p, perms in self.keys if perms & need == need]
+            m = self._matchers[need] = _any_of(pats)
+        return m
 
     def channel_allowed(self, channel: bytes, is_pattern: bool) -> bool:
         if self.allchannels:
