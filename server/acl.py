@@ -273,6 +273,7 @@ class Acl:
             u.apply(">" + password, self.pubsub_all)
         else:
             u.nopass = True
+        self.after_change(u)
 
     def default_user_nopass(self) -> bool:
         return self.default.nopass
@@ -304,18 +305,23 @@ class Acl:
             self.users[name] = new
             return new
         old.take(new)
-        self._after_change(old)
+        self.after_change(old)
         return old
 
-    def _after_change(self, user: User) -> None:
+    def after_change(self, user: User) -> None:
         """Clients of ``user`` take their new permissions: regated, and subscribers
-        whose subscriptions are no longer permitted are disconnected."""
+        whose subscriptions are no longer permitted are disconnected. A client
+        that never logged in may run commands while the default user needs no
+        password, and needs AUTH again once it does."""
         server = self.server
         if server is None:
             return
+        open_ = self.starts_authenticated()
         for cl in list(server.clients.values()):
             if cl.user is not user:
                 continue
+            if user is self.default:
+                cl.authenticated = cl.logged_in or open_
             if cl.pubsub is not None and not self._subscriptions_allowed(user, cl.pubsub.sets):
                 kill(cl)
                 continue
@@ -358,7 +364,7 @@ class Acl:
                          cmd_name, username)
             return False
         c.user = u
-        c.authenticated = True
+        c.logged_in = c.authenticated = True
         c.regate()
         return True
 

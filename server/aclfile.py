@@ -85,8 +85,7 @@ def replace(server, fresh: Acl, caller=None) -> None:
     for cl in list(server.clients.values()):
         if id(cl.user) in gone:
             kill(cl, caller)
-        else:
-            cl.regate()
+    acl.after_change(old_default)
 
 
 def load(server, caller=None) -> None:

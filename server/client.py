@@ -25,7 +25,7 @@ from server.resp import encode2, encode3
 class Client(Session):
     __slots__ = (
         "server", "conn", "id", "name", "addr", "laddr", "fd", "created", "last_interaction",
-        "active", "authenticated", "reply_mode", "gated", "lib_name", "lib_ver",
+        "active", "authenticated", "logged_in", "reply_mode", "gated", "lib_name", "lib_ver",
         "last_cmd", "close_after_reply", "flags", "user", "encode", "blocked",
         "multi", "multi_error", "watching", "watch_dirty", "pubsub", "tracking",
     )
@@ -43,7 +43,10 @@ class Client(Session):
         self.last_interaction = self.created
         self.active = False
         acl = server_acl(server)
-        self.authenticated = acl.starts_authenticated()
+        # logged_in: AUTH succeeded, or the default user needed no password at
+        # connection; authenticated: that, or the default user needs none now
+        # (Redis decides the second at every command: Acl.refresh_auth keeps it).
+        self.logged_in = self.authenticated = acl.starts_authenticated()
         self.user = acl.default  # a server.acl.User: ACL SETUSER changes it in place
         self.reply_mode = "on"  # on | off | skip (CLIENT REPLY)
         self.lib_name = b""

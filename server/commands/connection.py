@@ -149,6 +149,6 @@ def reset(c, argv):
     c.reply_mode = "on"
     acl = server_acl(c.server)
     c.user = acl.default
-    c.authenticated = acl.starts_authenticated()
+    c.logged_in = c.authenticated = acl.starts_authenticated()
     c.regate()
     return _RESET

@@ -506,3 +506,42 @@ def test_log_entries_merge_and_reset(acl, keel, redis_ref):
     acl.check("ACL", "LOG")
     for c in clients:
         c.close()
+
+
+def test_a_client_that_never_logged_in_follows_the_default_users_password(acl, keel, redis_ref):
+    """Redis decides at every command whether AUTH is needed: while the default
+    user needs no password, a client that never logged in may run commands."""
+    both_setuser(acl, "default", "resetpass", ">pw")
+    admins = [login(keel, "default"), login(redis_ref, "default")]
+    clients = [keel.client(), redis_ref.client()]
+    try:
+        for c in clients:
+            assert c.call("PING").startswith("NOAUTH")
+        both_setuser(acl, "default", "nopass")
+        assert [c.call("PING") for c in clients] == [b"PONG", b"PONG"]
+        for a in admins:
+            assert a.call("ACL", "SETUSER", "default", "resetpass", ">pw") == b"OK"
+        for c in clients:
+            assert c.call("PING").startswith("NOAUTH")
+        for a in admins:  # a client that did log in stays so
+            assert a.call("PING") == b"PONG"
+            assert a.call("ACL", "SETUSER", "default", "nopass") == b"OK"
+    finally:
+        for c in clients + admins:
+            c.close()
+
+
+def test_pipelined_auth_then_commands_are_checked(acl, keel, redis_ref):
+    both_setuser(acl, "u", "on", ">pw", "+get", "~k*")
+    for proc in (keel, redis_ref):
+        c = proc.client()
+        replies = c.pipeline([("AUTH", "u", "pw"), ("GET", "k1"), ("GET", "x"), ("SET", "k1", "v"),
+                              ("AUTH", "default", "x"), ("SET", "k1", "v")])
+        assert replies[:2] == [b"OK", None]
+        assert all(r.startswith("NOPERM") for r in replies[2:4])
+        assert replies[4:] == [b"OK", b"OK"]  # back to the default user (nopass: any password)
+        c.close()
+    c = keel.client()
+    assert c.pipeline([("ACL", "SETUSER", "default", "-get"), ("GET", "k")]) == [
+        b"OK", Err("NOPERM User default has no permissions to run the 'get' command")]
+    c.close()
