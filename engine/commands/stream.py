@@ -250,6 +250,20 @@ def xadd(c, argv):
     """XADD key [NOMKSTREAM] [MAXLEN|MINID [=|~] threshold [LIMIT count]] *|id field value [...] -- the ID. O(1)."""
     n = len(argv)
     key = argv[1]
+    if argv[2] == b"*" and n % 2:
+        # XADD key * field value ...: the common form, on an existing stream, written out
+        db = c.db
+        s = db.data.get(key)
+        if type(s) is Stream and not (db.expires and key in db.expires):
+            new_id = next_id(s, None)
+            fv = argv[3:]
+            add_entry(c, s, new_id, fv)
+            db.touched(key)
+            idb = b"%d-%d" % new_id
+            c.emit([b"XADD", key, idb, *fv])
+            if c.ks.notify_flags:
+                c.notify(STREAM, b"xadd", key)
+            return idb
     i = 2
     t = None
     nomk = False

@@ -172,9 +172,12 @@ def xread(c, argv):
 
 # --- XREADGROUP ------------------------------------------------------------------------
 
-def _read_new(c, key, gname, g, cons, s, count: int, noack: bool, now: int) -> list:
+def _read_new(c, key, gname, g, cname, s, count: int, noack: bool, now: int) -> list:
     start = _after(g.last_id)
     rows = s.range(start, MAX_ID, count) if start is not None else []
+    if not rows:
+        return rows  # nothing new: the consumer is not even created (Redis creates it to serve)
+    cons = consumer(c, key, gname, g, cname, now)
     out = []
     for i, v, mf in rows:
         if g.entries_read is not None and not has_tombstones(s, i):
@@ -251,12 +254,12 @@ def xreadgroup(c, argv):
             else:
                 s = get_stream(c, key)
                 g = s.group(gname)
-            cons = consumer(c, key, gname, g, cname, now)
             if start is _NEW:
-                rows = _read_new(c, key, gname, g, cons, s, count, noack, now)
+                rows = _read_new(c, key, gname, g, cname, s, count, noack, now)
                 if rows:
                     out.append((key, rows))
             else:
+                cons = consumer(c, key, gname, g, cname, now)
                 out.append((key, _read_history(c, key, gname, g, cons, s, start, count, now)))
         if out or block is None or history:
             return _reply(c, out)

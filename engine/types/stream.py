@@ -62,10 +62,14 @@ MIN_ID = (0, 0)
 MAX_ID = (UINT64_MAX, UINT64_MAX)
 _CODES = (("B", 0xFF), ("H", 0xFFFF), ("I", 0xFFFFFFFF), ("Q", UINT64_MAX))
 _LP_HEADER = 7  # listpack header (6) and terminator (1)
+_MAX_NODE_BYTES = 2**30  # Redis's cap on a stream listpack, whatever stream-node-max-bytes says
 
 
 def format_id(i) -> bytes:
     return b"%d-%d" % i
+
+
+_INT_START = frozenset(b"-0123456789")
 
 
 def _code(top: int) -> str:
@@ -99,14 +103,16 @@ def int_size(i: int) -> int:
 def str_size(v: bytes) -> int:
     """Bytes a string takes as one listpack entry (integers packed as such)."""
     n = len(v)
-    if n and n <= 20 and v[0] in b"-0123456789":
+    if n and n <= 20 and v[0] in _INT_START:
         try:
             i = int(v)
         except ValueError:
             i = None
         if i is not None and b"%d" % i == v and -(2**63) <= i < 2**63:
             return int_size(i)
-    head = n + (1 if n <= 63 else 2 if n <= 4095 else 5)
+    if n <= 63:
+        return n + 2
+    head = n + (2 if n <= 4095 else 5)
     return head + _backlen(head)
 
 
@@ -120,17 +126,6 @@ def _delta_size(d: int) -> int:
 def master_size(mfields) -> int:
     """A node's master entry without its count and deleted fields, plus the listpack frame."""
     return _LP_HEADER + int_size(len(mfields)) + sum(map(str_size, mfields)) + 2
-
-
-def entry_size(master, mfields, i, fv) -> int:
-    """Listpack bytes of one entry of a node whose master ID is ``master``."""
-    same = len(fv) == 2 * len(mfields) and tuple(fv[0::2]) == mfields
-    n = 2 + _delta_size(i[0] - master[0]) + _delta_size((i[1] - master[1]) & UINT64_MAX)
-    if same:
-        n += sum(map(str_size, fv[1::2])) + int_size(len(mfields) + 3)
-    else:
-        n += int_size(len(fv) // 2) + sum(map(str_size, fv)) + int_size(len(fv) + 4)
-    return n
 
 
 # --- nodes ----------------------------------------------------------------------
@@ -261,9 +256,6 @@ class Stream:
         self._cache = (k, u)
         return u
 
-    def _tail_bytes(self) -> int:
-        return self._tail_lp + int_size(self._live[-1]) + int_size(self._dead[-1])
-
     def _close_tail(self) -> None:
         if self._nodes and type(self._nodes[-1]) is list:
             mf, ids, vals = self._nodes[-1]
@@ -273,30 +265,39 @@ class Stream:
         """Add the entry ``i`` (greater than ``last_id``) with ``fv`` = [f, v, ...]."""
         nodes = self._nodes
         tail = nodes[-1] if nodes else None
-        if tail is not None and type(tail) is list:
-            if max_bytes <= 0 or max_bytes > 2**30:
-                max_bytes = 2**30
-            if self._tail_bytes() + sum(map(len, fv)) >= max_bytes:
-                tail = None
-            elif max_entries and self._live[-1] + self._dead[-1] >= max_entries:
+        if type(tail) is list:
+            live, dead = self._live[-1], self._dead[-1]
+            lp = self._tail_lp + (2 if live < 128 else int_size(live)) + (2 if dead < 128 else int_size(dead))
+            if max_bytes <= 0 or max_bytes > _MAX_NODE_BYTES:
+                max_bytes = _MAX_NODE_BYTES
+            if lp + sum(map(len, fv)) >= max_bytes or (max_entries and live + dead >= max_entries):
                 tail = None
         else:
             tail = None
+        names = tuple(fv[0::2])
         if tail is None:
             self._close_tail()
-            mf = tuple(fv[0::2])
-            tail = [mf, [], []]
+            tail = [names, [], []]
             nodes.append(tail)
             self._firsts.append(i)
             self._lasts.append(i)
             self._live.append(0)
             self._dead.append(0)
-            self._tail_lp = master_size(mf)
+            self._tail_lp = master_size(names)
         mf, ids, vals = tail
         master = self._firsts[-1]
-        self._tail_lp += entry_size(master, mf, i, fv)
+        d = i[0] - master[0]
+        q = (i[1] - master[1]) & UINT64_MAX
+        n = (2 if 0 <= d <= 127 else _delta_size(d)) + (2 if q <= 127 else _delta_size(q))
+        if names == mf:
+            v = tuple(fv[1::2])
+            n += 2 + sum(map(str_size, v)) + int_size(len(v) + 3)
+        else:
+            v = list(fv)
+            n += 2 + int_size(len(v) // 2) + sum(map(str_size, v)) + int_size(len(v) + 4)
+        self._tail_lp += n
         ids.append(i)
-        vals.append(tuple(fv[1::2]) if len(fv) == 2 * len(mf) and tuple(fv[0::2]) == mf else list(fv))
+        vals.append(v)
         self._lasts[-1] = i
         self._live[-1] += 1
         if not self.length:
