@@ -28,9 +28,10 @@ Where the events come from:
   the active expiry cycle alike;
 * ``Database.evict``: ``evicted``, for the maxmemory eviction to come.
 
-Classes ``t`` (streams), ``d`` (modules) and ``m`` (key misses) are accepted
-and shown as Redis shows them; Keel has no streams or modules, and announces
-no key misses (a miss costs GET nothing, and keeps it that way).
+Classes ``d`` (modules) and ``m`` (key misses) are accepted and shown as
+Redis shows them; Keel has no modules, and announces no key misses (a miss
+costs GET nothing, and keeps it that way). Streams announce in class ``t``
+(``engine.commands.stream`` and its siblings).
 """
 
 from __future__ import annotations
@@ -51,8 +52,8 @@ MODULE = 1 << 12  # d
 NEW = 1 << 13  # n: a key was created
 
 ALL = GENERIC | STRING | LIST | SET | HASH | ZSET | EXPIRED | EVICTED | STREAM | MODULE  # A
-# The classes Keel has events in (no streams, no modules, no key misses).
-ANNOUNCED = GENERIC | STRING | LIST | SET | HASH | ZSET | EXPIRED | EVICTED | NEW
+# The classes Keel has events in (no modules, no key misses).
+ANNOUNCED = GENERIC | STRING | LIST | SET | HASH | ZSET | EXPIRED | EVICTED | STREAM | NEW
 
 _LETTERS = {
     "A": ALL, "g": GENERIC, "$": STRING, "l": LIST, "s": SET, "h": HASH, "z": ZSET,
