@@ -302,3 +302,46 @@ def test_a_packed_node_stays_small():
     s.append((1_700_000_001_000, 0), [b"name", b"x", b"n", b"1"], 4096, 100)
     packed = s._nodes[0]
     assert type(packed) is bytes and len(packed) < 100 * 30
+
+
+GENERIC = """
+XADD s 1-1 a 1
+XADD s 2-1 a 2 b 3
+XGROUP CREATE s g 0
+XREADGROUP GROUP g c COUNT 1 STREAMS s >
+TYPE s
+OBJECT ENCODING s
+COPY s t
+XRANGE t - +
+XINFO GROUPS t
+XADD t 3-1 a 4
+XLEN s
+XLEN t
+RENAME t u
+XRANGE u - +
+EXISTS s t u
+DEL s u
+EXISTS s u
+"""
+
+
+def test_generic_key_commands_on_streams_agree_with_redis(pair):
+    _script(pair, GENERIC.split("EXISTS s t u")[0])
+    k, r = pair.both("SCAN", "0", "TYPE", "stream")
+    assert (k[0], sorted(k[1])) == (r[0], sorted(r[1])) == (b"0", [b"s", b"u"])
+    _script(pair, "EXISTS s t u" + GENERIC.split("EXISTS s t u")[1])
+
+
+def test_resp3_replies_are_maps_where_redis_gives_maps(pair):
+    for side in (pair.keel, pair.ref):
+        side.call("HELLO", "3")
+    _script(pair, """
+XADD s 1-1 a 1
+XADD t 1-1 b 2
+XREAD STREAMS s t 0 0
+XREAD STREAMS nokey 0
+XINFO STREAM s
+XGROUP CREATE s g 0
+XREADGROUP GROUP g c STREAMS s >
+XINFO GROUPS s
+""")
