@@ -238,17 +238,21 @@ def test_integer_value_of_a_plain_set_is_a_protocol_error_and_stores_nothing(kee
 @pytest.mark.parametrize("element", [b"+hello", b"=9\r\ntxt:hello"], ids=["simple", "verbatim"])
 def test_pipelined_read_handed_to_the_slow_path_resumes_at_the_right_byte(keel, element):
     # hiredis reads `+hello` (and `=` verbatim text) as a string where Redis
-    # refuses it (documented leniency). A read that runs such a request and
-    # ends inside the next one is handed to the slow path after the first:
-    # it must resume where that request ended, not where a bulk string of
-    # the same value would have (that ran the next request's bytes as inline
-    # commands).
+    # refuses it. The hot path sends a read with fewer `$` than arguments to
+    # the slow path, which answers Redis's protocol error; a read that ends
+    # early can still run it (a leniency), and is then handed to the slow
+    # path after it: that must resume where the request ended, not where a
+    # bulk string of the same value would have (that ran the next request's
+    # bytes as inline commands). Which of the two happens depends on whether
+    # the server reads the two writes apart; garbage is never right.
     first = b"*2\r\n$4\r\nECHO\r\n" + element + b"\r\n"
     data = first + b"*2\r\n$4\r\nECHO\r\n$2\r\nab\r\n*1\r\n$4\r\nPING\r\n"
     cut = len(first) + 20  # inside the second request's last argument
     out, closed = exchange(keel.port, data, chunks=[cut])
-    assert out.endswith(b"$2\r\nab\r\n+PONG\r\n") and out.count(b"\r\n-ERR") == 0, out
-    assert not closed
+    if closed:
+        assert out == b"-ERR Protocol error: expected '$', got '%s'\r\n" % element[:1]
+    else:
+        assert out.endswith(b"$2\r\nab\r\n+PONG\r\n") and out.count(b"\r\n-ERR") == 0, out
 
 
 def test_read_command_with_an_integer_argument_then_a_cut_request_resumes_right(keel):
