@@ -27,6 +27,7 @@ import asyncio
 import logging
 import os
 import re
+import time
 from itertools import repeat
 
 import hiredis
@@ -48,6 +49,13 @@ OUTPUT_HIGH = 64 * 1024 * 1024
 OUTPUT_LOW = 16 * 1024 * 1024
 FLUSH_AT = 256 * 1024
 BIG_REPLY = 64 * 1024
+# The slow path runs one client's requests for at most TURN_TIME seconds
+# (looking at the clock every SLICE requests), then lets the other clients in
+# for a turn of the loop (Redis reads 16 KB of a client a turn): 300 000
+# inline requests in one write stalled every other client 6 s. A read that
+# takes less, whatever it holds, still runs in one turn (one fsync).
+SLICE = 256
+TURN_TIME = 0.05
 
 
 def _before(cmds: list, argv: list) -> list:
@@ -121,7 +129,7 @@ def sample_calls() -> None:
 
 class Connection(asyncio.Protocol):
     __slots__ = ("server", "transport", "reader", "client", "pending", "parser", "paused", "closed",
-                 "holding", "held", "outbox", "pushed")
+                 "holding", "held", "outbox", "pushed", "yielding")
 
     def __init__(self, server):
         self.server = server
@@ -131,6 +139,7 @@ class Connection(asyncio.Protocol):
         self.pending = None  # bytearray of an incomplete request (slow path), or None
         self.parser = None
         self.paused = False
+        self.yielding = False  # the slow path left the loop to others (SLICE)
         self.closed = False
         self.holding = False  # replies wait for the log (see Persistence.must_hold)
         self.held: list = []
@@ -205,6 +214,20 @@ class Connection(asyncio.Protocol):
     def _drain_pending(self) -> None:
         if not self.closed and not self.paused and self.pending:
             self._slow_received(b"")
+
+    def _yield_turn(self) -> None:
+        """Let the loop serve other clients before the rest of this one's buffer."""
+        if not self.yielding:
+            self.yielding = True
+            self.transport.pause_reading()  # (libuv would read on, 32 reads in a row)
+            self.server.loop.call_soon(self._resume_turn)
+
+    def _resume_turn(self) -> None:
+        self.yielding = False
+        if self.closed or self.paused:
+            return  # resume_writing takes it from here
+        self.transport.resume_reading()
+        self._drain_pending()
 
     def close(self) -> None:
         if not self.closed:
@@ -588,8 +611,16 @@ class Connection(asyncio.Protocol):
         pos = 0
         out = self.outbox = []
         size = 0
+        budget = SLICE
+        started = time.monotonic()
         try:
             while pos < len(buf) and not self.paused and client.blocked is None:
+                budget -= 1
+                if not budget:
+                    budget = SLICE
+                    if time.monotonic() - started > TURN_TIME:
+                        self._yield_turn()
+                        break
                 argv, pos2 = parser.parse(buf, pos)
                 if argv is None:
                     break
