@@ -43,22 +43,33 @@ from tests.support import KeelProcess, RedisProcess  # noqa: E402
 
 FILES = [
     "tests/test_commands.py",
+    "tests/test_hash.py",
     "tests/test_pipeline.py",
     "tests/test_pubsub.py",
     "tests/test_scripting.py",
     "tests/test_function.py",
     "tests/test_lock.py",
+    "tests/test_monitor.py",
     "tests/test_connection.py",
     "tests/test_connection_pool.py",
     "tests/test_client.py",
+    "tests/test_command_parser.py",
     "tests/test_encoding.py",
     "tests/test_keyspace_notifications.py",
+    "tests/test_multiprocessing.py",
+    "tests/test_retry.py",
     "tests/test_asyncio/test_commands.py",
+    "tests/test_asyncio/test_hash.py",
     "tests/test_asyncio/test_pipeline.py",
     "tests/test_asyncio/test_pubsub.py",
     "tests/test_asyncio/test_scripting.py",
     "tests/test_asyncio/test_lock.py",
+    "tests/test_asyncio/test_monitor.py",
     "tests/test_asyncio/test_connection.py",
+    "tests/test_asyncio/test_connection_pool.py",
+    "tests/test_asyncio/test_client.py",
+    "tests/test_asyncio/test_encoding.py",
+    "tests/test_asyncio/test_keyspace_notifications.py",
 ]
 
 # Markers for servers this tool does not start (see redis-py's pyproject.toml).
@@ -77,19 +88,24 @@ def find_sdist(path: str) -> str:
     return os.path.join(dest, name)
 
 
-def start_server(use_redis: bool, extra: list[str]):
+def start_server(use_redis: bool, extra: list[str], port: int):
     if use_redis:
-        return RedisProcess(*extra).start()
-    return KeelProcess(*extra).start()
+        server = RedisProcess(*extra)
+        if port:
+            server.port = port
+        return server.start()
+    return KeelProcess(*extra, port=port or None).start()
 
 
-def parse_junit(path: str) -> tuple[dict[str, int], list[tuple[str, str]]]:
+def parse_junit(path: str, skips: dict[str, int], times: list[tuple[float, str]]):
+    """(counts, failures) of one junit report; skip reasons and test times added to the others."""
     counts = {"passed": 0, "failed": 0, "skipped": 0}
     failures: list[tuple[str, str]] = []
     if not os.path.exists(path):
         return counts, failures
     for case in ET.parse(path).getroot().iter("testcase"):
         tid = f"{case.get('classname', '')}::{case.get('name', '')}"
+        times.append((float(case.get("time") or 0), tid))
         bad = case.find("failure")
         if bad is None:
             bad = case.find("error")
@@ -99,18 +115,22 @@ def parse_junit(path: str) -> tuple[dict[str, int], list[tuple[str, str]]]:
                              if bad.get("message") else ""))
         elif case.find("skipped") is not None:
             counts["skipped"] += 1
+            reason = case.find("skipped").get("message") or ""
+            skips[reason] = skips.get(reason, 0) + 1
         else:
             counts["passed"] += 1
     return counts, failures
 
 
-def run_file(python: str, sdist: str, test_file: str, url: str, args) -> tuple[dict, list, float]:
+def run_file(python: str, sdist: str, test_file: str, url: str, args, skips, times):
     junit = tempfile.mktemp(prefix="redispy-", suffix=".xml")
     cmd = [python, "-m", "pytest", test_file, "-q", "-p", "no:cacheprovider",
            f"--redis-url={url}", f"--redis-mod-url={url}", "-m", DESELECT,
            f"--junitxml={junit}", f"--timeout={args.timeout}"]
     if args.protocol:
         cmd.append(f"--protocol={args.protocol}")
+    if args.legacy_responses:
+        cmd.append(f"--legacy-responses={args.legacy_responses}")
     if args.k:
         cmd += ["-k", args.k]
     t0 = time.monotonic()
@@ -119,7 +139,7 @@ def run_file(python: str, sdist: str, test_file: str, url: str, args) -> tuple[d
     elapsed = time.monotonic() - t0
     if args.verbose:
         print(out.stdout)
-    counts, failures = parse_junit(junit)
+    counts, failures = parse_junit(junit, skips, times)
     if not os.path.exists(junit):
         failures.append((test_file, "pytest produced no report: " + out.stdout[-400:]))
     else:
@@ -135,24 +155,32 @@ def main() -> int:
     ap.add_argument("--python", default=os.environ.get("REDISPY_PYTHON", sys.executable),
                     help="a Python with redis-py, pytest, pytest-asyncio, pytest-timeout")
     ap.add_argument("--redis", action="store_true", help="run against a real redis-server")
+    ap.add_argument("--port", type=int, default=0,
+                    help="the server's port (default: a free one); a few tests connect to 6379 only")
     ap.add_argument("--protocol", default="", help="2 or 3 (default: redis-py's, RESP3)")
+    ap.add_argument("--legacy-responses", default="",
+                    help="true or false: redis-py's reply shapes (default: the client's)")
     ap.add_argument("-k", default="", help="pytest -k expression")
     ap.add_argument("--timeout", type=int, default=30, help="per-test timeout (s)")
     ap.add_argument("--server-arg", action="append", default=[],
                     help="extra server arguments, e.g. --server-arg=--appendfsync --server-arg=no")
     ap.add_argument("-v", "--verbose", action="store_true", help="print pytest's output")
+    ap.add_argument("--skips", action="store_true", help="print the skip reasons with counts")
+    ap.add_argument("--slowest", type=int, default=0, help="print the N slowest tests")
     args = ap.parse_args()
 
     sdist = find_sdist(args.sdist)
     files = args.files or [f for f in FILES if os.path.exists(os.path.join(sdist, f))]
-    server = start_server(args.redis, args.server_arg)
+    server = start_server(args.redis, args.server_arg, args.port)
     url = f"redis://127.0.0.1:{server.port}/0"
     print(f"{'redis-server' if args.redis else 'Keel'} on {url}; redis-py tests from {sdist}")
     total = {"passed": 0, "failed": 0, "skipped": 0}
     all_failures: list[tuple[str, str]] = []
+    skips: dict[str, int] = {}
+    times: list[tuple[float, str]] = []
     try:
         for f in files:
-            counts, failures, elapsed = run_file(args.python, sdist, f, url, args)
+            counts, failures, elapsed = run_file(args.python, sdist, f, url, args, skips, times)
             for k in total:
                 total[k] += counts[k]
             all_failures += failures
@@ -162,6 +190,14 @@ def main() -> int:
         server.cleanup()
     print(f"{'total':48} passed {total['passed']:4}  failed {total['failed']:4}  "
           f"skipped {total['skipped']:4}")
+    if args.skips:
+        print("\nskip reasons:")
+        for reason, n in sorted(skips.items(), key=lambda kv: -kv[1]):
+            print(f"  {n:4}  {reason[:150]}")
+    if args.slowest:
+        print("\nslowest tests:")
+        for t, tid in sorted(times, reverse=True)[:args.slowest]:
+            print(f"  {t:6.1f} s  {tid}")
     if all_failures:
         print("\nfailing tests:")
         for tid, msg in all_failures:
