@@ -305,3 +305,28 @@ def test_dryrun(acl):
         acl.check("ACL", "DRYRUN", *args)
     acl.check("ACL", "DRYRUN", "u")
     acl.check("ACL", "LOG")  # DRYRUN logs nothing
+
+
+def test_refusals_are_counted_as_rejected_calls_and_noperm_errors(acl, user):
+    u = user("~k*", "+get")
+    for c in (acl.keel, acl.ref):
+        c.call("CONFIG", "RESETSTAT")
+    u.run("GET", "x", expect=Err(KEY))
+    u.run("SET", "k", "v", expect=Err(CMD.format("set")))
+
+    def stats(c):
+        lines = c.call("INFO", "ALL").decode().splitlines()
+        pick = ("errorstat_NOPERM:", "cmdstat_get:", "cmdstat_set:")
+        out = {}
+        for line in lines:
+            if line.startswith(pick):
+                name, _, fields = line.partition(":")
+                kv = dict(f.split("=") for f in fields.split(","))
+                out[name] = {k: v for k, v in kv.items() if k in ("count", "calls", "rejected_calls", "failed_calls")}
+        return out
+
+    assert stats(acl.keel) == stats(acl.ref) == {
+        "errorstat_NOPERM": {"count": "2"},
+        "cmdstat_get": {"calls": "0", "rejected_calls": "1", "failed_calls": "0"},
+        "cmdstat_set": {"calls": "0", "rejected_calls": "1", "failed_calls": "0"},
+    }
