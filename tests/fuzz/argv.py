@@ -6,7 +6,7 @@ subcommands) and, where a real redis-server runs beside it, Redis's
 what kind of value each argument takes. For every command and subcommand it
 then sends ``per_command`` argument lists, half built from the argument
 tree (options in random order, some left out, some repeated) and half
-random (random arity around the command's, any value in any place): keys
+random; a quarter of them queued in MULTI ... EXEC or run from a script (random arity around the command's, any value in any place): keys
 holding every type (small and large encodings) or none, numbers at the
 int64 edges and past them, floats, ``inf``/``nan``, huge counts, negative
 indexes, empty strings, binary bytes, the command's own option words, DUMP
@@ -125,6 +125,8 @@ SCRIPTS = [
     "return tonumber(ARGV[1])", "local t = {} for i = 1, 100 do t[i] = i end return t",
     "#!lua flags=no-writes\nreturn 1", "#!lua name=x\nreturn 1",
 ]
+# Runs its arguments as a command from a script, errors caught (redis.pcall).
+PCALL = "return redis.pcall(unpack(ARGV))"
 LIBRARY = "#!lua name=fzlib\nredis.register_function('fzf', function(keys, args) return #keys end)"
 
 
@@ -400,10 +402,18 @@ class Fuzzer:
         if self.payloads:
             self.control(*(["RESTORE", f"d{1 + i % 3}", "0", self.damaged_payload(), "REPLACE"] for i in range(12)))
 
-    def send_one(self, argv: list) -> None:
+    def send_one(self, argv: list, how: str = "plain") -> None:
+        """Send ``argv`` alone, queued in MULTI ... EXEC, or from a script
+        (``redis.pcall``), and report what is wrong with the reply."""
         report = self.report
         try:
-            r = self.conn.call(*argv)
+            if how == "multi":
+                self.conn.send([["MULTI"], argv, ["EXEC"]])
+                r = [self.conn.read(), self.conn.read(), self.conn.read()]
+            elif how == "script":
+                r = self.conn.call("EVAL", PCALL, "0", *argv)
+            else:
+                r = self.conn.call(*argv)
         except socket.timeout:
             report.findings.append(Finding(argv, f"no reply within {self.reply_timeout} s"))
             self.reconnect()
@@ -420,12 +430,15 @@ class Fuzzer:
             self.reconnect()
             return
         report.sent += 1
-        if isinstance(r, tuple) and len(r) == 2 and r[0] == "ERR":
+        if how == "multi" and isinstance(r[2], list):
+            r = r[2][0] if r[2] else r[1]  # what the command answered inside EXEC
+        if _is_error(r):
             report.errors += 1
-            if "internal error" in r[1]:
-                report.findings.append(Finding(argv, r[1]))
         else:
             report.values += 1
+        for text in _errors_in(r):
+            if "internal error" in text:
+                report.findings.append(Finding(argv, f"{text} ({how})"))
 
     def reconnect(self) -> None:
         try:
@@ -449,7 +462,8 @@ class Fuzzer:
                 argv = self.argv(name)
                 if argv is None:
                     continue
-                self.send_one(argv)
+                how = self.rng.random()
+                self.send_one(argv, "plain" if how < 0.75 else "multi" if how < 0.9 else "script")
                 if name.split("|")[0] in ("select", "swapdb", "multi", "hello", "client", "acl", "auth", "debug",
                                           "config", "function", "script", "flushall", "flushdb", "move", "exec"):
                     self.reset_after()
@@ -460,6 +474,23 @@ class Fuzzer:
     def reset_after(self) -> None:
         """Undo what a command may have changed about the connection (not the data)."""
         self.control(["DISCARD"], ["SELECT", "0"], ["CLIENT", "TRACKING", "off"])
+
+
+def _is_error(r) -> bool:
+    return isinstance(r, tuple) and len(r) == 2 and r[0] == "ERR"
+
+
+def _errors_in(r):
+    """Every error text in a reply, nested ones (EXEC's, a script's arrays) included."""
+    if _is_error(r):
+        yield r[1]
+    elif isinstance(r, list):
+        for x in r:
+            yield from _errors_in(x)
+    elif isinstance(r, dict):
+        for k, v in r.items():
+            yield from _errors_in(k)
+            yield from _errors_in(v)
 
 
 def redis_docs(client) -> dict:
