@@ -79,6 +79,11 @@ def _u64(b: bytes):
 def parse_id(b: bytes, missing_seq: int = 0, strict: bool = False, star: bool = False):
     """An ID ``(ms, seq)``; ``-``/``+`` unless ``strict``; ``(ms, _SEQ_STAR)``
     for ``ms-*`` when ``star``; CommandError(INVALID_ID) otherwise."""
+    ms_b, dash, seq_b = b.partition(b"-")
+    if dash and ms_b.isdigit() and seq_b.isdigit() and len(b) < 42:  # the canonical form, at once
+        ms, seq = int(ms_b), int(seq_b)
+        if ms <= UINT64_MAX and seq <= UINT64_MAX:
+            return ms, seq
     if not strict and len(b) == 1:
         if b == b"-":
             return MIN_ID

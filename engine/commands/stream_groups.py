@@ -30,7 +30,8 @@ from engine.keyspecs import spec
 from engine.notify import STREAM
 from engine.registry import command, dispatch_subcommand, subcommand
 from engine.reply import EMPTY_ARRAY, OK, help_lines
-from engine.types.stream import MAX_ID, MIN_ID, Consumer, Group, Pending, Stream, fields_of, format_id
+from engine.types.stream import MAX_ID, MIN_ID, Stream, fields_of, format_id
+from engine.types.stream_group import Consumer, Group, Pending
 from engine.util import INT64_MAX, to_int_or_none
 
 NEEDS_KEY = ("ERR The XGROUP subcommand requires the key to exist. Note that for CREATE you may want to use "
@@ -75,20 +76,6 @@ def consumer(c, key: bytes, gname: bytes, g: Group, name: bytes, now: int) -> Co
             c.notify(STREAM, b"xgroup-createconsumer", key)
     cons.seen = now
     return cons
-
-
-def pel_add(g: Group, cons: Consumer, i, now: int) -> None:
-    """Deliver ``i`` to ``cons`` (XREADGROUP ``>``): a new PEL entry, or one taken over with its count reset."""
-    p = g.pel.get(i)
-    if p is None:
-        g.pel[i] = Pending(cons, now, 1)
-    else:
-        if p.consumer is not cons:
-            p.consumer.pel.discard(i)
-            p.consumer = cons
-        p.time = now
-        p.count = 1
-    cons.pel.add(i)
 
 
 def pel_remove(g: Group, i) -> bool:
@@ -346,7 +333,7 @@ def xpending(c, argv):
         per = {}
         for p in g.pel.values():
             per[p.consumer.name] = per.get(p.consumer.name, 0) + 1
-        return [len(g.pel), format_id(g.pel.keys()[0]), format_id(g.pel.keys()[-1]),
+        return [len(g.pel), format_id(g.pel.first()), format_id(g.pel.last()),
                 [[name_, b"%d" % k] for name_, k in sorted(per.items())]]
     if count <= 0 or lo > hi:
         return EMPTY_ARRAY

@@ -20,7 +20,8 @@ from engine.keyspace import now_ms
 from engine.keyspecs import spec
 from engine.registry import command, dispatch_subcommand, subcommand
 from engine.reply import help_lines
-from engine.types.stream import fields_of, format_id, lag, radix_nodes
+from engine.types.stream import fields_of, format_id, radix_nodes
+from engine.types.stream_group import lag
 from engine.util import to_int_or_none
 
 _FULL_COUNT = 10

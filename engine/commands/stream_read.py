@@ -30,13 +30,14 @@ from __future__ import annotations
 from engine import errors
 from engine.commands.blocking import WAIT, WouldBlock
 from engine.commands.stream import get_stream, parse_id
-from engine.commands.stream_groups import claim_effect, consumer, nogroup, pel_add
+from engine.commands.stream_groups import claim_effect, consumer, nogroup
 from engine.errors import CommandError
 from engine.keyspace import now_ms
 from engine.keyspecs import keyword_spec
 from engine.registry import command
 from engine.reply import NULL_ARRAY
-from engine.types.stream import MAX_ID, Stream, UINT64_MAX, estimate_read, fields_of, format_id, has_tombstones
+from engine.types.stream import MAX_ID, UINT64_MAX, Stream, fields_of, format_id
+from engine.types.stream_group import Pending, estimate_read, has_tombstones
 from engine.util import INT64_MAX, to_int_or_none
 
 UNBALANCED = ("ERR Unbalanced '{}' list of streams: for each stream key an ID or '{}' must be specified.")
@@ -179,21 +180,36 @@ def _read_new(c, key, gname, g, cname, s, count: int, noack: bool, now: int) -> 
         return rows  # nothing new: the consumer is not even created (Redis creates it to serve)
     cons = consumer(c, key, gname, g, cname, now)
     out = []
+    tombstones = has_tombstones(s, rows[0][0])  # max_deleted at or after the first: some may lie ahead
+    pel = g.pel
+    mine = cons.pel
+    emit = c.emit
+    nowb = b"%d" % now
     for i, v, mf in rows:
-        if g.entries_read is not None and not has_tombstones(s, i):
+        if g.entries_read is not None and not (tombstones and has_tombstones(s, i)):
             g.entries_read += 1
         elif s.entries_added:
             g.entries_read = estimate_read(s, i)
-        g.last_id = i
+        idb = b"%d-%d" % i
         if not noack:
-            pel_add(g, cons, i, now)
-            c.emit(claim_effect(key, gname, cons.name, i, g.pel[i], g))
-        out.append([format_id(i), fields_of(mf, v)])
-    if rows:
-        c.emit([b"XGROUP", b"SETID", key, gname, format_id(g.last_id),
-                *([b"ENTRIESREAD", b"%d" % g.entries_read] if g.entries_read is not None else [])])
-        cons.active = now
-        c.db.touched(key)
+            p = pel.get(i)
+            if p is None:
+                pel[i] = Pending(cons, now, 1)
+            else:  # delivered before (the group was moved back): taken over, its count reset
+                if p.consumer is not cons:
+                    p.consumer.pel.discard(i)
+                    p.consumer = cons
+                p.time = now
+                p.count = 1
+            mine[i] = True
+            emit([b"XCLAIM", key, gname, cname, b"0", idb, b"TIME", nowb, b"RETRYCOUNT", b"1",
+                  b"FORCE", b"JUSTID", b"LASTID", idb])
+        out.append([idb, fields_of(mf, v)])
+    g.last_id = rows[-1][0]
+    emit([b"XGROUP", b"SETID", key, gname, format_id(g.last_id),
+          *([b"ENTRIESREAD", b"%d" % g.entries_read] if g.entries_read is not None else [])])
+    cons.active = now
+    c.db.touched(key)
     return out
 
 

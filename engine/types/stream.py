@@ -38,9 +38,7 @@ ID), ``first_id`` (the recorded first entry ID: the first live entry, 0-0
 when empty), ``max_deleted`` (the largest ID XDEL removed), ``entries_added``.
 
 Consumer groups (``groups``: name -> ``Group``, listed sorted by name as
-Redis's radix tree lists them): ``last_id``, ``entries_read`` (None when
-unknown), ``pel`` (a ``SortedDict`` id -> ``Pending``) and ``consumers``
-(name -> ``Consumer``, each with its own sorted set of pending IDs).
+Redis's radix tree lists them) are in ``engine.types.stream_group``.
 
 IDs are ``(ms, seq)`` tuples of unsigned 64-bit ints throughout.
 """
@@ -50,12 +48,11 @@ from __future__ import annotations
 import marshal
 from array import array
 from bisect import bisect_left, bisect_right
-from itertools import repeat
+from itertools import chain, repeat
 from operator import add
 
-from sortedcontainers import SortedDict, SortedList
-
 from engine.types import register
+from engine.types.stream_group import Consumer, Group, Pending
 
 UINT64_MAX = 2**64 - 1
 MIN_ID = (0, 0)
@@ -177,43 +174,8 @@ def unpack_node(blob: bytes):
 def fields_of(mfields, v) -> list:
     """An entry's ``[field, value, ...]`` from its stored form."""
     if type(v) is tuple:
-        out = []
-        for f, x in zip(mfields, v):
-            out.append(f)
-            out.append(x)
-        return out
+        return list(chain.from_iterable(zip(mfields, v)))
     return list(v)
-
-
-class Pending:
-    """One entry of a group's PEL: who has it, since when, how often delivered."""
-
-    __slots__ = ("consumer", "time", "count")
-
-    def __init__(self, consumer, time: int, count: int):
-        self.consumer = consumer
-        self.time = time
-        self.count = count
-
-
-class Consumer:
-    __slots__ = ("name", "seen", "active", "pel")
-
-    def __init__(self, name: bytes, now: int):
-        self.name = name
-        self.seen = now  # last attempt (seen-time)
-        self.active = -1  # last successful read or claim (active-time), -1 never
-        self.pel = SortedList()
-
-
-class Group:
-    __slots__ = ("last_id", "entries_read", "pel", "consumers")
-
-    def __init__(self, last_id, entries_read):
-        self.last_id = last_id
-        self.entries_read = entries_read  # None: unknown
-        self.pel = SortedDict()
-        self.consumers: dict[bytes, Consumer] = {}
 
 
 # --- the stream -------------------------------------------------------------------
@@ -500,7 +462,8 @@ class Stream:
                 for cname, cons in g.consumers.items():
                     nc = Consumer(cname, cons.seen)
                     nc.active = cons.active
-                    nc.pel = SortedList(cons.pel)
+                    for i in cons.pel:
+                        nc.pel.add(i)
                     ng.consumers[cname] = nc
                 for i, p in g.pel.items():
                     ng.pel[i] = Pending(ng.consumers[p.consumer.name], p.time, p.count)
@@ -524,43 +487,6 @@ class Stream:
         """The open node's listpack size as loaded (its count fields excluded)."""
         if self._nodes and type(self._nodes[-1]) is list:
             self._tail_lp = lp_bytes - int_size(self._live[-1]) - int_size(self._dead[-1])
-
-
-# --- consumer-group counters (Redis 7's entries-read and lag) ------------------------
-
-def has_tombstones(s: Stream, start) -> bool:
-    """Whether an entry deleted by XDEL may lie at or after ``start``."""
-    if not s.length or s.max_deleted == MIN_ID:
-        return False
-    return s.max_deleted >= start
-
-
-def estimate_read(s: Stream, i):
-    """How many entries were added up to ID ``i`` (its logical position), None when unknown."""
-    if not s.entries_added:
-        return 0
-    if not s.length and i <= s.last_id:
-        return s.entries_added
-    if i == s.last_id:
-        return s.entries_added
-    if i > s.last_id:
-        return None
-    if s.max_deleted == MIN_ID or s.max_deleted < s.first_id:
-        if i < s.first_id:
-            return s.entries_added - s.length
-        if i == s.first_id:
-            return s.entries_added - s.length + 1
-    return None
-
-
-def lag(s: Stream, g: Group):
-    """XINFO GROUPS' lag: entries not yet read by the group, None when unknown."""
-    if not s.entries_added:
-        return 0
-    if g.entries_read is not None and not has_tombstones(s, g.last_id):
-        return s.entries_added - g.entries_read
-    n = estimate_read(s, g.last_id)
-    return None if n is None else s.entries_added - n
 
 
 def radix_nodes(s: Stream) -> int:

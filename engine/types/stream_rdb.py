@@ -32,7 +32,8 @@ from __future__ import annotations
 import struct
 
 from engine import listpack, rdb
-from engine.types.stream import Consumer, Group, Pending, Stream, UINT64_MAX, estimate_read
+from engine.types.stream import UINT64_MAX, Stream
+from engine.types.stream_group import Consumer, Group, Pending, estimate_read
 
 RDB_STREAM_LISTPACKS, RDB_STREAM_LISTPACKS_2, RDB_STREAM_LISTPACKS_3 = 15, 19, 21
 _FLAG_DELETED, _FLAG_SAMEFIELDS = 1, 2
