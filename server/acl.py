@@ -253,6 +253,7 @@ class Acl:
             if server.config["requirepass"]:
                 self.set_requirepass(server.config["requirepass"])
             server.config.listeners.append(self._config_changed)
+            server.config.current_user_lines = self.config_lines
 
     @property
     def pubsub_all(self) -> bool:
@@ -274,6 +275,12 @@ class Acl:
         else:
             u.nopass = True
         self.after_change(u)
+
+    def config_lines(self):
+        """CONFIG REWRITE's ``user`` lines, sorted by name; None while an aclfile holds the users."""
+        if self.server is not None and self.server.config.values.get("aclfile"):
+            return None
+        return [self.users[n].describe() for n in sorted(self.users)]
 
     def default_user_nopass(self) -> bool:
         return self.default.nopass

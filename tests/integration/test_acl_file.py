@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from tests.support import ROOT, Err, KeelProcess, free_port
+from tests.support import ROOT, Err, KeelProcess, free_port, wait_ready
 
 NOT_CONFIGURED = Err(
     "ERR This Redis instance is not configured to use an ACL file. You may want to specify users via the "
@@ -166,3 +166,33 @@ def test_acl_pubsub_default_gives_new_users_their_channels(pair):
         for c in (pair.keel, pair.ref):
             c.call("CONFIG", "SET", "acl-pubsub-default", "resetchannels")
             c.call("ACL", "DELUSER", "pubber")
+
+
+def _start_with_config(conf) -> KeelProcess:
+    """A Keel process whose first argument is a config file (KeelProcess puts its own flags first)."""
+    proc = KeelProcess()
+    proc.proc = subprocess.Popen([sys.executable, "-m", "server", str(conf), "--port", str(proc.port), "--dir",
+                                  proc.dir, "--logfile", proc.log_path], cwd=ROOT, stdout=subprocess.DEVNULL,
+                                 stderr=subprocess.PIPE)
+    wait_ready(proc.port, proc.proc)
+    return proc
+
+
+def test_config_rewrite_writes_the_users(tmp_path):
+    """As redis-server: every user, sorted by name, the first in the first user line's place."""
+    conf = tmp_path / "keel.conf"
+    conf.write_text("# users\nuser old on >x +get\n")
+    proc = _start_with_config(conf)
+    try:
+        c = proc.client()
+        assert c.call("ACL", "SETUSER", "newu", "on", "~k", "+set") == b"OK"
+        assert c.call("CONFIG", "REWRITE") == b"OK"
+        lines = conf.read_text().splitlines()
+        assert lines[:2] == ["# users", "user default on nopass sanitize-payload ~* &* +@all"]
+        assert lines[-2:] == [
+            "user newu on sanitize-payload ~k resetchannels -@all +set",
+            "user old on sanitize-payload #2d711642b726b04401627ca9fbac32f5c8530fb1903cc4db02258717921a4881 "
+            "resetchannels -@all +get",
+        ]
+    finally:
+        proc.cleanup()
