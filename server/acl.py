@@ -187,6 +187,10 @@ class User:
             ok |= hmac.compare_digest(p, h)
         return ok
 
+    def reads_every_key(self, cmd) -> bool:
+        """Whether one selector allows ``cmd`` and reading any key (``allkeys`` or ``%R~*``)."""
+        return any(s.allows_command(cmd) and s.reads_every_key() for s in (self.root, *self.selectors))
+
     def check(self, cmd, argv: list) -> tuple:
         """``(result, index)``: OK when one selector allows the command, else Redis's most relevant refusal."""
         result, idx = self.root.check(cmd, argv)

@@ -326,12 +326,20 @@ class Selector:
         return " ".join(parts)
 
     # -- checks ----------------------------------------------------------------
+    def allows_command(self, cmd, argv: list | None = None) -> bool:
+        """The command part of the check (first-arg rules need ``argv``)."""
+        if self.allcommands or cmd in self.allowed or "no-auth" in cmd.flags:
+            return True
+        allowed_args = self.firstargs.get(cmd)
+        return allowed_args is not None and argv is not None and len(argv) > 1 and argv[1].lower() in allowed_args
+
+    def reads_every_key(self) -> bool:
+        return self.allkeys or any(p == b"*" and perms & READ for p, perms in self.keys)
+
     def check(self, cmd, argv: list) -> tuple:
         """``(OK | DENIED_*, index of the refused argument)`` for ``cmd`` run as ``argv``."""
-        if not self.allcommands and cmd not in self.allowed and "no-auth" not in cmd.flags:
-            allowed_args = self.firstargs.get(cmd)
-            if allowed_args is None or len(argv) < 2 or argv[1].lower() not in allowed_args:
-                return DENIED_CMD, 0
+        if not self.allcommands and cmd not in self.allowed and not self.allows_command(cmd, argv):
+            return DENIED_CMD, 0
         plan = _PLANS.get(cmd)
         if plan is None:
             plan = _PLANS[cmd] = _plan(cmd)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import time
 
+from engine.registry import resolve
 from engine.session import Session
 from server.acl import server_acl
 from server.resp import encode2, encode3
@@ -71,6 +72,12 @@ class Client(Session):
         # TRACKING is on, else None.
         self.tracking = None
         self.regate()
+
+    def reads_every_key(self, argv: list) -> bool:
+        """Whether this client's user may run ``argv``'s command reading any key
+        (SORT's BY and GET patterns, which no key spec can list)."""
+        user = self.user
+        return not user.restricted or user.reads_every_key(resolve(argv))
 
     def set_protocol(self, version: int) -> None:
         self.protocol = version

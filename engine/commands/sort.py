@@ -193,8 +193,15 @@ def lookup(c, pat, element: bytes):
 
 # --- the command -----------------------------------------------------------------------
 
-def _parse(argv: list, readonly: bool):
-    """The options, validated before anything is read."""
+# BY and GET patterns name keys no key spec can list: Redis lets them only
+# to a user who may read every key (ACL; the session says, when it knows).
+BY_DENIED = "ERR BY option of SORT denied due to insufficient ACL permissions."
+GET_DENIED = "ERR GET option of SORT denied due to insufficient ACL permissions."
+
+
+def _parse(argv: list, readonly: bool, reads_every_key=None):
+    """The options, validated before anything is read. ``reads_every_key(argv)``:
+    whether the caller may read any key (None: no ACL to ask)."""
     desc = alpha = False
     by = store = None
     start, count = 0, -1
@@ -219,8 +226,12 @@ def _parse(argv: list, readonly: bool):
             j += 1
         elif opt == b"by" and left >= 1:
             by = argv[j + 1]
+            if reads_every_key is not None and b"*" in _cstr(by) and not reads_every_key(argv):
+                raise CommandError(BY_DENIED)
             j += 1
         elif opt == b"get" and left >= 1:
+            if reads_every_key is not None and not reads_every_key(argv):
+                raise CommandError(GET_DENIED)
             gets.append(compile_pattern(argv[j + 1]))
             j += 1
         else:
@@ -299,7 +310,7 @@ def _sorted(c, elements: list, by, alpha: bool, desc: bool, store: bool) -> list
 
 
 def _generic(c, argv: list, readonly: bool):
-    desc, alpha, by, store, start, count, gets = _parse(argv, readonly)
+    desc, alpha, by, store, start, count, gets = _parse(argv, readonly, getattr(c, "reads_every_key", None))
     v = c.db.get(argv[1])
     if v is not None and type(v) is not List and type(v) is not Set and type(v) is not ZSet:
         raise CommandError(errors.WRONGTYPE)

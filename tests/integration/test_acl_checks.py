@@ -330,3 +330,18 @@ def test_refusals_are_counted_as_rejected_calls_and_noperm_errors(acl, user):
         "cmdstat_get": {"calls": "0", "rejected_calls": "1", "failed_calls": "0"},
         "cmdstat_set": {"calls": "0", "rejected_calls": "1", "failed_calls": "0"},
     }
+
+
+@pytest.mark.parametrize("rules", [("~l*",), ("%R~*",), ("~*",), ("%W~*",), ("~l*", "(+@all %R~*)")])
+@pytest.mark.parametrize("args", [
+    ("SORT", "l1", "BY", "w_*"),
+    ("SORT", "l1", "BY", "nosort"),
+    ("SORT", "l1", "GET", "#"),
+    ("SORT", "l1", "GET", "w_*", "BY", "x"),
+    ("SORT_RO", "l1", "BY", "w_*"),
+    ("SORT", "l1", "BY", "w_*", "LIMIT", "x", "1"),
+])
+def test_sort_by_and_get_patterns_need_every_key_readable(acl, user, rules, args):
+    acl.check("RPUSH", "l1", "3", "1", "2")
+    u = user("+@all", *rules)
+    u.run(*args)
