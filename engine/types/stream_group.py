@@ -7,13 +7,14 @@ each with an ``IdIndex`` of the IDs it owns).
 
 ``IdIndex`` keeps IDs in order with O(1) membership, insertion at the end
 and removal: a dict for membership and values, and a list of the IDs in
-order in which a removed ID stays behind as a stale slot until the stale
-ones outnumber the live (then the list is rebuilt, amortised O(1) per
-removal). Deliveries come in ID order, so an insertion is an append; an ID
-older than the last (a claim with FORCE, a group moved back by SETID) is
-inserted by bisection. A work queue (deliver at the end, acknowledge at
-the front) costs O(1) per entry where a sorted container costs O(log n).
-Readers of a range bisect the list and skip the stale slots.
+order. Removing the first ID moves ``head`` past it (and past any stale
+slots after it); removing another leaves a stale slot until the stale ones
+outnumber the live (then the list is rebuilt, amortised O(1) per removal).
+Deliveries come in ID order, so an insertion is an append; an ID older than
+the last (a claim with FORCE, a group moved back by SETID) is inserted by
+bisection. A work queue (deliver at the end, acknowledge at the front) so
+costs O(1) per entry, and a range read from the front never walks what was
+acknowledged; readers of a range bisect from ``head`` and skip stale slots.
 """
 
 from __future__ import annotations
@@ -25,12 +26,13 @@ _COMPACT_AFTER = 32  # stale slots tolerated whatever the live count
 
 
 class IdIndex:
-    __slots__ = ("map", "order", "stale")
+    __slots__ = ("map", "order", "head", "stale")
 
     def __init__(self):
         self.map: dict = {}
         self.order: list = []
-        self.stale = 0
+        self.head = 0  # order[:head] is all stale (removed from the front)
+        self.stale = 0  # stale slots in order[head:]
 
     def __len__(self) -> int:
         return len(self.map)
@@ -48,12 +50,15 @@ class IdIndex:
         m = self.map
         if i not in m:
             o = self.order
-            if not o or i > o[-1]:
+            if len(o) == self.head or i > o[-1]:
                 o.append(i)
             else:
-                j = bisect_left(o, i)
+                j = bisect_left(o, i, self.head)
                 if j < len(o) and o[j] == i:
                     self.stale -= 1  # its stale slot comes back to life
+                elif j == self.head and j:
+                    self.head = j - 1  # the slot before the head is free
+                    o[j - 1] = i
                 else:
                     o.insert(j, i)
         m[i] = v
@@ -62,13 +67,27 @@ class IdIndex:
         self[i] = True
 
     def pop(self, i, default=None):
-        v = self.map.pop(i, default)
-        if v is not default:
+        m = self.map
+        v = m.pop(i, default)
+        if v is default:
+            return v
+        o = self.order
+        h = self.head
+        if o[h] == i:  # removed at the front (a work queue's acknowledgement): the head moves on
+            h += 1
+            n = len(o)
+            while h < n and o[h] not in m:
+                h += 1
+                self.stale -= 1
+            self.head = h
+            if h > _COMPACT_AFTER and 2 * h > n:
+                del o[:h]
+                self.head = 0
+        else:
             self.stale += 1
-            if self.stale > _COMPACT_AFTER and self.stale > len(self.map):
-                m = self.map
-                self.order = [x for x in self.order if x in m]
-                self.stale = 0
+            if self.stale > _COMPACT_AFTER and self.stale > len(m):
+                self.order = [x for x in o[h:] if x in m]
+                self.head = self.stale = 0
         return v
 
     def discard(self, i) -> None:
@@ -77,7 +96,7 @@ class IdIndex:
     def irange(self, lo, hi):
         """The IDs from ``lo`` to ``hi`` (both included), in order."""
         o, m = self.order, self.map
-        j = bisect_left(o, lo)
+        j = bisect_left(o, lo, self.head)
         n = len(o)
         while j < n:
             i = o[j]
@@ -89,11 +108,11 @@ class IdIndex:
 
     def __iter__(self):
         m = self.map
-        return (i for i in self.order if i in m)
+        return (i for i in self.order[self.head:] if i in m)
 
     def items(self):
         m = self.map
-        return ((i, m[i]) for i in self.order if i in m)
+        return ((i, m[i]) for i in self.order[self.head:] if i in m)
 
     def values(self):
         return self.map.values()

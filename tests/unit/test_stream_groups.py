@@ -301,3 +301,36 @@ def test_xreadgroup_journals_a_claim_per_entry_and_the_last_id(c):
     assert eff[3] == [b"XGROUP", b"SETID", b"s", b"g", b"2-1", b"ENTRIESREAD", b"2"]
     assert run(c, "XREADGROUP", "GROUP", "g", "c", "STREAMS", "s", ">") is NULL_ARRAY
     assert take_effects(c) == []  # nothing delivered, nothing journaled
+
+
+# --- the PEL's index ---------------------------------------------------------------------
+
+@pytest.mark.parametrize("seed", range(6))
+def test_id_index_behaves_as_a_sorted_dict(seed):
+    """Random inserts (at the end and in the middle), removals at the front and anywhere:
+    IdIndex agrees with a dict kept sorted, and never holds more than about twice its
+    live IDs in slots."""
+    import random
+
+    from engine.types.stream_group import IdIndex
+
+    rng = random.Random(seed)
+    ix, ref = IdIndex(), {}
+    for _ in range(3000):
+        op = rng.random()
+        i = (rng.randrange(0, 80), rng.randrange(0, 3))
+        if op < 0.5:
+            v = rng.random()
+            ix[i] = v
+            ref[i] = v
+        elif op < 0.7 and ref:
+            first = min(ref)
+            assert ix.pop(first) == ref.pop(first)
+        else:
+            assert ix.pop(i) == ref.pop(i, None)
+        keys = sorted(ref)
+        assert list(ix.items()) == [(k, ref[k]) for k in keys] and len(ix) == len(ref)
+        lo, hi = sorted([(rng.randrange(0, 80), 0), (rng.randrange(0, 80), 2)])
+        assert list(ix.irange(lo, hi)) == [k for k in keys if lo <= k <= hi]
+        assert ix.first() == (keys[0] if keys else None) and ix.last() == (keys[-1] if keys else None)
+        assert len(ix.order) - ix.head <= 2 * len(ix) + 40
