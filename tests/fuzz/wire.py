@@ -363,8 +363,9 @@ async def _session(port: int, data: bytes, rng: random.Random, report: Report, c
 class Checked:
     """SET/INCR/RPUSH in database 9 with every reply verified; ``verify`` reads it all back."""
 
-    def __init__(self, report: Report):
+    def __init__(self, report: Report, password: str | None = None):
         self.report = report
+        self.password = password
         self.n = 0
         self.values: dict[bytes, bytes] = {}
         self.stop = False
@@ -389,6 +390,8 @@ class Checked:
             return out
 
         self.call = call
+        if self.password is not None:
+            assert await call(["AUTH", self.password]) == [b"OK"]
         assert await call(["SELECT", "9"], ["FLUSHDB"]) == [b"OK", b"OK"]
         while not self.stop:
             i = self.n
@@ -421,7 +424,7 @@ async def _ping(port: int, bound: float) -> float:
     try:
         writer.write(b"*1\r\n$4\r\nPING\r\n")
         line = await asyncio.wait_for(reader.readline(), bound)
-        if line != b"+PONG\r\n":
+        if line != b"+PONG\r\n" and not line.startswith(b"-NOAUTH"):  # (-NOAUTH: alive, behind requirepass)
             raise AssertionError(f"PING answered {line!r}")
     finally:
         writer.close()
@@ -429,8 +432,8 @@ async def _ping(port: int, bound: float) -> float:
 
 
 async def _run(port: int, proc, inputs: Inputs, total: int, workers: int, batch: int,
-               close_timeout: float, ping_bound: float, report: Report) -> None:
-    checked = Checked(report)
+               close_timeout: float, ping_bound: float, report: Report, password: str | None) -> None:
+    checked = Checked(report, password)
     checker = asyncio.ensure_future(checked.run(port))
     rng = random.Random(inputs.rng.random())
     pending: set = set()
@@ -493,13 +496,16 @@ async def _run(port: int, proc, inputs: Inputs, total: int, workers: int, batch:
 
 
 def run(port: int, proc, seed: int, total: int, workers: int = 8, batch: int = 2000,
-        close_timeout: float = 10.0, ping_bound: float = 5.0) -> Report:
-    """Fuzz the server on ``port`` (``proc``: its Popen, for liveness and RSS) with ``total`` inputs."""
+        close_timeout: float = 10.0, ping_bound: float = 5.0, password: str | None = None) -> Report:
+    """Fuzz the server on ``port`` (``proc``: its Popen, for liveness and RSS) with ``total`` inputs.
+
+    ``password``: the server has requirepass; the checked client logs in, the
+    fuzzing connections never do (so they meet the unauthenticated limits)."""
     report = Report()
     # Writes to connections the server already closed are expected here;
     # asyncio would log each one ("socket.send() raised exception").
     logging.getLogger("asyncio").setLevel(logging.ERROR)
-    asyncio.run(_run(port, proc, Inputs(seed), total, workers, batch, close_timeout, ping_bound, report))
+    asyncio.run(_run(port, proc, Inputs(seed), total, workers, batch, close_timeout, ping_bound, report, password))
     return report
 
 
