@@ -20,6 +20,13 @@ user may run everything). A refusal is counted in ``Acl.log``: entries
 with the same reason, context, object and user within 60 seconds are
 merged into one with a count, as Redis merges them.
 
+The same check runs again for each queued command at EXEC (the user may
+have changed since it was queued: ``exec_refusal``), for each command a
+script runs (``script_acl_check``, against the script's caller), and
+SORT's BY/GET patterns need a user who may read every key
+(``User.reads_every_key``). Refusals are worded as Redis 7.2 words them
+(``message``).
+
 SETUSER applies its rules to a copy and keeps it only if every rule is
 valid: a refused rule changes nothing.
 """
