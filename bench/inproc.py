@@ -12,6 +12,7 @@ side-by-side figures still come from bench/throughput.py. Usage:
 from __future__ import annotations
 
 import argparse
+import hashlib
 import os
 import sys
 import tempfile
@@ -58,6 +59,7 @@ class _Transport:
         pass
 
 
+_SET_SCRIPT = "return redis.call('SET', KEYS[1], 'value')"
 WORK = {
     "set": ("SET", "key:000000000000", "xxx"),
     "get": ("GET", "key:000000000000"),
@@ -76,6 +78,15 @@ WORK = {
     "setrange": ("SETRANGE", "page", "1000", "x" * 16),
     "setbit": ("SETBIT", "bits", "8000", "1"),
     "bitfield": ("BITFIELD", "fields", "SET", "u8", "800", "7"),
+    # one redis.call SET per script call (bench/scripting.py's script and function)
+    "evalsha": ("EVALSHA", hashlib.sha1(_SET_SCRIPT.encode()).hexdigest(), "1", "key:000000000000"),
+    "fcall": ("FCALL", "benchset", "1", "key:000000000000"),
+}
+# What a workload needs loaded before it runs.
+SETUP = {
+    "evalsha": [("SCRIPT", "LOAD", _SET_SCRIPT)],
+    "fcall": [("FUNCTION", "LOAD", "REPLACE", "#!lua name=benchlib\nredis.register_function('benchset', "
+               "function(keys) return redis.call('SET', keys[1], 'value') end)")],
 }
 
 
@@ -98,6 +109,8 @@ def main() -> None:
     for name, cmd in WORK.items():
         if args.only and name != args.only:
             continue
+        for setup in SETUP.get(name, ()):
+            conn.data_received(encode(setup))
         payload = encode(cmd) * args.depth
         t0 = time.perf_counter()
         for _ in range(args.reads):

@@ -20,12 +20,13 @@ from engine import errors
 from engine.errors import CommandError
 from engine.registry import command, dispatch_subcommand, subcommand
 from engine.reply import OK, help_lines
+from server.scripting.runner import ScriptRun
 
 SCRIPT_FLAGS = frozenset((b"no-writes", b"allow-oom", b"allow-stale", b"no-cluster", b"allow-cross-slot-keys"))
 
 
 class Script:
-    __slots__ = ("sha", "body", "func", "flags", "shebang")
+    __slots__ = ("sha", "body", "func", "flags", "shebang", "no_writes")
 
     def __init__(self, sha: str, body: bytes, func, flags: frozenset, shebang: bool):
         self.sha = sha
@@ -33,6 +34,7 @@ class Script:
         self.func = func
         self.flags = flags
         self.shebang = shebang
+        self.no_writes = b"no-writes" in flags
 
 
 def parse_shebang(body: bytes) -> tuple[frozenset, bytes, bool]:
@@ -98,14 +100,11 @@ def _keys(argv: list) -> list:
 
 
 def run_script(c, script: Script, argv: list, n: int, ro: bool):
-    from server.scripting.runner import ScriptRun
-
-    scripting = c.ks.scripting
-    readonly = ro or b"no-writes" in script.flags
-    if ro and script.shebang and b"no-writes" not in script.flags:
+    if ro and script.shebang and not script.no_writes:
         raise CommandError(errors.SCRIPT_WRITE_FLAG_RO)
+    scripting = c.ks.scripting
     vm = scripting.eval_vm
-    run = ScriptRun(c, readonly, script.sha, "script")
+    run = ScriptRun(c, ro or script.no_writes, script.sha, "script")
     return scripting.run(c, vm, vm.run_script, script.func, n, argv[3:], run, "user_script")
 
 
@@ -130,9 +129,12 @@ def eval_ro(c, argv):
 
 
 def _cached(c, sha: bytes):
-    script = c.ks.scripting.scripts.get(sha if len(sha) != 40 else sha.lower())
+    scripts = c.ks.scripting.scripts
+    script = scripts.get(sha)  # (clients send it as SCRIPT LOAD answered it, lower case)
     if script is None:
-        raise CommandError(errors.NOSCRIPT)
+        script = scripts.get(sha.lower()) if len(sha) == 40 else None
+        if script is None:
+            raise CommandError(errors.NOSCRIPT)
     return script
 
 

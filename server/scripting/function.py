@@ -26,6 +26,7 @@ from engine.glob import match as glob_match
 from engine.registry import command, dispatch_subcommand, subcommand
 from engine.reply import OK, Set, help_lines
 from server.scripting.eval import SCRIPT_FLAGS, numkeys, _keys
+from server.scripting.runner import ScriptRun
 from server.scripting.vm import ScriptError, lua_type
 
 _NAME = re.compile(rb"^[A-Za-z0-9_]+$")
@@ -343,8 +344,6 @@ def function_help(c, argv):
 
 
 def _fcall(c, argv, ro: bool):
-    from server.scripting.runner import ScriptRun
-
     scripting = c.ks.scripting
     fn = scripting.functions.get(argv[1])
     if fn is None:

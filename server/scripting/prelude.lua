@@ -54,6 +54,13 @@ function api.big_number(s) return {big_number = s} end
 function api.map(t) return {map = t} end
 function api.set(t) return {set = t} end
 function api.verbatim(f, s) return {verbatim_string = {format = f, string = s}} end
+-- n status tables at once, as multiple values (redis.call's pool of {ok='OK'}).
+local unpack = unpack
+function api.ok_batch(s, n)
+  local t = {}
+  for i = 1, n do t[i] = {ok = s} end
+  return unpack(t, 1, n)
+end
 
 -- --- errors, pcall ------------------------------------------------------------
 
@@ -158,10 +165,13 @@ function api.compile(body, name)
   return f, e
 end
 
+-- KEYS and ARGV from a call's arguments: the usual shapes (no keys, or no
+-- arguments besides the keys) take one table constructor.
 local function split_args(nkeys, ...)
-  local keys, argv = {}, {}
+  if nkeys == 0 then return {}, {...} end
   local n = select('#', ...)
-  local all = {...}
+  if nkeys == n then return {...}, {} end
+  local keys, argv, all = {}, {}, {...}
   for i = 1, nkeys do keys[i] = all[i] end
   for i = nkeys + 1, n do argv[i - nkeys] = all[i] end
   return keys, argv

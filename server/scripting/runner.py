@@ -69,6 +69,8 @@ class Scripting:
         self.libraries = {}  # name -> function.Library
         self.functions = {}  # name -> function.Function
         self.current: ScriptRun | None = None
+        self.current_vm: LuaVM | None = None  # ... and its Lua state
+        self._plain = {}  # redis.call's lookups: name -> (command, arity, noscript), for those without subcommands
         self.in_exec = False  # EXEC is running its commands: it wraps their effects itself
         self.loading = None  # while FUNCTION LOAD runs a library: the functions it registered
         self.load_deadline = None  # ... and when that run must stop
@@ -123,11 +125,48 @@ class Scripting:
         if run is None:
             raise CommandError(errors.SCRIPT_NOT_ALLOWED)
         name = argv[0]
+        plain = self._plain.get(name)
+        if plain is not None:  # the same checks, in the same order, from what the first call found
+            stat, arity, noscript = plain
+            n = len(argv)
+            if n != arity if arity > 0 else n < -arity:
+                raise CommandError(errors.SCRIPT_WRONG_ARITY)
+            if noscript:
+                raise CommandError(errors.SCRIPT_NOT_ALLOWED)
+            handler = stat.handler
+        else:
+            stat, handler = self._lookup(name, argv)
+        user = getattr(run.client, "user", None)  # checked against the calling user, as Redis does
+        if user is not None and user.restricted:
+            script_acl_check(run.client, stat, argv)
+        if stat.is_write:
+            if run.readonly:
+                raise CommandError(errors.SCRIPT_WRITE_READONLY)
+            run.wrote = True
+        c = run.client
+        effects = self.ks.effects
+        n = len(effects)
+        r = handler(c, argv)
+        if type(r) is WouldBlock:
+            r = r.no_wait
+        stat.calls += 1
+        if self.current_vm.repl == 0:  # redis.set_repl(redis.REPL_NONE): kept out of the log
+            del effects[n:]
+        server = self.server
+        if server is not None and c.tracking is not None:
+            server.tracking.remember(c, stat, argv)
+        return r
+
+    def _lookup(self, name: bytes, argv: list):
+        """redis.call's first checks in full: unknown command, arity, unknown
+        subcommand, ``noscript``; (the command or subcommand, its handler)."""
         cmd = TABLE.get(name)
         if cmd is None:
             cmd = TABLE.get(name.lower())
             if cmd is None:
                 raise CommandError(errors.SCRIPT_UNKNOWN_COMMAND)
+        if not cmd.subcommands:
+            self._plain[name] = (cmd, cmd.arity, "noscript" in cmd.flags)
         if not cmd.arity_ok(len(argv)):
             raise CommandError(errors.SCRIPT_WRONG_ARITY)
         stat = cmd
@@ -143,27 +182,7 @@ class Scripting:
             handler = sub.handler
         if "noscript" in stat.flags or "noscript" in cmd.flags:
             raise CommandError(errors.SCRIPT_NOT_ALLOWED)
-        user = getattr(run.client, "user", None)  # checked against the calling user, as Redis does
-        if user is not None and user.restricted:
-            script_acl_check(run.client, stat, argv)
-        if stat.is_write:
-            if run.readonly:
-                raise CommandError(errors.SCRIPT_WRITE_READONLY)
-            run.wrote = True
-        c = run.client
-        effects = self.ks.effects
-        n = len(effects)
-        r = handler(c, argv)
-        if type(r) is WouldBlock:
-            r = r.no_wait
-        stat.calls += 1
-        vm = self.function_vm if run.kind == "function" else self.eval_vm
-        if vm.repl == 0:  # redis.set_repl(redis.REPL_NONE): kept out of the log
-            del effects[n:]
-        server = self.server
-        if server is not None and c.tracking is not None:
-            server.tracking.remember(c, stat, argv)
-        return r
+        return stat, handler
 
     # -- running ----------------------------------------------------------------
     def run(self, c, vm: LuaVM, entry, f, nkeys: int, args, run: ScriptRun, chunk: str):
@@ -179,6 +198,7 @@ class Scripting:
         vm.resp = 2
         vm.repl = 3
         self.current = run
+        self.current_vm = vm
         try:
             r = entry(f, nkeys, *args)  # see prelude.lua's classify
         except LuaMemoryError:
@@ -189,14 +209,20 @@ class Scripting:
             c.protocol = protocol
             if run.busy:
                 self.busy.leave(run)
-        if run.killed is not None and run.killed.startswith("ERR Out of memory"):
+        killed = run.killed
+        if killed is not None and killed.startswith("ERR Out of memory"):
             vm.api[b"gc"]()
-        if run.killed is not None and run.killed == errors.SCRIPT_SHUTDOWN:
+        if killed is not None and killed == errors.SCRIPT_SHUTDOWN:
             del effects[first:]  # the process stops: what the script did is not kept
         elif len(effects) - first > 1 and not self.in_exec:
             effects.insert(first, (effects[first][0], _MULTI))
             effects.append((effects[-1][0], _EXEC))
-        ok, kind, res = r if len(r) == 3 else (r[0], 0, r[1])
+        if len(r) == 3:
+            ok, kind, res = r
+            if kind == 0:
+                return vm.to_reply(res)
+        else:
+            ok, kind, res = r[0], 0, r[1]
         if not ok:
             if res is None or type(res) is bytes:  # "not enough memory": no handler ran
                 vm.api[b"gc"]()  # what the script left behind is garbage: free it now

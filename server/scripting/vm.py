@@ -34,7 +34,7 @@ import os
 import lupa.lua51 as lua51
 
 from engine.errors import CommandError
-from engine.reply import NULL_ARRAY, BigNumber, Raw, Set, Status, Verbatim
+from engine.reply import NULL_ARRAY, OK, BigNumber, Raw, Set, Status, Verbatim
 from server.resp import format_double
 
 log = logging.getLogger("keel.scripting")
@@ -106,6 +106,8 @@ class LuaVM:
         self._ok, self._err, self._double = api[b"ok"], api[b"err"], api[b"double"]
         self._map, self._set = api[b"map"], api[b"set"]
         self._big, self._verbatim = api[b"big_number"], api[b"verbatim"]
+        self._ok_batch = api[b"ok_batch"]
+        self._oks = []
         self.table = self.lua.table_from
         self.run_script = api[b"run"]
         self.run_function = api[b"run_function"]
@@ -115,29 +117,41 @@ class LuaVM:
         return self.lua.get_memory_used() or 0
 
     # -- callbacks from Lua (the redis.* functions that may raise) -----------------
-    def _run_call(self, args):
-        if not args:
-            raise ScriptError(NO_ARGS_ERR)
-        argv = list(args)
-        if not all(map(bytes.__instancecheck__, argv)):  # numbers become strings, as Redis makes them
-            for i, a in enumerate(argv):
-                b = arg_bytes(a)
-                if b is None:
-                    raise ScriptError(ARGS_ERR)
-                argv[i] = b
-        return self.call(argv)
-
+    # redis.call runs once per command a script sends, so its path is written
+    # out: the arguments taken as they come when they are all strings, +OK
+    # (the commonest reply) as a status table from a pool.
     def _call(self, *args):
+        argv = list(args)
+        if not all(map(bytes.__instancecheck__, argv)) or not argv:
+            argv = _argv(argv)
         try:
-            return self.to_lua(self._run_call(args))
+            r = self.call(argv)
         except CommandError as e:
             raise ScriptError(e.text) from None
+        if r is OK:
+            return self._ok_table()
+        return self.to_lua(r)
 
     def _pcall(self, *args):
         try:
-            return self.to_lua(self._run_call(args))
+            argv = list(args)
+            if not all(map(bytes.__instancecheck__, argv)) or not argv:
+                argv = _argv(argv)
+            r = self.call(argv)
         except (CommandError, ScriptError) as e:
             return self._err(e.text.encode())
+        if r is OK:
+            return self._ok_table()
+        return self.to_lua(r)
+
+    def _ok_table(self):
+        """A new ``{ok='OK'}`` table: made 256 at a time, one call into Lua
+        for them all instead of one each (each is handed out once: a script
+        may change the table it gets)."""
+        pool = self._oks
+        if not pool:
+            pool.extend(self._ok_batch(b"OK", 256))
+        return pool.pop()
 
     def _hook(self):
         return self.on_hook()
@@ -266,6 +280,18 @@ class LuaVM:
                 return out
             out.append(self.to_reply(x, depth + 1))
             i += 1
+
+
+def _argv(args: list) -> list:
+    """redis.call's arguments as Redis takes them: numbers become strings."""
+    if not args:
+        raise ScriptError(NO_ARGS_ERR)
+    for i, a in enumerate(args):
+        b = arg_bytes(a)
+        if b is None:
+            raise ScriptError(ARGS_ERR)
+        args[i] = b
+    return args
 
 
 class ScriptError(Exception):
