@@ -516,3 +516,16 @@ def test_a_search_reads_only_its_cells(c, monkeypatch):
     found = run(c, "GEOSEARCH", "g", "FROMLONLAT", "0.1", "0.2", "BYRADIUS", "4", "km")
     assert 20 < len(found) < 200
     assert 1 <= len(read) <= 9 and sum(read) < 20 * len(found)  # candidates, not the 50000 members
+
+
+@pytest.mark.parametrize("args", [
+    ("GEORADIUS", "k", "1", "2", "3", "km", "STORE", "dst"),
+    ("GEORADIUS", "k", "1", "2", "3", "km", "STOREDIST", "d2", "STORE", "d3"),
+    ("GEORADIUS", "k", "1", "2", "3", "km"),
+    ("GEORADIUSBYMEMBER", "k", "m", "3", "km", "STORE", "dst"),
+    ("GEOSEARCHSTORE", "d", "s", "FROMMEMBER", "m", "BYRADIUS", "1", "km"),
+    ("GEOADD", "k", "1", "2", "m"),
+])
+def test_command_getkeys_finds_the_destinations(pair, args):
+    pair.check("COMMAND", "GETKEYS", *args)
+    pair.check("COMMAND", "GETKEYSANDFLAGS", *args)
