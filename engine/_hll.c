@@ -2,8 +2,8 @@
  *
  * engine/hll.py documents the format (the HYLL header, dense and sparse
  * registers, the hash, the estimator) and holds the pure-Python functions
- * these replace one for one: pfadd, merge, set_registers, to_dense, count,
- * count_raw, index_count. A value arrives as a bytearray when it is to be
+ * these replace one for one: is_hll, pfadd, merge, set_registers, to_dense,
+ * count, count_raw, index_count. A value arrives as a bytearray when it is to be
  * changed (resized here when it turns dense or a sparse one grows) and as
  * any buffer when it is only read. Callers have checked the header
  * (engine.hll.is_hll): encoding 0 or 1, a dense value 12304 bytes long.
@@ -624,6 +624,27 @@ index_count(PyObject *self, PyObject *arg)
     return Py_BuildValue("(li)", index, c);
 }
 
+/* is_hll(value): the header test of engine.hll.is_hll. */
+static PyObject *
+is_hll(PyObject *self, PyObject *arg)
+{
+    const uint8_t *v;
+    Py_ssize_t len;
+    if (PyBytes_Check(arg)) {
+        v = (const uint8_t *)PyBytes_AS_STRING(arg);
+        len = PyBytes_GET_SIZE(arg);
+    } else if (PyByteArray_Check(arg)) {
+        v = (const uint8_t *)PyByteArray_AS_STRING(arg);
+        len = PyByteArray_GET_SIZE(arg);
+    } else {
+        PyErr_SetString(PyExc_TypeError, "is_hll(bytes or bytearray)");
+        return NULL;
+    }
+    int ok = len >= HDR && memcmp(v, "HYLL", 4) == 0
+             && (v[4] == ENC_SPARSE || (v[4] == ENC_DENSE && len == DENSE_SIZE));
+    return PyBool_FromLong(ok);
+}
+
 static PyMethodDef methods[] = {
     {"pfadd", (PyCFunction)(void (*)(void))pfadd, METH_FASTCALL,
      "pfadd(buf, elements, start, max_bytes) -> 1 changed, 0 not, -1 damaged"},
@@ -633,6 +654,7 @@ static PyMethodDef methods[] = {
     {"count", count, METH_O, "count(value) -> cardinality, -1 when damaged"},
     {"count_raw", count_raw, METH_O, "count_raw(maxregs) -> cardinality"},
     {"index_count", index_count, METH_O, "index_count(element) -> (index, count)"},
+    {"is_hll", is_hll, METH_O, "is_hll(value) -> whether the header is an HLL's"},
     {NULL, NULL, 0, NULL},
 };
 

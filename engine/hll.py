@@ -464,8 +464,8 @@ def decode(v) -> bytes:
     return b" ".join(words)
 
 
-PY = SimpleNamespace(pfadd=pfadd, merge=merge, set_registers=set_registers, to_dense=to_dense,
-                     count=count, count_raw=count_raw, index_count=index_count)
+PY = SimpleNamespace(is_hll=is_hll, pfadd=pfadd, merge=merge, set_registers=set_registers,
+                     to_dense=to_dense, count=count, count_raw=count_raw, index_count=index_count)
 
 try:
     from engine import _hll
@@ -474,14 +474,15 @@ except ImportError:  # not built: the Python functions serve
 
 ACCELERATED = _hll is not None
 if ACCELERATED:
+    is_hll = _hll.is_hll  # noqa: F811
     pfadd = _hll.pfadd  # noqa: F811
     merge = _hll.merge  # noqa: F811
     set_registers = _hll.set_registers  # noqa: F811
     to_dense = _hll.to_dense  # noqa: F811
     count = _hll.count  # noqa: F811
     count_raw = _hll.count_raw  # noqa: F811
-    C = SimpleNamespace(pfadd=_hll.pfadd, merge=_hll.merge, set_registers=_hll.set_registers,
-                        to_dense=_hll.to_dense, count=_hll.count, count_raw=_hll.count_raw,
-                        index_count=_hll.index_count)
+    C = SimpleNamespace(is_hll=_hll.is_hll, pfadd=_hll.pfadd, merge=_hll.merge,
+                        set_registers=_hll.set_registers, to_dense=_hll.to_dense, count=_hll.count,
+                        count_raw=_hll.count_raw, index_count=_hll.index_count)
 else:
     C = None

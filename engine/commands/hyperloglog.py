@@ -76,26 +76,36 @@ def _max_bytes(c) -> int:
 def pfadd(c, argv):
     """PFADD key [element ...] -- 1 when a register changed or the key was
     created, else 0. O(1) per element (a sparse HLL: O(its size))."""
+    # Written out (the lookup, the checks, the effect): PFADD to an existing
+    # HLL is the benchmarked path, and each call was a tenth of its cost.
     key = argv[1]
     db = c.db
-    v = db.get(key)
+    ks = c.ks
+    v = db.data.get(key)
+    if v is not None and db.expires and key in db.expires:
+        v = db.get(key)  # the slow lookup: it may expire the key
     if v is None:
         buf = bytearray(hll.EMPTY)
         if len(argv) > 2:
-            hll.pfadd(buf, argv, 2, _max_bytes(c))
+            hll.pfadd(buf, argv, 2, ks.limits.hll_sparse_max_bytes)
         db.set(key, buf)
     else:
-        _hll_value(v)
-        if type(v) is bytes:
-            v = writable_string(c, key, v)
-        r = hll.pfadd(v, argv, 2, _max_bytes(c))
-        if r < 0:
-            raise _INVALID
-        if not r:
+        t = type(v)
+        if t is not bytearray:
+            if t is not bytes:
+                raise CommandError(errors.WRONGTYPE)
+            if hll.is_hll(v):
+                v = writable_string(c, key, v)
+        if not hll.is_hll(v):
+            raise CommandError(HLL_WRONGTYPE)
+        r = hll.pfadd(v, argv, 2, ks.limits.hll_sparse_max_bytes)
+        if r <= 0:
+            if r:
+                raise _INVALID
             return ZERO
-        db.touched(key)
-    c.emit(argv)
-    if c.ks.notify_flags:
+        ks.changed(db, key)
+    ks.effects.append((db.index, argv))
+    if ks.notify_flags:
         c.notify(STRING, b"pfadd", key)
     return ONE
 
