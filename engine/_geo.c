@@ -7,8 +7,11 @@
  * is true, a box ``p1`` wide and ``p2`` high (metres) centred there. It stops
  * once ``found`` holds ``limit`` entries (0: no limit).
  *
- * It computes exactly what engine/geohash.py computes (decode, distance,
- * box_distance), operation for operation, with the same C library
+ * ``ranges(lon, lat, radius_m, half_width_m, half_height_m)`` is
+ * geohash.search_ranges_python: the score ranges of the cells a search reads.
+ *
+ * Both compute exactly what engine/geohash.py computes (decode, distance,
+ * box_distance, search_ranges_python), operation for operation, with the same C library
  * functions: the Python code is the reference and the fallback when this
  * module is not built, and tests check that both give the same results.
  * Built with -ffp-contract=off so that no multiply-add is fused.
@@ -89,6 +92,152 @@ distance(double lon1, double lat1, double lon2, double lat2)
     return 2.0 * EARTH_RADIUS * asin(sqrt(u * u + cos(a1) * cos(a2) * v * v));
 }
 
+/* --- the cells a search reads (geohash.search_ranges_python, in C) ------- */
+
+#define MERCATOR_MAX 20037726.37
+#define EVEN 0x5555555555555555ULL
+#define ODD 0xAAAAAAAAAAAAAAAAULL
+
+static uint64_t
+spread(uint32_t x)
+{
+    uint64_t v = x;
+    v = (v | (v << 16)) & 0x0000FFFF0000FFFFULL;
+    v = (v | (v << 8)) & 0x00FF00FF00FF00FFULL;
+    v = (v | (v << 4)) & 0x0F0F0F0F0F0F0F0FULL;
+    v = (v | (v << 2)) & 0x3333333333333333ULL;
+    return (v | (v << 1)) & EVEN;
+}
+
+static uint64_t
+encode(double lon, double lat, int step)
+{
+    double scale = (double)(1ULL << step);
+    uint32_t ilat = (uint32_t)((lat - LAT_MIN) / (LAT_MAX - LAT_MIN) * scale);
+    uint32_t ilon = (uint32_t)((lon - LON_MIN) / (LON_MAX - LON_MIN) * scale);
+    return spread(ilat) | (spread(ilon) << 1);
+}
+
+/* The cell: [0] lon min, [1] lon max, [2] lat min, [3] lat max. */
+static void
+area(uint64_t bits, int step, double *a)
+{
+    uint32_t ilat = squash(bits), ilon = squash(bits >> 1);
+    uint32_t ilat1 = ilat + 1, ilon1 = ilon + 1;
+    double scale = (double)(1ULL << step);
+    a[0] = LON_MIN + ((double)ilon / scale) * (LON_MAX - LON_MIN);
+    a[1] = LON_MIN + ((double)ilon1 / scale) * (LON_MAX - LON_MIN);
+    a[2] = LAT_MIN + ((double)ilat / scale) * (LAT_MAX - LAT_MIN);
+    a[3] = LAT_MIN + ((double)ilat1 / scale) * (LAT_MAX - LAT_MIN);
+}
+
+static int
+estimate_steps(double r, double lat)
+{
+    if (r == 0)
+        return 26;
+    int step = 1;
+    while (r < MERCATOR_MAX) {
+        r *= 2;
+        step++;
+    }
+    step -= 2;
+    if (lat > 66 || lat < -66) {
+        step--;
+        if (lat > 80 || lat < -80)
+            step--;
+    }
+    return step < 1 ? 1 : step > 26 ? 26 : step;
+}
+
+static uint64_t
+move(uint64_t bits, int step, int dx, int dy)
+{
+    int shift = 64 - step * 2;
+    if (dx) {
+        uint64_t x = bits & ODD, y = bits & EVEN, zz = EVEN >> shift;
+        x = dx > 0 ? x + zz + 1 : (x | zz) - (zz + 1);
+        bits = (x & (ODD >> shift)) | y;
+    }
+    if (dy) {
+        uint64_t x = bits & ODD, y = bits & EVEN, zz = ODD >> shift;
+        y = dy > 0 ? y + zz + 1 : (y | zz) - (zz + 1);
+        bits = x | (y & (EVEN >> shift));
+    }
+    return bits;
+}
+
+static const int AROUND[8][2] = {{0, 1}, {0, -1}, {1, 0}, {-1, 0}, {1, 1}, {-1, 1}, {1, -1}, {-1, -1}};
+
+static void
+cells(double lon, double lat, int step, uint64_t *bits, uint64_t *around)
+{
+    *bits = encode(lon, lat, step);
+    for (int i = 0; i < 8; i++)
+        around[i] = move(*bits, step, AROUND[i][0], AROUND[i][1]);
+}
+
+static PyObject *
+ranges(PyObject *self, PyObject *args)
+{
+    double lon, lat, radius, hw, hh;
+    if (!PyArg_ParseTuple(args, "ddddd", &lon, &lat, &radius, &hw, &hh))
+        return NULL;
+    double lat_delta = hh / EARTH_RADIUS / D_R;
+    double top = hw / EARTH_RADIUS / cos((lat + lat_delta) * D_R) / D_R;
+    double bottom = hw / EARTH_RADIUS / cos((lat - lat_delta) * D_R) / D_R;
+    double d = lat < 0 ? bottom : top;
+    double min_lon = lon - d, min_lat = lat - lat_delta, max_lon = lon + d, max_lat = lat + lat_delta;
+    int step = estimate_steps(radius, lat);
+    uint64_t bits, around[8];
+    double n[4], s[4], e[4], w[4], c[4];
+    cells(lon, lat, step, &bits, around);
+    area(around[0], step, n);
+    area(around[1], step, s);
+    area(around[2], step, e);
+    area(around[3], step, w);
+    if (step > 1 && (n[3] < max_lat || s[2] > min_lat || e[1] < max_lon || w[0] > min_lon)) {
+        step--;
+        cells(lon, lat, step, &bits, around);
+    }
+    int keep[8] = {1, 1, 1, 1, 1, 1, 1, 1};
+    if (step >= 2) {
+        area(bits, step, c);
+        if (c[2] < min_lat)
+            keep[1] = keep[6] = keep[7] = 0;
+        if (c[3] > max_lat)
+            keep[0] = keep[4] = keep[5] = 0;
+        if (c[0] < min_lon)
+            keep[3] = keep[5] = keep[7] = 0;
+        if (c[1] > max_lon)
+            keep[2] = keep[4] = keep[6] = 0;
+    }
+    int shift = 52 - step * 2;
+    PyObject *out = PyList_New(0);
+    if (out == NULL)
+        return NULL;
+    int have_last = 0;
+    uint64_t last = 0;
+    for (int i = -1; i < 8; i++) {
+        uint64_t b = i < 0 ? bits : around[i];
+        if (i >= 0) {
+            if (!keep[i] || (have_last && b == last))
+                continue;
+            have_last = 1;
+            last = b;
+        }
+        PyObject *t = Py_BuildValue("(KK)", (unsigned long long)(b << shift),
+                                    (unsigned long long)((b + 1) << shift));
+        if (t == NULL || PyList_Append(out, t) < 0) {
+            Py_XDECREF(t);
+            Py_DECREF(out);
+            return NULL;
+        }
+        Py_DECREF(t);
+    }
+    return out;
+}
+
 static PyObject *
 scan(PyObject *self, PyObject *args)
 {
@@ -138,6 +287,7 @@ scan(PyObject *self, PyObject *args)
 
 static PyMethodDef methods[] = {
     {"scan", scan, METH_VARARGS, "Append the points of one cell within a radius or box to a list."},
+    {"ranges", ranges, METH_VARARGS, "The score ranges [min, max) a search reads, in order."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -258,12 +258,13 @@ def _cells(lon: float, lat: float, step: int):
     return bits, [_move(bits, step, dx, dy) for dx, dy in _AROUND]
 
 
-def search_ranges(lon: float, lat: float, radius_m: float, half_width_m: float, half_height_m: float):
+def search_ranges_python(lon: float, lat: float, radius_m: float, half_width_m: float, half_height_m: float):
     """The score ranges [min, max) a search around (lon, lat) reads, in order.
 
     ``radius_m`` is the search radius (a box's half-diagonal) and the half
     sizes bound it; all in metres. A cell equal to the one read just before
     it is left out (Redis's guard against duplicates with huge radii).
+    ``search_ranges`` is the same in C (``engine._geo.ranges``) when built.
     """
     min_lon, min_lat, max_lon, max_lat = bounding_box(lon, lat, half_width_m, half_height_m)
     step = estimate_steps(radius_m, lat)
@@ -330,6 +331,8 @@ def scan_python(pairs, box: bool, cx: float, cy: float, p1: float, p2: float, fo
 
 
 try:
-    from engine._geo import scan  # built at install (setup.py)
+    from engine._geo import ranges as search_ranges  # built at install (setup.py)
+    from engine._geo import scan
 except ImportError:  # a checkout run without building: the same results, slower
+    search_ranges = search_ranges_python
     scan = scan_python

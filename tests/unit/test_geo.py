@@ -500,6 +500,21 @@ def test_the_c_scan_computes_what_the_python_scan_computes():
         assert a == b
 
 
+def test_the_c_cells_are_the_python_cells():
+    if geohash.search_ranges is geohash.search_ranges_python:
+        pytest.skip("engine._geo is not built")
+    rnd = random.Random(6)
+    lons = [180.0, -180.0, 0.0, 179.9999, -179.9999]
+    lats = [geohash.LAT_MAX, geohash.LAT_MIN, 0.0, 66.0, 66.5, -80.5, 85.0]
+    sizes = [0.0, 1.0, 100.0, 5e3, 1e5, 2.5e6, 5e6, 6e6, 1e7, 3e7, float("inf"), 1e-300]
+    for _ in range(3000):
+        x = rnd.choice(lons) if rnd.random() < 0.2 else rnd.uniform(-180, 180)
+        y = rnd.choice(lats) if rnd.random() < 0.2 else rnd.uniform(geohash.LAT_MIN, geohash.LAT_MAX)
+        r, w, h = (rnd.choice(sizes) if rnd.random() < 0.5 else rnd.uniform(0, 2e6) for _ in range(3))
+        for args in ((x, y, r, r, r), (x, y, (w * w + h * h) ** 0.5, w, h)):
+            assert geohash.search_ranges(*args) == geohash.search_ranges_python(*args), args
+
+
 def test_a_search_reads_only_its_cells(c, monkeypatch):
     rnd = random.Random(9)
     for chunk in range(50):
