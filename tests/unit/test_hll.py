@@ -257,6 +257,7 @@ def test_pfmerge_of_many_sparse_sources_promotes_at_the_same_register(pair):
 
 
 def test_hll_sparse_max_bytes_moves_the_promotion(pair):
+    pair.check("CONFIG", "GET", "hll-sparse-max-bytes")  # 3000 by default
     try:
         for limit in ("40", "200", "0", "1kb"):
             pair.check("CONFIG", "SET", "hll-sparse-max-bytes", limit)
@@ -309,6 +310,25 @@ def test_a_register_past_32_turns_a_sparse_hll_dense(pair):
         pair.check("PFADD", f"k{count}", _element_for(16383, count))
         pair.check("PFDEBUG", "ENCODING", f"k{count}")
         _same_value(pair, f"k{count}")
+
+
+def test_a_pfcount_that_stores_the_cache_touches_watch(pair, keel, redis_ref):
+    pair.check("PFADD", "h", "a")
+    for side, proc in ((pair.keel, keel), (pair.ref, redis_ref)):
+        other = proc.client()
+        try:
+            side.call("WATCH", "h")
+            other.call("PFCOUNT", "h")  # a stale cache: computed and stored
+            side.call("MULTI")
+            side.call("PING")
+            assert side.call("EXEC") is None
+            side.call("WATCH", "h")
+            other.call("PFCOUNT", "h")  # fresh: nothing written
+            side.call("MULTI")
+            side.call("PING")
+            assert side.call("EXEC") == [b"PONG"]
+        finally:
+            other.close()
 
 
 def test_pfadd_keeps_the_ttl(pair):
