@@ -56,12 +56,13 @@ def _select(z: ZSet, kind: int, reverse: bool, lo, hi, offset: int, limit: int) 
             out.reverse()
             return out
         return z.slice(a, b)
-    if kind == SCORE:
-        a, b = z.score_span(lo[0], lo[1], hi[0], hi[1])
-    else:
-        a, b = z.lex_span(lo, hi, reverse)
     if offset < 0:
         return []
+    if kind == SCORE:
+        a, b = z.score_span(lo[0], lo[1], hi[0], hi[1])
+    else:  # (Redis passes over the offset before it checks the far bound)
+        a, b = z.lex_span(lo, hi, reverse, offset)
+        offset = 0
     if reverse:
         top = b - offset
         bottom = a if limit < 0 else max(a, top - limit)

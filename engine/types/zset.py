@@ -44,8 +44,12 @@ from engine.types.zset_runs import Runs
 _I32 = 2.0**31
 
 
-def _lex_scan(members, lo, hi, reverse: bool):
-    """Redis's listpack lex search over members not in lex order: (start, stop)."""
+def _lex_scan(members, lo, hi, reverse: bool, skip: int):
+    """Redis's listpack lex search over members not in lex order: (start, stop).
+
+    From the first member in range (the last if ``reverse``), ``skip``
+    members are passed over unchecked, as Redis passes over a LIMIT offset,
+    and the span goes on while members stay within the far bound."""
     def gte(m):
         return lo is None or (m > lo[0] if lo[1] else m >= lo[0])
 
@@ -60,19 +64,21 @@ def _lex_scan(members, lo, hi, reverse: bool):
             i -= 1
         if not gte(members[i]):
             return 0, 0
-        j = i
+        i -= skip
+        j = i + 1
         while j > 0 and gte(members[j - 1]):
             j -= 1
-        return j, i + 1
+        return (j, i + 1) if j <= i else (0, 0)
     i = 0
     while not gte(members[i]):
         i += 1
     if not lte(members[i]):
         return 0, 0
-    j = i + 1
+    i += skip
+    j = i
     while j < n and lte(members[j]):
         j += 1
-    return i, j
+    return (i, j) if i < j else (0, 0)
 
 def _kept(s: float):
     """A score as the listpack tuple keeps it: an integral one in int32 as an int."""
@@ -224,8 +230,10 @@ class ZSet:
         b = (bisect_left if hi_ex else bisect_right)(t, hi, n, 2 * n)
         return a - n, max(a, b) - n
 
-    def lex_span(self, lo, hi, reverse: bool = False):
-        """(start, stop) positions of a lex range; bounds are (member, exclusive) or '-'/'+' as None/True.
+    def lex_span(self, lo, hi, reverse: bool = False, skip: int = 0):
+        """(start, stop) positions of a lex range, less its first ``skip``
+        members in reply order (a LIMIT offset >= 0); bounds are (member,
+        exclusive) or '-'/'+' as None/True.
 
         Where every member has one score this is exact. On mixed scores it
         gives what Redis gives: the small encoding is scanned as Redis scans
@@ -238,17 +246,18 @@ class ZSet:
             r = self._r
             a = 0 if lo is None else r.bisect_member(lo[0], lo[1])
             b = len(r) if hi is True else r.bisect_member(hi[0], not hi[1])
-            return a, max(a, b)
-        t = marshal.loads(self._lp)
-        n = len(t) >> 1
-        if t[n] != t[-1]:
-            return _lex_scan(t[:n], lo, hi, reverse)
-
-        def at(m, right):
-            return (bisect_right if right else bisect_left)(t, m, 0, n)
-        a = 0 if lo is None else at(lo[0], lo[1])
-        b = n if hi is True else at(hi[0], not hi[1])
-        return a, max(a, b)
+        else:
+            t = marshal.loads(self._lp)
+            n = len(t) >> 1
+            if t[n] != t[-1]:
+                return _lex_scan(t[:n], lo, hi, reverse, skip)
+            a = 0 if lo is None else (bisect_right if lo[1] else bisect_left)(t, lo[0], 0, n)
+            b = n if hi is True else (bisect_left if hi[1] else bisect_right)(t, hi[0], 0, n)
+        if reverse:
+            b -= skip
+        else:
+            a += skip
+        return (a, b) if a < b else (0, 0)
 
     # -- writing -------------------------------------------------------------
     def put(self, member: bytes, score: float, limits):

@@ -59,9 +59,22 @@ def test_lex_ranges_on_listpack_out_of_lex_order_scan_as_redis(pair, members):
         _zadd(pair, "z", members)
         pair.check("ZRANGE", "z", lo, hi, "BYLEX")
         pair.check("ZRANGE", "z", hi, lo, "BYLEX", "REV")
+        for offset, count in [(1, 1), (2, 1), (2, -1), (3, 2), (-1, 1)]:
+            pair.check("ZRANGE", "z", lo, hi, "BYLEX", "LIMIT", offset, count)
+            pair.check("ZREVRANGEBYLEX", "z", hi, lo, "LIMIT", offset, count)
         pair.check("ZLEXCOUNT", "z", lo, hi)
         pair.check("ZREMRANGEBYLEX", "z", lo, hi)
         pair.check("ZRANGE", "z", 0, -1)
+
+
+def test_a_lex_limit_offset_is_passed_over_before_the_far_bound_is_checked(pair):
+    """Redis skips the offset unchecked: past a member out of range it takes one in range."""
+    _zadd(pair, "z", [(0, "b"), (1, "z"), (2, "c")])
+    assert pair.check("ZRANGE", "z", "[a", "[c", "BYLEX", "LIMIT", 2, 1) == [b"c"]
+    assert pair.check("ZRANGE", "z", "[a", "[c", "BYLEX", "LIMIT", 1, 1) == []
+    assert pair.check("ZRANGESTORE", "d", "z", "[a", "[c", "BYLEX", "LIMIT", 2, 1) == 1
+    _zadd(pair, "y", [(0, "c"), (1, "a"), (2, "b")])
+    assert pair.check("ZRANGE", "y", "[c", "[b", "BYLEX", "REV", "LIMIT", 2, 1) == [b"c"]
 
 
 def test_lex_ranges_on_a_large_set_with_mixed_scores_in_lex_order(pair):
