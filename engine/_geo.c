@@ -9,6 +9,9 @@
  *
  * ``ranges(lon, lat, radius_m, half_width_m, half_height_m)`` is
  * geohash.search_ranges_python: the score ranges of the cells a search reads.
+ * ``items(found, to_m, withdist, withhash, withcoord, raw)`` is
+ * geohash.items_python: the reply items of a search (``raw``: the reply type
+ * for RESP3's pre-encoded coordinates, None in RESP2).
  *
  * Both compute exactly what engine/geohash.py computes (decode, distance,
  * box_distance, search_ranges_python), operation for operation, with the same C library
@@ -285,9 +288,93 @@ scan(PyObject *self, PyObject *args)
     Py_RETURN_NONE;
 }
 
+/* --- replies with WITHDIST / WITHHASH / WITHCOORD ---------------------------- */
+
+static Py_ssize_t
+coord_text(char *buf, size_t size, double v)
+{
+    /* %.17Lf of the double (exact, as glibc prints it), trailing zeros and dot trimmed. */
+    int n = snprintf(buf, size, "%.17f", v);
+    while (n > 0 && buf[n - 1] == '0')
+        n--;
+    if (n > 0 && buf[n - 1] == '.')
+        n--;
+    return n;
+}
+
+static PyObject *
+items(PyObject *self, PyObject *args)
+{
+    PyObject *found, *raw;
+    double to_m;
+    int withdist, withhash, withcoord;
+    if (!PyArg_ParseTuple(args, "O!dpppO", &PyList_Type, &found, &to_m, &withdist, &withhash, &withcoord, &raw))
+        return NULL;
+    Py_ssize_t n = PyList_GET_SIZE(found);
+    PyObject *out = PyList_New(n);
+    if (out == NULL)
+        return NULL;
+    char a[64], b[64], buf[160];
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *p = PyList_GET_ITEM(found, i);
+        if (!PyTuple_Check(p) || PyTuple_GET_SIZE(p) != 5) {
+            PyErr_SetString(PyExc_TypeError, "found must hold (metres, member, score, lon, lat)");
+            goto fail;
+        }
+        PyObject *item = PyList_New(0);
+        if (item == NULL)
+            goto fail;
+        PyList_SET_ITEM(out, i, item);
+        if (PyList_Append(item, PyTuple_GET_ITEM(p, 1)) < 0)
+            goto fail;
+        PyObject *v;
+        if (withdist) {
+            double d = PyFloat_AsDouble(PyTuple_GET_ITEM(p, 0)) / to_m;
+            long long q = d == 0 ? 0 : llrint(d * 10000.0); /* geohash.format_distance */
+            int len = snprintf(buf, sizeof buf, "%s%lld.%04lld", q < 0 ? "-" : "", llabs(q) / 10000, llabs(q) % 10000);
+            v = PyBytes_FromStringAndSize(buf, len);
+            if (v == NULL || PyList_Append(item, v) < 0)
+                goto fail_v;
+            Py_DECREF(v);
+        }
+        if (withhash) {
+            v = PyLong_FromDouble(PyFloat_AsDouble(PyTuple_GET_ITEM(p, 2)));
+            if (v == NULL || PyList_Append(item, v) < 0)
+                goto fail_v;
+            Py_DECREF(v);
+        }
+        if (withcoord) {
+            Py_ssize_t la = coord_text(a, sizeof a, PyFloat_AsDouble(PyTuple_GET_ITEM(p, 3)));
+            Py_ssize_t lb = coord_text(b, sizeof b, PyFloat_AsDouble(PyTuple_GET_ITEM(p, 4)));
+            if (raw != Py_None) { /* RESP3: two doubles, pre-encoded */
+                int len = snprintf(buf, sizeof buf, "*2\r\n,%.*s\r\n,%.*s\r\n", (int)la, a, (int)lb, b);
+                PyObject *t = PyBytes_FromStringAndSize(buf, len);
+                if (t == NULL)
+                    goto fail;
+                v = PyObject_CallOneArg(raw, t);
+                Py_DECREF(t);
+            } else {
+                v = Py_BuildValue("[y#y#]", a, la, b, lb);
+            }
+            if (v == NULL || PyList_Append(item, v) < 0)
+                goto fail_v;
+            Py_DECREF(v);
+        }
+        continue;
+    fail_v:
+        Py_XDECREF(v);
+        goto fail;
+    }
+    return out;
+fail:
+    Py_DECREF(out);
+    return NULL;
+}
+
 static PyMethodDef methods[] = {
     {"scan", scan, METH_VARARGS, "Append the points of one cell within a radius or box to a list."},
     {"ranges", ranges, METH_VARARGS, "The score ranges [min, max) a search reads, in order."},
+    {"items", items, METH_VARARGS, "The reply items of a search with WITHDIST, WITHHASH or WITHCOORD."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -330,9 +330,29 @@ def scan_python(pairs, box: bool, cx: float, cy: float, p1: float, p2: float, fo
         _scan_radius(pairs, cx, cy, p1, found, limit)
 
 
+def items_python(found: list, to_m: float, withdist: bool, withhash: bool, withcoord: bool, raw) -> list:
+    """The reply items ``[member, distance?, hash?, [lon, lat]?]`` of the
+    (metres, member, score, lon, lat) points ``found``, distances in the unit
+    of ``to_m`` metres. ``raw`` is the reply type coordinates are pre-encoded
+    in for RESP3 (a pair of doubles), None for RESP2 (a pair of bulk strings)."""
+    out = []
+    for d, m, s, x, y in found:
+        item = [m]
+        if withdist:
+            item.append(format_distance(d / to_m))
+        if withhash:
+            item.append(int(s))
+        if withcoord:
+            a, b = format_coord(x), format_coord(y)
+            item.append([a, b] if raw is None else raw(b"*2\r\n,%s\r\n,%s\r\n" % (a, b)))
+        out.append(item)
+    return out
+
+
 try:
-    from engine._geo import ranges as search_ranges  # built at install (setup.py)
-    from engine._geo import scan
+    from engine._geo import items, scan  # built at install (setup.py)
+    from engine._geo import ranges as search_ranges
 except ImportError:  # a checkout run without building: the same results, slower
+    items = items_python
     search_ranges = search_ranges_python
     scan = scan_python

@@ -29,14 +29,15 @@ result that removed dst journals ``DEL dst``. Keyspace events:
 from __future__ import annotations
 
 from math import sqrt
+from operator import itemgetter
 
 from engine import errors, geohash
-from engine.commands.geo import (NO_MEMBER, coord_pair, parse_box, parse_lonlat, parse_radius)
+from engine.commands.geo import NO_MEMBER, parse_box, parse_lonlat, parse_radius
 from engine.commands.zset import get_zset
 from engine.errors import CommandError
 from engine.keyspecs import keyword_spec, spec
 from engine.notify import GENERIC, ZSET
-from engine.reply import EMPTY_ARRAY, ZERO
+from engine.reply import EMPTY_ARRAY, ZERO, Raw
 from engine.registry import command
 from engine.types.zset import ZSet, format_score
 from engine.util import parse_int
@@ -50,6 +51,7 @@ COUNT_POSITIVE = "ERR COUNT must be > 0"
 # What a command is: where the centre comes from, whether it may store.
 COORDS, MEMBER, SEARCH = 1, 2, 3
 NONE, ASC, DESC = 0, 1, 2
+_dist = itemgetter(0)
 _CHUNK = 1024
 
 
@@ -178,25 +180,9 @@ def _search_generic(c, argv, kind: int, store_ok: bool = False, search_store: bo
         return _store(c, argv, storekey, found, storedist, shape.to_m, kind == SEARCH)
     if not found:
         return EMPTY_ARRAY
-    to_m = shape.to_m
     if not (withdist or withhash or withcoord):
         return [p[1] for p in found]
-    out = []
-    fmt = geohash.format_distance
-    for d, m, s, x, y in found:
-        item = [m]
-        if withdist:
-            item.append(fmt(d / to_m))
-        if withhash:
-            item.append(int(s))
-        if withcoord:
-            item.append(coord_pair(c, x, y))
-        out.append(item)
-    return out
-
-
-def _dist(p):
-    return p[0]
+    return geohash.items(found, shape.to_m, withdist, withhash, withcoord, Raw if c.protocol == 3 else None)
 
 
 def _find(z, shape: _Shape, limit: int) -> list:

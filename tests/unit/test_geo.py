@@ -19,7 +19,7 @@ import pytest
 import engine.commands  # noqa: F401  (registers every handler)
 from engine import geohash
 from engine.keyspace import Keyspace
-from engine.reply import ZERO
+from engine.reply import ZERO, Raw
 from engine.session import Session
 from tests.support import encode, run
 from tests.support import take_effects as effects
@@ -498,6 +498,21 @@ def test_the_c_scan_computes_what_the_python_scan_computes():
         geohash.scan(pairs, box, cx, cy, p1, p2, a, limit)
         geohash.scan_python(pairs, box, cx, cy, p1, p2, b, limit)
         assert a == b
+
+
+def test_the_c_reply_items_are_the_python_ones():
+    if geohash.items is geohash.items_python:
+        pytest.skip("engine._geo is not built")
+    rnd = random.Random(7)
+    found = [(rnd.choice([0.0, 0.00005, 0.00025, rnd.uniform(0, 2e7), rnd.uniform(0, 10)]), b"m%d" % i,
+              float(rnd.randrange(2**52)), rnd.choice([180.0, -180.0, 0.0, -0.0, rnd.uniform(-180, 180)]),
+              rnd.choice([geohash.LAT_MAX, geohash.LAT_MIN, 1e-20, rnd.uniform(-85, 85)])) for i in range(500)]
+    for to_m in geohash.UNITS.values():
+        for flags in ((True, False, False), (False, True, False), (False, False, True), (True, True, True)):
+            for raw in (None, Raw):
+                got, want = geohash.items(found, to_m, *flags, raw), geohash.items_python(found, to_m, *flags, raw)
+                assert got == want
+                assert [list(map(type, x)) for x in got] == [list(map(type, x)) for x in want]
 
 
 def test_the_c_cells_are_the_python_cells():
