@@ -67,8 +67,8 @@ CHANNEL_ARGS = {
 
 
 _NEEDS: dict = {}
-_ONE, _SPECS = object(), object()
-# Command -> (how its keys are found: _ONE | _SPECS | None, the permission a
+_ONE, _GETKEYS, _SPECS = object(), object(), object()
+# Command -> (how its keys are found: _ONE | _GETKEYS | _SPECS | None, the permission a
 # _ONE key needs, its CHANNEL_ARGS or None): worked out once per command.
 _PLANS: dict = {}
 
@@ -93,6 +93,8 @@ def _plan(cmd) -> tuple:
     spec = cmd._one_spec
     if spec is not None and cmd.getkeys is None and spec.simple_range() == (1, 0, 1):
         return _ONE, _need(spec.flags), channels
+    if cmd.getkeys is not None and any(s.needs_getkeys for s in cmd.key_specs):  # as keyspecs.find decides
+        return _GETKEYS, 0, channels
     return _SPECS, 0, channels
 
 
@@ -349,7 +351,7 @@ class Selector:
                 if len(argv) > 1 and not self._matcher(need)(argv[1]):
                     return DENIED_KEY, 1
             else:
-                for pos, flags in cmd.keys_and_flags(argv):
+                for pos, flags in (cmd.getkeys(argv) if keys is _GETKEYS else cmd.keys_and_flags(argv)):
                     if not self._matcher(_need(flags))(argv[pos]):
                         return DENIED_KEY, pos
         if channels is not None and not self.allchannels:
