@@ -7,6 +7,7 @@
  * is true, a box ``p1`` wide and ``p2`` high (metres) centred there. It stops
  * once ``found`` holds ``limit`` entries (0: no limit).
  *
+ * ``encode(lon, lat)`` is geohash.encode at 26 bits a coordinate (GEOADD's score).
  * ``ranges(lon, lat, radius_m, half_width_m, half_height_m)`` is
  * geohash.search_ranges_python: the score ranges of the cells a search reads.
  * ``items(found, to_m, withdist, withhash, withcoord, raw)`` is
@@ -178,6 +179,15 @@ cells(double lon, double lat, int step, uint64_t *bits, uint64_t *around)
     *bits = encode(lon, lat, step);
     for (int i = 0; i < 8; i++)
         around[i] = move(*bits, step, AROUND[i][0], AROUND[i][1]);
+}
+
+static PyObject *
+encode_point(PyObject *self, PyObject *args)
+{
+    double lon, lat;
+    if (!PyArg_ParseTuple(args, "dd", &lon, &lat))
+        return NULL;
+    return PyLong_FromUnsignedLongLong(encode(lon, lat, 26));
 }
 
 static PyObject *
@@ -373,6 +383,7 @@ fail:
 
 static PyMethodDef methods[] = {
     {"scan", scan, METH_VARARGS, "Append the points of one cell within a radius or box to a list."},
+    {"encode", encode_point, METH_VARARGS, "The 52-bit score of a point (checked to be within the limits)."},
     {"ranges", ranges, METH_VARARGS, "The score ranges [min, max) a search reads, in order."},
     {"items", items, METH_VARARGS, "The reply items of a search with WITHDIST, WITHHASH or WITHCOORD."},
     {NULL, NULL, 0, NULL},

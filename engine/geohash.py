@@ -351,8 +351,13 @@ def items_python(found: list, to_m: float, withdist: bool, withhash: bool, withc
 
 try:
     from engine._geo import items, scan  # built at install (setup.py)
+    from engine._geo import encode as score_of
     from engine._geo import ranges as search_ranges
 except ImportError:  # a checkout run without building: the same results, slower
+    def score_of(lon: float, lat: float) -> int:
+        """A point's 52-bit score (GEOADD's): ``encode`` at 26 bits a coordinate."""
+        return encode(lon, lat)
+
     items = items_python
     search_ranges = search_ranges_python
     scan = scan_python

@@ -95,7 +95,7 @@ def geoadd(c, argv):
     n = len(argv)
     i = 2
     nx = xx = False
-    while i < n:
+    while i < n and argv[i][:1].isalpha():  # (a longitude starts with a digit, sign or dot)
         a = argv[i].upper()
         if a not in _GEOADD_FLAGS:
             break
@@ -104,10 +104,12 @@ def geoadd(c, argv):
         i += 1
     if (n - i) % 3 or (nx and xx):
         raise CommandError(errors.SYNTAX)
-    out = [b"ZADD"] + argv[1:i]
+    out = argv[:i]
+    out[0] = b"ZADD"
+    score_of = geohash.score_of
     for j in range(i, n, 3):
         x, y = parse_lonlat(argv[j], argv[j + 1])
-        out.append(b"%d" % geohash.encode(x, y))
+        out.append(b"%d" % score_of(x, y))
         out.append(argv[j + 2])
     return zadd(c, out)
 

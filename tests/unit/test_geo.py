@@ -515,6 +515,14 @@ def test_the_c_reply_items_are_the_python_ones():
                 assert [list(map(type, x)) for x in got] == [list(map(type, x)) for x in want]
 
 
+def test_the_c_score_is_the_python_score():
+    rnd = random.Random(8)
+    for _ in range(5000):
+        x = rnd.choice([180.0, -180.0, 0.0, rnd.uniform(-180, 180)])
+        y = rnd.choice([geohash.LAT_MAX, geohash.LAT_MIN, 0.0, rnd.uniform(geohash.LAT_MIN, geohash.LAT_MAX)])
+        assert geohash.score_of(x, y) == geohash.encode(x, y)
+
+
 def test_the_c_cells_are_the_python_cells():
     if geohash.search_ranges is geohash.search_ranges_python:
         pytest.skip("engine._geo is not built")
