@@ -111,6 +111,27 @@ xzero_run(const uint8_t *p, const uint8_t *end)
     return (((long)(p[0] & 0x3f) << 8) | (p + 1 < end ? p[1] : 0)) + 1;
 }
 
+/* Decode the opcode at *p (before end) and step past it: its run, and its
+ * register value (0 for ZERO and XZERO). */
+static inline long
+next_op(const uint8_t **p, const uint8_t *end, int *value)
+{
+    const uint8_t *q = *p;
+    if (*q < 0x40) {
+        *value = 0;
+        *p = q + 1;
+        return *q + 1;
+    }
+    if (*q < 0x80) {
+        *value = 0;
+        *p = q + 2;
+        return xzero_run(q, end);
+    }
+    *value = ((*q >> 2) & 0x1f) + 1;
+    *p = q + 1;
+    return (*q & 3) + 1;
+}
+
 /* Fill the 12288 register bytes ``regs`` from the sparse opcodes of s; 0, or
  * -1 when they do not cover exactly NREG registers. */
 static int
@@ -120,26 +141,12 @@ sparse_to_regs(const uint8_t *s, Py_ssize_t len, uint8_t *regs)
     long idx = 0;
     memset(regs, 0, DENSE_SIZE - HDR);
     while (p < end) {
-        long run;
-        if (*p < 0x40) {
-            run = *p + 1;
-            if (idx + run > NREG)
-                return -1;
-            p++;
-        } else if (*p < 0x80) {
-            run = xzero_run(p, end);
-            if (idx + run > NREG)
-                return -1;
-            p += 2;
-        } else {
-            int v = ((*p >> 2) & 0x1f) + 1;
-            run = (*p & 3) + 1;
-            if (idx + run > NREG)
-                return -1;
-            for (long j = 0; j < run; j++)
-                dset(regs, idx + j, v);
-            p++;
-        }
+        int value;
+        long run = next_op(&p, end, &value);
+        if (idx + run > NREG)
+            return -1;
+        for (long j = 0; value && j < run; j++)
+            dset(regs, idx + j, value);
         idx += run;
     }
     return idx == NREG ? 0 : -1;
@@ -216,22 +223,21 @@ sparse_set(scratch *s, long index, int count, long long max_bytes)
     if (count > VAL_MAX)
         return PROMOTE;
     uint8_t *base = s->p;
+    const uint8_t *q = base + HDR, *stop = base + s->len;
     Py_ssize_t p = HDR, end = s->len, prev = -1;
     long first = 0, run = 0;
-    int kind = 0;
-    while (p < end) {
-        uint8_t b = base[p];
-        kind = b < 0x40 ? 0 : b < 0x80 ? 1 : 2;
-        run = kind == 0 ? b + 1 : kind == 1 ? xzero_run(base + p, base + end) : (b & 3) + 1;
+    int value = 0;
+    while (q < stop) {
+        run = next_op(&q, stop, &value);
         if (index <= first + run - 1)
             break;
         prev = p;
-        p += kind == 1 ? 2 : 1;
+        p = q - base;
         first += run;
     }
-    if (run == 0 || p >= end)
+    if (p >= end) /* no opcode covers the register */
         return -1;
-    int value = kind == 2 ? ((base[p] >> 2) & 0x1f) + 1 : 0;
+    int kind = base[p] < 0x40 ? 0 : base[p] < 0x80 ? 1 : 2;
     if (kind == 2 && value >= count)
         return 0;
     if (run == 1 && kind != 1) {
@@ -296,8 +302,31 @@ store(PyObject *buf, scratch *s)
 
 /* --- the operations --------------------------------------------------------- */
 
-/* pfadd(buf, elements, start, max_bytes): add elements[start:] (a list or
- * tuple of bytes) to the HLL in buf. */
+static inline int
+dense_raise(uint8_t *regs, long index, int count)
+{
+    if (dget(regs, index) >= count)
+        return 0;
+    dset(regs, index, count);
+    return 1;
+}
+
+/* Raise register index of the scratch value (sparse or dense) to count: 1
+ * changed, 0 not, -1 damaged. */
+static int
+scratch_raise(scratch *s, long index, int count, long long max_bytes)
+{
+    if (s->p[4] == ENC_SPARSE) {
+        int r = sparse_set(s, index, count, max_bytes);
+        if (r != PROMOTE)
+            return r;
+        if (promote(s) < 0)
+            return -1;
+    }
+    return dense_raise(s->p + HDR, index, count);
+}
+
+/* Add elements[start:] (a list or tuple, of bytes) to the HLL in buf. */
 static PyObject *
 pfadd_seq(PyObject *buf, PyObject *elements, Py_ssize_t start, long long max_bytes)
 {
@@ -310,55 +339,26 @@ pfadd_seq(PyObject *buf, PyObject *elements, Py_ssize_t start, long long max_byt
         }
     }
     uint8_t *v = (uint8_t *)PyByteArray_AS_STRING(buf);
-    int changed = 0;
+    int changed = 0, count, r = 0;
     long index;
-    int count, r;
-    if (v[4] == ENC_DENSE) {
-        for (i = start; i < n; i++) {
-            index_count_of((uint8_t *)PyBytes_AS_STRING(items[i]), PyBytes_GET_SIZE(items[i]), &index, &count);
-            if (dget(v + HDR, index) < count) {
-                dset(v + HDR, index, count);
-                changed = 1;
-            }
-        }
-        if (changed)
-            v[15] |= STALE;
-        return PyLong_FromLong(changed);
-    }
-    scratch s;
-    if (scratch_of(&s, buf, 3 * (n - start)) < 0)
+    scratch s = {NULL, 0, 0};
+    if (v[4] == ENC_SPARSE && scratch_of(&s, buf, 3 * (n - start)) < 0)
         return NULL;
-    for (i = start; i < n; i++) {
+    for (i = start; i < n && r >= 0; i++) {
         index_count_of((uint8_t *)PyBytes_AS_STRING(items[i]), PyBytes_GET_SIZE(items[i]), &index, &count);
-        if (s.p[4] == ENC_DENSE) {
-            r = dget(s.p + HDR, index) < count;
-            if (r)
-                dset(s.p + HDR, index, count);
-        } else {
-            r = sparse_set(&s, index, count, max_bytes);
-            if (r == PROMOTE) {
-                if (promote(&s) < 0) {
-                    r = -1;
-                } else {
-                    r = dget(s.p + HDR, index) < count;
-                    if (r)
-                        dset(s.p + HDR, index, count);
-                }
-            }
-        }
-        if (r < 0) {
-            PyMem_Free(s.p);
-            return PyLong_FromLong(-1);
-        }
-        changed |= r;
+        r = s.p ? scratch_raise(&s, index, count, max_bytes) : dense_raise(v + HDR, index, count);
+        changed |= r > 0;
     }
-    if (changed) {
+    if (r < 0)
+        changed = -1;
+    else if (changed && s.p) {
         s.p[15] |= STALE;
         if (store(buf, &s) < 0) {
             PyMem_Free(s.p);
             return NULL;
         }
-    }
+    } else if (changed)
+        v[15] |= STALE;
     PyMem_Free(s.p);
     return PyLong_FromLong(changed);
 }
@@ -420,21 +420,12 @@ merge(PyObject *self, PyObject *args)
     } else {
         const uint8_t *p = v + HDR, *end = v + vb.len;
         while (p < end) {
-            long run;
-            int value = 0;
-            if (*p < 0x40) {
-                run = *p + 1;
-            } else if (*p < 0x80) {
-                run = xzero_run(p, end);
-            } else {
-                run = (*p & 3) + 1;
-                value = ((*p >> 2) & 0x1f) + 1;
-            }
+            int value;
+            long run = next_op(&p, end, &value);
             if (i + run > NREG) { /* damaged: a run past the last register */
                 i = -1;
                 break;
             }
-            p += *p >= 0x40 && *p < 0x80 ? 2 : 1;
             if (!value)
                 i += run;
             for (; value && run; run--, i++)
@@ -460,8 +451,8 @@ set_registers(PyObject *self, PyObject *args)
     long i;
     if (v[4] == ENC_DENSE) {
         for (i = 0; i < NREG; i++)
-            if (max[i] && dget(v + HDR, i) < max[i])
-                dset(v + HDR, i, max[i]);
+            if (max[i])
+                dense_raise(v + HDR, i, max[i]);
         v[15] |= STALE;
         Py_RETURN_NONE;
     }
@@ -471,18 +462,9 @@ set_registers(PyObject *self, PyObject *args)
     scratch s;
     if (scratch_of(&s, buf, 3 * set) < 0)
         return NULL;
-    for (i = 0; i < NREG; i++) {
-        int count = max[i];
-        if (!count)
-            continue;
-        if (s.p[4] == ENC_DENSE) {
-            if (dget(s.p + HDR, i) < count)
-                dset(s.p + HDR, i, count);
-        } else if (sparse_set(&s, i, count, max_bytes) == PROMOTE && promote(&s) == 0) {
-            if (dget(s.p + HDR, i) < count)
-                dset(s.p + HDR, i, count);
-        }
-    }
+    for (i = 0; i < NREG; i++)
+        if (max[i])
+            scratch_raise(&s, i, max[i], max_bytes); /* damage: that register is skipped, as Redis does */
     s.p[15] |= STALE;
     int r = store(buf, &s);
     PyMem_Free(s.p);
@@ -574,20 +556,9 @@ count(PyObject *self, PyObject *arg)
         const uint8_t *p = v + HDR, *end = v + vb.len;
         long idx = 0;
         while (p < end) {
-            long run;
-            if (*p < 0x40) {
-                run = *p + 1;
-                hist[0] += run;
-                p++;
-            } else if (*p < 0x80) {
-                run = xzero_run(p, end);
-                hist[0] += run;
-                p += 2;
-            } else {
-                run = (*p & 3) + 1;
-                hist[((*p >> 2) & 0x1f) + 1] += run;
-                p++;
-            }
+            int value;
+            long run = next_op(&p, end, &value);
+            hist[value] += run;
             idx += run;
         }
         if (idx != NREG) {
