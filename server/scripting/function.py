@@ -36,11 +36,13 @@ _NAME_ERR = "ERR {} names can only contain letters, numbers, or underscores(_) a
 
 
 class Function:
-    __slots__ = ("name", "callback", "flags", "description", "library")
+    __slots__ = ("name", "callback", "flags", "description", "library", "text", "no_writes")
 
     def __init__(self, name, callback, flags, description, library):
         self.name, self.callback, self.flags = name, callback, flags
         self.description, self.library = description, library
+        self.text = name.decode("utf-8", "replace")  # (as error texts name it)
+        self.no_writes = b"no-writes" in flags
 
 
 class Library:
@@ -349,10 +351,10 @@ def _fcall(c, argv, ro: bool):
     if fn is None:
         raise CommandError("ERR Function not found")
     n = numkeys(argv)
-    if ro and b"no-writes" not in fn.flags:
+    if ro and not fn.no_writes:
         raise CommandError(errors.SCRIPT_WRITE_FLAG_RO)
     vm = scripting.function_vm
-    run = ScriptRun(c, ro or b"no-writes" in fn.flags, fn.name.decode("utf-8", "replace"), "function")
+    run = ScriptRun(c, ro or fn.no_writes, fn.text, "function")
     return scripting.run(c, vm, vm.run_function, fn.callback, n, argv[3:], run, "user_function")
 
 

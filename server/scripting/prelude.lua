@@ -200,10 +200,14 @@ function api.run(f, nkeys, ...)
   return classify(xpcall(f, on_error))
 end
 
--- FCALL: the function takes (keys, args).
+-- FCALL: the function takes (keys, args), handed over through upvalues
+-- rather than a new closure per call (one function runs at a time).
+local fn_f, fn_keys, fn_argv
+local function call_function() return fn_f(fn_keys, fn_argv) end
 function api.run_function(f, nkeys, ...)
-  local keys, argv = split_args(nkeys, ...)
-  return classify(xpcall(function() return f(keys, argv) end, on_error))
+  fn_f = f
+  fn_keys, fn_argv = split_args(nkeys, ...)
+  return classify(xpcall(call_function, on_error))
 end
 
 -- Tables for cmsgpack.unpack, filled one key at a time as Redis's library

@@ -221,6 +221,8 @@ class Scripting:
             ok, kind, res = r
             if kind == 0:
                 return vm.to_reply(res)
+            if kind == 2 and res == b"OK":  # (redis.call's +OK handed back: pre-encoded)
+                return OK
         else:
             ok, kind, res = r[0], 0, r[1]
         if not ok:
