@@ -16,7 +16,9 @@ is ``zadd``, and a pair that gives a member the score it has changes nothing.
 Replies: coordinates as Redis prints them (``%.17Lf`` trimmed: a bulk string
 in RESP2, a double in RESP3, written pre-encoded here since Keel's doubles
 print with ``%.17g``); distances with four decimals, a bulk string in both
-protocols.
+protocols. Known gap: a script that called ``redis.setresp(3)`` gets the
+coordinates as strings where Redis gives doubles (scripts run their calls
+as RESP2, and no reply value is a double printed ``%.17Lf``).
 """
 
 from __future__ import annotations
