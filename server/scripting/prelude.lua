@@ -123,19 +123,53 @@ local scope = env  -- what scripts' code sees as its globals (a view once sealed
 
 local viewed = setmetatable({}, {__mode = 'k'})  -- read-only view -> its table
 local READONLY = 'Attempt to modify a readonly table'
+local getinfo = dbg.getinfo
+
+-- An argument error of the Lua function a wrapper below called (through
+-- pcall, so named '?'), raised as the wrapper's own: with the name the
+-- script called it by, at the script's line, as the function itself says it.
+local function raise_as(msg)
+  local info = getinfo(2, 'n')
+  local name = info and info.name or '?'
+  error((msg:gsub("to '%?'", "to '" .. name .. "'", 1)), 3)
+end
+
+-- f(...) with a view as its first argument replaced by the viewed table.
+local function seen_through(f, ...)
+  local v = viewed[(...)]
+  if v ~= nil then return raw_pcall(f, v, select(2, ...)) end
+  return raw_pcall(f, ...)
+end
+
 do
   local rawget, rawset, setmetatable, next, pairs = rawget, rawset, setmetatable, next, pairs
-  env.rawget = function(t, k) return rawget(viewed[t] or t, k) end
-  env.rawset = function(t, k, v)
-    if viewed[t] then error(READONLY, 0) end
-    return rawset(t, k, v)
+  env.rawget = function(...)
+    local ok, r = seen_through(rawget, ...)
+    if not ok then raise_as(r) end
+    return r
   end
-  env.setmetatable = function(t, mt)
-    if viewed[t] then error(READONLY, 0) end
-    return setmetatable(t, mt)
+  env.next = function(...)
+    local ok, k, v = seen_through(next, ...)
+    if not ok then raise_as(k) end
+    return k, v
   end
-  env.next = function(t, k) return next(viewed[t] or t, k) end
-  env.pairs = function(t) return pairs(viewed[t] or t) end
+  env.pairs = function(...)
+    local ok, f, t, k = seen_through(pairs, ...)
+    if not ok then raise_as(f) end
+    return f, t, k
+  end
+  env.rawset = function(...)
+    if viewed[(...)] then error(READONLY, 0) end
+    local ok, r = raw_pcall(rawset, ...)
+    if not ok then raise_as(r) end
+    return r
+  end
+  env.setmetatable = function(...)
+    if viewed[(...)] then error(READONLY, 0) end
+    local ok, r = raw_pcall(setmetatable, ...)
+    if not ok then raise_as(r) end
+    return r
+  end
 end
 
 -- The library functions written in Python are userdata to Lua: type() calls
@@ -144,7 +178,9 @@ end
 local py_functions = setmetatable({}, {__mode = 'k'})
 do
   local type = type
-  env.type = function(v)
+  env.type = function(...)
+    if select('#', ...) == 0 then raise_as("bad argument #1 to '?' (value expected)") end
+    local v = ...
     local t = type(v)
     if t == 'userdata' and py_functions[v] then return 'function' end
     return t

@@ -173,6 +173,14 @@ SEEN = [  # what scripts see of the tables
     "return rawget(_G, 'struct') ~= nil", "local n = 0 for k, v in pairs(struct) do n = n + 1 end return n",
     "local t = {} for k, v in pairs(cmsgpack) do t[#t + 1] = k end return t", "return next(struct) ~= nil",
     "return {cmsgpack._NAME, cmsgpack._VERSION, cmsgpack._COPYRIGHT, cmsgpack._DESCRIPTION}",
+    # the functions that see through the read-only views keep their own errors
+    "local x = type() return x", "local a = pairs(nil) return a", "local a = rawget(nil, 1) return a",
+    "local a = rawset(1, 1, 1) return a", "local a = next(1) return a", "local a = setmetatable(1, {}) return a",
+    "local a = rawget({}) return a", "local ty = type local a = ty() return a",
+    "local a = setmetatable(setmetatable({}, {__metatable = 1}), {}) return a",
+    "return {type(nil), type(1), type('x'), type({}), type(type), type(cjson.null)}",
+    "local t = setmetatable({}, {__index = {a = 1}}) return {t.a, rawget(t, 'a') == nil}",
+    "local t = {} rawset(t, 'k', 'v') return {t.k, next({})}",
 ]
 
 
