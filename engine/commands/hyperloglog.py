@@ -44,8 +44,6 @@ NO_KEY = "ERR The specified key does not exist"
 NOT_SPARSE = "ERR HLL encoding is not sparse"
 UNKNOWN_SUB = "ERR Unknown PFDEBUG subcommand '{}'"
 
-_INVALID = CommandError(INVALID)
-
 
 def _hll_value(v):
     """``v`` when it is an HLL string; the WRONGTYPE errors otherwise."""
@@ -101,7 +99,7 @@ def pfadd(c, argv):
         r = hll.pfadd(v, argv, 2, ks.limits.hll_sparse_max_bytes)
         if r <= 0:
             if r:
-                raise _INVALID
+                raise CommandError(INVALID)
             return ZERO
         ks.changed(db, key)
     ks.effects.append((db.index, argv))
@@ -124,7 +122,7 @@ def pfcount(c, argv):
         for key in argv[1:]:
             v = _read(c, key)
             if v is not None and not hll.merge(regs, v):
-                raise _INVALID
+                raise CommandError(INVALID)
         return hll.count_raw(regs)
     key = argv[1]
     v = _read(c, key)
@@ -135,7 +133,7 @@ def pfcount(c, argv):
         return card
     card = hll.count(v)
     if card < 0:
-        raise _INVALID
+        raise CommandError(INVALID)
     buf = writable_string(c, key, v)
     hll.store_cache(buf, card)
     c.db.touched(key)
@@ -159,13 +157,13 @@ def pfmerge(c, argv):
         if v[4] == hll.DENSE:
             dense = True
         if not hll.merge(regs, v):
-            raise _INVALID
+            raise CommandError(INVALID)
     key = argv[1]
     db = c.db
     v = db.get(key)
     buf = bytearray(hll.EMPTY) if v is None else writable_string(c, key, v)
     if dense and not hll.to_dense(buf):
-        raise _INVALID  # unreachable: merge() above accepted this value
+        raise CommandError(INVALID)  # unreachable: merge() above accepted this value
     hll.set_registers(buf, regs, _max_bytes(c))
     if v is None:
         db.set(key, buf)
@@ -211,7 +209,7 @@ def pfdebug(c, argv):
 def _to_dense(c, argv, key, v) -> bytearray:
     buf = writable_string(c, key, v)
     if not hll.to_dense(buf):
-        raise _INVALID
+        raise CommandError(INVALID)
     c.db.touched(key)
     c.emit(argv)
     return buf
