@@ -31,7 +31,7 @@ from engine.errors import CommandError
 from engine.registry import TABLE
 from engine.reply import OK, Status
 from server.acl import script_acl_check
-from server.scripting.vm import LuaMemoryError, LuaVM
+from server.scripting.vm import LuaMemoryError, LuaVM, line_text
 
 _MULTI = [b"MULTI"]
 _EXEC = [b"EXEC"]
@@ -233,9 +233,9 @@ class Scripting:
             raise CommandError(errors.SCRIPT_FAILED.format(
                 msg.decode("utf-8", "replace"), run.name, chunk, int(line or 0)))
         if kind == 1:
-            return CommandError(res.decode("utf-8", "replace"))
+            return CommandError(line_text(res))
         if kind == 2:
-            return Status(res.decode("utf-8", "replace"))
+            return Status(line_text(res))
         return vm.to_reply(res)
 
     def kill(self, kind: str):

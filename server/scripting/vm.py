@@ -253,10 +253,10 @@ class LuaVM:
             raise CommandError("ERR reached lua stack limit")
         err = v[b"err"]
         if type(err) is bytes:
-            return CommandError(err.decode("utf-8", "replace"))
+            return CommandError(line_text(err))
         ok = v[b"ok"]
         if type(ok) is bytes:
-            return Status(ok.decode("utf-8", "replace"))
+            return Status(line_text(ok))
         d = v[b"double"]
         if d is not None and type(d) in (int, float):
             return float(d)
@@ -280,6 +280,14 @@ class LuaVM:
                 return out
             out.append(self.to_reply(x, depth + 1))
             i += 1
+
+
+def line_text(s: bytes) -> str:
+    """A status or error text a script returns, as one line: CR and LF
+    become spaces, as Redis makes them (they would end the reply early)."""
+    if b"\r" in s or b"\n" in s:
+        s = s.replace(b"\r", b" ").replace(b"\n", b" ")
+    return s.decode("utf-8", "replace")
 
 
 def _argv(args: list) -> list:

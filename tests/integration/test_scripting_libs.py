@@ -184,6 +184,20 @@ SEEN = [  # what scripts see of the tables
 ]
 
 
+# Status and error texts a script returns are one line, CR and LF made spaces
+# (else they would end the reply early and break the connection's stream).
+ONE_LINE = [
+    "return {ok='a\\r\\nb'}", "return {err='a\\r\\nb'}", "return redis.status_reply('x\\ny')",
+    "return redis.error_reply('x\\ry z')", "return {1, {ok='p\\nq'}, {err='r\\ns'}}",
+]
+
+
+@pytest.mark.parametrize("script", ONE_LINE, ids=lambda s: s[:50])
+def test_status_and_error_texts_stay_one_line(pair, script):
+    pair.check("EVAL", script, "0")
+    pair.check("PING")
+
+
 @pytest.mark.parametrize("script", CMSGPACK + CMSGPACK_ERRORS, ids=lambda s: s[:50])
 def test_cmsgpack_matches_redis(pair, script):
     pair.check("EVAL", script, "0")
