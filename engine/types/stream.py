@@ -250,13 +250,19 @@ class Stream:
         master = self._firsts[-1]
         d = i[0] - master[0]
         q = (i[1] - master[1]) & UINT64_MAX
-        n = (2 if 0 <= d <= 127 else _delta_size(d)) + (2 if q <= 127 else _delta_size(q))
+        # flags, ms and seq differences, the element count: 2 bytes each when small
+        n = 8 + (0 if 0 <= d < 128 else 1 if d < 4096 else _delta_size(d) - 2) + \
+            (0 if q < 128 else _delta_size(q) - 2)
         if names == mf:
             v = tuple(fv[1::2])
-            n += 2 + sum(map(str_size, v)) + int_size(len(v) + 3)
+            if len(v) > 124:
+                n += int_size(len(v) + 3) - 2
         else:
             v = list(fv)
-            n += 2 + int_size(len(v) // 2) + sum(map(str_size, v)) + int_size(len(v) + 4)
+            n += int_size(len(v) // 2) + int_size(len(v) + 4) - 2
+        for x in v:  # str_size, its common case written out
+            k = len(x)
+            n += k + 2 if k < 64 and not (k and x[0] in _INT_START) else str_size(x)
         self._tail_lp += n
         ids.append(i)
         vals.append(v)
