@@ -311,7 +311,10 @@ class Connection(asyncio.Protocol):
                 n = sum(map(len, cmds))  # (a top-level bytes value over-counts: the slow path is right too)
             except TypeError:
                 n = 0  # a None or an int: the loop below hands it to the slow path
-            if data.count(b"$") < n:
+            # Likewise every request starts with `*`: hiredis also returns a
+            # top-level `~` set, `>` push or `|` attribute as a list, where
+            # Redis reads an inline command ("~1").
+            if data.count(b"$") < n or data.count(b"*") < len(cmds):
                 self._to_slow_path([], [], data)  # nothing ran: the slow path names the error
                 return
         else:
@@ -400,7 +403,7 @@ class Connection(asyncio.Protocol):
                     handler, check, cmd = entry
                     if check:
                         b"".join(argv)  # TypeError unless every argument is a bulk string
-            except (TypeError, IndexError):
+            except (TypeError, LookupError):  # KeyError: a RESP3 map where a request belongs
                 entry = None
             if entry is None:  # not on the fast path (or not a request of bulk strings)
                 if not _bulk_strings(argv):

@@ -112,6 +112,22 @@ def test_foreign_elements_get_redis_protocol_error_not_a_silent_close(pair, keel
     assert closed and b"Protocol error" in reply
 
 
+TOP_LEVEL_VALUES = {
+    # Found by the protocol fuzzer ("Fatal error on transport ... KeyError: 0"
+    # in the log, the connection dropped without a reply): a RESP3 map where
+    # a request belongs, in a pipelined read, was indexed like an argv.
+    "map_between_requests": b"*1\r\n$4\r\nPING\r\n%1\r\n$1\r\na\r\n$1\r\nb\r\n*1\r\n$4\r\nPING\r\n",
+    "empty_map_between_requests": b"*1\r\n$4\r\nPING\r\n%0\r\n*1\r\n$4\r\nPING\r\n",
+    "set_between_requests": b"*1\r\n$4\r\nPING\r\n~1\r\n$1\r\na\r\n*1\r\n$4\r\nPING\r\n",
+}
+
+
+@pytest.mark.parametrize("data", list(TOP_LEVEL_VALUES.values()), ids=list(TOP_LEVEL_VALUES))
+def test_resp3_values_where_a_request_belongs_are_read_as_redis_reads_them(pair, keel, redis_ref, data):
+    reply, closed = same(keel, redis_ref, data)
+    assert reply.startswith(b"+PONG\r\n")
+
+
 WORDS = {
     # sdssplitargs ends an unquoted word at space, tab, CR, LF only: \v and \f
     # belong to the word (they separate words only before one starts).
