@@ -18,7 +18,7 @@ Conversions, as Redis documents them:
   ``{big_number=…}``, verbatim -> ``{verbatim_string=…}``.
 * Lua -> reply (what a script returns): number -> integer (truncated),
   string -> bulk, true -> 1, false/nil -> nil, ``{ok=…}`` -> status,
-  ``{err=…}`` -> error, ``{double=…}``, ``{map=…}``, ``{set=…}``,
+  ``{err=…}`` -> error (CR and LF in those two made spaces), ``{double=…}``, ``{map=…}``, ``{set=…}``,
   ``{big_number=…}``, ``{verbatim_string=…}`` -> their RESP3 types (their
   RESP2 forms for a RESP2 client), other tables -> arrays up to the first nil.
 
