@@ -98,32 +98,39 @@ def start_server(use_redis: bool, extra: list[str], port: int):
 
 
 def parse_junit(path: str, skips: dict[str, int], times: list[tuple[float, str]]):
-    """(counts, failures) of one junit report; skip reasons and test times added to the others."""
-    counts = {"passed": 0, "failed": 0, "skipped": 0}
+    """(counts, failures) of one junit report; skip reasons and test times added to the others.
+
+    A test that failed and then failed its teardown appears twice in the
+    report: it is counted once, with both messages."""
+    outcome: dict[str, str] = {}
     failures: list[tuple[str, str]] = []
-    if not os.path.exists(path):
-        return counts, failures
-    for case in ET.parse(path).getroot().iter("testcase"):
-        tid = f"{case.get('classname', '')}::{case.get('name', '')}"
-        times.append((float(case.get("time") or 0), tid))
-        bad = case.find("failure")
-        if bad is None:
-            bad = case.find("error")
-        if bad is not None:
-            counts["failed"] += 1
-            failures.append((tid, (bad.get("message") or "").splitlines()[0][:200]
-                             if bad.get("message") else ""))
-        elif case.find("skipped") is not None:
-            counts["skipped"] += 1
-            reason = case.find("skipped").get("message") or ""
-            skips[reason] = skips.get(reason, 0) + 1
-        else:
-            counts["passed"] += 1
+    if os.path.exists(path):
+        for case in ET.parse(path).getroot().iter("testcase"):
+            tid = f"{case.get('classname', '')}::{case.get('name', '')}"
+            times.append((float(case.get("time") or 0), tid))
+            bad = case.find("failure")
+            if bad is None:
+                bad = case.find("error")
+            skipped = case.find("skipped")
+            if bad is not None:
+                outcome[tid] = "failed"
+                failures.append((tid, (bad.get("message") or "").split("\n")[0][:200]))
+            elif skipped is not None:
+                outcome.setdefault(tid, "skipped")
+                reason = skipped.get("message") or ""
+                skips[reason] = skips.get(reason, 0) + 1
+            else:
+                outcome.setdefault(tid, "passed")
+    counts = {"passed": 0, "failed": 0, "skipped": 0}
+    for state in outcome.values():
+        counts[state] += 1
     return counts, failures
 
 
 def run_file(python: str, sdist: str, test_file: str, url: str, args, skips, times):
-    junit = tempfile.mktemp(prefix="redispy-", suffix=".xml")
+    fd, junit = tempfile.mkstemp(prefix="redispy-", suffix=".xml")
+    os.close(fd)
+    os.unlink(junit)  # (pytest writes it; its absence afterwards means pytest died first)
     cmd = [python, "-m", "pytest", test_file, "-q", "-p", "no:cacheprovider",
            f"--redis-url={url}", f"--redis-mod-url={url}", "-m", DESELECT,
            f"--junitxml={junit}", f"--timeout={args.timeout}"]
