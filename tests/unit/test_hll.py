@@ -55,20 +55,23 @@ def test_a_new_hll_is_one_xzero_with_a_stale_cache():
     assert hll.count(hll.EMPTY) == 0
 
 
-def test_murmur64a_of_known_inputs():
-    # Reference values of MurmurHash64A with seed 0xadc83b19 (the empty string: the finaliser alone).
-    h = (0xADC83B19 * 1) & ((1 << 64) - 1)
-    h ^= h >> 47
-    h = (h * 0xC6A4A7935BD1E995) & ((1 << 64) - 1)
-    h ^= h >> 47
-    assert hll.murmur64a(b"") == h
-    # every tail length and a block: index and count agree with C, and counts stay in 1..51
-    for n in range(20):
-        data = bytes(range(n))
-        index, count = hll.index_count(data)
-        assert 0 <= index < hll.REGISTERS and 1 <= count <= 51
-        if hll.ACCELERATED:
-            assert hll.C.index_count(data) == (index, count)
+@pytest.mark.parametrize("n", range(18))
+def test_the_register_and_count_of_an_element_are_redis_s(redis_ref, n):
+    """Every tail length of MurmurHash64A (0..7 bytes past the 8-byte blocks):
+    the one register redis-server sets for a lone element is ours."""
+    ref = redis_ref.client()
+    try:
+        for element in (bytes(range(n)), b"\xff" * n, b"k" * n):
+            ref.call("DEL", "one")
+            ref.call("PFADD", "one", element)
+            regs = ref.call("PFDEBUG", "GETREG", "one")
+            set_ = [(i, r) for i, r in enumerate(regs) if r]
+            assert set_ == [hll.index_count(element)]
+            assert hll.PY.index_count(element) == hll.index_count(element)
+            if hll.ACCELERATED:
+                assert hll.C.index_count(element) == hll.index_count(element)
+    finally:
+        ref.close()
 
 
 def test_is_hll_checks_length_magic_encoding_and_dense_size():
