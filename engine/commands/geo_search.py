@@ -177,7 +177,7 @@ def _search_generic(c, argv, kind: int, store_ok: bool = False, search_store: bo
     if count and count < len(found):
         del found[count:]
     if storekey is not None:
-        return _store(c, argv, storekey, found, storedist, shape.to_m, kind == SEARCH)
+        return _store(c, storekey, found, storedist, shape.to_m, kind == SEARCH)
     if not found:
         return EMPTY_ARRAY
     if not (withdist or withhash or withcoord):
@@ -216,7 +216,7 @@ def _delete_dst(c, dst: bytes) -> None:
             c.notify(GENERIC, b"del", dst)
 
 
-def _store(c, argv, dst: bytes, found: list, storedist: bool, to_m: float, search: bool):
+def _store(c, dst: bytes, found: list, storedist: bool, to_m: float, search: bool):
     if not found:
         _delete_dst(c, dst)
         return ZERO
