@@ -26,6 +26,10 @@ with Redis 7.2's shortcut for points on the same meridian; the functions are
 the C library's (``math``), so results agree to the last bit.
 
 Everything here is pure arithmetic on Python ints and floats: no keyspace.
+What a search runs per candidate or per call (``scan``, ``search_ranges``,
+``items``, ``score_of``) is also written in C (``engine/_geo.c``) and used
+when that module is built; the Python versions (``*_python``, ``encode``)
+are the reference, and tests require both to give the same results.
 """
 
 from __future__ import annotations
