@@ -626,6 +626,8 @@ class Connection(asyncio.Protocol):
                         break
                 argv, pos2 = parser.parse(buf, pos)
                 if argv is None:
+                    if parser.more:  # a huge request, read in part: the rest next turn
+                        self._yield_turn()
                     break
                 pos = pos2
                 if argv:

@@ -33,6 +33,9 @@ INLINE_MAX = 64 * 1024  # PROTO_INLINE_MAX_SIZE: longest inline request / header
 INT_MAX = 2**31 - 1
 UNAUTH_MAX_MULTIBULK = 10
 UNAUTH_MAX_BULK = 16384
+# A request of a million arguments is read this many at a time, so that the
+# connection can let other clients in between (server.protocol, TURN_TIME).
+ARGS_PER_CALL = 10000
 
 _INTS = tuple(b":%d\r\n" % i for i in range(1024))
 
@@ -342,17 +345,22 @@ class RequestParser:
     next call (the caller passes the same request start again, its buffer
     longer) goes on from the first missing one, as Redis keeps
     ``multibulklen``: a request of a million arguments arriving over many
-    reads is read once, not once per read.
+    reads is read once, not once per read. Such a request is also read at
+    most ARGS_PER_CALL arguments a call (``more`` then says to call again).
     """
 
     def __init__(self, max_bulk: int = 512 * 1024 * 1024):
         self.max_bulk = max_bulk
         self.authenticated = True
         self._argv = None  # the arguments so far of a request cut short, or None
+        # True when the last parse stopped after ARGS_PER_CALL arguments with
+        # more of them in the buffer: call again (after letting others run).
+        self.more = False
         self._left = 0  # how many more it needs
         self._at = 0  # where its next one starts, counted from the request's start
 
     def parse(self, buf, pos: int):
+        self.more = False
         if pos >= len(buf):
             return None, pos
         if buf[pos] == 42:  # '*'
@@ -403,8 +411,13 @@ class RequestParser:
         max_bulk = self.max_bulk
         authenticated = self.authenticated
         n = len(buf)
+        budget = ARGS_PER_CALL
         while left:
             if p >= n:
+                break
+            budget -= 1
+            if not budget:
+                self.more = True
                 break
             head = buf[p]
             size, p2 = self._line(buf, p, errors.PROTO_TOO_BIG_BULK)
