@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import random
 
+import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_state_machine_as_test
@@ -213,11 +214,20 @@ def make_machine(keel_port: int, ref_port: int):
     return GeoMachine, (keel, ref)
 
 
-def test_random_geo_programs_agree_with_redis(keel, redis_ref):
+def _run(keel, redis_ref, **overrides):
     machine, clients = make_machine(keel.port, redis_ref.port)
     try:
-        run_state_machine_as_test(machine, settings=machine.TestCase.settings)
+        run_state_machine_as_test(machine, settings=settings(machine.TestCase.settings, **overrides))
     finally:
         for client in clients:
             client.call("CONFIG", "SET", "zset-max-listpack-entries", "128")
             client.close()
+
+
+def test_random_geo_programs_agree_with_redis(keel, redis_ref):
+    _run(keel, redis_ref)
+
+
+@pytest.mark.soak
+def test_many_random_geo_programs_agree_with_redis(keel, redis_ref):
+    _run(keel, redis_ref, max_examples=2000, stateful_step_count=50)

@@ -567,3 +567,39 @@ def test_a_search_reads_only_its_cells(c, monkeypatch):
 def test_command_getkeys_finds_the_destinations(pair, args):
     pair.check("COMMAND", "GETKEYS", *args)
     pair.check("COMMAND", "GETKEYSANDFLAGS", *args)
+
+
+def test_geo_writes_survive_kill_9(tmp_path):
+    # Replayed from the log (no checkpoint): GEOADD's ZADD, the stores' DEL +
+    # ZADD, a store that emptied its destination, STOREDIST's doubles.
+    from tests.support import KeelProcess
+
+    def contents(cl):
+        return {k: (cl.call("ZRANGE", k, "0", "-1", "WITHSCORES"), cl.call("OBJECT", "ENCODING", k))
+                for k in ("g", "near", "dists", "gone", "big")}
+
+    proc = KeelProcess(dir=str(tmp_path)).start()
+    try:
+        cl = proc.client()
+        cl.call("GEOADD", "g", *SICILY[2:])
+        cl.call("GEOADD", "g", *[x for i in range(300) for x in ("13.%03d" % i, "38.%03d" % i, "m%d" % i)])
+        cl.call("GEOADD", "g", "XX", "CH", "15.1", "37.6", "Catania")
+        cl.call("SET", "near", "old")
+        cl.call("GEOSEARCHSTORE", "near", "g", "FROMMEMBER", "Palermo", "BYRADIUS", "30", "km", "COUNT", "10")
+        cl.call("GEORADIUS", "g", "13.5", "38.2", "100", "km", "STOREDIST", "dists")
+        cl.call("ZADD", "gone", "1", "x")
+        cl.call("GEOSEARCHSTORE", "gone", "g", "FROMLONLAT", "0", "0", "BYRADIUS", "1", "km")
+        cl.call("GEOSEARCHSTORE", "big", "g", "FROMMEMBER", "m0", "BYRADIUS", "200", "km", "STOREDIST")
+        before = contents(cl)
+        cl.close()
+    finally:
+        proc.kill()
+    assert before["dists"][0] and before["gone"] == ([], None)
+    assert (before["near"][1], before["big"][1]) == (b"listpack", b"skiplist")
+    proc = KeelProcess(dir=str(tmp_path)).start()
+    try:
+        cl = proc.client()
+        assert contents(cl) == before
+        cl.close()
+    finally:
+        proc.cleanup()
