@@ -288,8 +288,11 @@ def xack(c, argv):
         return 0
     ids = [parse_id(a, strict=True) for a in argv[3:]]  # all before the first acknowledgement
     n = 0
+    pop = g.pel.pop
     for i in ids:
-        if pel_remove(g, i):
+        p = pop(i)
+        if p is not None:
+            p.consumer.pel.pop(i)
             n += 1
     if n:
         c.db.touched(key)

@@ -179,32 +179,39 @@ def _read_new(c, key, gname, g, cname, s, count: int, noack: bool, now: int) -> 
     if not rows:
         return rows  # nothing new: the consumer is not even created (Redis creates it to serve)
     cons = consumer(c, key, gname, g, cname, now)
+    if g.entries_read is not None and not has_tombstones(s, rows[0][0]):
+        g.entries_read += len(rows)  # no deletion ahead of the first: none ahead of any
+    else:
+        for i, _, _ in rows:
+            if g.entries_read is not None and not has_tombstones(s, i):
+                g.entries_read += 1
+            elif s.entries_added:
+                g.entries_read = estimate_read(s, i)
     out = []
-    tombstones = has_tombstones(s, rows[0][0])  # max_deleted at or after the first: some may lie ahead
-    pel = g.pel
-    mine = cons.pel
     emit = c.emit
-    nowb = b"%d" % now
-    for i, v, mf in rows:
-        if g.entries_read is not None and not (tombstones and has_tombstones(s, i)):
-            g.entries_read += 1
-        elif s.entries_added:
-            g.entries_read = estimate_read(s, i)
-        idb = b"%d-%d" % i
-        if not noack:
-            p = pel.get(i)
+    if noack:
+        for i, v, mf in rows:
+            out.append([b"%d-%d" % i, fields_of(mf, v)])
+    else:
+        pending = g.pel.map
+        fresh = []
+        nowb = b"%d" % now
+        for i, v, mf in rows:
+            idb = b"%d-%d" % i
+            p = pending.get(i)
             if p is None:
-                pel[i] = Pending(cons, now, 1)
+                fresh.append((i, Pending(cons, now, 1)))
             else:  # delivered before (the group was moved back): taken over, its count reset
                 if p.consumer is not cons:
                     p.consumer.pel.discard(i)
                     p.consumer = cons
                 p.time = now
                 p.count = 1
-            mine[i] = True
             emit([b"XCLAIM", key, gname, cname, b"0", idb, b"TIME", nowb, b"RETRYCOUNT", b"1",
                   b"FORCE", b"JUSTID", b"LASTID", idb])
-        out.append([idb, fields_of(mf, v)])
+            out.append([idb, fields_of(mf, v)])
+        g.pel.put_sorted(fresh)
+        cons.pel.put_sorted([(i, True) for i, _, _ in rows])
     g.last_id = rows[-1][0]
     emit([b"XGROUP", b"SETID", key, gname, format_id(g.last_id),
           *([b"ENTRIESREAD", b"%d" % g.entries_read] if g.entries_read is not None else [])])

@@ -280,10 +280,10 @@ class Stream:
         self._cache = None
 
     def _rewrite(self, k: int, mf, ids, vals) -> None:
-        """Store node ``k`` changed (some values set to None)."""
+        """Store node ``k`` changed (some values set to None; some still live)."""
         if type(self._nodes[k]) is list:
             return  # the open node was changed in place
-        self._nodes[k] = pack_node(mf, ids, vals) if any(v is not None for v in vals) else None
+        self._nodes[k] = pack_node(mf, ids, vals)
         self._cache = None
 
     def _refresh_first(self) -> None:

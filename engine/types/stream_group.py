@@ -66,6 +66,18 @@ class IdIndex:
     def add(self, i) -> None:
         self[i] = True
 
+    def put_sorted(self, pairs) -> None:
+        """Set ``(id, value)`` pairs given in increasing ID order (a delivery's): appends, mostly."""
+        m, o = self.map, self.order
+        for i, v in pairs:
+            if i in m:
+                m[i] = v
+            elif len(o) == self.head or i > o[-1]:
+                o.append(i)
+                m[i] = v
+            else:
+                self[i] = v
+
     def pop(self, i, default=None):
         m = self.map
         v = m.pop(i, default)
