@@ -366,6 +366,34 @@ def test_pfselftest_says_ok(pair):
     pair.check("PFSELFTEST", "x")
 
 
+def test_the_self_test_fails_when_the_estimates_are_wrong(monkeypatch):
+    assert cmds._selftest(3000) is None
+    monkeypatch.setattr(cmds, "ELEMENTS", 1000)
+    for name in ("pfadd", "count"):
+        monkeypatch.setattr(hll, name, getattr(hll.PY, name))
+    assert cmds._selftest(3000) is None  # the pure-Python functions pass it too
+    monkeypatch.setattr(hll, "count", lambda v: hll.PY.count(v) + (v[4] == hll.SPARSE))
+    assert cmds._selftest(3000) == "TESTFAILED dense/sparse disagree"
+    monkeypatch.setattr(hll, "count", lambda v: 2 * hll.PY.count(v))
+    assert cmds._selftest(3000) == "TESTFAILED Too big error. card:10 abserr:10"  # 1 off at 1 is allowed
+
+
+def _hits(client) -> tuple:
+    info = dict(line.split(":", 1) for line in client.call("INFO", "stats").decode().split("\r\n") if ":" in line)
+    return int(info["keyspace_hits"]), int(info["keyspace_misses"])
+
+
+def test_reads_count_keyspace_hits_and_misses_as_redis_does(pair):
+    pair.check("PFADD", "a", "x")
+    before = _hits(pair.keel), _hits(pair.ref)
+    for command in (("PFCOUNT", "a"), ("PFCOUNT", "a", "missing"), ("PFMERGE", "d", "a", "missing"),
+                    ("PFADD", "a", "y"), ("PFADD", "new", "y"), ("PFDEBUG", "ENCODING", "a")):
+        pair.check(*command)
+    after = _hits(pair.keel), _hits(pair.ref)
+    # hits: a, a, a; misses: missing, d (PFMERGE reads its destination too), missing
+    assert [(x - y, z - w) for (x, z), (y, w) in zip(after, before)] == [(3, 3), (3, 3)]
+
+
 @pytest.mark.parametrize("command", [("PFADD", "k", "x"), ("PFCOUNT", "k"), ("PFCOUNT", "k", "h"),
                                      ("PFMERGE", "k", "h"), ("PFMERGE", "h", "k"), ("PFDEBUG", "GETREG", "k")])
 def test_values_that_are_not_hlls_are_wrongtype(pair, command):
