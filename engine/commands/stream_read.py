@@ -27,6 +27,8 @@ first for a consumer it creates. XREAD journals nothing.
 
 from __future__ import annotations
 
+from hiredis import pack_command as _pack
+
 from engine import errors
 from engine.commands.blocking import WAIT, WouldBlock
 from engine.commands.stream import get_stream, parse_id
@@ -35,7 +37,7 @@ from engine.errors import CommandError
 from engine.keyspace import now_ms
 from engine.keyspecs import keyword_spec
 from engine.registry import command
-from engine.reply import NULL_ARRAY
+from engine.reply import NULL_ARRAY, Raw
 from engine.types.stream import MAX_ID, UINT64_MAX, Stream, fields_of, format_id
 from engine.types.stream_group import Pending, estimate_read, has_tombstones
 from engine.util import INT64_MAX, to_int_or_none
@@ -124,6 +126,16 @@ def _deadline(block: int) -> int:
     return now + block
 
 
+def _encoded(entries) -> Raw:
+    """``[[id, [field, value, ...]], ...]`` encoded at once (the same bytes in RESP2 and RESP3):
+    one C call per entry instead of the generic encoder's walk of every level."""
+    parts = [b"*%d\r\n" % len(entries)]
+    for idb, fv in entries:
+        parts.append(b"*2\r\n$%d\r\n%s\r\n" % (len(idb), idb))
+        parts.append(_pack(tuple(fv)))
+    return Raw(b"".join(parts))
+
+
 def _reply(c, out: list):
     if not out:
         return NULL_ARRAY
@@ -162,7 +174,7 @@ def xread(c, argv):
                 continue
             rows = s.range(start, MAX_ID, count)
             if rows:
-                out.append((key, [[format_id(i), fields_of(mf, v)] for i, v, mf in rows]))
+                out.append((key, _encoded([(b"%d-%d" % i, fields_of(mf, v)) for i, v, mf in rows])))
         return _reply(c, out) if out or block is None else WAIT
 
     r = attempt(c)
@@ -191,7 +203,7 @@ def _read_new(c, key, gname, g, cname, s, count: int, noack: bool, now: int) -> 
     emit = c.emit
     if noack:
         for i, v, mf in rows:
-            out.append([b"%d-%d" % i, fields_of(mf, v)])
+            out.append((b"%d-%d" % i, fields_of(mf, v)))
     else:
         pending = g.pel.map
         fresh = []
@@ -209,7 +221,7 @@ def _read_new(c, key, gname, g, cname, s, count: int, noack: bool, now: int) -> 
                 p.count = 1
             emit([b"XCLAIM", key, gname, cname, b"0", idb, b"TIME", nowb, b"RETRYCOUNT", b"1",
                   b"FORCE", b"JUSTID", b"LASTID", idb])
-            out.append([idb, fields_of(mf, v)])
+            out.append((idb, fields_of(mf, v)))
         g.pel.put_sorted(fresh)
         cons.pel.put_sorted([(i, True) for i, _, _ in rows])
     g.last_id = rows[-1][0]
@@ -217,7 +229,7 @@ def _read_new(c, key, gname, g, cname, s, count: int, noack: bool, now: int) -> 
           *([b"ENTRIESREAD", b"%d" % g.entries_read] if g.entries_read is not None else [])])
     cons.active = now
     c.db.touched(key)
-    return out
+    return _encoded(out)
 
 
 def _read_history(c, key, gname, g, cons, s, start, count: int, now: int) -> list:

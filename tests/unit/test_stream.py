@@ -217,7 +217,9 @@ def test_node_boundaries_agree_with_redis(pair, config):
 
 
 def test_config_directives_have_redis_defaults(pair):
-    pair.check("CONFIG", "GET", "stream-node-max-*")
+    k, r = pair.both("CONFIG", "GET", "stream-node-max-*")  # a map: Redis's order is its dict's
+    assert dict(zip(k[::2], k[1::2])) == dict(zip(r[::2], r[1::2])) == {
+        b"stream-node-max-bytes": b"4096", b"stream-node-max-entries": b"100"}
     pair.check("CONFIG", "SET", "stream-node-max-bytes", "1k")
     pair.check("CONFIG", "GET", "stream-node-max-bytes")
     pair.check("CONFIG", "SET", "stream-node-max-bytes", "4096")
