@@ -42,10 +42,23 @@ NO_MEMBER = "ERR could not decode requested zset member"
 
 # --- arguments shared with geo_search -------------------------------------------
 
+def _coord(b: bytes) -> float:
+    """A coordinate as Redis reads a double (``parse_score``), plain decimals
+    (a sign, digits, one dot; under 300 bytes, so nothing overflows or
+    underflows) read by float() alone: GEOADD's common case."""
+    t = b[1:] if b[:1] in _SIGNS else b
+    if t.replace(b".", b"", 1).isdigit() and len(b) < 300:
+        return float(b)
+    return parse_score(b)
+
+
+_SIGNS = (b"-", b"+")
+
+
 def parse_lonlat(lon: bytes, lat: bytes):
     """A (longitude, latitude) argument pair, checked against Redis's limits."""
-    x = parse_score(lon)
-    y = parse_score(lat)
+    x = _coord(lon)
+    y = _coord(lat)
     if not geohash.valid(x, y):
         raise CommandError(INVALID_PAIR.format(x, y))
     return x, y

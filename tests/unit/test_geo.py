@@ -605,3 +605,20 @@ def test_geo_writes_survive_kill_9(tmp_path):
         cl.close()
     finally:
         proc.cleanup()
+
+
+def test_coordinates_read_as_redis_reads_a_double():
+    from engine.commands.geo import _coord
+    from engine.commands.zset import parse_score
+    from engine.errors import CommandError
+
+    def read(fn, b):
+        try:
+            return repr(fn(b))
+        except CommandError as e:
+            return e.text
+
+    for b in [b"13.5", b"-13.5", b"+1.5", b"1.", b".5", b".", b"-", b"", b"1..2", b"1e5", b"0x10", b" 1", b"1 ",
+              b"1_0", b"-0", b"0." + b"0" * 290 + b"1", b"1" * 299, b"1" * 300, b"\xd9\xa1", b"-.5", b"+.", b"--1",
+              b"inf", b"-nan", b"1e400", b"1e-400"]:
+        assert read(_coord, b) == read(parse_score, b), b
