@@ -39,7 +39,11 @@ register values; values 52..63 (only a SET can put them in a dense register)
 count nowhere, as in Redis.
 
 Damage: reading a sparse value past its end reads a zero byte (Redis's
-strings end with a NUL it reads there). The operations report a damaged
+strings end with a NUL it reads there). One known difference: when an
+update splits an XZERO cut short by the end of a damaged value, Redis keeps
+the byte that falls past the new end in memory, and later reads of that
+value (in the same PFADD or after) see it instead of the zero; Keel reads
+zero, as Redis does once the value is reloaded. The operations report a damaged
 sparse value (opcodes that do not cover exactly the 16384 registers, in the
 way each operation checks it) by their return value and then leave the value
 as it was.
