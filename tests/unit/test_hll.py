@@ -192,8 +192,14 @@ def test_pfadd_creates_the_key_even_without_elements(pair):
     pair.check("PFADD", "h")
     _same_value(pair, "h")
     pair.check("TYPE", "h")
+    pair.check("OBJECT", "ENCODING", "h")  # raw, as every string Redis writes into
     pair.check("PFCOUNT", "h")
     _same_value(pair, "h")
+    pair.check("SET", "e", hll.EMPTY)  # a short string set whole: embstr until PFCOUNT writes its cache
+    pair.check("OBJECT", "ENCODING", "e")
+    pair.check("PFCOUNT", "e")
+    pair.check("OBJECT", "ENCODING", "e")
+    _same_value(pair, "e")
 
 
 def test_pfadd_replies_1_only_when_a_register_changed(pair):
