@@ -228,11 +228,10 @@ local function classify(ok, r)
   return true, 0, r
 end
 
--- EVAL: KEYS and ARGV are globals.
+-- EVAL: KEYS and ARGV are globals (set in env itself, which refuses no
+-- write: scripts see it through its read-only view).
 function api.run(f, nkeys, ...)
-  local keys, argv = split_args(nkeys, ...)
-  rawset(env, 'KEYS', keys)
-  rawset(env, 'ARGV', argv)
+  env.KEYS, env.ARGV = split_args(nkeys, ...)
   return classify(xpcall(f, on_error))
 end
 
