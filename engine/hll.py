@@ -38,15 +38,17 @@ estimation algorithms for HyperLogLog sketches"), from the histogram of
 register values; values 52..63 (only a SET can put them in a dense register)
 count nowhere, as in Redis.
 
-Damage: reading a sparse value past its end reads a zero byte (Redis's
-strings end with a NUL it reads there). One known difference: when an
-update splits an XZERO cut short by the end of a damaged value, Redis keeps
-the byte that falls past the new end in memory, and later reads of that
-value (in the same PFADD or after) see it instead of the zero; Keel reads
-zero, as Redis does once the value is reloaded. The operations report a damaged
-sparse value (opcodes that do not cover exactly the 16384 registers, in the
-way each operation checks it) by their return value and then leave the value
-as it was.
+Damage: a sparse value whose runs do not add up to exactly 16384 registers
+is damaged. Counting, merging and turning dense check the whole value (a
+run past the last register is damage at once); a PFADD looks only as far
+as the opcode of each register it raises, as Redis does, so it may succeed
+on a damaged value. Each function reports damage by its return value and
+then leaves the value as it was. Reading past the end reads a zero byte
+(Redis's strings end with a NUL it reads there); one known difference:
+when an update splits an XZERO cut short by the end of a damaged value,
+Redis keeps the byte that falls past the new end in memory, and later reads
+of that value (in the same PFADD or after) see it instead of the zero; Keel
+reads zero, as Redis does once the value is reloaded.
 
 This module is the pure-Python implementation; ``engine._hll`` (C) does the
 same on the hot paths. The names below are bound to the C functions when the
