@@ -109,6 +109,20 @@ def parse_id(b: bytes, missing_seq: int = 0, strict: bool = False, star: bool = 
     return ms, seq
 
 
+def parse_ids(argv: list, start: int) -> list:
+    """The strict IDs ``argv[start:]`` (XDEL's, XACK's): canonical ``ms-seq`` read inline."""
+    out = []
+    for a in argv[start:]:
+        ms_b, dash, seq_b = a.partition(b"-")
+        if dash and ms_b.isdigit() and seq_b.isdigit() and len(a) < 42:
+            i = (int(ms_b), int(seq_b))
+            if i[0] <= UINT64_MAX and i[1] <= UINT64_MAX:
+                out.append(i)
+                continue
+        out.append(parse_id(a, strict=True))
+    return out
+
+
 def parse_range_bound(b: bytes, start: bool):
     """A range bound of XRANGE/XPENDING/XAUTOCLAIM: ``-``, ``+``, an ID, or ``(ID``."""
     if b[:1] == b"(" and len(b) > 1:
@@ -386,7 +400,7 @@ def xdel(c, argv):
     s = get_stream(c, key)
     if s is None:
         return 0
-    ids = [parse_id(a, strict=True) for a in argv[2:]]  # all before the first deletion
+    ids = parse_ids(argv, 2)  # all before the first deletion
     n = 0
     for i in ids:
         if s.delete(i):

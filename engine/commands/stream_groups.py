@@ -23,7 +23,7 @@ Keyspace events (class ``t``): ``xgroup-create``, ``xgroup-setid``,
 from __future__ import annotations
 
 from engine import errors
-from engine.commands.stream import get_stream, parse_id, parse_range_bound
+from engine.commands.stream import get_stream, parse_id, parse_ids, parse_range_bound
 from engine.errors import CommandError
 from engine.keyspace import now_ms
 from engine.keyspecs import spec
@@ -286,14 +286,11 @@ def xack(c, argv):
     g = None if s is None else s.group(argv[2])
     if g is None:
         return 0
-    ids = [parse_id(a, strict=True) for a in argv[3:]]  # all before the first acknowledgement
-    n = 0
-    pop = g.pel.pop
-    for i in ids:
-        p = pop(i)
-        if p is not None:
-            p.consumer.pel.pop(i)
-            n += 1
+    ids = parse_ids(argv, 3)  # all before the first acknowledgement
+    acked = g.pel.pop_many(ids)
+    for i, p in acked:
+        p.consumer.pel.pop(i)
+    n = len(acked)
     if n:
         c.db.touched(key)
         c.emit(argv)

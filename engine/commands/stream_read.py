@@ -27,6 +27,8 @@ first for a consumer it creates. XREAD journals nothing.
 
 from __future__ import annotations
 
+from itertools import chain
+
 from hiredis import pack_command as _pack
 
 from engine import errors
@@ -199,15 +201,18 @@ def _read_new(c, key, gname, g, cname, s, count: int, noack: bool, now: int) -> 
                 g.entries_read += 1
             elif s.entries_added:
                 g.entries_read = estimate_read(s, i)
-    out = []
-    emit = c.emit
+    out = [b"*%d\r\n" % len(rows)]  # the reply, encoded as it goes (see _encoded)
     if noack:
         for i, v, mf in rows:
-            out.append((b"%d-%d" % i, fields_of(mf, v)))
+            idb = b"%d-%d" % i
+            out.append(b"*2\r\n$%d\r\n%s\r\n" % (len(idb), idb))
+            out.append(_pack(tuple(chain.from_iterable(zip(mf, v))) if type(v) is tuple else tuple(v)))
     else:
         pending = g.pel.map
         fresh = []
         nowb = b"%d" % now
+        effects = c.ks.effects
+        dbi = c.db.index
         for i, v, mf in rows:
             idb = b"%d-%d" % i
             p = pending.get(i)
@@ -219,17 +224,18 @@ def _read_new(c, key, gname, g, cname, s, count: int, noack: bool, now: int) -> 
                     p.consumer = cons
                 p.time = now
                 p.count = 1
-            emit([b"XCLAIM", key, gname, cname, b"0", idb, b"TIME", nowb, b"RETRYCOUNT", b"1",
-                  b"FORCE", b"JUSTID", b"LASTID", idb])
-            out.append((idb, fields_of(mf, v)))
+            effects.append((dbi, [b"XCLAIM", key, gname, cname, b"0", idb, b"TIME", nowb, b"RETRYCOUNT", b"1",
+                                  b"FORCE", b"JUSTID", b"LASTID", idb]))
+            out.append(b"*2\r\n$%d\r\n%s\r\n" % (len(idb), idb))
+            out.append(_pack(tuple(chain.from_iterable(zip(mf, v))) if type(v) is tuple else tuple(v)))
         g.pel.put_sorted(fresh)
         cons.pel.put_sorted([(i, True) for i, _, _ in rows])
     g.last_id = rows[-1][0]
-    emit([b"XGROUP", b"SETID", key, gname, format_id(g.last_id),
+    c.emit([b"XGROUP", b"SETID", key, gname, format_id(g.last_id),
           *([b"ENTRIESREAD", b"%d" % g.entries_read] if g.entries_read is not None else [])])
     cons.active = now
     c.db.touched(key)
-    return _encoded(out)
+    return Raw(b"".join(out))
 
 
 def _read_history(c, key, gname, g, cons, s, start, count: int, now: int) -> list:

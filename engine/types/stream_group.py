@@ -105,6 +105,16 @@ class IdIndex:
     def discard(self, i) -> None:
         self.pop(i)
 
+    def pop_many(self, ids) -> list:
+        """``pop`` of each of ``ids``: the values removed (misses left out), as ``(id, value)``."""
+        pop = self.pop
+        out = []
+        for i in ids:
+            v = pop(i)
+            if v is not None:
+                out.append((i, v))
+        return out
+
     def irange(self, lo, hi):
         """The IDs from ``lo`` to ``hi`` (both included), in order."""
         o, m = self.order, self.map
