@@ -167,7 +167,9 @@ def _workload(key: bytes, n: int, calls: int, rng: random.Random) -> dict:
                                   for _ in range(calls)]),
         "xpending": encode_batches([(b"XPENDING", key, b"g", b"%d" % rng.randrange(1, n), b"+", b"10")
                                     for _ in range(calls)]),
-        "xack": encode_batches([(b"XACK", key, b"g", b"%d-1" % i) for i in rng.sample(range(1, n), calls)]),
+        # distinct pending IDs: at most n of them (a 1k stream gives 1k acks)
+        "xack": encode_batches([(b"XACK", key, b"g", b"%d-1" % i)
+                                for i in rng.sample(range(1, n + 1), min(calls, n))]),
     }
 
 
