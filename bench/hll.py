@@ -22,6 +22,13 @@ number below -r 100000):
     set            SET of one key: the cheapest write in the same harness, the floor
                    the PFADD ratios sit on (what each request costs Keel apart from its work)
 
+Measured 2026-12-01 on the shared 2-core machine (load average 4-8 from
+others' work), 5 rounds, Keel/Redis requests/s and per CPU second:
+pfadd-dense 0.83 / 0.72, pfcount 0.96 / 0.77, set 1.08 / 0.85 (one run);
+pfadd-sparse 0.79 / 0.67, pfadd-same 0.94 / 0.69, pfcount-multi 0.92 / 0.93
+(another). The PF* rows sit at SET's: what a request costs Keel apart from
+its work, not the HLL code (a dense PFADD of 10 is ~1 us of handler in-process).
+
     python bench/hll.py                  # 5 rounds of each
     python bench/hll.py --only pfadd-dense --only pfcount --reps 3
     python bench/hll.py --durable        # appendfsync always on both
