@@ -37,9 +37,14 @@ _FLAG_RANK = {f: i for i, f in enumerate(_FLAG_ORDER)}
 _ACL_RANK = {a: i for i, a in enumerate(_ACL_ORDER)}
 
 
+# Flags a command carries that COMMAND INFO leaves out, as Redis does:
+# may_replicate (a read that may journal a write, PFCOUNT's cache).
+_HIDDEN = frozenset(("may_replicate",))
+
+
 def wire_flags(cmd) -> list[str]:
     """The command's flags as Redis spells and orders them."""
-    names = {f.replace("-", "_") for f in cmd.flags}
+    names = {f.replace("-", "_") for f in cmd.flags} - _HIDDEN
     return sorted(names, key=lambda f: (_FLAG_RANK.get(f, len(_FLAG_RANK)), f))
 
 
