@@ -108,7 +108,7 @@ def pfadd(c, argv):
     return ONE
 
 
-@command("pfcount", -2, "readonly", (1, -1, 1), "@read @hyperloglog @slow", group="hyperloglog",
+@command("pfcount", -2, "readonly may_replicate", (1, -1, 1), "@read @hyperloglog @slow", group="hyperloglog",
          summary="Return the approximated cardinality of the set(s) observed by the HyperLogLog at key(s).",
          since="2.8.9",
          key_specs=(spec("RW access", last=-1, notes="RW because it may change the internal representation "
