@@ -613,3 +613,11 @@ def test_a_restart_replays_to_the_same_bytes(tmp_path):
         cl.close()
     finally:
         proc.cleanup()
+
+
+@pytest.mark.xfail(strict=True, reason="server/scripting/runner.py refuses write commands in read-only scripts; "
+                                       "Redis refuses may_replicate ones (PFCOUNT) too")
+def test_a_read_only_script_may_not_call_pfcount(pair):
+    pair.check("PFADD", "h", "a")
+    pair.check("PFCOUNT", "h")  # a fresh cache: refused all the same
+    pair.check("EVAL_RO", "return redis.call('PFCOUNT', KEYS[1])", "1", "h")
