@@ -20,13 +20,14 @@ import time
 from engine.registry import resolve
 from engine.session import Session
 from server.acl import server_acl
+from server.acl_fast import guarded_table
 from server.resp import encode2, encode3
 
 
 class Client(Session):
     __slots__ = (
         "server", "conn", "id", "name", "addr", "laddr", "fd", "created", "last_interaction",
-        "active", "authenticated", "logged_in", "reply_mode", "gated", "lib_name", "lib_ver",
+        "active", "authenticated", "logged_in", "reply_mode", "gated", "gated_fast", "lib_name", "lib_ver",
         "last_cmd", "close_after_reply", "flags", "user", "encode", "blocked",
         "multi", "multi_error", "watching", "watch_dirty", "pubsub", "tracking",
     )
@@ -56,6 +57,7 @@ class Client(Session):
         self.close_after_reply = False
         self.flags = "N"
         self.gated = False
+        self.gated_fast = None
         self.encode = encode2
         self.blocked = None  # the server.blocking.Waiter while a blocking command waits
         # MULTI (server.multi): the queued commands while in MULTI, else None;
@@ -84,9 +86,13 @@ class Client(Session):
         self.encode = encode3 if version == 3 else encode2
 
     def regate(self) -> None:
-        self.gated = ((not self.authenticated) or self.user.restricted or self.reply_mode != "on" or self.server.loading
-                      or self.multi is not None or self.pubsub is not None or self.tracking is not None
-                      or self.server.busy_run is not None)
+        other = ((not self.authenticated) or self.reply_mode != "on" or self.server.loading
+                 or self.multi is not None or self.pubsub is not None or self.tracking is not None
+                 or self.server.busy_run is not None)
+        self.gated = other or self.user.restricted
+        # Gated by ACL alone: the hot path may still run its commands, each
+        # checked first (server.acl_fast); None: every command takes the full dispatch.
+        self.gated_fast = guarded_table() if self.gated and not other else None
 
     def info_line(self) -> str:
         """One line of CLIENT LIST / CLIENT INFO, in Redis's field order."""

@@ -385,7 +385,7 @@ class Connection(asyncio.Protocol):
         # A gated client, and the first command of a sampled read (INFO
         # commandstats times it), take the full dispatch.
         if client.gated:
-            fast = _NO_FAST
+            fast = client.gated_fast or _NO_FAST  # a restricted user's: ACL-checked (server.acl_fast)
         elif _sample:
             _sample -= 1
             fast = _NO_FAST
@@ -420,7 +420,7 @@ class Connection(asyncio.Protocol):
                         # Nothing more runs until it is served: the slow path keeps the rest.
                         self._to_slow_path(_through(cmds, argv), out, data)
                         return
-                    fast = _NO_FAST if client.gated else FAST
+                    fast = (client.gated_fast or _NO_FAST) if client.gated else FAST
                 continue
             try:
                 r = handler(client, argv)

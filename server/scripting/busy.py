@@ -121,6 +121,7 @@ class Busy:
                     int((time.monotonic() - run.started) * 1000), run.kind.upper())
         for c in server.clients.values():
             c.gated = True
+            c.gated_fast = None  # every command meets the -BUSY check
         for srv in getattr(server, "listeners", ()):
             for s in srv.sockets or ():
                 dup = socket.socket(fileno=os.dup(s.fileno()))
@@ -203,3 +204,4 @@ class Busy:
         self.accepted.append((conn, sock))
         if conn.client is not None:
             conn.client.gated = True  # its requests are read here too, until the loop adopts it
+            conn.client.gated_fast = None
