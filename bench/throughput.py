@@ -36,6 +36,8 @@ WORKLOADS = {
     "pipelining": ("-t set,get -c 50 -P 16", 1_000_000, True),
     "mixed-types": ("-t incr,lpush,lpop,sadd,hset,zadd -c 50 -P 16", 1_000_000, True),
     "one-client": ("-t get -c 1", 50_000, False),
+    # The collections issue's bar: >= 0.9x Redis with 50 clients.
+    "collections": ("-t lpush,rpush,lpop,rpop,sadd,hset,spop,zadd,zpopmin,lrange_100 -c 50", 100_000, False),
 }
 DURABLE = {
     "durable-set": ("-t set -c 50", 100_000, False),
