@@ -14,6 +14,8 @@ Three layers:
 
 from __future__ import annotations
 
+import re
+
 import random
 
 import pytest
@@ -381,7 +383,9 @@ def test_the_self_test_fails_when_the_estimates_are_wrong(monkeypatch):
     monkeypatch.setattr(hll, "count", lambda v: hll.PY.count(v) + (v[4] == hll.SPARSE))
     assert cmds._selftest(3000) == "TESTFAILED dense/sparse disagree"
     monkeypatch.setattr(hll, "count", lambda v: 2 * hll.PY.count(v))
-    assert cmds._selftest(3000) == "TESTFAILED Too big error. card:10 abserr:10"  # 1 off at 1 is allowed
+    # The elements are random (as Redis's are), so the estimate's error at the
+    # first checkpoint past 1 varies; 1 off at 1 is allowed, 10 is not.
+    assert re.fullmatch(r"TESTFAILED Too big error\. card:10 abserr:\d+", cmds._selftest(3000))
 
 
 def _hits(client) -> tuple:
