@@ -97,8 +97,19 @@ MULTI_RUNS = frozenset(("exec", "discard", "multi", "watch", "quit", "reset"))
 
 
 def refuse(client, cmd, e: CommandError):
-    """A command refused before it ran; inside MULTI it also dooms EXEC."""
-    if client.multi is not None:
+    """A command refused before it ran; inside MULTI it also dooms EXEC.
+
+    EXEC itself refused (wrong arity, NOAUTH, NOPERM, …) aborts the
+    transaction, in MULTI or not (its WATCHes go too), and answers
+    ``-EXECABORT Transaction discarded because of: <the refusal>``, as Redis does.
+    """
+    if cmd is not None and cmd.name == "exec":
+        from server.multi import discard_transaction
+
+        discard_transaction(client)
+        text = e.text[4:] if e.text.startswith("ERR ") else e.text  # Redis quotes the message, not its ERR
+        e = CommandError("EXECABORT Transaction discarded because of: " + text)
+    elif client.multi is not None:
         client.multi_error = True
     if client.tracking is not None:
         client.tracking.caching = False  # CLIENT CACHING covers the next command, run or refused

@@ -59,6 +59,11 @@ def _leave(client) -> None:
     client.regate()
 
 
+def discard_transaction(client) -> None:
+    """End ``client``'s transaction, if any, and drop its WATCHes (a refused EXEC: ``dispatch.refuse``)."""
+    _leave(client)
+
+
 # --- the commands ---------------------------------------------------------------
 
 @command("multi", 1, "noscript loading stale fast allow_busy", acl="@fast @transaction",

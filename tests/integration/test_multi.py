@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from tests.support import Pair, encode
+from tests.support import Err, Pair, encode
 
 
 @pytest.fixture
@@ -379,3 +379,35 @@ def test_redis_py_optimistic_locking_under_contention(keel):
     assert r.transaction(incr_both, "counter") == [True, True]
     assert r.mget("counter", "copy") == [b"800", b"800"]
     r.close()
+
+
+def _raw(c, *commands):
+    c.sock.sendall(b"".join(encode(cmd) for cmd in commands))
+    return [c.read() for _ in commands]
+
+
+def test_a_refused_exec_aborts_the_transaction_as_redis_does(pair):
+    # Wrong arity in MULTI: EXECABORT naming the refusal, the transaction gone (found by the protocol fuzzer).
+    cmds = [("MULTI",), ("SET", "a", "1"), ("EXEC", "x"), ("EXEC",), ("GET", "a")]
+    assert _raw(pair.keel, *cmds) == _raw(pair.ref, *cmds)
+    # Outside MULTI too, and its WATCH is dropped.
+    cmds = [("WATCH", "w"), ("EXEC", "x"), ("MULTI",), ("SET", "w", "1"), ("EXEC",)]
+    got = _raw(pair.keel, *cmds)
+    assert got == _raw(pair.ref, *cmds)
+    assert got[1] == Err("EXECABORT Transaction discarded because of: wrong number of arguments for 'exec' command")
+
+
+def test_an_unauthenticated_exec_answers_execabort(pair, keel, redis_ref):
+    for c in (pair.keel, pair.ref):
+        assert c.call("CONFIG", "SET", "requirepass", "pw") == b"OK"
+    try:
+        k, r = keel.client(), redis_ref.client()
+        got, want = _raw(k, ("EXEC",), ("MULTI",)), _raw(r, ("EXEC",), ("MULTI",))
+        assert got == want
+        assert got[0] == Err("EXECABORT Transaction discarded because of: NOAUTH Authentication required.")
+        k.close()
+        r.close()
+    finally:
+        for c in (pair.keel, pair.ref):
+            c.call("AUTH", "pw")
+            c.call("CONFIG", "SET", "requirepass", "")
