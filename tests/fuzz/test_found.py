@@ -196,11 +196,11 @@ def test_a_long_pipeline_lets_the_loop_serve_others_between_slices(monkeypatch, 
     # client's 300 000 inline requests in one write ran back to back (libuv
     # reads on while data is there), every other client waiting. The slow path
     # now gives the loop back after TURN_TIME (0 here: after every SLICE).
-    from server import protocol
+    from server import protocol, protocol_slow
     from server.app import Server
     from server.config import Config
 
-    monkeypatch.setattr(protocol, "TURN_TIME", 0.0)
+    monkeypatch.setattr(protocol_slow, "TURN_TIME", 0.0)
     cfg = Config()
     cfg.set("dir", str(tmp_path))
     cfg.set("appendonly", "no")
@@ -210,7 +210,7 @@ def test_a_long_pipeline_lets_the_loop_serve_others_between_slices(monkeypatch, 
     conn = protocol.Connection(srv)
     t = _Transport()
     conn.connection_made(t)
-    n = 3 * protocol.SLICE + 10
+    n = 3 * protocol_slow.SLICE + 10
     conn.data_received(b"INCR c\r\n" * n)
     turns = 1
     assert t.out.count(b"\r\n") < n and not t.reading  # gave the loop back, reading paused
