@@ -111,6 +111,27 @@ class Server:
         self.notifier = Notifier(self)  # keyspace events, published through self.pubsub
         self.ks.scripting = Scripting(self.ks, self)  # EVAL and FUNCTION (server.scripting)
         self.save_on_shutdown = True
+        # Why every client's commands must take the full dispatch (MONITOR
+        # attached, CLIENT PAUSE, SLOWLOG logging every call, …): empty on the
+        # common path. Changed only through ``full_dispatch``.
+        self.full_dispatch_reasons: set[str] = set()
+
+    def full_dispatch(self, reason: str, on: bool) -> None:
+        """Route every client through ``server.dispatch.slow_call`` while
+        ``reason`` holds (``on``), e.g. ``"monitor"`` while a MONITOR client is
+        attached: the hot path (``server.protocol``) runs nothing itself for a
+        gated client, so whatever the full dispatch does (feed monitors, time
+        each call, hold a paused client) sees every command. Clients are
+        regated at once; a client that connects later is gated from the start."""
+        reasons = self.full_dispatch_reasons
+        before = bool(reasons)
+        if on:
+            reasons.add(reason)
+        else:
+            reasons.discard(reason)
+        if bool(reasons) != before:
+            for c in self.clients.values():
+                c.regate()
 
     def _config_changed(self, name: str, value) -> None:
         if name == "proto-max-bulk-len":

@@ -88,7 +88,7 @@ class Client(Session):
     def regate(self) -> None:
         other = ((not self.authenticated) or self.reply_mode != "on" or self.server.loading
                  or self.multi is not None or self.pubsub is not None or self.tracking is not None
-                 or self.server.busy_run is not None)
+                 or self.server.busy_run is not None or bool(getattr(self.server, "full_dispatch_reasons", None)))
         self.gated = other or self.user.restricted
         # Gated by ACL alone: the hot path may still run its commands, each
         # checked first (server.acl_fast); None: every command takes the full dispatch.
