@@ -83,7 +83,16 @@ class Scripting:
         vm = LuaVM(chunkname, 2 * self.max_memory)
         vm.call = self.call
         vm.on_hook = self._hook
+        vm.on_setresp = self._setresp
         return vm
+
+    def _setresp(self, version: int) -> None:
+        """redis.setresp: the commands the script calls answer in that
+        protocol (ZRANGE WITHSCORES in pairs of doubles, GEOPOS doubles, …),
+        as Redis's script client does; the caller's is restored after."""
+        run = self.current
+        if run is not None:
+            run.client.protocol = version
 
     def _config_changed(self, name: str, value) -> None:
         if name == "lua-max-memory":
@@ -196,6 +205,7 @@ class Scripting:
         protocol = c.protocol
         c.protocol = 2
         vm.resp = 2
+        vm.caller_protocol = protocol
         vm.repl = 3
         self.current = run
         self.current_vm = vm

@@ -17,10 +17,17 @@ Conversions, as Redis documents them:
   double -> ``{double=…}``, boolean -> boolean, big number ->
   ``{big_number=…}``, verbatim -> ``{verbatim_string=…}``.
 * Lua -> reply (what a script returns): number -> integer (truncated),
-  string -> bulk, true -> 1, false/nil -> nil, ``{ok=…}`` -> status,
+  string -> bulk, true -> 1, false/nil -> nil (after ``redis.setresp(3)``:
+  true/false -> booleans, :1/:0 to a RESP2 client), ``{ok=…}`` -> status,
   ``{err=…}`` -> error (CR and LF in those two made spaces), ``{double=…}``, ``{map=…}``, ``{set=…}``,
   ``{big_number=…}``, ``{verbatim_string=…}`` -> their RESP3 types (their
-  RESP2 forms for a RESP2 client), other tables -> arrays up to the first nil.
+  RESP2 forms for a RESP2 client; a verbatim format cut or padded to three
+  characters), other tables -> arrays up to the first nil.
+
+``redis.setresp(3)`` also switches the calling client to RESP3 while the
+script runs (``on_setresp``), so that handlers answer in RESP3's shapes
+(ZRANGE WITHSCORES as pairs of doubles, GEOPOS doubles), as Redis's script
+client does.
 
 The VM knows nothing of commands: ``call`` (set by the owner) runs one.
 """
@@ -84,6 +91,8 @@ class LuaVM:
         self.on_hook = _no_hook  # () -> error text to kill the script with, or None
         self.resp = 2  # the protocol of redis.call's replies (redis.setresp)
         self.repl = 3  # redis.set_repl's flags
+        self.on_setresp = _no_resp  # (version): the calling client's replies take that protocol
+        self.caller_protocol = 2  # the protocol of the client the script's reply goes to
         self.rand = int.from_bytes(os.urandom(6), "little")
         from server.app import REDIS_VERSION
         major, minor, patch = (int(x) for x in REDIS_VERSION.split("."))
@@ -160,6 +169,7 @@ class LuaVM:
         if v != 2 and v != 3:
             raise ScriptError("ERR RESP version must be 2 or 3.")
         self.resp = int(v)
+        self.on_setresp(self.resp)
 
     def _setrepl(self, v=None) -> None:
         if type(v) not in (int, float) or v != int(v) or not 0 <= v <= 3:
@@ -243,8 +253,8 @@ class LuaVM:
             return v
         if t is float:
             return int(v) if v == v and abs(v) < 2**63 else -2**63
-        if t is bool:
-            return 1 if v else None
+        if t is bool:  # after redis.setresp(3) a boolean (:1/:0 to a RESP2 client)
+            return v if self.resp == 3 else 1 if v else None
         if v is None:
             return None
         if lua_type(v) != "table":
@@ -259,7 +269,7 @@ class LuaVM:
             return Status(line_text(ok))
         d = v[b"double"]
         if d is not None and type(d) in (int, float):
-            return float(d)
+            return float(d)  # (a NaN prints "nan", as Redis 7.2 prints every NaN; 7.0: "-nan" for Lua's 0/0)
         big = v[b"big_number"]
         if type(big) is bytes:
             return BigNumber(big)
@@ -270,8 +280,13 @@ class LuaVM:
         if s is not None and lua_type(s) == "table":
             return Set(self.to_reply(k, depth + 1) for k in s.keys())
         vs = v[b"verbatim_string"]
-        if vs is not None and lua_type(vs) == "table" and type(vs[b"string"]) is bytes:
-            return Verbatim(vs[b"string"])
+        if vs is not None and lua_type(vs) == "table" and type(vs[b"string"]) is bytes \
+                and type(vs[b"format"]) is bytes:
+            fmt = vs[b"format"][:3].ljust(3)  # three characters, as Redis writes it: cut or padded with spaces
+            if fmt == b"txt" or self.caller_protocol == 2:
+                return Verbatim(vs[b"string"])
+            body = fmt + b":" + vs[b"string"]
+            return Raw(b"=%d\r\n%s\r\n" % (len(body), body))
         out = []
         i = 1
         while True:
@@ -325,6 +340,10 @@ def _caught(e) -> bytes:
 
 
 def _no_hook():
+    return None
+
+
+def _no_resp(version: int) -> None:
     return None
 
 
