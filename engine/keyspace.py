@@ -7,8 +7,19 @@ see ``engine.types``); other data types are objects from ``engine.types``. Keys 
 
 Every change to a key goes through one of the mutators below (``set``,
 ``delete``, ``set_expire``, ``persist``, ``touched``), so that bookkeeping
-that needs to see every change — WATCH versions, checkpoint dirty-tracking —
-has exactly one place to hook in.
+that needs to see every change — WATCH versions, checkpoint dirty-tracking,
+memory accounting — has exactly one place to hook in.
+
+Memory (``engine.memory``): ``Keyspace.mem_used`` is the estimated size of
+every key, value and TTL, current after every mutator: ``set`` adds the new
+value's charge and subtracts the one it replaces, ``delete``/``evict``/
+``_expire_now``/``clear``/``flushall`` subtract, ``set_expire``/``persist``
+add or subtract a TTL's cost, and ``changed`` (what ``touched`` and the
+in-place writers call) re-reads a changed value's size and adds the
+difference. A value remembers the charge it was added with (``_held`` on a
+collection, ``Database.ba_mem`` for a bytearray; a ``bytes`` never changes),
+so the subtraction is exact. Code that swaps a value's representation
+without a change of content goes through ``retype``. Reads pay nothing.
 
 Expiry is lazy *and* active:
 * lazy: a lookup of an expired key deletes it (emitting a ``DEL`` effect) and
@@ -51,6 +62,7 @@ import time
 
 from engine import notify
 from engine.dictscan import due
+from engine.memory import BYTES_HEADER, SMALL_LIMIT, TTL_COST, bytearray_cost, charge, key_cost
 from engine.types.limits import Limits
 
 NUM_DATABASES = 16
@@ -63,7 +75,7 @@ def now_ms() -> int:
 
 
 class Database:
-    __slots__ = ("ks", "index", "data", "expires", "dirty", "expire_pos")
+    __slots__ = ("ks", "index", "data", "expires", "dirty", "expire_pos", "ba_mem")
 
     def __init__(self, ks: "Keyspace", index: int):
         self.ks = ks
@@ -74,6 +86,9 @@ class Database:
         # checkpointer tracks this keyspace (the set would only grow).
         self.dirty: set | None = None
         self.expire_pos = 0  # where the active expiry walk of ``expires`` goes on
+        # key -> the charge its bytearray value was counted with (strings
+        # changed in place are rare; a bytes value's charge is its length's).
+        self.ba_mem: dict[bytes, int] = {}
 
     # -- lookups ------------------------------------------------------------
     def get(self, key: bytes):
@@ -93,11 +108,11 @@ class Database:
         ks = self.ks
         if not ks.expire_on_lookup:
             return
-        del self.data[key]
+        ks.mem_used -= self._held(key, self.data.pop(key)) + key_cost(key) + TTL_COST
         del self.expires[key]
         ks.expired_keys += 1
         ks.emit(self.index, [b"DEL", key])
-        ks.changed(self, key)
+        ks._mark(self, key)
         if ks.notify_flags:
             ks.notify(notify.EXPIRED, b"expired", self.index, key)
 
@@ -105,14 +120,16 @@ class Database:
         """Remove ``key`` for maxmemory (the eviction policy's one way to drop a
         key): journaled as ``DEL``, counted in INFO's evicted_keys, announced
         as an ``evicted`` event (class ``e``). False when the key is missing."""
-        if self.data.pop(key, None) is None:
+        v = self.data.pop(key, None)
+        if v is None:
             return False
-        if self.expires:
-            self.expires.pop(key, None)
         ks = self.ks
+        ks.mem_used -= self._held(key, v) + key_cost(key)
+        if self.expires and self.expires.pop(key, None) is not None:
+            ks.mem_used -= TTL_COST
         ks.evicted_keys += 1
         ks.emit(self.index, [b"DEL", key])
-        ks.changed(self, key)
+        ks._mark(self, key)
         if ks.notify_flags:
             ks.notify(notify.EVICTED, b"evicted", self.index, key)
         return True
@@ -127,9 +144,20 @@ class Database:
         ks = self.ks
         if ks.notify_flags:
             self._creating(key)
-        self.data[key] = value
-        if not keep_ttl and self.expires:
-            self.expires.pop(key, None)
+        data = self.data
+        old = data.get(key)
+        data[key] = value
+        # The old value's charge goes first: a bytearray's is popped from
+        # ba_mem, and the new value may be the same object.
+        n = key_cost(key) if old is None else -self._held(key, old)
+        if type(value) is bytes:
+            m = len(value) + BYTES_HEADER
+            n += (m + 15) & -16 if m <= SMALL_LIMIT else (m + 23) & -16
+        else:
+            n += self._hold(key, value)
+        ks.mem_used += n
+        if not keep_ttl and self.expires and self.expires.pop(key, None) is not None:
+            ks.mem_used -= TTL_COST
         d = self.dirty
         if d is not None:
             d.add(key)
@@ -152,14 +180,57 @@ class Database:
         if key not in self.data:
             ks.notify(notify.NEW, b"new", self.index, key)
 
+    def replaced(self, key: bytes, old, value) -> None:
+        """The accounting of ``set`` for an inlined copy of it that stored
+        ``value`` over ``old`` (None: a new key), TTL aside."""
+        n = key_cost(key) if old is None else -self._held(key, old)
+        self.ks.mem_used += n + self._hold(key, value)
+
+    def _held(self, key: bytes, v) -> int:
+        """The charge the value ``v`` of ``key`` was counted with (forgotten:
+        the caller is taking it out of ``mem_used``)."""
+        t = type(v)
+        if t is bytes:
+            n = len(v) + BYTES_HEADER
+            return (n + 15) & -16 if n <= SMALL_LIMIT else (n + 23) & -16
+        if t is bytearray:
+            return self.ba_mem.pop(key)
+        return getattr(v, "_held", 0)
+
+    def _hold(self, key: bytes, v) -> int:
+        """The charge of the value ``v`` just stored under ``key``, recorded
+        where ``_held`` finds it."""
+        t = type(v)
+        if t is bytes:
+            return charge(v)
+        if t is bytearray:
+            n = self.ba_mem[key] = bytearray_cost(len(v))
+            return n
+        try:
+            n = v._held = v.mem_size()
+        except AttributeError:  # not a value type (a test's stand-in): not counted
+            return 0
+        return n
+
+    def retype(self, key: bytes, value) -> None:
+        """Store ``value``, the same content as the value of the existing
+        ``key`` in another representation (a string made a bytearray to be
+        written into, a sorted set converted for SORT): nothing is marked
+        changed, only the accounting follows the new object."""
+        old = self.data[key]
+        self.data[key] = value
+        held = self._held(key, old)
+        self.ks.mem_used += self._hold(key, value) - held
+
     def delete(self, key: bytes) -> bool:
         """Remove ``key``; True when it existed (an expired key counts as gone)."""
         if self.get(key) is None:
             return False
-        del self.data[key]
-        if self.expires:
-            self.expires.pop(key, None)
-        self.ks.changed(self, key)
+        ks = self.ks
+        ks.mem_used -= self._held(key, self.data.pop(key)) + key_cost(key)
+        if self.expires and self.expires.pop(key, None) is not None:
+            ks.mem_used -= TTL_COST
+        ks._mark(self, key)
         return True
 
     def set_expire(self, key: bytes, when_ms: int) -> None:
@@ -167,24 +238,32 @@ class Database:
         # ``- 0`` stores an exact-size copy: a time computed by addition
         # (now + a relative TTL) keeps the spare digit its sum was allocated
         # with, a 48-byte block instead of 32 for every key with a TTL.
-        self.expires[key] = when_ms - 0
-        self.ks.changed(self, key)
+        e = self.expires
+        n = len(e)
+        e[key] = when_ms - 0
+        if len(e) != n:
+            self.ks.mem_used += TTL_COST
+        self.ks._mark(self, key)
 
     def persist(self, key: bytes) -> bool:
         if self.expires.pop(key, None) is None:
             return False
-        self.ks.changed(self, key)
+        self.ks.mem_used -= TTL_COST
+        self.ks._mark(self, key)
         return True
 
     def touched(self, key: bytes) -> None:
         """Record that the value object of ``key`` was changed in place."""
         self.ks.changed(self, key)
 
-    def clear(self, announce: bool = True) -> int:
+    def clear(self, announce: bool = True, account: bool = True) -> int:
         """Empty the database. A checkpoint notices the new dict object and
         drops this database's old content, so keys are not marked one by one;
         the dirty set starts afresh, so it holds every key the new dict gets.
-        ``announce`` False: ``Keyspace.flushall`` told the flush watchers once."""
+        ``announce`` False: ``Keyspace.flushall`` told the flush watchers once.
+        ``account`` False: the caller sets ``mem_used`` itself (FLUSHALL: 0);
+        otherwise this database's share is summed, O(n) like the flush, or
+        ``mem_used`` is just 0 when no other database holds a key."""
         n = len(self.data)
         ks = self.ks
         ks.dirty += n
@@ -200,10 +279,30 @@ class Database:
                 else:
                     for key in self.data:
                         w(self, key)
+        if account:
+            others = any(d.data for d in ks.dbs if d is not self)
+            ks.mem_used = ks.mem_used - self.mem_total() if others else 0
         self.data = {}
         self.expires = {}
+        self.ba_mem = {}
         self.expire_pos = 0
         return n
+
+    def mem_total(self) -> int:
+        """What this database adds to ``Keyspace.mem_used``, from scratch:
+        O(n), for FLUSHDB, SWAPDB, MEMORY STATS's per-database figures and
+        tests (the sum of every key's charge, as the mutators kept it)."""
+        held = self._held_now
+        return (sum(key_cost(k) + held(k, v) for k, v in self.data.items())
+                + TTL_COST * len(self.expires))
+
+    def _held_now(self, key: bytes, v) -> int:
+        t = type(v)
+        if t is bytearray:
+            return self.ba_mem[key]
+        if t is bytes:
+            return charge(v)
+        return getattr(v, "_held", 0)
 
     # -- active expiry ------------------------------------------------------
     def expire_due(self, now: int, deadline_ns: int) -> tuple[int, bool]:
@@ -255,6 +354,9 @@ class Keyspace:
         # FLUSHALL.
         self.flush_watchers: dict = {}
         self.dirty = 0  # changes since the last save (rdb_changes_since_last_save)
+        # The dataset's estimated size in bytes (engine.memory), current
+        # after every command: what used_memory and maxmemory read.
+        self.mem_used = 0
         self.expired_keys = 0
         # Set by an active expiry cycle that ran out of time while due keys
         # kept coming: the server runs the next slice soon instead of at the
@@ -295,6 +397,34 @@ class Keyspace:
             self.notify_hook(cls, event, db_index, key)
 
     def changed(self, db: Database, key: bytes) -> None:
+        """The value of ``key`` was changed in place: its size is re-read
+        (O(1)) and the key marked as every mutator marks it."""
+        v = db.data.get(key)
+        if v is not None:
+            t = type(v)
+            if t is bytearray:
+                n = bytearray_cost(len(v))
+                ba = db.ba_mem
+                self.mem_used += n - ba[key]
+                ba[key] = n
+            elif t is not bytes:
+                try:
+                    n = v.mem_size()
+                except AttributeError:  # not a value type (a test's stand-in)
+                    n = 0
+                else:
+                    self.mem_used += n - v._held
+                    v._held = n
+        self.dirty += 1
+        d = db.dirty
+        if d is not None:
+            d.add(key)
+        if self.watchers:
+            for w in self.watchers:
+                w(db, key)
+
+    def _mark(self, db: Database, key: bytes) -> None:
+        """``changed`` for a mutator that did its own accounting."""
         self.dirty += 1
         d = db.dirty
         if d is not None:
@@ -324,6 +454,7 @@ class Keyspace:
         da, db_ = self.dbs[a], self.dbs[b]
         da.data, db_.data = db_.data, da.data
         da.expires, db_.expires = db_.expires, da.expires
+        da.ba_mem, db_.ba_mem = db_.ba_mem, da.ba_mem
         da.expire_pos = db_.expire_pos = 0
         # The dicts changed places: a checkpoint rewrites both databases whole
         # (dirty None = "untracked key by key", see wal.checkpoint.trim). The
@@ -343,4 +474,6 @@ class Keyspace:
         if self.watchers:
             for f in self.flush_watchers.values():
                 f(None)  # every database at once
-        return sum(db.clear(False) for db in self.dbs)
+        n = sum(db.clear(False, False) for db in self.dbs)
+        self.mem_used = 0
+        return n

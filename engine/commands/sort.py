@@ -354,7 +354,7 @@ def _as_skiplist(c, key: bytes, z: ZSet) -> ZSet:
     not marked changed (no WATCH fires, nothing is journaled), as the string
     commands swap a string's representation."""
     big = ZSet(z.pairs(), limits=_NOTHING_FITS)
-    c.db.data[key] = big
+    c.db.retype(key, big)
     return big
 
 

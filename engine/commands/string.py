@@ -40,6 +40,7 @@ from engine.notify import GENERIC, STRING
 from engine.errors import CommandError
 from engine.keyspace import now_ms
 from engine.keyspecs import flags_of, spec
+from engine.memory import TTL_COST
 from engine.registry import checks_own_arguments, command
 from engine.reply import INTS, OK, ONE, ZERO
 from engine.util import INT64_MAX, INT64_MIN, add_int64, parse_int
@@ -79,7 +80,7 @@ def writable_string(c, key: bytes, v):
     if type(v) is bytearray:
         return v
     buf = bytearray(v)
-    c.db.data[key] = buf
+    c.db.retype(key, buf)
     return buf
 
 
@@ -242,9 +243,13 @@ def set_(c, argv):
         if ks.notify_flags:  # the events need the lookup the general path does
             return _set_generic(c, key, value, 0, None, "set", OK, None)
         db = c.db
-        db.data[key] = value
-        if db.expires:
-            db.expires.pop(key, None)
+        data = db.data
+        old = data.get(key)
+        data[key] = value
+        if old is None or type(old) is not bytes or len(old) != len(value):
+            db.replaced(key, old, value)  # the memory accounting: same-size overwrites need none
+        if db.expires and db.expires.pop(key, None) is not None:
+            ks.mem_used -= TTL_COST
         d = db.dirty
         if d is not None:
             d.add(key)

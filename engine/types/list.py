@@ -41,6 +41,7 @@ never stored empty).
 from __future__ import annotations
 
 from engine import listpack, rdb, ziplist
+from engine.memory import LIST_SLOT, bytes_cost, object_cost
 from engine.types import register
 from engine.types.list_quicklist import (
     LP_EMPTY, Node, Quicklist, Rev, pack, unpack, entry_size, exceeds, is_large, node_limits,
@@ -50,12 +51,45 @@ _NUMERIC_START = b"-0123456789"  # what may begin an element packed as an intege
 
 # --- the list value ---------------------------------------------------------
 
+_OBJECT = object_cost(6)
+_NODE = 160  # a quicklist node: its object, its packed bytes' header, its deque slot
+
 class List:
     """A Redis list. ``_v``: marshal bytes (listpack) or a ``Quicklist``."""
 
-    __slots__ = ("_v", "_sz", "_n")
+    # _held: the charge Keyspace.mem_used counts this list with; _per, _at:
+    # a quicklist's sampled element length and the count that resamples it.
+    __slots__ = ("_v", "_sz", "_n", "_held", "_per", "_at")
+
+    def mem_size(self) -> int:
+        """Approximate bytes (engine.memory), O(1) amortised: the packed
+        bytes; for a quicklist, its nodes, its packed elements (marshal: 5
+        bytes + the element) and the elements of its open end nodes (a list
+        slot and a bytes object each), from a sampled element length."""
+        v = self._v
+        if type(v) is bytes:
+            return _OBJECT + bytes_cost(len(v))
+        n = v.count
+        nodes = v.nodes
+        if n >= self._at or n < self._at >> 2:
+            sz = cnt = 0
+            for i in range(min(len(nodes), 8)):
+                sz += nodes[i].sz
+                cnt += nodes[i].count
+            self._per = max(sz // cnt - 2, 0) if cnt else 0
+            self._at = 2 * n or 1
+        per = self._per
+        opened = 0
+        if nodes:
+            if type(nodes[0].data) is not bytes:
+                opened = nodes[0].count
+            if len(nodes) > 1 and type(nodes[-1].data) is not bytes:
+                opened += nodes[-1].count
+        return (_OBJECT + _NODE * len(nodes) + (n - opened) * (per + 5)
+                + opened * (LIST_SLOT + bytes_cost(per)))
 
     def __init__(self, items=(), fill: int = -2):
+        self._at = 0
         items = list(items)
         sz = LP_EMPTY + sum(map(entry_size, items))
         self._store(items)
@@ -71,6 +105,7 @@ class List:
             lst = cls(nodes[0], fill)
             return lst
         lst = cls.__new__(cls)
+        lst._at = 0
         q = Quicklist(fill)
         for items in nodes:
             big = len(items) == 1 and is_large(len(items[0]), q.fill)
@@ -452,6 +487,7 @@ class List:
 
     def copy(self) -> "List":
         new = List.__new__(List)
+        new._at = 0
         v = self._v
         new._v = v if type(v) is bytes else v.copy()
         new._sz = self._sz

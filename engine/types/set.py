@@ -50,6 +50,7 @@ from itertools import chain
 
 from engine import intset, listpack, rdb
 from engine.dictscan import below, layout, pick
+from engine.memory import ARRAY_OBJECT, DICT_ENTRY, DICT_OBJECT, bytes_cost, object_cost, sample_cost
 from engine.types import register
 from engine.types.limits import Limits
 from engine.util import to_int_or_none
@@ -76,12 +77,34 @@ def _digits(v: int) -> int:
     return len(b"%d" % v)
 
 
+_OBJECT = object_cost(5)
+
+
 class Set:
-    __slots__ = ("enc", "data")
+    # _held: the charge Keyspace.mem_used counts this set with; _per, _at: a
+    # hashtable's sampled cost per member and the count that resamples it.
+    __slots__ = ("enc", "data", "_held", "_per", "_at")
 
     def __init__(self, enc: int, data):
         self.enc = enc
         self.data = data
+        self._at = 0
+
+    def mem_size(self) -> int:
+        """Approximate bytes (engine.memory), O(1) amortised: the packed
+        bytes, the intset's 8 bytes a member, or members x (a dict entry + a
+        sampled member)."""
+        d = self.data
+        enc = self.enc
+        if enc == LISTPACK:
+            return _OBJECT + bytes_cost(len(d))
+        n = len(d)
+        if enc == INTSET:
+            return _OBJECT + ARRAY_OBJECT + ((n * 9) & -8)
+        if n >= self._at or n < self._at >> 2:
+            self._per = DICT_ENTRY + sample_cost(d)
+            self._at = 2 * n or 1
+        return _OBJECT + DICT_OBJECT + n * self._per
 
     # -- construction -------------------------------------------------------
     @classmethod

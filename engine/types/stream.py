@@ -51,6 +51,7 @@ from bisect import bisect_left, bisect_right
 from itertools import chain, repeat
 from operator import add
 
+from engine.memory import bytes_cost, object_cost
 from engine.types import register
 from engine.types.stream_group import Consumer, Group, Pending
 
@@ -180,11 +181,49 @@ def fields_of(mfields, v) -> list:
 
 # --- the stream -------------------------------------------------------------------
 
+_OBJECT = object_cost(16)
+_NODE = 200  # a packed node's bytes header, its first/last IDs and counts in the index lists
+_TAIL_ENTRY = 200  # an entry of the open node: its ID tuple and ints, its values tuple and slots
+_GROUP = 400  # a consumer group's objects and its dict entry
+_PENDING = 180  # a PEL entry: its ID, its Pending object, its places in the group's and consumer's PEL
+
+
 class Stream:
+    # _held: the charge Keyspace.mem_used counts this stream with; _per, _at:
+    # the sampled packed bytes per entry and the length that resamples it.
     __slots__ = ("_firsts", "_lasts", "_nodes", "_live", "_dead", "_tail_lp", "_cache",
-                 "length", "last_id", "first_id", "max_deleted", "entries_added", "groups")
+                 "length", "last_id", "first_id", "max_deleted", "entries_added", "groups",
+                 "_held", "_per", "_at")
+
+    def mem_size(self) -> int:
+        """Approximate bytes (engine.memory), O(groups) (a few): the packed
+        nodes from a sampled size per entry, the open node's entries as the
+        Python objects they are, the consumer groups and their PELs."""
+        nodes = self._nodes
+        n = self.length
+        if n >= self._at or n < self._at >> 2:
+            sz = cnt = 0
+            for k in range(len(nodes) - 1, max(len(nodes) - 6, -1), -1):
+                if type(nodes[k]) is bytes:
+                    sz += len(nodes[k])
+                    cnt += self._live[k] + self._dead[k]
+            self._per = sz // cnt if cnt else 0
+            self._at = 2 * n or 1
+        tail = 0
+        if nodes and type(nodes[-1]) is list:
+            tail = self._live[-1] + self._dead[-1]
+            total = tail * _TAIL_ENTRY + self._tail_lp * 2
+        else:
+            total = 0
+        total += _OBJECT + _NODE * len(nodes) + max(n - tail, 0) * self._per
+        groups = self.groups
+        if groups:
+            for g in groups.values():
+                total += _GROUP + bytes_cost(8) + len(g.pel) * _PENDING + len(g.consumers) * _GROUP
+        return total
 
     def __init__(self):
+        self._at = 0
         self._firsts: list = []
         self._lasts: list = []
         self._nodes: list = []  # packed bytes, or the open last node [mfields, ids, vals]

@@ -38,6 +38,7 @@ import marshal
 from bisect import bisect_left, bisect_right
 from math import inf
 
+from engine.memory import DICT_ENTRY, DICT_OBJECT, FLOAT, LIST_SLOT, bytes_cost, object_cost, sample_cost
 from engine.types import register
 from engine.types.zset_runs import Runs
 
@@ -142,11 +143,34 @@ def _index(t: tuple, n: int, m: bytes) -> int:
         return -1
 
 
+_OBJECT = object_cost(5)
+# A skiplist member beyond its bytes: its dict entry, its score's float, and
+# its places in a run (a double in the scores array, a pointer in the members list).
+_PER_MEMBER = DICT_ENTRY + FLOAT + 8 + LIST_SLOT
+
+
 class ZSet:
-    __slots__ = ("_lp", "_r")
+    # _held: the charge Keyspace.mem_used counts this set with; _per, _at:
+    # a skiplist's sampled cost per member and the count that resamples it.
+    __slots__ = ("_lp", "_r", "_held", "_per", "_at")
+
+    def mem_size(self) -> int:
+        """Approximate bytes (engine.memory), O(1) amortised: the packed
+        bytes, or members x (their dict entry, score and run places + a
+        sampled member)."""
+        lp = self._lp
+        if lp is not None:
+            return _OBJECT + bytes_cost(len(lp))
+        d = self._r.d
+        n = len(d)
+        if n >= self._at or n < self._at >> 2:
+            self._per = _PER_MEMBER + sample_cost(d)
+            self._at = 2 * n or 1
+        return _OBJECT + DICT_OBJECT + n * self._per
 
     def __init__(self, pairs=(), limits=None):
         """A set of ``pairs`` ((score, member), members distinct), small when it fits ``limits``."""
+        self._at = 0
         pairs = sorted(pairs)
         if limits is None or _fits(pairs, limits):
             self._lp = _from_pairs([(_kept(s), m) for s, m in pairs])
@@ -369,6 +393,7 @@ class ZSet:
 
     def copy(self) -> "ZSet":
         z = ZSet.__new__(ZSet)
+        z._at = 0
         z._lp = self._lp
         z._r = None if self._r is None else self._r.copy()
         return z
