@@ -93,8 +93,21 @@ def exceeds(fill: int, size: int, count: int) -> bool:
     return size > _SIZE_SAFETY or count > (fill or 1)
 
 
+DEFAULT_PACKED_THRESHOLD = 1 << 30
+_packed_threshold = DEFAULT_PACKED_THRESHOLD  # DEBUG QUICKLIST-PACKED-THRESHOLD
+
+
+def set_packed_threshold(n: int) -> None:
+    """From DEBUG QUICKLIST-PACKED-THRESHOLD: elements of ``n`` bytes or more get
+    a plain node (the default, 1 GB, leaves the decision to the fill level)."""
+    global _packed_threshold
+    _packed_threshold = n
+
+
 def is_large(n: int, fill: int) -> bool:
     """Whether an element of ``n`` bytes gets a plain node of its own."""
+    if _packed_threshold != DEFAULT_PACKED_THRESHOLD:
+        return n >= _packed_threshold
     if fill >= 0:
         return n > _SIZE_SAFETY
     return n > _LEVELS[min(-fill - 1, len(_LEVELS) - 1)]

@@ -5,6 +5,7 @@ acl         ACL SETUSER|GETUSER|DELUSER|USERS|LIST|WHOAMI|CAT|GENPASS|LOG|DRYRUN
 client      CLIENT ID|INFO|LIST|KILL|SETNAME|GETNAME|SETINFO|REPLY|HELP
 config      CONFIG GET|SET|RESETSTAT|REWRITE|HELP
 admin       INFO, TIME, DEBUG, SHUTDOWN
+debug       DEBUG OBJECT|RELOAD|DIGEST|DIGEST-VALUE|POPULATE|PROTOCOL|ERROR|LOG|LISTPACK|... (DEBUG's subcommands)
 multi       MULTI, EXEC, DISCARD, WATCH, UNWATCH (in server/multi.py)
 persistence SAVE, BGSAVE, BGREWRITEAOF, LASTSAVE
 pubsub      SUBSCRIBE, UNSUBSCRIBE, PSUBSCRIBE, PUNSUBSCRIBE, SSUBSCRIBE, SUNSUBSCRIBE,
@@ -18,5 +19,6 @@ it needs only the command table.
 """
 
 from server.commands import acl, admin, client, config, connection, persistence, pubsub, tracking  # noqa: F401
+from server.commands import debug  # noqa: F401,E402  (DEBUG's subcommands)
 from server import multi  # noqa: F401,E402  (MULTI, EXEC, DISCARD, WATCH, UNWATCH)
 from server import scripting  # noqa: F401,E402  (EVAL, SCRIPT, FUNCTION, FCALL)

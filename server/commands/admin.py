@@ -37,18 +37,21 @@ def time_(c, argv):
 
 # --- DEBUG ---------------------------------------------------------------------
 
-DEBUG_SUBCOMMANDS: dict = {}  # lower-case name -> (min argc incl. DEBUG and name, handler, usage lines)
+# lower-case name -> (min argc incl. DEBUG and name, handler, usage lines, max argc or None)
+DEBUG_SUBCOMMANDS: dict = {}
 
 
-def debug_subcommand(name: str, min_argc: int, usage: tuple = ()):
+def debug_subcommand(name: str, min_argc: int, usage: tuple = (), max_argc: int | None = None):
     """Register ``DEBUG NAME``: ``handler(c, argv)``, argv starting with DEBUG.
 
     ``usage`` is what DEBUG HELP shows for it: the syntax, then a description
-    indented four spaces.
+    indented four spaces. An argument count outside ``min_argc``..``max_argc``
+    (None: no upper bound) is Redis's "unknown subcommand or wrong number of
+    arguments" error, as Redis tests each subcommand's exact count.
     """
 
     def register(fn):
-        DEBUG_SUBCOMMANDS[name.lower().encode()] = (min_argc, fn, usage)
+        DEBUG_SUBCOMMANDS[name.lower().encode()] = (min_argc, fn, usage, max_argc)
         return fn
 
     return register
@@ -81,16 +84,17 @@ def _debug_allowed(c) -> bool:
 
 @command("debug", -2, "admin noscript loading stale", acl="@admin @slow @dangerous", group="server")
 def debug(c, argv):
-    """DEBUG subcommand [arg ...] -- testing hooks (SLEEP, SET-ACTIVE-EXPIRE, HELP)."""
+    """DEBUG subcommand [arg ...] -- testing hooks (DEBUG HELP lists them; most in server.commands.debug)."""
     if not _debug_allowed(c):
         raise CommandError(errors.DEBUG_NOT_ALLOWED)
     entry = DEBUG_SUBCOMMANDS.get(argv[1].lower())
-    if entry is None or len(argv) < entry[0]:
+    if entry is None or len(argv) < entry[0] or (entry[3] is not None and len(argv) > entry[3]):
         raise CommandError(errors.DEBUG_UNKNOWN.format(argv[1].decode("utf-8", "replace")))
     return entry[1](c, argv)
 
 
-@debug_subcommand("sleep", 3, ("SLEEP <seconds>", "    Block the whole server for <seconds>, fractions allowed."))
+@debug_subcommand("sleep", 3, ("SLEEP <seconds>", "    Block the whole server for <seconds>, fractions allowed."),
+                  max_argc=3)
 def debug_sleep(c, argv):
     seconds = _loose_float(argv[2])
     if seconds > 0:
@@ -100,13 +104,13 @@ def debug_sleep(c, argv):
 
 @debug_subcommand("set-active-expire", 3, ("SET-ACTIVE-EXPIRE 0|1",
                                             "    0 stops the background sweep that deletes expired keys nobody reads",
-                                            "    (reads still expire them); 1 turns it back on."))
+                                            "    (reads still expire them); 1 turns it back on."), max_argc=3)
 def debug_set_active_expire(c, argv):
     c.server.active_expire_enabled = bool(_loose_int(argv[2]))
     return OK
 
 
-@debug_subcommand("help", 2)
+@debug_subcommand("help", 2, max_argc=2)
 def debug_help(c, argv):
     return help_lines("DEBUG", [line for name in sorted(DEBUG_SUBCOMMANDS) for line in DEBUG_SUBCOMMANDS[name][2]])
 
