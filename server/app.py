@@ -32,6 +32,7 @@ from server.client import Client
 from server.config import Config
 from server.notify import Notifier
 from server.multi import Watches
+from server.lazyfree import LazyFree
 from server.persistence import Persistence
 from server.protocol import Connection, sample_calls
 from server.pubsub import PubSub
@@ -102,6 +103,7 @@ class Server:
         self.tracking = Tracking(self)  # client-side caching (CLIENT TRACKING)
         self.pubsub = PubSub(self)  # channels, patterns and their subscribers
         self.watches = Watches(self)  # WATCHed keys (server.multi)
+        self.lazyfree = LazyFree(self)  # big values freed a slice per loop turn (server.lazyfree)
         # Commands that build strings (APPEND, SETRANGE, SETBIT, …) refuse to
         # grow one past proto-max-bulk-len, as Redis does.
         self.ks.proto_max_bulk_len = config["proto-max-bulk-len"]

@@ -175,8 +175,13 @@ DIRECTIVES = [
     _D("checkpoint-log-size", "memory", 256 * 1024 * 1024, lo=0, hi=2**63 - 1),
     _D("dbfilename", "str", "dump.rdb"),
     _D("save", "str", ""),
+    # Lazy freeing (server.lazyfree, engine.lazyfree): Redis 7's defaults.
     _D("lazyfree-lazy-user-flush", "bool", False),
     _D("lazyfree-lazy-user-del", "bool", False),
+    _D("lazyfree-lazy-server-del", "bool", False),
+    _D("lazyfree-lazy-expire", "bool", False),
+    _D("lazyfree-lazy-eviction", "bool", False),
+    _D("replica-lazy-flush", "bool", False, aliases=("slave-lazy-flush",)),
     _D("replica-read-only", "bool", True, aliases=("slave-read-only",)),
     _D("replica-serve-stale-data", "bool", True, aliases=("slave-serve-stale-data",)),
     _D("repl-backlog-size", "memory", 1024 * 1024, lo=1, hi=2**63 - 1),

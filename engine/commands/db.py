@@ -12,7 +12,7 @@ database with itself changes nothing and records nothing.
 
 from __future__ import annotations
 
-from engine import errors
+from engine import errors, lazyfree
 from engine.errors import CommandError
 from engine.registry import command
 from engine.reply import OK
@@ -39,19 +39,27 @@ def select(c, argv):
     return OK
 
 
-def _flush_mode(argv) -> None:
+def _flush_lazily(c, argv) -> bool:
+    """Whether a FLUSHDB/FLUSHALL frees the old contents later (ASYNC, or no
+    mode under lazyfree-lazy-user-flush, engine.lazyfree); SYNC frees them now."""
     if len(argv) > 2:
         raise CommandError(errors.SYNTAX)
-    if len(argv) == 2 and argv[1].upper() not in (b"ASYNC", b"SYNC"):
-        raise CommandError(errors.SYNTAX)
+    if len(argv) == 2:
+        mode = argv[1].upper()
+        if mode not in (b"ASYNC", b"SYNC"):
+            raise CommandError(errors.SYNTAX)
+        return mode == b"ASYNC"
+    return lazyfree.user_flush(c.ks)
 
 
 @command("flushdb", -1, "write", acl="@keyspace @write @slow @dangerous", group="server",
          tips="request_policy:all_shards response_policy:all_succeeded")
 def flushdb(c, argv):
     """FLUSHDB [ASYNC|SYNC] -- delete every key of the selected database. O(N)."""
-    _flush_mode(argv)
-    c.db.clear()
+    if _flush_lazily(c, argv):
+        lazyfree.flush_database(c.ks, c.db)
+    else:
+        c.db.clear()
     c.emit([b"FLUSHDB"])
     return OK
 
@@ -60,8 +68,10 @@ def flushdb(c, argv):
          tips="request_policy:all_shards response_policy:all_succeeded")
 def flushall(c, argv):
     """FLUSHALL [ASYNC|SYNC] -- delete every key of every database. O(N)."""
-    _flush_mode(argv)
-    c.ks.flushall()
+    if _flush_lazily(c, argv):
+        lazyfree.flush_all(c.ks)
+    else:
+        c.ks.flushall()
     c.emit([b"FLUSHALL"])
     return OK
 

@@ -29,7 +29,7 @@ bytes, raw beyond and once written in place; see ``engine.types``).
 
 from __future__ import annotations
 
-from engine import errors, glob
+from engine import errors, glob, lazyfree
 from engine.commands.db import parse_db_index
 from engine.errors import CommandError
 from engine.keyspace import now_ms
@@ -50,15 +50,22 @@ def _count(n: int):
 
 # --- DEL, UNLINK, EXISTS, TOUCH, TYPE -----------------------------------------
 
-def _del_generic(c, argv):
+def _del_generic(c, argv, lazy: bool = False):
     db = c.db
     ks = c.ks
     gone = []
+    # UNLINK (and DEL under lazyfree-lazy-user-del) hands each big value it
+    # removes to the reaper (engine.lazyfree) instead of freeing it here.
+    reaper = lazyfree.reaper(ks) if lazy or lazyfree.user_del(ks) else None
+    data = db.data
     for key in argv[1:]:
+        v = data.get(key) if reaper is not None else None
         if db.delete(key):
             gone.append(key)
             if ks.notify_flags:
                 c.notify(GENERIC, b"del", key)
+        if v is not None and data.get(key) is not v:  # gone (deleted, or expired just now)
+            reaper.free(v)
     if gone:
         c.emit([b"DEL", *gone])
     return _count(len(gone))
@@ -74,8 +81,9 @@ def del_(c, argv):
 @command("unlink", -2, "write fast", (1, -1, 1), "@keyspace @write @fast", since="4.0.0",
          key_specs=(spec("RM delete", 1, -1),), tips="request_policy:multi_shard response_policy:agg_sum")
 def unlink(c, argv):
-    """UNLINK key [key ...] -- DEL (Keel frees memory inline); the number deleted. O(N)."""
-    return _del_generic(c, argv)
+    """UNLINK key [key ...] -- DEL, big values freed later, a slice per loop turn
+    (engine.lazyfree); the number deleted. O(N) in the keys, O(1) per value."""
+    return _del_generic(c, argv, lazy=True)
 
 
 def _existing(c, argv) -> int:

@@ -1,0 +1,185 @@
+"""The reaper (engine.lazyfree) on every type: what UNLINK / FLUSHALL ASYNC
+hand it is taken apart a batch at a time, small values are left to be freed
+at once, the counters say what waits and what was freed, and the keyspace
+is untouched by it (the value left it before).
+
+Handlers run directly on a ``Keyspace`` + ``Session`` with a ``Reaper`` set
+as the server sets it; ``step`` is called by the test, as the loop would.
+"""
+
+from __future__ import annotations
+
+import time
+
+import hiredis
+import pytest
+
+import engine.commands  # noqa: F401  (registers every command)
+from engine import lazyfree
+from engine.keyspace import Keyspace
+from engine.lazyfree import LAZYFREE_THRESHOLD, Reaper, effort
+from engine.registry import TABLE
+from engine.reply import Raw
+from engine.session import Session
+
+
+def run(s: Session, *args):
+    argv = [a if isinstance(a, bytes) else str(a).encode() for a in args]
+    r = TABLE[argv[0].lower()].handler(s, argv)
+    if type(r) is Raw:  # a pre-encoded integer (:1) or status
+        reader = hiredis.Reader()
+        reader.feed(bytes(r))
+        return reader.gets()
+    return r
+
+
+@pytest.fixture
+def s():
+    ks = Keyspace()
+    r = ks.reaper = Reaper()
+    r.woken = 0
+
+    def wake():
+        r.woken += 1
+
+    r.wake = wake
+    return Session(ks)
+
+
+def _fill(s, kind: str, key: bytes, n: int) -> None:
+    """A value of ``kind`` with ``n`` elements at ``key``, in its large encoding."""
+    batch = 500
+    for i in range(0, n, batch):
+        els = [b"m%d" % j for j in range(i, min(n, i + batch))]
+        if kind == "set":
+            run(s, "SADD", key, *els)
+        elif kind == "hash":
+            run(s, "HSET", key, *[x for e in els for x in (e, b"v")])
+        elif kind == "list":
+            run(s, "RPUSH", key, *els)
+        elif kind == "zset":
+            run(s, "ZADD", key, *[x for j, e in enumerate(els) for x in (b"%d" % (i + j), e)])
+        elif kind == "stream":
+            for e in els:
+                run(s, "XADD", key, b"*", b"f", e)
+    if kind == "stream":
+        run(s, "XGROUP", "CREATE", key, "g", "0")
+        run(s, "XREADGROUP", "GROUP", "g", "alice", "COUNT", n // 2, "STREAMS", key, ">")
+        run(s, "XREADGROUP", "GROUP", "g", "bob", "STREAMS", key, ">")
+
+
+KINDS = ("set", "hash", "list", "zset", "stream")
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_unlink_hands_a_big_value_to_the_reaper_which_empties_it(s, kind):
+    # A list's effort is its nodes (about a thousand short elements each), as in Redis.
+    _fill(s, kind, b"big", 100_000 if kind == "list" else 20000)
+    v = s.db.data[b"big"]
+    assert effort(v) > LAZYFREE_THRESHOLD
+    r = s.ks.reaper
+    assert run(s, "UNLINK", b"big") == 1
+    assert b"big" not in s.db.data
+    assert r.pending == 1 and r.freed == 0 and r.woken == 1
+    steps = 0
+    while r.step(1):  # one batch a step
+        steps += 1
+    assert steps >= len(lazyfree._parts(v))  # (nothing was freed by UNLINK itself)
+    assert r.pending == 0 and r.freed == 1
+    # Emptied while the reaper held it: nothing of it is left to free at once.
+    for c in lazyfree._parts(v):
+        assert len(c) == 0
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_small_value_is_freed_at_once(s, kind):
+    _fill(s, kind, b"small", 10)
+    assert effort(s.db.data[b"small"]) <= LAZYFREE_THRESHOLD
+    assert run(s, "UNLINK", b"small") == 1
+    assert s.ks.reaper.pending == 0 and not s.ks.reaper.jobs and s.ks.reaper.woken == 0
+
+
+def test_del_frees_at_once_unless_lazy_user_del(s):
+    r = s.ks.reaper
+    _fill(s, "set", b"a", 1000)
+    assert run(s, "DEL", b"a") == 1
+    assert not r.jobs
+    r.user_del = True
+    _fill(s, "set", b"a", 1000)
+    assert run(s, "DEL", b"a", b"missing") == 1
+    assert r.pending == 1
+    r.finish()
+    assert r.pending == 0 and r.freed == 1
+
+
+def test_unlink_of_an_expired_big_key_frees_it_later_and_counts_nothing(s):
+    _fill(s, "set", b"a", 1000)
+    s.db.expires[b"a"] = 1  # long due
+    assert run(s, "UNLINK", b"a") == 0
+    assert b"a" not in s.db.data
+    assert s.ks.reaper.pending == 1
+
+
+def test_flushall_async_empties_at_once_and_frees_later(s):
+    r = s.ks.reaper
+    for i in range(3000):
+        s.db.set(b"k%d" % i, b"v")
+    s.db.set_expire(b"k1", 2**50)
+    _fill(s, "zset", b"z", 5000)
+    s.ks.dbs[3].set(b"other", b"x")
+    run(s, "FLUSHALL", "ASYNC")
+    assert all(not db.data and not db.expires for db in s.ks.dbs)
+    assert r.pending == 3000 + 1 + 1
+    while r.step(20_000):
+        pass
+    # The sorted set went on as its own job, taken apart like any big value.
+    assert r.pending == 0 and r.freed == 3002
+    assert s.ks.effects[-1] == (0, [b"FLUSHALL"])
+
+
+def test_flushdb_async_and_lazy_user_flush(s):
+    r = s.ks.reaper
+    for i in range(100):
+        s.db.set(b"k%d" % i, b"v")
+    run(s, "FLUSHDB", "SYNC")
+    assert not r.jobs and not s.db.data
+    for i in range(100):
+        s.db.set(b"k%d" % i, b"v")
+    r.user_flush = True
+    run(s, "FLUSHDB")
+    assert not s.db.data and r.pending == 100
+    r.finish()
+    for i in range(100):
+        s.db.set(b"k%d" % i, b"v")
+    run(s, "FLUSHDB", "SYNC")  # SYNC wins over the directive
+    assert r.pending == 0 and r.freed == 100
+
+
+def test_without_a_reaper_or_while_loading_values_are_freed_at_once():
+    ks = Keyspace()
+    s = Session(ks)
+    _fill(s, "set", b"a", 1000)
+    assert run(s, "UNLINK", b"a") == 1  # no reaper: DEL
+    r = ks.reaper = Reaper()
+    ks.loading = True  # the log replayed on the loader's thread
+    _fill(s, "set", b"a", 1000)
+    assert run(s, "UNLINK", b"a") == 1
+    run(s, "FLUSHALL", "ASYNC")
+    assert not r.jobs and r.pending == 0
+
+
+def test_a_step_keeps_to_its_budget():
+    r = Reaper()
+    ks = Keyspace()
+    s = Session(ks)
+    ks.reaper = r
+    _fill(s, "set", b"a", 200_000)
+    run(s, "UNLINK", b"a")
+    worst = 0.0
+    while True:
+        t = time.perf_counter()
+        more = r.step(1_000_000)
+        worst = max(worst, time.perf_counter() - t)
+        if not more:
+            break
+    assert worst < 0.02  # a 1 ms budget, checked every batch of 1024 (slack for a busy machine)
