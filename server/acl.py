@@ -254,6 +254,7 @@ class Acl:
         self.users: dict[str, User] = {}
         self.log: list[LogEntry] = []  # newest first
         self.next_entry_id = 0
+        self.denied = dict.fromkeys(LOG_REASONS.values(), 0)  # refusals by reason (INFO acl_access_denied_*)
         default = User("default")
         for op in ("on", "nopass", "~*", "&*", "+@all"):
             default.apply(op, True)
@@ -404,6 +405,7 @@ class Acl:
     def add_log(self, c, result: int, context: str, obj: bytes, username: bytes) -> None:
         now = int(time.time() * 1000)
         reason = LOG_REASONS[result]
+        self.denied[reason] += 1
         info = c.info_line() if hasattr(c, "info_line") else ""
         for i, e in enumerate(self.log[:LOG_MATCH_DEPTH]):
             if (e.reason == reason and e.context == context and e.object == obj and e.username == username

@@ -11,15 +11,22 @@ Memory figures are estimates: Python has no allocator statistics to match
 Redis's ``used_memory``, so ``used_memory`` is the process's resident set size
 (from /proc, or the peak RSS where /proc is missing).
 
-``instantaneous_ops_per_sec`` comes from a sampler that records the command
-counter every 100 ms (16 samples, as Redis does); it starts with the first
-INFO call, so the first INFO of a process reports 0.
+``instantaneous_ops_per_sec`` and ``instantaneous_input/output_kbps`` come
+from a sampler that records the command and network byte counters every
+100 ms (16 samples, as Redis does); it starts with the first INFO call, so
+the first INFO of a process reports 0.
+
+Fields Redis prints for machinery Keel does not have (forks, active
+defragmentation, I/O threads, reply-buffer resizing, the event loop's cycle
+clock) are printed with the value Redis shows when that machinery is idle,
+so that parsers (redis-py, redis_exporter, Sentinel) find every field.
 """
 
 from __future__ import annotations
 
 import os
 import platform
+import re
 import resource
 import sys
 import time
@@ -64,9 +71,13 @@ class _Sampler:
     def __init__(self, server):
         self.server = weakref.ref(server)
         self.rates = [0.0] * self.SAMPLES
+        self.in_rates = [0.0] * self.SAMPLES  # bytes/s read, written (instantaneous_*_kbps)
+        self.out_rates = [0.0] * self.SAMPLES
         self.index = 0
         self.last_t = time.monotonic()
         self.last_n = server.stats.commands
+        self.last_in = server.stats.net_input_bytes
+        self.last_out = server.stats.net_output_bytes
         self.handle = None
 
     def start(self, loop) -> None:
@@ -77,34 +88,74 @@ class _Sampler:
         if server is None or server.shutdown_event is None or server.shutdown_event.is_set():
             return
         now = time.monotonic()
-        n = server.stats.commands
+        st = server.stats
+        n, nin, nout = st.commands, st.net_input_bytes, st.net_output_bytes
         elapsed = now - self.last_t
-        if n < self.last_n:  # CONFIG RESETSTAT zeroed the counter
-            self.last_n = 0
-        self.rates[self.index] = (n - self.last_n) / elapsed if elapsed > 0 else 0.0
-        self.index = (self.index + 1) % self.SAMPLES
-        self.last_t, self.last_n = now, n
+        if n < self.last_n or nin < self.last_in or nout < self.last_out:  # CONFIG RESETSTAT zeroed them
+            self.last_n = self.last_in = self.last_out = 0
+        i = self.index
+        if elapsed > 0:
+            self.rates[i] = (n - self.last_n) / elapsed
+            self.in_rates[i] = (nin - self.last_in) / elapsed
+            self.out_rates[i] = (nout - self.last_out) / elapsed
+        self.index = (i + 1) % self.SAMPLES
+        self.last_t, self.last_n, self.last_in, self.last_out = now, n, nin, nout
         self.handle = server.loop.call_later(self.INTERVAL, self.tick)
 
     def ops_per_sec(self) -> int:
         return int(sum(self.rates) / self.SAMPLES)
+
+    def kbps(self) -> tuple[float, float]:
+        return sum(self.in_rates) / self.SAMPLES / 1024, sum(self.out_rates) / self.SAMPLES / 1024
 
 
 _samplers: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 _peak_memory: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 
 
-def ops_per_sec(server) -> int:
+def _sampler(server):
+    """The server's sampler, started by the first INFO (None on that first call)."""
     s = _samplers.get(server)
     if s is None:
         s = _samplers[server] = _Sampler(server)
         if server.loop is not None:
             s.start(server.loop)
-        return 0
-    return s.ops_per_sec()
+        return None
+    return s
+
+
+def ops_per_sec(server) -> int:
+    s = _sampler(server)
+    return 0 if s is None else s.ops_per_sec()
+
+
+def net_kbps(server) -> tuple[float, float]:
+    """KB/s read and written over the last 1.6 s (instantaneous_input/output_kbps)."""
+    s = _sampler(server)
+    return (0.0, 0.0) if s is None else s.kbps()
 
 
 # --- sections -----------------------------------------------------------------
+
+def _listeners(server) -> list:
+    """7.2's ``listenerN`` lines: each listener's kind, bind addresses and port."""
+    cfg = server.config
+    binds = ",".join(f"bind={b}" for b in str(cfg["bind"]).split())
+    out = []
+    if server.port:
+        out.append(f"name=tcp,{binds},port={server.port}")
+    if server.tls_port:
+        out.append(f"name=tls,{binds},port={server.tls_port}")
+    if cfg["unixsocket"]:
+        out.append(f"name=unix,bind={cfg['unixsocket']}")
+    return [(f"listener{i}", line) for i, line in enumerate(out)]
+
+
+def _compiler_version() -> str:
+    """The version of the C compiler that built Python (and Keel's C extensions)."""
+    m = re.search(r"\d+\.\d+(\.\d+)?", platform.python_compiler())
+    return m.group(0) if m else "0.0.0"
+
 
 def _server(server):
     from server.app import KEEL_VERSION, REDIS_VERSION
@@ -124,6 +175,8 @@ def _server(server):
         ("arch_bits", 64 if sys.maxsize > 2**32 else 32),
         ("monotonic_clock", "POSIX clock_gettime"),
         ("multiplexing_api", "uvloop"),
+        ("atomicvar_api", "none"),  # one thread touches the keyspace: no atomics
+        ("gcc_version", _compiler_version()),
         ("python_version", platform.python_version()),
         ("process_id", os.getpid()),
         ("process_supervised", "no"),
@@ -138,6 +191,7 @@ def _server(server):
         ("executable", sys.executable),
         ("config_file", cfg.source_file or ""),
         ("io_threads_active", 0),
+        *_listeners(server),
     ]
 
 
@@ -178,21 +232,79 @@ def _memory(server):
     ]
 
 
+def _log_fields(p) -> list:
+    """What Redis prints while the AOF is on, from the write-ahead log: its size
+    on disk, the part a checkpoint covers (the "base"), what is not yet written."""
+    lg = p.log
+    size = 0
+    for seg in lg.segments():
+        try:
+            size += os.path.getsize(seg.path)
+        except OSError:
+            pass
+    return [
+        ("aof_current_size", size),
+        ("aof_base_size", max(0, p.checkpoint_offset - lg.start_offset)),
+        ("aof_pending_rewrite", 0),
+        ("aof_buffer_length", sum(map(len, p.batch)) + lg.end_offset - lg.written_offset),
+        ("aof_pending_bio_fsync", int(p.bg_fsync_running)),
+        ("aof_delayed_fsync", 0),
+    ]
+
+
+def _loading_fields(p) -> list:
+    total, done = p.load_total_bytes, p.load_done_bytes
+    elapsed = max(time.time() - p.loading_started, 1e-6)
+    rate = done / elapsed
+    return [
+        ("loading_start_time", int(p.loading_started)),
+        ("loading_total_bytes", total),
+        ("loading_rdb_used_mem", 0),
+        ("loading_loaded_bytes", done),
+        ("loading_loaded_perc", f"{100.0 * done / total if total else 0:.2f}"),
+        ("loading_eta_seconds", int((total - done) / rate) if rate and total > done else 1),
+    ]
+
+
 def _persistence(server):
-    return list(server.persistence.info().items())
+    p = server.persistence
+    fields = list(p.info().items())
+    extra = []
+    if p.log is not None:
+        extra += _log_fields(p)
+    if server.ks.loading or server.loading:
+        extra += _loading_fields(p)
+    # Redis's conditional fields come after its fixed ones; Keel's own last.
+    at = next((i for i, (k, _) in enumerate(fields) if k.startswith("keel_")), len(fields))
+    return fields[:at] + extra + fields[at:]
+
+
+def _acl_denied(server) -> list:
+    acl = getattr(server, "acl", None)
+    denied = acl.denied if acl is not None else {}
+    return [(f"acl_access_denied_{reason}", denied.get(reason, 0)) for reason in ("auth", "command", "key", "channel")]
 
 
 def _stats(server):
+    # Redis 7.2's fields and order. Counters of machinery Keel does not have
+    # (forks, defragmentation, I/O threads, reply buffer resizing, the
+    # event-loop cycle clock, MIGRATE's sockets) are 0.
     st = server.stats
     ks = server.ks
+    kbps_in, kbps_out = net_kbps(server)
+    acl = _acl_denied(server)
     return [
         ("total_connections_received", st.total_connections),
         ("total_commands_processed", st.commands),
         ("instantaneous_ops_per_sec", ops_per_sec(server)),
         ("total_net_input_bytes", st.net_input_bytes),
         ("total_net_output_bytes", st.net_output_bytes),
-        ("instantaneous_input_kbps", "0.00"),
-        ("instantaneous_output_kbps", "0.00"),
+        ("total_net_repl_input_bytes", 0),
+        ("total_net_repl_output_bytes", 0),
+        ("instantaneous_input_kbps", f"{kbps_in:.2f}"),
+        ("instantaneous_output_kbps", f"{kbps_out:.2f}"),
+        ("instantaneous_input_repl_kbps", "0.00"),
+        ("instantaneous_output_repl_kbps", "0.00"),
         ("rejected_connections", st.rejected_connections),
         ("sync_full", 0),
         ("sync_partial_ok", 0),
@@ -200,7 +312,9 @@ def _stats(server):
         ("expired_keys", ks.expired_keys),
         ("expired_stale_perc", "0.00"),
         ("expired_time_cap_reached_count", 0),
+        ("expire_cycle_cpu_milliseconds", 0),
         ("evicted_keys", ks.evicted_keys),
+        ("evicted_clients", getattr(st, "evicted_clients", 0)),
         ("keyspace_hits", ks.hits),
         ("keyspace_misses", ks.misses),
         ("pubsub_channels", len(server.pubsub.channels)),
@@ -208,8 +322,32 @@ def _stats(server):
         ("pubsubshard_channels", len(server.pubsub.shard)),
         ("latest_fork_usec", 0),
         ("total_forks", 0),
+        ("migrate_cached_sockets", 0),
+        ("slave_expires_tracked_keys", 0),
+        ("active_defrag_hits", 0),
+        ("active_defrag_misses", 0),
+        ("active_defrag_key_hits", 0),
+        ("active_defrag_key_misses", 0),
+        ("total_active_defrag_time", 0),
+        ("current_active_defrag_time", 0),
         *server.tracking.info_stats(),
+        ("unexpected_error_replies", 0),
         ("total_error_replies", sum(st.errors.values())),
+        ("dump_payload_sanitizations", 0),
+        ("total_reads_processed", 0),
+        ("total_writes_processed", 0),
+        ("io_threaded_reads_processed", 0),
+        ("io_threaded_writes_processed", 0),
+        ("client_query_buffer_limit_disconnections", getattr(st, "query_buffer_limit_disconnections", 0)),
+        ("client_output_buffer_limit_disconnections", getattr(st, "output_buffer_limit_disconnections", 0)),
+        ("reply_buffer_shrinks", 0),
+        ("reply_buffer_expands", 0),
+        ("eventloop_cycles", 0),
+        ("eventloop_duration_sum", 0),
+        ("eventloop_duration_cmd_sum", _command_usec()),
+        ("instantaneous_eventloop_cycles_per_sec", 0),
+        ("instantaneous_eventloop_duration_usec", 0),
+        *acl,
         ("total_protocol_errors", st.protocol_errors),
     ]
 
@@ -234,18 +372,32 @@ def _replication(server):
 def _cpu(server):
     me = resource.getrusage(resource.RUSAGE_SELF)
     kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    # INFO runs on the event loop's thread, the main one: its own usage is
+    # the main thread's (the checkpoint writer and fsync threads are apart).
+    main = resource.getrusage(resource.RUSAGE_THREAD) if hasattr(resource, "RUSAGE_THREAD") else me
     return [
         ("used_cpu_sys", f"{me.ru_stime:.6f}"),
         ("used_cpu_user", f"{me.ru_utime:.6f}"),
         ("used_cpu_sys_children", f"{kids.ru_stime:.6f}"),
         ("used_cpu_user_children", f"{kids.ru_utime:.6f}"),
-        ("used_cpu_sys_main_thread", f"{me.ru_stime:.6f}"),
-        ("used_cpu_user_main_thread", f"{me.ru_utime:.6f}"),
+        ("used_cpu_sys_main_thread", f"{main.ru_stime:.6f}"),
+        ("used_cpu_user_main_thread", f"{main.ru_utime:.6f}"),
     ]
 
 
 def _modules(server):
     return []
+
+
+def _command_usec() -> int:
+    """Microseconds spent in commands, from the per-command samples (as commandstats scales them)."""
+    from engine.commands.introspection import all_commands
+
+    total = 0
+    for cmd in all_commands():
+        if cmd.timed_calls:
+            total += int(cmd.usec / cmd.timed_calls / 1000 * cmd.calls)
+    return total
 
 
 def _commandstats(server):
