@@ -36,7 +36,8 @@ from server.lazyfree import LazyFree
 from server.persistence import Persistence
 from server.protocol import Connection, sample_calls
 from server.pubsub import PubSub
-from server import tls
+from server import latency, tls
+from server.commands import introspect
 from server.scripting.runner import Scripting
 from server.tracking import Tracking
 
@@ -117,6 +118,7 @@ class Server:
         # attached, CLIENT PAUSE, SLOWLOG logging every call, …): empty on the
         # common path. Changed only through ``full_dispatch``.
         self.full_dispatch_reasons: set[str] = set()
+        introspect.attach(self)  # MONITOR's clients, the slow log, latency thresholds (server.commands.introspect)
 
     def full_dispatch(self, reason: str, on: bool) -> None:
         """Route every client through ``server.dispatch.slow_call`` while
@@ -171,6 +173,8 @@ class Server:
 
     def remove_client(self, c: Client) -> None:
         self.clients.pop(c.id, None)
+        if self.monitors:
+            introspect.client_gone(self, c)
         if c.tracking is not None:
             self.tracking.disable(c)
         if c.pubsub is not None:
@@ -214,7 +218,9 @@ class Server:
         if not self.active_expire_enabled or self.loading:
             return
         ks = self.ks
+        t0 = time.perf_counter_ns()
         ks.active_expire(budget_ms=self.EXPIRE_SLICE_MS)
+        latency.add("expire-cycle", (time.perf_counter_ns() - t0) // 1_000_000)
         if ks.effects:
             self.persistence.journal()
         if ks.expire_backlog:

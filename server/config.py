@@ -70,6 +70,26 @@ def format_buffer_limits(limits: dict) -> str:
     return " ".join("%s %d %d %d" % (name, *limits[name]) for name in BUFFER_CLASSES)
 
 
+def parse_percentiles(text: str) -> tuple:
+    """latency-tracking-info-percentiles: numbers from 0 to 100 (none is allowed)."""
+    out = []
+    for part in text.split():
+        try:
+            p = float(part)
+        except ValueError:
+            raise ConfigError("Invalid latency-tracking-info-percentiles parameters") from None
+        if not 0.0 <= p <= 100.0:
+            raise ConfigError("latency-tracking-info-percentiles parameters should sit between [0.0,100.0]")
+        out.append(p)
+    return tuple(out)
+
+
+def format_percentile(p: float) -> str:
+    """50.0 -> 50, 99.9 -> 99.9 (as INFO latencystats names them)."""
+    text = repr(p)
+    return text[:-2] if text.endswith(".0") else text
+
+
 class SetError(ConfigError):
     """CONFIG SET refused ``name``: ``reason`` None means the name is unknown."""
 
@@ -107,6 +127,8 @@ class Directive:
                 return notify.parse(text)
             except ValueError as e:
                 raise ConfigError(str(e)) from None
+        elif k == "percentiles":
+            return parse_percentiles(text)
         elif k == "enum":
             t = text.lower()
             if t not in self.choices:
@@ -125,6 +147,8 @@ class Directive:
             return notify.show(value)
         if self.kind == "buffer-limits":
             return format_buffer_limits(value)
+        if self.kind == "percentiles":
+            return " ".join(map(format_percentile, value))
         return str(value)
 
 
@@ -188,8 +212,11 @@ DIRECTIVES = [
     _D("min-replicas-to-write", "int", 0, lo=0, hi=2**31 - 1, aliases=("min-slaves-to-write",)),
     _D("min-replicas-max-lag", "int", 10, lo=0, hi=2**31 - 1, aliases=("min-slaves-max-lag",)),
     _D("slowlog-log-slower-than", "int", 10000, lo=-1, hi=2**63 - 1),
-    _D("slowlog-max-len", "int", 128, lo=0, hi=2**31 - 1),
+    _D("slowlog-max-len", "int", 128, lo=0, hi=2**63 - 1),
+    # LATENCY (server.latency): events of at least this many ms are kept (0: off).
+    _D("latency-monitor-threshold", "int", 0, lo=0, hi=2**63 - 1),
     _D("latency-tracking", "bool", True),
+    _D("latency-tracking-info-percentiles", "percentiles", (50.0, 99.0, 99.9)),
     _D("tracking-table-max-keys", "int", 1000000, lo=0, hi=2**63 - 1),
     _D("notify-keyspace-events", "keyspace-events", 0),  # engine.notify's flags
     _D("active-expire-effort", "int", 1, lo=1, hi=10),

@@ -28,7 +28,7 @@ from engine.commands.blocking import WouldBlock
 from engine.errors import CommandError
 from engine.registry import TABLE
 from engine.reply import QUEUED, Raw
-from server import acl
+from server import acl, monitor, slowlog
 from server.resp import encode_error
 
 log = logging.getLogger("keel.dispatch")
@@ -148,6 +148,8 @@ def slow_call(client, cmd, argv: list):
             "allow_busy" not in stat.flags or (cmd.name == "shutdown" and b"nosave" not in map(bytes.lower, argv))):
         return refuse(client, stat, CommandError(
             errors.BUSY_SCRIPT if server.busy_run.kind == "script" else errors.BUSY_FUNCTION))
+    if server.monitors and monitor.refuses(client, stat):  # a monitoring client touches no key
+        return refuse(client, stat, CommandError(monitor.KEYSPACE_REFUSED))
     if client.pubsub is not None and client.protocol == 2 and cmd.name not in SUBSCRIBED_OK:
         return refuse(client, stat, CommandError(errors.SUBSCRIBED_CONTEXT.format(stat.fullname)))
     if client.multi is not None and cmd.name not in MULTI_RUNS:
@@ -156,7 +158,11 @@ def slow_call(client, cmd, argv: list):
     # CLIENT LIST's cmd= field: kept by the full dispatch only, so it names
     # the last command that took it (the hot path keeps no per-call state).
     client.last_cmd = stat.fullname
+    if server.monitors:  # scripts are shown before the commands they run (server.monitor)
+        monitor.before_call(server, client, stat, argv)
     out = run(client, cmd, stat, argv)
+    if server.monitors:
+        monitor.after_call(server, client, stat, argv)
     if type(out) is WouldBlock:  # nothing to take yet: the reply comes when it is served
         return server.blocking.park(client, stat, out)
     if server.blocking.ready:  # this command changed keys blocked clients wait on
@@ -171,8 +177,9 @@ def slow_call(client, cmd, argv: list):
 
 def run(client, cmd, stat, argv: list):
     """Run one command that passed every check: its encoded reply (a
-    ``WouldBlock`` when it must wait), counted and timed in INFO commandstats.
-    (EXEC runs its queued handlers in a loop of its own, untimed: ``server.multi``.)
+    ``WouldBlock`` when it must wait), counted and timed in INFO commandstats,
+    and handed to ``slowlog.timed`` (slow log, latency events and histograms).
+    (EXEC runs its queued handlers in a loop of its own: ``server.multi``.)
     """
     server = client.server
     t0 = time.perf_counter_ns()
@@ -183,9 +190,15 @@ def run(client, cmd, stat, argv: list):
         out = r if type(r) is Raw else client.encode(r)
         stat.calls += 1
         stat.timed_calls += 1
-        stat.usec += time.perf_counter_ns() - t0
+        ns = time.perf_counter_ns() - t0
+        stat.usec += ns
+        if ns >= server.timed_ns:
+            slowlog.timed(client, stat, argv, ns)
     except CommandError as e:
         out = failed(server, stat, e)
+        ns = time.perf_counter_ns() - t0
+        if ns >= server.timed_ns:  # a failed call is logged too, as Redis logs it
+            slowlog.timed(client, stat, argv, ns)
     except Exception as e:  # a bug: answer, log, keep serving
         out = crashed(server, stat, argv, e)
     return out

@@ -37,6 +37,8 @@ EXEC runs counts as changed even if nothing has deleted it yet.
 
 from __future__ import annotations
 
+from time import perf_counter_ns
+
 from engine import errors
 from engine.commands.blocking import WouldBlock
 from engine.errors import CommandError
@@ -44,7 +46,7 @@ from engine.keyspace import now_ms
 from engine.keyspecs import spec
 from engine.registry import command
 from engine.reply import NULL_ARRAY, OK, Raw
-from server import dispatch
+from server import dispatch, monitor, slowlog
 from server.acl import exec_refusal
 from server.commands.connection import RESET_HOOKS
 
@@ -118,8 +120,11 @@ def exec_(c, argv):
             if refused is not None:
                 append(dispatch.rejected(stat, CommandError(refused), server))
                 continue
-            # dispatch.run without its clock: INFO commandstats times a sample
-            # of calls, and the queued ones are not in it.
+            # dispatch.run, its clock for the slow log only: INFO commandstats
+            # and the latency histograms time a sample of calls, not these.
+            if server.monitors:  # shown as they run, then EXEC (server.monitor)
+                monitor.before_call(server, c, stat, argv_)
+            t0 = perf_counter_ns()
             try:
                 r = cmd.handler(c, argv_)
                 if type(r) is WouldBlock:
@@ -130,6 +135,11 @@ def exec_(c, argv):
                 append(dispatch.failed(server, stat, e))
             except Exception as e:  # a bug: answer, log, keep serving
                 append(dispatch.crashed(server, stat, argv_, e))
+            ns = perf_counter_ns() - t0
+            if ns >= server.slow_ns:  # each queued command is logged, EXEC itself is not (skip_slowlog)
+                slowlog.exec_call(c, stat, argv_, ns)
+            if server.monitors:
+                monitor.after_call(server, c, stat, argv_)
             if tracking is not None:
                 server.tracking.remember(c, stat, argv_)
             encode = c.encode  # HELLO inside MULTI changes the protocol of what follows

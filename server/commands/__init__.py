@@ -22,3 +22,4 @@ from server.commands import acl, admin, client, config, connection, persistence,
 from server.commands import debug  # noqa: F401,E402  (DEBUG's subcommands)
 from server import multi  # noqa: F401,E402  (MULTI, EXEC, DISCARD, WATCH, UNWATCH)
 from server import scripting  # noqa: F401,E402  (EVAL, SCRIPT, FUNCTION, FCALL)
+from server.commands import introspect  # noqa: F401,E402  (MONITOR, SLOWLOG, LATENCY)
