@@ -24,6 +24,8 @@ so that parsers (redis-py, redis_exporter, Sentinel) find every field.
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import os
 import platform
 import re
@@ -157,6 +159,14 @@ def _compiler_version() -> str:
     return m.group(0) if m else "0.0.0"
 
 
+@functools.lru_cache(maxsize=None)
+def _build_id() -> str:
+    """A 16-character hex name of Keel's version, as Redis names its build (text to parsers)."""
+    from server.app import KEEL_VERSION
+
+    return "k" + hashlib.sha1(f"keel {KEEL_VERSION}".encode()).hexdigest()[:15]
+
+
 def _server(server):
     from server.app import KEEL_VERSION, REDIS_VERSION
 
@@ -169,7 +179,7 @@ def _server(server):
         ("keel_version", KEEL_VERSION),
         ("redis_git_sha1", "00000000"),
         ("redis_git_dirty", 0),
-        ("redis_build_id", "0"),
+        ("redis_build_id", _build_id()),
         ("redis_mode", "standalone"),
         ("os", f"{uname.system} {uname.release} {uname.machine}"),
         ("arch_bits", 64 if sys.maxsize > 2**32 else 32),
@@ -282,7 +292,8 @@ def _persistence(server):
 def _acl_denied(server) -> list:
     acl = getattr(server, "acl", None)
     denied = acl.denied if acl is not None else {}
-    return [(f"acl_access_denied_{reason}", denied.get(reason, 0)) for reason in ("auth", "command", "key", "channel")]
+    return [(f"acl_access_denied_{field}", denied.get(reason, 0))
+            for reason, field in (("auth", "auth"), ("command", "cmd"), ("key", "key"), ("channel", "channel"))]
 
 
 def _stats(server):
@@ -461,8 +472,17 @@ register_section("cluster", "Cluster", _cluster)
 register_section("keyspace", "Keyspace", _keyspace)
 
 
+# Redis's order of the sections, whichever module registers each.
+ORDER = ("server", "clients", "memory", "persistence", "stats", "replication", "cpu", "modules",
+         "commandstats", "errorstats", "latencystats", "cluster", "keyspace")
+
+
+def _rank(name: str) -> int:
+    return ORDER.index(name) if name in ORDER else len(ORDER)
+
+
 def section_names(args: list[str]) -> list[str]:
-    """The sections INFO ``args`` asks for, in INFO's order."""
+    """The sections INFO ``args`` asks for, in INFO's order (``ORDER``)."""
     if not args:
         args = ["default"]
     wanted = set()
@@ -474,7 +494,7 @@ def section_names(args: list[str]) -> list[str]:
             wanted.update(name for name, (_, _, dflt) in SECTIONS.items() if dflt)
         else:
             wanted.add(a)
-    return [name for name in SECTIONS if name in wanted]
+    return sorted((name for name in SECTIONS if name in wanted), key=_rank)
 
 
 def generate(server, args: list[str]) -> str:
