@@ -115,6 +115,8 @@ TIMEOUT_NOT_FLOAT = "ERR timeout is not a float or out of range"
 TIMEOUT_OUT_OF_RANGE = "ERR timeout is out of range"
 UNBLOCKED = "UNBLOCKED client unblocked via CLIENT UNBLOCK"
 CLIENT_UNBLOCK_REASON = "ERR CLIENT UNBLOCK reason should be TIMEOUT or ERROR"
+CLIENT_PAUSE_MODE = "ERR CLIENT PAUSE mode must be WRITE or ALL"
+TIMEOUT_NOT_INTEGER = "ERR timeout is not an integer or out of range"
 
 # --- SORT / SORT_RO -----------------------------------------------------------
 SORT_NOT_DOUBLE = "ERR One or more scores can't be converted into double"

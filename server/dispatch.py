@@ -2,7 +2,7 @@
 
 unknown command -> arity -> authentication -> ACL (``server.acl``: for a
 client whose user is restricted; a refusal is logged in ACL LOG) -> OOM -> read-only replica ->
-loading -> a busy script (-BUSY) -> pub/sub context (RESP2) -> MULTI queueing. A command refused on
+loading -> a busy script (-BUSY) -> pub/sub context (RESP2) -> CLIENT PAUSE -> MULTI queueing. A command refused on
 the way inside MULTI makes EXEC answer EXECABORT (``refuse``). The fast path in ``server.protocol`` inlines the common case (known
 command, right arity, client not gated) and calls ``slow_call`` for anything
 else; ``slow_call`` runs the full sequence. Both count INFO commandstats and
@@ -152,6 +152,9 @@ def slow_call(client, cmd, argv: list):
         return refuse(client, stat, CommandError(monitor.KEYSPACE_REFUSED))
     if client.pubsub is not None and client.protocol == 2 and cmd.name not in SUBSCRIBED_OK:
         return refuse(client, stat, CommandError(errors.SUBSCRIBED_CONTEXT.format(stat.fullname)))
+    if server.full_dispatch_reasons and "pause" in server.full_dispatch_reasons and server.pause.holds(
+            client, cmd, stat, argv):  # CLIENT PAUSE (server.pause): no reply until it ends
+        return server.pause.hold(client, stat, argv)
     if client.multi is not None and cmd.name not in MULTI_RUNS:
         client.multi.append((cmd, stat, argv))  # run by EXEC (server.multi)
         return deliver(client, QUEUED)

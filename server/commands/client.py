@@ -7,6 +7,8 @@ transport reports the close. A client that kills itself gets its reply first
 
 from __future__ import annotations
 
+import time
+
 from engine import errors
 from engine.errors import CommandError
 from engine.registry import command, dispatch_subcommand, subcommand
@@ -14,6 +16,7 @@ from engine.reply import OK, Verbatim, help_lines
 from engine.util import to_int_or_none
 from server.commands.connection import valid_name
 from server.dispatch import NO_REPLY
+from server.pause import ALL, WRITE, pause_of
 
 _CLIENT_TYPES = {b"normal": "normal", b"master": "master", b"replica": "replica", b"slave": "replica",
                  b"pubsub": "pubsub"}
@@ -96,7 +99,7 @@ def client_setinfo(c, argv):
             tips="nondeterministic_output")
 def client_info(c, argv):
     """CLIENT INFO -- this connection, as one CLIENT LIST line. O(1)."""
-    return Verbatim((c.info_line() + "\n").encode())
+    return Verbatim((c.info_line(argv) + "\n").encode())
 
 
 @subcommand("client", "list", -2, _ADMIN, acl="@admin @slow @dangerous @connection", since="2.4.0",
@@ -119,12 +122,13 @@ def client_list(c, argv):
         clients = [cl for cl in clients if cl.id in wanted]
     elif n != 2:
         raise CommandError(errors.SYNTAX)
-    return Verbatim("".join(cl.info_line() + "\n" for cl in clients).encode())
+    return Verbatim("".join(cl.info_line(argv if cl is c else None) + "\n" for cl in clients).encode())
 
 
 @subcommand("client", "kill", -3, _ADMIN, acl="@admin @slow @dangerous @connection", since="2.4.0")
 def client_kill(c, argv):
-    """CLIENT KILL ip:port | CLIENT KILL [ID id] [TYPE t] [USER u] [ADDR a] [LADDR a] [SKIPME yes|no]. O(N)."""
+    """CLIENT KILL ip:port | CLIENT KILL [ID id] [TYPE t] [USER u] [ADDR a] [LADDR a] [SKIPME yes|no]
+    [MAXAGE seconds]. O(N)."""
     clients = c.server.clients
     if len(argv) == 3:
         addr = argv[2].decode("utf-8", "replace")
@@ -160,6 +164,12 @@ def client_kill(c, argv):
             if u is None:
                 raise CommandError(errors.NO_SUCH_USER.format(val.decode("utf-8", "replace")))
             filters.append(lambda cl, u=u: cl.user is u)
+        elif opt == b"maxage":  # Redis 7.4: connections older than this many seconds
+            age = to_int_or_none(val)
+            if age is None:
+                raise CommandError(errors.NOT_INTEGER)
+            now = time.time()
+            filters.append(lambda cl, age=age, now=now: age > 0 and int(now - cl.created) > age)
         elif opt == b"skipme":
             v = val.lower()
             if v not in (b"yes", b"no"):
@@ -212,9 +222,40 @@ def client_unblock(c, argv):
     if cid is None:
         raise CommandError(errors.NOT_INTEGER)
     target = c.server.clients.get(cid)
-    if target is None:
+    if target is None or target.paused_argv is not None:  # held by CLIENT PAUSE: not blocked in Redis's sense
         return 0
     return int(c.server.blocking.end(target, error))
+
+
+@subcommand("client", "pause", -3, _ADMIN, acl="@admin @slow @dangerous @connection", since="3.0.0")
+def client_pause(c, argv):
+    """CLIENT PAUSE timeout [WRITE|ALL] -- hold clients' commands (all, or those that
+    may write) for ``timeout`` ms; a pause already on keeps the stricter mode and
+    the later end (server.pause). O(1)."""
+    n = len(argv)
+    if n > 4:
+        raise CommandError(errors.SUBCOMMAND_SYNTAX.format(argv[1].decode("utf-8", "replace"), "CLIENT"))
+    mode = ALL
+    if n == 4:
+        m = argv[3].lower()
+        if m == b"write":
+            mode = WRITE
+        elif m != b"all":
+            raise CommandError(errors.CLIENT_PAUSE_MODE)
+    timeout = to_int_or_none(argv[2])
+    if timeout is None:
+        raise CommandError(errors.TIMEOUT_NOT_INTEGER)
+    if timeout < 0:
+        raise CommandError(errors.NEGATIVE_TIMEOUT)
+    pause_of(c.server).pause(mode, timeout)
+    return OK
+
+
+@subcommand("client", "unpause", 2, _ADMIN, acl="@admin @slow @dangerous @connection", since="6.2.0")
+def client_unpause(c, argv):
+    """CLIENT UNPAUSE -- end the pause; held clients run in the order they came. O(N) held clients."""
+    pause_of(c.server).unpause()
+    return OK
 
 
 _HELP = (
@@ -235,7 +276,13 @@ _HELP = (
     "KILL <filter> <value> [<filter> <value> ...]",
     "    Close every connection that passes all the filters, which are:",
     "    ID <id>, ADDR <ip:port>, LADDR <ip:port>, TYPE NORMAL|MASTER|REPLICA|PUBSUB,",
-    "    USER <username>, and SKIPME YES|NO (whether the caller is spared; YES unless told).",
+    "    USER <username>, MAXAGE <seconds> (connections older than that), and SKIPME YES|NO",
+    "    (whether the caller is spared; YES unless told).",
+    "PAUSE <timeout> [WRITE|ALL]",
+    "    Hold the commands of every client (ALL, the default), or only those that may write",
+    "    (WRITE), for <timeout> milliseconds.",
+    "UNPAUSE",
+    "    End the pause now: the held clients run, in the order they came.",
     "REPLY ON|OFF|SKIP",
     "    Go on replying to this connection, stop replying, or drop just the next reply.",
     "UNBLOCK <clientid> [TIMEOUT|ERROR]",
