@@ -35,6 +35,7 @@ import time
 import weakref
 
 from engine.keyspace import now_ms
+from server.client import output_bytes, query_buffer
 
 SECTIONS: dict = {}  # name -> (title, fn, in_default)
 
@@ -206,17 +207,37 @@ def _server(server):
 
 
 def _clients(server):
+    # Redis 7.4's fields and order (7.2's plus pubsub_clients, watching_clients,
+    # total_watched_keys). The "recent max" buffers are the largest held by a
+    # client now (Redis keeps the peak of the last few seconds).
+    max_in = max_out = pubsub = 0
+    for c in server.clients.values():
+        if c.pubsub is not None:
+            pubsub += 1
+        conn = c.conn
+        if conn is not None:
+            max_in = max(max_in, query_buffer(conn)[0])
+            max_out = max(max_out, output_bytes(conn))
+    blocking_keys = on_nokey = 0
+    for queues in server.blocking.queues:
+        blocking_keys += len(queues)
+        for q in queues.values():  # keys a deletion wakes: XREADGROUP's (its wait ends with an error)
+            if any(not w.done and w.block.kind == "stream-group" for w in q.waiters):
+                on_nokey += 1
     return [
         ("connected_clients", len(server.clients)),
         ("cluster_connections", 0),
         ("maxclients", server.config["maxclients"]),
-        ("client_recent_max_input_buffer", 0),
-        ("client_recent_max_output_buffer", 0),
+        ("client_recent_max_input_buffer", max_in),
+        ("client_recent_max_output_buffer", max_out),
         ("blocked_clients", server.blocking.blocked),
         ("tracking_clients", server.tracking.info_clients()),
+        ("pubsub_clients", pubsub),
+        ("watching_clients", server.watches.clients_watching()),
         ("clients_in_timeout_table", server.blocking.timed),
         ("total_watched_keys", server.watches.keys),
-        ("watching_clients", server.watches.clients_watching()),
+        ("total_blocking_keys", blocking_keys),
+        ("total_blocking_keys_on_nokey", on_nokey),
     ]
 
 

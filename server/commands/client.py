@@ -168,8 +168,9 @@ def client_kill(c, argv):
             age = to_int_or_none(val)
             if age is None:
                 raise CommandError(errors.NOT_INTEGER)
-            now = time.time()
-            filters.append(lambda cl, age=age, now=now: age > 0 and int(now - cl.created) > age)
+            if age:  # 0: no filter, as in Redis
+                now = time.time()
+                filters.append(lambda cl, age=age, now=now: int(now - cl.created) > age)
         elif opt == b"skipme":
             v = val.lower()
             if v not in (b"yes", b"no"):
