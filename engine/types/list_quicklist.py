@@ -99,9 +99,24 @@ _packed_threshold = DEFAULT_PACKED_THRESHOLD  # DEBUG QUICKLIST-PACKED-THRESHOLD
 
 def set_packed_threshold(n: int) -> None:
     """From DEBUG QUICKLIST-PACKED-THRESHOLD: elements of ``n`` bytes or more get
-    a plain node (the default, 1 GB, leaves the decision to the fill level)."""
+    a plain node (the default, 1 GB, leaves the decision to the fill level).
+
+    ``List.push_one``'s fast path (one element into an open end node) does
+    not look at the threshold, so that the common push pays nothing for a
+    test hook: while a threshold is set, one-element pushes take the general
+    path (``Quicklist.push``, whose ``_allows`` tests it)."""
     global _packed_threshold
+    from engine.types.list import List
+
     _packed_threshold = n
+    if n == DEFAULT_PACKED_THRESHOLD:
+        fast = List.__dict__.get("_fast_push_one")
+        if fast is not None:
+            List.push_one = fast
+    else:
+        if "_fast_push_one" not in List.__dict__:
+            List._fast_push_one = List.push_one
+        List.push_one = lambda self, x, head, fill: self.push((x,), head, fill)
 
 
 def is_large(n: int, fill: int) -> bool:
@@ -260,7 +275,8 @@ class Quicklist:
         """Whether an element of ``n`` bytes may join ``node`` (Redis's
         ``_quicklistNodeAllowInsert``: not a plain node, not a large element,
         within the node's size and count once added)."""
-        return node is not None and node.sz + n <= self.room and node.count < self.cap
+        return (node is not None and node.sz + n <= self.room and node.count < self.cap
+                and n < _packed_threshold)
 
     def _new_end(self, v: bytes, head: bool) -> None:
         nodes = self.nodes
