@@ -33,6 +33,7 @@ from server.config import Config
 from server.notify import Notifier
 from server.multi import Watches
 from server.lazyfree import LazyFree
+from server.client_limits import ClientLimits
 from server.persistence import Persistence
 from server.protocol import Connection, sample_calls
 from server.pubsub import PubSub
@@ -105,6 +106,7 @@ class Server:
         self.pubsub = PubSub(self)  # channels, patterns and their subscribers
         self.watches = Watches(self)  # WATCHed keys (server.multi)
         self.lazyfree = LazyFree(self)  # big values freed a slice per loop turn (server.lazyfree)
+        self.client_limits = ClientLimits(self)  # output buffers, maxmemory-clients (server.client_limits)
         # Commands that build strings (APPEND, SETRANGE, SETBIT, …) refuse to
         # grow one past proto-max-bulk-len, as Redis does.
         self.ks.proto_max_bulk_len = config["proto-max-bulk-len"]
@@ -193,6 +195,7 @@ class Server:
                 self.expire_slice()
             if not self.loading:
                 self.persistence.cron()
+            self.client_limits.cron()
             now = time.time()
             timeout = self.config["timeout"]
             for c in list(self.clients.values()):

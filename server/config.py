@@ -90,6 +90,25 @@ def format_percentile(p: float) -> str:
     return text[:-2] if text.endswith(".0") else text
 
 
+def parse_memory_or_percent(text: str) -> int:
+    """A size, or ``N%`` (stored as -N: a share of maxmemory), as maxmemory-clients takes it."""
+    t = text.strip()
+    if t.endswith("%"):
+        num = t[:-1]
+        if not (num.isascii() and num.isdigit()):
+            raise ConfigError("argument must be a memory or percent value")
+        if int(num) > 100:
+            raise ConfigError("percentage argument must be less or equal to 100")
+        return -int(num)
+    try:
+        v = parse_memory(t)
+    except ConfigError:
+        v = -1
+    if v < 0:
+        raise ConfigError("argument must be a memory or percent value")
+    return v
+
+
 class SetError(ConfigError):
     """CONFIG SET refused ``name``: ``reason`` None means the name is unknown."""
 
@@ -122,6 +141,8 @@ class Directive:
             v = parse_memory(text)
         elif k == "buffer-limits":
             return parse_buffer_limits(text)
+        elif k == "memory-percent":
+            return parse_memory_or_percent(text)
         elif k == "keyspace-events":
             try:
                 return notify.parse(text)
@@ -147,6 +168,8 @@ class Directive:
             return notify.show(value)
         if self.kind == "buffer-limits":
             return format_buffer_limits(value)
+        if self.kind == "memory-percent":
+            return f"{-value}%" if value < 0 else str(value)
         if self.kind == "percentiles":
             return " ".join(map(format_percentile, value))
         return str(value)
@@ -178,6 +201,8 @@ DIRECTIVES = [
     _D("client-query-buffer-limit", "memory", 1024 * 1024 * 1024, lo=1024 * 1024, hi=2**63 - 1),
     _D("client-output-buffer-limit", "buffer-limits",
        parse_buffer_limits("normal 0 0 0 slave 256mb 64mb 60 pubsub 32mb 8mb 60")),
+    # The clients' memory past which the biggest are closed (server.client_limits): 0 off.
+    _D("maxmemory-clients", "memory-percent", 0),
     _D("hz", "int", 10, lo=1, hi=500),
     _D("maxmemory", "memory", 0, lo=0, hi=2**63 - 1),
     _D("maxmemory-policy", "enum", "noeviction", choices=(

@@ -148,7 +148,7 @@ class Connection(SlowPath, asyncio.Protocol):
             # Accepted while a script was busy (server.scripting.busy): the
             # loop adopts it now, client state and unread requests kept.
             self.transport = transport
-            transport.set_write_buffer_limits(high=OUTPUT_HIGH, low=OUTPUT_LOW)
+            transport.set_write_buffer_limits(*self.server.client_limits.water)
             return
         self.transport = transport
         server = self.server
@@ -162,7 +162,9 @@ class Connection(SlowPath, asyncio.Protocol):
             self.closed = True
             return
         self.client = server.new_client(self, transport)
-        transport.set_write_buffer_limits(high=OUTPUT_HIGH, low=OUTPUT_LOW)
+        # (The marks sit at client-output-buffer-limit normal's lowest limit:
+        # pause_writing checks the limits, server.client_limits.)
+        transport.set_write_buffer_limits(*server.client_limits.water)
         if not self.client.authenticated:
             # Until AUTH, requests take the slow path, which applies Redis's
             # smaller limits for unauthenticated clients.
@@ -190,6 +192,8 @@ class Connection(SlowPath, asyncio.Protocol):
     def pause_writing(self) -> None:
         # The client is not reading its replies: stop reading its requests
         # until the output drains, so its output buffer cannot grow unbounded.
+        if self.server.client_limits.over(self):
+            return  # past a limit: disconnected
         if not self.paused and self.transport is not None:
             self.paused = True
             self.transport.pause_reading()
