@@ -11,7 +11,8 @@ NOSAVE writes nothing and rebuilds from what is on disk: the last checkpoint
 and, with ``appendonly``, the log after it, replayed through the engine's
 handlers as recovery replays it (``server.persistence.Replayer``) — exactly
 the state a restart would load. (Redis's NOSAVE loads the last RDB file as
-it is; in Keel that file is only half of the durable state.)
+it is; in Keel that file is only half of the durable state.) Function
+libraries are not reloaded: the live ones are what the log leads to.
 
 Moving the data in goes through the keyspace's mutators (``Database.set``,
 ``set_expire``, ``Keyspace.flushall``) with ``ks.loading`` set: memory
@@ -46,6 +47,12 @@ def _read_disk(p, ks, replay_log: bool) -> Keyspace:
     fresh.limits = ks.limits
     fresh.proto_max_bulk_len = ks.proto_max_bulk_len
     fresh.loading = True
+    if replay_log:
+        # A scratch function registry: the log's FUNCTION records replay into
+        # it (the live one already holds their outcome and is left as it is).
+        from server.scripting.runner import Scripting
+
+        fresh.scripting = Scripting(fresh)
     try:
         offset = p.checkpointer.load(fresh) or 0
     except Exception as e:

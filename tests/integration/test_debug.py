@@ -393,3 +393,16 @@ def test_pause_cron_stops_active_expiry(dk):
     while dk.call("DBSIZE") and time.time() < deadline:
         time.sleep(0.02)
     assert dk.call("DBSIZE") == 0
+
+
+def test_reload_nosave_replays_function_records(dk):
+    """FUNCTION LOAD in the log since the checkpoint replays into a scratch registry."""
+    assert dk.call("DEBUG", "RELOAD") == b"OK"
+    lib = "#!lua name=reloadlib\nredis.register_function('reloadf', function() return 7 end)"
+    assert dk.call("FUNCTION", "LOAD", "REPLACE", lib) == b"reloadlib"
+    dk.call("SET", "x", "1")
+    try:
+        assert dk.call("DEBUG", "RELOAD", "NOSAVE") == b"OK"
+        assert dk.call("FCALL", "reloadf", "0") == 7 and dk.call("GET", "x") == b"1"
+    finally:
+        dk.call("FUNCTION", "DELETE", "reloadlib")
