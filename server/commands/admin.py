@@ -2,8 +2,9 @@
 
 DEBUG is one command (as in Redis, it declares no subcommands in the command
 table); its subcommands live in ``DEBUG_SUBCOMMANDS`` so that other areas can
-add theirs (``DEBUG RELOAD``, ``DEBUG CHANGE-REPL-ID``, …) with
-``debug_subcommand``.
+add theirs with ``debug_subcommand``. SLEEP, SET-ACTIVE-EXPIRE and HELP are
+here; OBJECT, RELOAD, DIGEST, POPULATE, PROTOCOL and the rest are in
+``server.commands.debug``.
 """
 
 from __future__ import annotations

@@ -102,7 +102,7 @@ ERRORS = [
     ("DEBUG", "SLEEP"), ("DEBUG", "SLEEP", "0", "1"), ("DEBUG", "CHANGE-REPL-ID", "x"), ("DEBUG", "PAUSE-CRON"),
     ("DEBUG", "REPLYBUFFER", "foo", "1"), ("DEBUG", "REPLYBUFFER", "PEAK-RESET-TIME", "abc"),
     ("DEBUG", "REPLYBUFFER", "RESIZING"), ("DEBUG", "SET-ACTIVE-EXPIRE"), ("DEBUG", "HELP", "x"),
-    ("DEBUG", "DIGEST-VALUE"),
+    ("DEBUG", "DIGEST-VALUE"), ("DEBUG", "ZIPLIST", "h"), ("DEBUG", "JMAP"),  # gone in Redis 7 / never in Redis
 ]
 
 
