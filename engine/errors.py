@@ -57,6 +57,10 @@ LFU_NOT_SELECTED = (
     "ERR An LFU maxmemory policy is not selected, access frequency not tracked. Please note "
     "that when switching between policies at runtime LRU and LFU data will take some time to adjust."
 )
+LFU_SELECTED = (
+    "ERR An LFU maxmemory policy is selected, idle time not tracked. Please note "
+    "that when switching between policies at runtime LRU and LFU data will take some time to adjust."
+)
 
 # --- strings and bitmaps -----------------------------------------------------
 DECREMENT_OVERFLOW = "ERR decrement would overflow"

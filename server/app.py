@@ -32,6 +32,7 @@ from server.client import Client
 from server.config import Config
 from server.notify import Notifier
 from server.multi import Watches
+from server.eviction import Eviction
 from server.lazyfree import LazyFree
 from server.client_limits import ClientLimits
 from server.persistence import Persistence
@@ -114,6 +115,7 @@ class Server:
             setattr(self.ks.limits, attr, config[name])
         config.listeners.append(self._config_changed)
         self.notifier = Notifier(self)  # keyspace events, published through self.pubsub
+        self.eviction = Eviction(self)  # maxmemory: the OOM check, eviction, access tracking
         self.ks.scripting = Scripting(self.ks, self)  # EVAL and FUNCTION (server.scripting)
         self.save_on_shutdown = True
         # Why every client's commands must take the full dispatch (MONITOR
@@ -195,6 +197,7 @@ class Server:
                 self.expire_slice()
             if not self.loading:
                 self.persistence.cron()
+                self.eviction.cron()
             self.client_limits.cron()
             now = time.time()
             timeout = self.config["timeout"]

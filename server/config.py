@@ -208,7 +208,10 @@ DIRECTIVES = [
     _D("maxmemory-policy", "enum", "noeviction", choices=(
         "volatile-lru", "volatile-lfu", "volatile-random", "volatile-ttl",
         "allkeys-lru", "allkeys-lfu", "allkeys-random", "noeviction")),
-    _D("maxmemory-samples", "int", 5, lo=1, hi=64),
+    _D("maxmemory-samples", "int", 5, lo=1, hi=2**31 - 1),
+    _D("maxmemory-eviction-tenacity", "int", 10, lo=0, hi=100),
+    _D("lfu-log-factor", "int", 10, lo=0, hi=2**31 - 1),
+    _D("lfu-decay-time", "int", 1, lo=0, hi=2**31 - 1),
     # Scripting (server.scripting): past busy-reply-threshold (ms) a running
     # script lets other clients in, to answer -BUSY; lua-max-memory caps each
     # Lua state's allocations (a Keel directive: Redis has no such limit).

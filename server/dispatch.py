@@ -1,7 +1,7 @@
 """Dispatch: the checks a command passes before it runs, in Redis's order.
 
 unknown command -> arity -> authentication -> ACL (``server.acl``: for a
-client whose user is restricted; a refusal is logged in ACL LOG) -> OOM -> read-only replica ->
+client whose user is restricted; a refusal is logged in ACL LOG) -> OOM (``server.eviction``) -> read-only replica ->
 loading -> a busy script (-BUSY) -> pub/sub context (RESP2) -> CLIENT PAUSE -> MULTI queueing. A command refused on
 the way inside MULTI makes EXEC answer EXECABORT (``refuse``). The fast path in ``server.protocol`` inlines the common case (known
 command, right arity, client not gated) and calls ``slow_call`` for anything
@@ -142,6 +142,8 @@ def slow_call(client, cmd, argv: list):
         denied = server.acl.refusal(client, stat, argv, "toplevel" if client.multi is None else "multi")
         if denied is not None:
             return refuse(client, stat, CommandError(noperm(client.user, stat, argv, denied)))
+    if server.eviction.limit and server.eviction.refuses(client, cmd, stat, argv):  # server.eviction
+        return refuse(client, stat, CommandError(errors.OOM))
     if server.loading and "loading" not in stat.flags:
         return refuse(client, stat, CommandError(errors.LOADING))
     if server.busy_run is not None and (  # a script past busy-reply-threshold (server.scripting.busy)
@@ -164,6 +166,8 @@ def slow_call(client, cmd, argv: list):
     if server.monitors:  # scripts are shown before the commands they run (server.monitor)
         monitor.before_call(server, client, stat, argv)
     out = run(client, cmd, stat, argv)
+    if server.eviction.access.mode:  # an LRU/LFU policy: the command touched its keys
+        server.eviction.touch_after(client, stat, argv)
     if server.monitors:
         monitor.after_call(server, client, stat, argv)
     if type(out) is WouldBlock:  # nothing to take yet: the reply comes when it is served

@@ -142,6 +142,8 @@ def exec_(c, argv):
                 monitor.after_call(server, c, stat, argv_)
             if tracking is not None:
                 server.tracking.remember(c, stat, argv_)
+            if server.eviction.access.mode:  # an LRU/LFU policy: it touched its keys (server.eviction)
+                server.eviction.touch_after(c, stat, argv_)
             encode = c.encode  # HELLO inside MULTI changes the protocol of what follows
     finally:
         scripting.in_exec = False

@@ -6,9 +6,11 @@ keyspace and record effects.
 
 Effects: RESTORE is journaled with an absolute TTL so that replay does not
 depend on when it runs: ``RESTORE key <unix ms or 0> payload [ABSTTL]
-[REPLACE]`` (ABSTTL whenever there is a TTL). IDLETIME and FREQ are accepted
-and validated as Redis does; Keel keeps no LRU/LFU state, so they are not
-journaled. A RESTORE whose TTL is already in the past stores nothing: with
+[REPLACE]`` (ABSTTL whenever there is a TTL). IDLETIME and FREQ are validated
+as Redis does and set the key's access information (``engine.evict``: IDLETIME
+under an LRU policy, FREQ under an LFU one, ignored otherwise, as in Redis);
+they are not journaled (replay rebuilds data, not access history). A
+RESTORE whose TTL is already in the past stores nothing: with
 REPLACE it deletes the old key (journaled as ``DEL key``), without it it
 changes nothing and journals nothing, as Redis does.
 
@@ -106,6 +108,10 @@ def restore(c, argv):
     if replace:
         effect.append(b"REPLACE")
     c.emit(effect)
+    access = getattr(c.ks, "access", None)
+    if access is not None and access.mode:
+        if not ((idle >= 0 and access.set_idle(db, key, idle)) or (freq >= 0 and access.set_freq(db, key, freq))):
+            access.touch(db, key)
     if notifying:
         c.notify(GENERIC, b"restore", key)
     return OK

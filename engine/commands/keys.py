@@ -16,12 +16,13 @@ Redis deletes the old value before it adds the new key.
 
 OBJECT
 ------
-Keel keeps no per-key access clock or counter: either would cost a clock read
-and a store on every read command. So OBJECT FREQ answers Redis's own "LFU
-policy not selected, access frequency not tracked" error (true of Keel
-whatever ``maxmemory-policy`` says), and OBJECT IDLETIME reports 0 — "not
-known to be idle" — so that tools that act on idle keys take no action on
-invented data. OBJECT REFCOUNT reports what Redis reports for the same value
+OBJECT IDLETIME and FREQ read the keys' access information (``engine.evict``,
+``ks.access``), kept while ``maxmemory-policy`` is an LRU or LFU policy: FREQ
+is refused unless the policy is LFU, IDLETIME under an LFU policy, in Redis's
+words. Under the other policies Keel keeps no access clock (it would cost
+every read command a store), and OBJECT IDLETIME reports 0 — "not known to
+be idle" — so that tools that act on idle keys take no action on invented
+data. OBJECT REFCOUNT reports what Redis reports for the same value
 (its shared integers 0..9999 show 2147483647, everything else 1), and OBJECT
 ENCODING what Redis would use to store it (for strings: int, embstr up to 44
 bytes, raw beyond and once written in place; see ``engine.types``).
@@ -32,6 +33,7 @@ from __future__ import annotations
 from engine import errors, glob, lazyfree
 from engine.commands.db import parse_db_index
 from engine.errors import CommandError
+from engine.evict import LFU, OFF
 from engine.keyspace import now_ms
 from engine.keyspecs import spec
 from engine.notify import GENERIC
@@ -101,7 +103,7 @@ def exists(c, argv):
 @command("touch", -2, "readonly fast", (1, -1, 1), "@keyspace @read @fast", since="3.2.1",
          key_specs=(spec("RO", 1, -1),), tips="request_policy:multi_shard response_policy:agg_sum")
 def touch(c, argv):
-    """TOUCH key [key ...] -- how many of the keys exist (Keel tracks no access time). O(N)."""
+    """TOUCH key [key ...] -- how many of the keys exist; they count as accessed. O(N)."""
     return _count(_existing(c, argv))
 
 
@@ -267,17 +269,28 @@ def object_encoding(c, argv):
 @subcommand("object", "freq", 3, "readonly", (2, 2, 1), "@keyspace @read @slow", since="4.0.0",
             key_specs=(spec("RO", 2),), tips="nondeterministic_output")
 def object_freq(c, argv):
-    """OBJECT FREQ key -- not tracked by Keel: Redis's error for "no LFU policy". O(1)."""
+    """OBJECT FREQ key -- the key's logarithmic access counter (an LFU policy only), or nil. O(1)."""
     if c.db.get(argv[2]) is None:
         return None
-    raise CommandError(errors.LFU_NOT_SELECTED)
+    access = getattr(c.ks, "access", None)
+    if access is None or access.mode != LFU:
+        raise CommandError(errors.LFU_NOT_SELECTED)
+    return access.freq(c.db, argv[2])
 
 
 @subcommand("object", "idletime", 3, "readonly", (2, 2, 1), "@keyspace @read @slow", since="2.2.3",
             key_specs=(spec("RO", 2),), tips="nondeterministic_output")
 def object_idletime(c, argv):
-    """OBJECT IDLETIME key -- 0 (Keel keeps no access clock), or nil. O(1)."""
-    return None if c.db.get(argv[2]) is None else ZERO
+    """OBJECT IDLETIME key -- seconds since the key was last touched (0 unless
+    an LRU policy is set: no clock is kept), or nil. O(1)."""
+    if c.db.get(argv[2]) is None:
+        return None
+    access = getattr(c.ks, "access", None)
+    if access is None or access.mode == OFF:
+        return ZERO
+    if access.mode == LFU:
+        raise CommandError(errors.LFU_SELECTED)
+    return access.idle_seconds(c.db, argv[2])
 
 
 _SHARED_REFCOUNT = 2147483647  # what Redis shows for its shared integer objects
@@ -304,7 +317,7 @@ _OBJECT_HELP = (
     "FREQ <key>",
     "    The logarithmic access counter of <key>; refused unless an LFU maxmemory policy is set.",
     "IDLETIME <key>",
-    "    Seconds since <key> was last used (Keel keeps no access clock and answers 0).",
+    "    Seconds since <key> was last used (0 unless an LRU maxmemory policy is set).",
     "REFCOUNT <key>",
     "    How many references share the value at <key>.",
 )

@@ -1,0 +1,314 @@
+"""Eviction: per-key access information and the policies that choose victims.
+
+Access information (``Access``): while ``maxmemory-policy`` is an LRU or LFU
+policy, each database has a side dict ``key -> packed int`` beside ``data``
+(values are often plain ``bytes`` and carry no attributes of their own):
+
+* LRU: the access clock, seconds & 24 bits, as Redis's ``lru`` field. The
+  clock of the current second is one int object (``Access.clock``, advanced
+  by ``tick``), shared by every key touched in that second, so a key costs
+  only its dict entry.
+* LFU: ``(minutes & 0xffff) << 8 | counter``: Redis's 16-bit decay time and
+  8-bit logarithmic counter (``lfu-log-factor``, ``lfu-decay-time``); a new
+  key starts at ``LFU_INIT``. Equal packed values share one int object.
+
+A key with no entry (written before tracking began, or while it was off)
+counts as last touched when tracking began (``Access.base``). Entries are
+written after a command touched its keys (``touch``; the server decides
+which commands do, as Redis's lookups do); a key the command deleted loses
+its entry; keys removed otherwise (expiry, FLUSHDB) leave entries that
+``sweep`` drops a slice at a time. Switching between LRU and LFU, or turning
+tracking off, drops every entry: Redis reinterprets the same bits, Keel
+starts afresh (both say "LRU and LFU data will take some time to adjust").
+
+Choosing victims (``Evictor``): the LRU, LFU and TTL policies sample
+``maxmemory-samples`` keys of every database (a run of entries from a random
+position, ``engine.dictscan.below``, in C) into a pool of the ``POOL_SIZE`` best
+candidates, as Redis does, and evict the best one still there; volatile-*
+policies sample only ``expires``; volatile-ttl prefers the nearest expiry;
+the random policies take a random key. Evicted keys go through
+``Database.evict`` (journaled as DEL, counted, announced ``evicted``).
+Nothing here reads a clock but ``Access.tick``'s caller and the TTL
+comparison; no I/O.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from bisect import insort
+
+from engine.dictscan import below, layout, pick
+
+LRU_MAX = (1 << 24) - 1
+LFU_INIT = 5
+POOL_SIZE = 16
+
+OFF, LRU, LFU = 0, 1, 2
+
+# policy -> (tracking mode, sample from expires only, how candidates are ranked)
+POLICIES = {
+    "noeviction": (OFF, False, None),
+    "allkeys-lru": (LRU, False, "lru"),
+    "volatile-lru": (LRU, True, "lru"),
+    "allkeys-lfu": (LFU, False, "lfu"),
+    "volatile-lfu": (LFU, True, "lfu"),
+    "allkeys-random": (OFF, False, "random"),
+    "volatile-random": (OFF, True, "random"),
+    "volatile-ttl": (OFF, True, "ttl"),
+}
+
+
+def lru_clock(now: float | None = None) -> int:
+    return int(time.time() if now is None else now) & LRU_MAX
+
+
+def lfu_minutes(now: float | None = None) -> int:
+    return (int(time.time() if now is None else now) // 60) & 0xFFFF
+
+
+class Access:
+    """The LRU clock or LFU counter of every key touched while tracking is on."""
+
+    def __init__(self, ks):
+        self.ks = ks
+        self.mode = OFF
+        self.dicts: list[dict] = [{} for _ in ks.dbs]
+        self.clock = lru_clock()
+        self.minutes = lfu_minutes()
+        self.base = self.clock  # what a key without an entry counts as (LRU)
+        self.base_minutes = self.minutes
+        self.log_factor = 10
+        self.decay_time = 1
+        self._interned: dict[int, int] = {}
+        self._sweep_db = 0
+        self._sweep_pos = 0
+
+    def set_mode(self, mode: int) -> None:
+        if mode == self.mode:
+            return
+        self.mode = mode
+        self.dicts = [{} for _ in self.ks.dbs]
+        self._interned = {}
+        self.tick()
+        self.base, self.base_minutes = self.clock, self.minutes
+
+    def tick(self, now: float | None = None) -> None:
+        """Advance the clocks (the server calls it from its cron); the same
+        int object stays in place while the second has not changed."""
+        c = lru_clock(now)
+        if c != self.clock:
+            self.clock = c
+        m = lfu_minutes(now)
+        if m != self.minutes:
+            self.minutes = m
+            self._interned = {}
+
+    # -- LFU arithmetic (Redis's logarithmic counter) --------------------------
+    def _decayed(self, packed: int) -> int:
+        counter = packed & 255
+        if self.decay_time:
+            elapsed = (self.minutes - (packed >> 8)) & 0xFFFF
+            counter -= elapsed // self.decay_time
+        return counter if counter > 0 else 0
+
+    def _packed(self, counter: int) -> int:
+        v = (self.minutes << 8) | counter
+        return self._interned.setdefault(v, v)
+
+    def lfu_touch(self, d: dict, key: bytes) -> None:
+        packed = d.get(key)
+        if packed is None:
+            d[key] = self._packed(LFU_INIT)
+            return
+        counter = self._decayed(packed)
+        if counter < 255:
+            base = counter - LFU_INIT
+            if base < 0:
+                base = 0
+            if random.random() < 1.0 / (base * self.log_factor + 1):
+                counter += 1
+        d[key] = self._packed(counter)
+
+    # -- touching --------------------------------------------------------------
+    def touch(self, db, key: bytes) -> None:
+        """After a command that touched ``key`` in ``db``: record the access,
+        or drop the entry of a key the command deleted."""
+        d = self.dicts[db.index]
+        if key in db.data:
+            if self.mode == LRU:
+                d[key] = self.clock
+            else:
+                self.lfu_touch(d, key)
+        else:
+            d.pop(key, None)
+
+    def set_idle(self, db, key: bytes, seconds: int) -> bool:
+        """RESTORE … IDLETIME: only under an LRU policy, as Redis (False otherwise)."""
+        if self.mode != LRU:
+            return False
+        self.dicts[db.index][key] = (self.clock - min(seconds, LRU_MAX)) & LRU_MAX
+        return True
+
+    def set_freq(self, db, key: bytes, freq: int) -> bool:
+        """RESTORE … FREQ: only under an LFU policy, as Redis (False otherwise)."""
+        if self.mode != LFU:
+            return False
+        self.dicts[db.index][key] = self._packed(freq)
+        return True
+
+    def forget(self, db, key: bytes) -> None:
+        self.dicts[db.index].pop(key, None)
+
+    # -- reading ---------------------------------------------------------------
+    def idle_seconds(self, db, key: bytes) -> int:
+        """Seconds since ``key`` was last touched (LRU tracking)."""
+        v = self.dicts[db.index].get(key, self.base)
+        return (self.clock - v) & LRU_MAX
+
+    def freq(self, db, key: bytes) -> int:
+        """The decayed LFU counter of ``key`` (OBJECT FREQ: no increment)."""
+        v = self.dicts[db.index].get(key)
+        if v is None:
+            v = (self.base_minutes << 8) | LFU_INIT
+        return self._decayed(v)
+
+    def sweep(self, count: int = 256) -> int:
+        """Drop the entries of keys that are gone (expired, flushed), looking
+        at up to ``count`` of them: one database at a time, walking from where
+        the last sweep stopped. The number of entries dropped."""
+        dicts = self.dicts
+        dbs = self.ks.dbs
+        for _ in range(len(dicts)):
+            i = self._sweep_db % len(dicts)
+            d = dicts[i]
+            if d:
+                data = dbs[i].data
+                nxt, keys = below(d, self._sweep_pos, count)
+                gone = [k for k in keys if k not in data]
+                for k in gone:
+                    del d[k]
+                self._sweep_pos = nxt
+                if nxt == 0:
+                    self._sweep_db = i + 1
+                return len(gone)
+            self._sweep_db = i + 1
+            self._sweep_pos = 0
+        return 0
+
+
+class Evictor:
+    """The policy in force and its pool of candidates."""
+
+    def __init__(self, ks, access: Access):
+        self.ks = ks
+        self.access = access
+        self.policy = "noeviction"
+        self.volatile = False
+        self.rank = None
+        self.samples = 5
+        self.pool: list[tuple] = []  # (score, db index, key), ascending: the best last
+        self._next_db = 0
+
+    def set_policy(self, name: str) -> None:
+        mode, volatile, rank = POLICIES[name]
+        self.policy, self.volatile, self.rank = name, volatile, rank
+        self.pool = []
+        self.access.set_mode(mode)
+
+    def _source(self, db) -> dict:
+        return db.expires if self.volatile else db.data
+
+    def _score(self, db, key: bytes) -> int:
+        """Higher: a better victim."""
+        rank = self.rank
+        a = self.access
+        if rank == "lru":
+            return a.idle_seconds(db, key)
+        if rank == "lfu":
+            return 255 - a.freq(db, key)
+        return -db.expires.get(key, 0)  # ttl: the nearest expiry first
+
+    def _populate(self) -> None:
+        """Sample ``samples`` keys of every database into the pool. (The
+        hottest loop of eviction: the LRU score is computed inline.)"""
+        pool = self.pool
+        samples = self.samples
+        rnd = random.random
+        a = self.access
+        lru = self.rank == "lru"
+        clock, base = a.clock, a.base
+        dicts = a.dicts
+        volatile = self.volatile
+        for db in self.ks.dbs:
+            d = db.expires if volatile else db.data
+            if not d:
+                continue
+            n = layout(d)[0]
+            get = dicts[db.index].get
+            index = db.index
+            # A run of keys from a random position (one C call that passes at
+            # most 10 holes a key): single random positions would each walk
+            # the run of holes that evicting the oldest keys leaves at the
+            # front of the table, and land on the same key after it.
+            keys = below(d, 1 + int(rnd() * n), samples)[1]
+            if len(keys) < samples:
+                keys += below(d, 1 + int(rnd() * n), samples - len(keys))[1]
+                if not keys:  # twice in the holes: the first keys after a random position
+                    keys = [pick(d, int(rnd() * n))]
+            for key in keys:
+                if lru:
+                    score = (clock - get(key, base)) & LRU_MAX
+                else:
+                    score = self._score(db, key)
+                if len(pool) >= POOL_SIZE:
+                    if score <= pool[0][0]:
+                        continue
+                    del pool[0]
+                entry = (score, index, key)
+                if entry not in pool:
+                    insort(pool, entry)
+
+    def victim(self):
+        """(database, key) of the next key to evict, or None when nothing
+        can be evicted under the policy."""
+        if self.rank is None:
+            return None
+        dbs = self.ks.dbs
+        if self.rank == "random":
+            for _ in range(len(dbs)):
+                db = dbs[self._next_db % len(dbs)]
+                self._next_db += 1
+                d = self._source(db)
+                if d:
+                    n = layout(d)[0]
+                    for _ in range(4):
+                        keys = below(d, 1 + int(random.random() * n), 1)[1]
+                        if keys:
+                            return db, keys[0]
+                    return db, pick(d, 0)
+            return None
+        pool = self.pool
+        for _ in range(3):
+            self._populate()
+            while pool:
+                score, i, key = pool.pop()
+                db = dbs[i]
+                if key not in self._source(db):
+                    continue  # gone since it was sampled
+                now = self._score(db, key)
+                if now < score and pool and now < pool[-1][0]:
+                    insort(pool, (now, i, key))  # touched since: a better one is waiting
+                    continue
+                return db, key
+        return None
+
+    def evict_one(self) -> bool:
+        """Evict one key; False when there is nothing to evict."""
+        v = self.victim()
+        if v is None:
+            return False
+        db, key = v
+        db.evict(key)
+        self.access.forget(db, key)
+        return True
