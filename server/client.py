@@ -126,22 +126,31 @@ class Client(Session):
         else:
             qbuf = qalloc = omem = oll = 0
             events = ""
-        flags = self.flags
+        # Flags in Redis's order: O/S/M (self.flags), P, x, b, t/R/B, d, c, e, T; N for none.
+        flags = "" if self.flags == "N" else self.flags
         sub = psub = ssub = 0
         if self.pubsub is not None:
-            flags = ("" if flags == "N" else flags) + "P"
+            flags += "P"
             sub, psub, ssub = map(len, self.pubsub.sets)
-        if self.blocked is not None:
-            flags = ("" if flags == "N" else flags) + "b"
         if self.multi is not None:
-            flags = ("" if flags == "N" else flags) + "x"
-        if self.watch_dirty:
-            flags = ("" if flags == "N" else flags) + "d"
+            flags += "x"
+        if self.blocked is not None:
+            flags += "b"
         tracking = self.tracking
         if tracking is not None:
-            flags = ("" if flags == "N" else flags) + tracking.list_flags()
+            flags += tracking.list_flags()
+        if self.watch_dirty:
+            flags += "d"
         if self.close_after_reply:
-            flags = ("" if flags == "N" else flags) + "c"
+            flags += "c"
+        # (CLIENT NO-EVICT's and NO-TOUCH's sets live with their owners.)
+        limits = getattr(self.server, "client_limits", None)
+        if limits is not None and self.id in limits.no_evict:
+            flags += "e"
+        eviction = getattr(self.server, "eviction", None)
+        if eviction is not None and self.id in eviction.notouch:
+            flags += "T"
+        flags = flags or "N"
         multi = len(self.multi) if self.multi is not None else -1
         if argv is None:
             argv = self.paused_argv

@@ -249,3 +249,17 @@ def test_kill_maxage(keel_own):
     finally:
         me.close()
         other.close()
+
+
+def test_flags_in_redis_order(srv):
+    name, admin, connect = srv
+    c = connect()
+    cid = c.call("CLIENT", "ID")
+    c.call("HELLO", "3")
+    c.call("SUBSCRIBE", "a")  # (RESP3: any command may follow)
+    assert c.call("CLIENT", "NO-EVICT", "ON") == b"OK"
+    assert c.call("MULTI") == b"OK"
+    assert of(admin, None, cid)["flags"] == b"Pxe"
+    c.call("DISCARD")
+    c.call("CLIENT", "NO-EVICT", "OFF")
+    assert of(admin, None, cid)["flags"] == b"P"
