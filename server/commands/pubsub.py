@@ -65,7 +65,7 @@ def sunsubscribe(c, argv):
     return confirm(c, c.server.pubsub.unsubscribe(c, SHARD, argv[1:]))
 
 
-@command("publish", 3, "pubsub loading stale fast", acl="@pubsub @fast", group="pubsub", since="2.0.0")
+@command("publish", 3, "pubsub loading stale fast may_replicate", acl="@pubsub @fast", group="pubsub", since="2.0.0")
 def publish(c, argv):
     """PUBLISH channel message -- send the message; the number of clients that received it.
     O(N+M): N subscribers of the channel, M patterns (only while some exist)."""
@@ -76,7 +76,7 @@ def publish(c, argv):
     return INTS[n] if n < _SMALL else n
 
 
-@command("spublish", 3, "pubsub loading stale fast", keys=(1, 1, 1), acl="@pubsub @fast", group="pubsub",
+@command("spublish", 3, "pubsub loading stale fast may_replicate", keys=(1, 1, 1), acl="@pubsub @fast", group="pubsub",
          since="7.0.0",
          key_specs=(spec("not_key"),))
 def spublish(c, argv):

@@ -9,10 +9,13 @@ of the script running now, if any.
 ``redis.call`` runs a command through its own handler after the checks a
 command inside a script needs, in Redis's order: unknown command, arity,
 ``noscript`` flag, a write from a read-only script (EVAL_RO, FCALL_RO, a
-``no-writes`` script). Its effects land in ``ks.effects`` like any
-command's; ``run`` wraps a script's effects in MULTI/EXEC when there are
-more than one, so the turn's log record holds the whole script, and the
-script's reply leaves with the others once that record is safe. Inside
+``no-writes`` script; a ``may_replicate`` command such as PFCOUNT or
+PUBLISH counts as a write there, as in Redis, though not on a read-only
+replica, where only ``write`` commands are refused). Its effects land in
+``ks.effects`` like any command's; ``run`` wraps a script's effects in
+MULTI/EXEC when there are more than one, so the turn's log record holds
+the whole script, and the script's reply leaves with the others once
+that record is safe. Inside
 EXEC (``in_exec``, set by ``server.multi``) it adds no markers: EXEC wraps
 the whole transaction, the script's effects in it, in one MULTI/EXEC. The
 script runs with the caller's database, and a SELECT inside it is undone
@@ -31,8 +34,6 @@ from engine.errors import CommandError
 from engine.registry import TABLE
 from engine.reply import OK, Status
 from server.acl import script_acl_check
-from server.monitor import script_call as script_monitor
-from server.slowlog import script_call as script_slow
 from server.scripting.vm import LuaMemoryError, LuaVM, line_text
 
 _MULTI = [b"MULTI"]
@@ -153,28 +154,19 @@ class Scripting:
         if stat.is_write:
             if run.readonly:
                 raise CommandError(errors.SCRIPT_WRITE_READONLY)
-            if not run.wrote and self.server is not None and self.server.eviction.script_oom and "denyoom" in stat.flags:
-                raise CommandError(errors.OOM)  # started over maxmemory, no write yet (server.eviction)
             run.wrote = True
+        elif run.readonly and "may_replicate" in stat.flags:  # PFCOUNT, PUBLISH: writes, to a read-only script
+            raise CommandError(errors.SCRIPT_WRITE_READONLY)
         c = run.client
         effects = self.ks.effects
         n = len(effects)
-        server = self.server
-        t0 = time.perf_counter_ns()
-        try:
-            r = handler(c, argv)
-        finally:  # the slow log and MONITOR take a script's commands, failed ones too (server.slowlog, server.monitor)
-            if server is not None:
-                ns = time.perf_counter_ns() - t0
-                if ns >= server.slow_ns:
-                    script_slow(c, stat, argv, ns)
-                if server.monitors:
-                    script_monitor(server, c, stat, argv)
+        r = handler(c, argv)
         if type(r) is WouldBlock:
             r = r.no_wait
         stat.calls += 1
         if self.current_vm.repl == 0:  # redis.set_repl(redis.REPL_NONE): kept out of the log
             del effects[n:]
+        server = self.server
         if server is not None and c.tracking is not None:
             server.tracking.remember(c, stat, argv)
         return r

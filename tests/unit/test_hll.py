@@ -619,9 +619,24 @@ def test_a_restart_replays_to_the_same_bytes(tmp_path):
         proc.cleanup()
 
 
-@pytest.mark.xfail(strict=True, reason="server/scripting/runner.py refuses write commands in read-only scripts; "
-                                       "Redis refuses may_replicate ones (PFCOUNT) too")
 def test_a_read_only_script_may_not_call_pfcount(pair):
+    """PFCOUNT may write its cached cardinality (may_replicate): Redis counts
+    it a write in a read-only script (EVAL_RO, FCALL_RO, ``no-writes``), even
+    with a fresh cache, and lets any other script call it."""
     pair.check("PFADD", "h", "a")
     pair.check("PFCOUNT", "h")  # a fresh cache: refused all the same
     pair.check("EVAL_RO", "return redis.call('PFCOUNT', KEYS[1])", "1", "h")
+    pair.check("EVAL_RO", "return redis.pcall('PFCOUNT', KEYS[1])", "1", "h")
+    pair.check("EVAL", "#!lua flags=no-writes\nreturn redis.call('PFCOUNT', KEYS[1])", "1", "h")
+    pair.check("EVAL", "return redis.call('PFCOUNT', KEYS[1])", "1", "h")
+    pair.check("EVAL", "#!lua\nreturn redis.call('PFCOUNT', KEYS[1])", "1", "h")
+    pair.check("FUNCTION", "LOAD", "REPLACE", "#!lua name=hll_ro\n"
+               "redis.register_function{function_name='ro', callback=function(k) return redis.call('PFCOUNT', k[1]) end,"
+               " flags={'no-writes'}}\n"
+               "redis.register_function{function_name='rw', callback=function(k) return redis.call('PFCOUNT', k[1]) end}")
+    pair.check("FCALL_RO", "ro", "1", "h")
+    pair.check("FCALL", "ro", "1", "h")
+    pair.check("FCALL", "rw", "1", "h")
+    pair.check("EVAL_RO", "return redis.call('PUBLISH', 'ch', 'x')", "0")  # PUBLISH is may_replicate too
+    pair.check("EVAL", "return redis.call('PUBLISH', 'ch', 'x')", "0")
+    pair.check("FUNCTION", "DELETE", "hll_ro")
