@@ -148,9 +148,6 @@ class Pause:
         self.held.append(client)
         self.server.blocking.park(client, stat, WouldBlock((), "pause", 0, None, None))
 
-    def is_held(self, client) -> bool:
-        return client.paused_argv is not None
-
     def _resume(self, held: list) -> None:
         from server import dispatch
 
@@ -167,7 +164,7 @@ class Pause:
             out = dispatch.call(client, argv)
             if out is not None and not conn.closed:
                 conn._write([out])
-            if client.blocked is None and not conn.closed:
+            if client.blocked is None and not conn.closed and not client.close_after_reply:
                 # The rest of what it sent, now, before the next held client.
                 if conn.pending:
                     conn._drain_pending()
