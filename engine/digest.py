@@ -115,6 +115,7 @@ def dataset_digest(ks) -> str:
     """DIGEST of every database: hex, zeros for an empty dataset."""
     acc = 0
     now = now_ms()
+    from_bytes = int.from_bytes
     for db in ks.dbs:
         if not db.data:
             continue
@@ -124,6 +125,9 @@ def dataset_digest(ks) -> str:
             when = expires.get(key) if expires else None
             if when is not None and when <= now:
                 continue
-            d = _with_ttl(value_digest(v), when)
-            acc ^= int.from_bytes(sha1(prefix + _n(key) + key + d).digest(), "little")
+            # value_digest of a bytes string, written out: most keys are one.
+            d = sha1(b"string" + v).digest() if type(v) is bytes else value_digest(v)
+            if when is not None:
+                d = sha1(d + b"!expire!%d" % when).digest()
+            acc ^= from_bytes(sha1(b"%s%s%s%s" % (prefix, len(key).to_bytes(8, "little"), key, d)).digest(), "little")
     return acc.to_bytes(20, "little").hex() if acc else ZERO

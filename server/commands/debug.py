@@ -238,10 +238,11 @@ def debug_populate(c, argv):
         if size < 0:
             raise CommandError(POPULATE_RANGE)
     db = c.db
+    data = db.data
     emit = c.emit
     for j in range(count):
         key = b"%s:%d" % (prefix, j)
-        if db.get(key) is not None:
+        if key in data and db.get(key) is not None:
             continue  # an existing key is left as it is (a due one expires first, as Redis's lookup does)
         value = b"value:%d" % j
         if size:
