@@ -108,13 +108,16 @@ class Database:
         ks = self.ks
         if not ks.expire_on_lookup:
             return
-        ks.mem_used -= self._held(key, self.data.pop(key)) + key_cost(key) + TTL_COST
+        v = self.data.pop(key)
+        ks.mem_used -= self._held(key, v) + key_cost(key) + TTL_COST
         del self.expires[key]
         ks.expired_keys += 1
         ks.emit(self.index, [b"DEL", key])
         ks._mark(self, key)
         if ks.notify_flags:
             ks.notify(notify.EXPIRED, b"expired", self.index, key)
+        if ks.reaper is not None and ks.reaper.expire:  # lazyfree-lazy-expire (engine.lazyfree)
+            ks.reaper.free(v)
 
     def evict(self, key: bytes) -> bool:
         """Remove ``key`` for maxmemory (the eviction policy's one way to drop a
@@ -132,6 +135,8 @@ class Database:
         ks._mark(self, key)
         if ks.notify_flags:
             ks.notify(notify.EVICTED, b"evicted", self.index, key)
+        if ks.reaper is not None and ks.reaper.eviction:  # lazyfree-lazy-eviction (engine.lazyfree)
+            ks.reaper.free(v)
         return True
 
     def is_expired(self, key: bytes, now: int) -> bool:
@@ -165,6 +170,15 @@ class Database:
         if ks.watchers:
             for w in ks.watchers:
                 w(self, key)
+        if old is not None and type(old) is not bytes and old is not value:
+            self._overwritten(old)
+
+    def _overwritten(self, old) -> None:
+        """lazyfree-lazy-server-del: a collection a write replaced goes to
+        the reaper (engine.lazyfree), freed later when it is big."""
+        r = self.ks.reaper
+        if r is not None and r.server_del and not self.ks.loading:
+            r.free(old)
 
     def _creating(self, key: bytes) -> None:
         """Before ``set`` stores ``key``, with notifications on: what Redis's
@@ -185,6 +199,8 @@ class Database:
         ``value`` over ``old`` (None: a new key), TTL aside."""
         n = key_cost(key) if old is None else -self._held(key, old)
         self.ks.mem_used += n + self._hold(key, value)
+        if old is not None and type(old) is not bytes and old is not value:
+            self._overwritten(old)
 
     def _held(self, key: bytes, v) -> int:
         """The charge the value ``v`` of ``key`` was counted with (forgotten:
@@ -376,6 +392,9 @@ class Keyspace:
         # the callable that delivers an event, hook(class, event, db index, key).
         self.notify_flags = 0
         self.notify_hook = None
+        # Lazy freeing: the engine.lazyfree.Reaper the server runs (None:
+        # values are freed at once), with the lazyfree-lazy-* flags.
+        self.reaper = None
 
     def already_expired(self, when_ms: int) -> bool:
         """Whether a write given expiry time ``when_ms`` should delete the key now.

@@ -183,3 +183,42 @@ def test_a_step_keeps_to_its_budget():
         if not more:
             break
     assert worst < 0.02  # a 1 ms budget, checked every batch of 1024 (slack for a busy machine)
+
+
+# --- lazyfree-lazy-expire / -eviction / -server-del: the keyspace's own removals ---
+
+@pytest.mark.parametrize("lazy", [False, True])
+def test_an_expired_big_value_follows_lazy_expire(s, lazy):
+    r = s.ks.reaper
+    r.expire = lazy
+    _fill(s, "set", b"a", 1000)
+    _fill(s, "hash", b"b", 1000)
+    s.db.expires[b"a"] = s.db.expires[b"b"] = 1  # long due
+    assert run(s, "EXISTS", b"a") == 0  # expired on lookup
+    assert s.ks.active_expire(budget_ms=50) == 1  # b, by the active cycle
+    assert r.pending == (2 if lazy else 0)
+
+
+@pytest.mark.parametrize("lazy", [False, True])
+def test_an_evicted_big_value_follows_lazy_eviction(s, lazy):
+    r = s.ks.reaper
+    r.eviction = lazy
+    _fill(s, "zset", b"z", 1000)
+    assert s.db.evict(b"z")
+    assert b"z" not in s.db.data
+    assert r.pending == (1 if lazy else 0)
+
+
+@pytest.mark.parametrize("lazy", [False, True])
+def test_an_overwritten_big_value_follows_lazy_server_del(s, lazy):
+    r = s.ks.reaper
+    r.server_del = lazy
+    _fill(s, "set", b"a", 1000)
+    assert run(s, "SET", b"a", b"v") == b"OK"  # the inlined SET
+    _fill(s, "list", b"l", 100_000)
+    _fill(s, "set", b"src", 3)
+    assert run(s, "SUNIONSTORE", b"l", b"src") == 3  # Database.set over the list
+    assert run(s, "SET", b"a", b"w") == b"OK"  # a string over a string: nothing to free
+    assert r.pending == (2 if lazy else 0)
+    r.finish()
+    assert s.db.data[b"a"] == b"w" and run(s, "SCARD", b"l") == 3
