@@ -379,8 +379,10 @@ class Acl:
         name = username.decode("utf-8", "surrogateescape")
         u = self.users.get(name)
         if u is None or not u.enabled or not u.password_ok(password):
-            self.add_log(c, DENIED_AUTH, "multi" if c.multi is not None else "toplevel",
-                         cmd_name, username)
+            # (an AUTH queued in MULTI runs in EXEC: context multi, as in Redis)
+            scripting = getattr(getattr(c, "ks", None), "scripting", None)
+            in_multi = c.multi is not None or (scripting is not None and scripting.in_exec)
+            self.add_log(c, DENIED_AUTH, "multi" if in_multi else "toplevel", cmd_name, username)
             return False
         c.user = u
         c.logged_in = c.authenticated = True
