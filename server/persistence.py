@@ -58,6 +58,7 @@ import hiredis
 from engine.errors import CommandError
 from engine.registry import TABLE, dispatch_subcommand
 from engine.session import Session
+from server import latency
 from server.checkpoints import Checkpoints
 
 log = logging.getLogger("keel.persistence")
@@ -290,7 +291,10 @@ class Persistence(Checkpoints):
         if lg is not None:
             try:
                 self._append_batch()
+                t0 = time.perf_counter_ns()
                 lg.commit()
+                latency.add("aof-fsync-always" if self.always else "aof-write",  # LATENCY events (server.latency)
+                            (time.perf_counter_ns() - t0) // 1_000_000)
             except Exception as e:  # WALWriteError: never acknowledge what is not on disk
                 self.fatal(e)
                 return

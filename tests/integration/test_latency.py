@@ -207,3 +207,20 @@ def test_latencystats_is_in_all_not_in_default(lp):
         for which in ("all", "everything"):
             t = titles(c, which)
             assert t.index("# Errorstats") < t.index("# Latencystats") < t.index("# Cluster") < t.index("# Keyspace")
+
+
+def test_log_write_event(servers):
+    """Under appendfsync always (Keel's default), a log commit that takes the threshold's
+    time is an ``aof-fsync-always`` event: an 8 MB write takes more than a millisecond."""
+    keel, _ = servers
+    c = keel.client()
+    assert c.call("CONFIG", "GET", "appendfsync") == [b"appendfsync", b"always"]
+    c.call("CONFIG", "SET", "latency-monitor-threshold", "1")
+    c.call("LATENCY", "RESET")
+    c.call("SET", "bigvalue", "x" * (8 << 20))
+    history = c.call("LATENCY", "HISTORY", "aof-fsync-always")
+    c.call("CONFIG", "SET", "latency-monitor-threshold", "0")
+    c.call("LATENCY", "RESET")
+    c.call("DEL", "bigvalue")
+    c.close()
+    assert history and all(ms >= 1 for _, ms in history)
