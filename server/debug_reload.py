@@ -22,6 +22,8 @@ no keyspace event is sent and nothing is journaled, since the log already
 describes this state. With NOFLUSH the old keys stay; a key also in the
 checkpoint takes the checkpoint's value with MERGE, and without MERGE the
 reload is refused and nothing changes (Redis stops the server there).
+Inside MULTI … EXEC it is refused (Redis runs it): the checkpoint would
+write the transaction's first effects out as a record of their own.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from engine.session import Session
 
 log = logging.getLogger("keel.debug")
 
+IN_EXEC = "ERR DEBUG RELOAD is not allowed inside a transaction"
 NOFLUSH_CONFLICT = ("ERR DEBUG RELOAD NOFLUSH: key '{}' of database {} is both in memory and on disk "
                     "(add MERGE to take the one on disk)")
 
@@ -78,6 +81,10 @@ def reload_dataset(server, merge: bool, flush: bool, save: bool) -> None:
     if p.bgsave_task is not None:
         raise CommandError(errors.BGSAVE_IN_PROGRESS)
     ks = server.ks
+    if getattr(getattr(ks, "scripting", None), "in_exec", False):
+        # Its checkpoint would write the transaction's first effects out as a
+        # record of their own: half a transaction on disk.
+        raise CommandError(IN_EXEC)
     if save:
         try:
             p.save()

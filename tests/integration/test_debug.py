@@ -406,3 +406,14 @@ def test_reload_nosave_replays_function_records(dk):
         assert dk.call("FCALL", "reloadf", "0") == 7 and dk.call("GET", "x") == b"1"
     finally:
         dk.call("FUNCTION", "DELETE", "reloadlib")
+
+
+def test_reload_refused_inside_a_transaction(dk):
+    dk.call("SET", "a", "1")
+    assert dk.call("MULTI") == b"OK"
+    assert dk.call("INCR", "a") == b"QUEUED"
+    assert dk.call("DEBUG", "RELOAD") == b"QUEUED"
+    assert dk.call("INCR", "a") == b"QUEUED"
+    assert dk.call("EXEC") == [2, Err("ERR DEBUG RELOAD is not allowed inside a transaction"), 3]
+    assert dk.call("DEBUG", "RELOAD", "NOSAVE") == b"OK"  # the log holds the whole transaction
+    assert dk.call("GET", "a") == b"3"
