@@ -6,7 +6,9 @@ it: the eviction cycle, say). Each event keeps its last 160 samples, one per
 second (two in the same second keep the larger) and its all-time maximum.
 What Keel records: ``command`` (a call of a command not flagged ``fast``) and
 ``fast-command`` (a ``fast`` one) from every timed call (``server.slowlog.timed``),
-``expire-cycle`` (an active expiry slice, ``Server.expire_slice``).
+``expire-cycle`` (an active expiry slice, ``Server.expire_slice``),
+``aof-fsync-always`` / ``aof-write`` (a log commit under appendfsync always /
+otherwise, ``Persistence.commit``).
 
 Histograms. With latency-tracking on, every call the full dispatch times
 (``dispatch.run``) is counted in its command's histogram, which INFO
