@@ -139,6 +139,8 @@ class Directive:
                 raise ConfigError("argument couldn't be parsed into an integer") from None
         elif k == "memory":
             v = parse_memory(text)
+            if v < 0 and self.lo is not None and self.lo >= 0:  # unsigned, as Redis parses them
+                raise ConfigError("argument must be a memory value")
         elif k == "buffer-limits":
             return parse_buffer_limits(text)
         elif k == "memory-percent":

@@ -350,7 +350,7 @@ def _wrap(handler, cmd, oom: bool, track: bool):
             return ev.refused(c, cmd)
         r = handler(c, argv)
         a = ev.access
-        if a.mode and (not ev.notouch or c.id not in ev.notouch or toucher):
+        if touches and a.mode and (not ev.notouch or c.id not in ev.notouch or toucher):
             if single:
                 db = c.db
                 k = argv[1]
