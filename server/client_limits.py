@@ -148,6 +148,8 @@ class ClientLimits:
     def cron(self) -> None:
         if self.max_memory:
             self.evict()
+        elif len(self.no_evict) > 2 * len(self.server.clients) + 64:
+            self.no_evict.intersection_update(self.server.clients)  # the ids of clients gone since
 
     def evict(self) -> int:
         """Close the biggest evictable clients while all clients' memory is
