@@ -24,3 +24,4 @@ from server import multi  # noqa: F401,E402  (MULTI, EXEC, DISCARD, WATCH, UNWAT
 from server import scripting  # noqa: F401,E402  (EVAL, SCRIPT, FUNCTION, FCALL)
 from server.commands import introspect  # noqa: F401,E402  (MONITOR, SLOWLOG, LATENCY)
 from server import eviction  # noqa: F401,E402  (CLIENT NO-TOUCH)
+from server import client_limits  # noqa: F401,E402  (CLIENT NO-EVICT)

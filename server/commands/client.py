@@ -284,6 +284,8 @@ _HELP = (
     "    (WRITE), for <timeout> milliseconds.",
     "UNPAUSE",
     "    End the pause now: the held clients run, in the order they came.",
+    "NO-EVICT ON|OFF",
+    "    Keep maxmemory-clients from closing this connection, however much memory it holds.",
     "NO-TOUCH ON|OFF",
     "    Leave the LRU/LFU information of the keys this connection uses as it was (TOUCH still counts).",
     "REPLY ON|OFF|SKIP",
