@@ -37,6 +37,13 @@ other reply.
 
 Forgetting: a client that disconnects while blocked is taken off its queues
 and its timer cancelled (``forget``), so it is never served.
+
+Permissions: a waiter is checked against its user's ACL again when a key
+could serve it (``_refused``), as Redis 7.2 checks a command it reprocesses
+after a wait: a user that lost the command or the key since (ACL SETUSER)
+gets the NOPERM error, logged and counted, and takes nothing, and the
+clients after it are served (Redis 7.0 served it unchecked). A deleted
+user's clients are disconnected (``server.acl``), blocked or not.
 """
 
 from __future__ import annotations
@@ -61,10 +68,11 @@ MAX_TIMER_S = 86400.0
 class Waiter:
     """One blocked client: what it waits for and how to serve it."""
 
-    __slots__ = ("client", "cmd", "block", "index", "keys", "timer", "done")
+    __slots__ = ("client", "cmd", "block", "index", "keys", "timer", "done", "argv")
 
-    def __init__(self, client, cmd, block, keys):
+    def __init__(self, client, cmd, block, keys, argv=None):
         self.client = client
+        self.argv = argv  # the command as sent: checked against the user's ACL again when served
         # The table entry: INFO commandstats counts the call when the wait
         # ends (served, timed out, unblocked), as Redis 7.2 does (7.0
         # counted it when it blocked).
@@ -109,10 +117,10 @@ class Blocking:
         self._serve_scheduled = False
 
     # -- parking ------------------------------------------------------------------
-    def park(self, client, cmd, block) -> None:
+    def park(self, client, cmd, block, argv=None) -> None:
         """Block ``client`` on ``block.keys``; its reply comes later (None now)."""
         keys = list(dict.fromkeys(block.keys))
-        waiter = Waiter(client, cmd, block, keys)
+        waiter = Waiter(client, cmd, block, keys, argv)
         queues = self.queues[waiter.index]
         for key in keys:
             q = queues.get(key)
@@ -228,6 +236,12 @@ class Blocking:
             elif type_name(value) != kind:
                 kept.append(waiter)  # a list waiter on a key that holds a sorted set, say
                 continue
+            if waiter.argv is not None and waiter.client.user.restricted:
+                refused = self._refused(waiter)
+                if refused is not None:
+                    self._release(waiter)
+                    self._reply(waiter, refused)
+                    continue
             try:
                 r = waiter.block.attempt(waiter.client)
             except CommandError as e:
@@ -248,6 +262,16 @@ class Blocking:
             self._reply(waiter, r)
         if kept:
             waiters.extendleft(reversed(kept))
+
+    def _refused(self, waiter) -> Raw | None:
+        """The NOPERM reply for a waiter its user may no longer run (logged,
+        counted as a rejected call), or None."""
+        c = waiter.client
+        denied = self.server.acl.refusal(c, waiter.cmd, waiter.argv, "toplevel", sent=False)
+        if denied is None:
+            return None
+        e = CommandError(dispatch.noperm(c.user, waiter.cmd, waiter.argv, denied))
+        return Raw(dispatch.rejected(waiter.cmd, e, self.server))
 
     def _failed(self, waiter, e: CommandError) -> Raw:
         return Raw(dispatch.failed(self.server, waiter.cmd, e))  # counts the call and its failure

@@ -171,7 +171,7 @@ def slow_call(client, cmd, argv: list):
     if server.monitors:
         monitor.after_call(server, client, stat, argv)
     if type(out) is WouldBlock:  # nothing to take yet: the reply comes when it is served
-        return server.blocking.park(client, stat, out)
+        return server.blocking.park(client, stat, out, argv)
     if server.blocking.ready:  # this command changed keys blocked clients wait on
         server.blocking.serve()
     if client.tracking is not None:
