@@ -346,8 +346,8 @@ def _stats(server):
         ("expired_time_cap_reached_count", 0),
         ("expire_cycle_cpu_milliseconds", 0),
         ("evicted_keys", ks.evicted_keys),
-        *server.eviction.info_stats(),  # total_/current_eviction_exceeded_time
         ("evicted_clients", getattr(st, "evicted_clients", 0)),
+        *server.eviction.info_stats(),  # total_/current_eviction_exceeded_time
         ("keyspace_hits", ks.hits),
         ("keyspace_misses", ks.misses),
         ("pubsub_channels", len(server.pubsub.channels)),
