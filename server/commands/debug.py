@@ -354,7 +354,8 @@ debug_subcommand("stringmatch-test", 2, ("STRINGMATCH-TEST", "    Redis 7.0's na
                  max_argc=2)(debug_stringmatch_len)
 
 
-@debug_subcommand("pause-cron", 3, ("PAUSE-CRON <0|1>", "    Stop periodic cron job processing."), max_argc=3)
+@debug_subcommand("pause-cron", 3, ("PAUSE-CRON <0|1>", "    Stop periodic cron job processing (in Keel that includes the everysec fsync,",
+                                     "    automatic checkpoints and client timeouts)."), max_argc=3)
 def debug_pause_cron(c, argv):
     server = c.server
     pause = _loose_int(argv[2]) != 0
