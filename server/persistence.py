@@ -291,10 +291,11 @@ class Persistence(Checkpoints):
         if lg is not None:
             try:
                 self._append_batch()
-                t0 = time.perf_counter_ns()
+                t0 = time.perf_counter_ns() if latency.THRESHOLD_MS else 0  # LATENCY events (server.latency)
                 lg.commit()
-                latency.add("aof-fsync-always" if self.always else "aof-write",  # LATENCY events (server.latency)
-                            (time.perf_counter_ns() - t0) // 1_000_000)
+                if t0:
+                    latency.add("aof-fsync-always" if self.always else "aof-write",
+                                (time.perf_counter_ns() - t0) // 1_000_000)
             except Exception as e:  # WALWriteError: never acknowledge what is not on disk
                 self.fatal(e)
                 return
