@@ -5,6 +5,7 @@ acl         ACL SETUSER|GETUSER|DELUSER|USERS|LIST|WHOAMI|CAT|GENPASS|LOG|DRYRUN
 client      CLIENT ID|INFO|LIST|KILL|SETNAME|GETNAME|SETINFO|REPLY|HELP
 config      CONFIG GET|SET|RESETSTAT|REWRITE|HELP
 admin       INFO, TIME, DEBUG, SHUTDOWN
+cluster     CLUSTER (every subcommand), READONLY, READWRITE, ASKING: refused, no cluster support; LOLWUT
 debug       DEBUG OBJECT|RELOAD|DIGEST|DIGEST-VALUE|POPULATE|PROTOCOL|ERROR|LOG|LISTPACK|... (DEBUG's subcommands)
 multi       MULTI, EXEC, DISCARD, WATCH, UNWATCH (in server/multi.py)
 persistence SAVE, BGSAVE, BGREWRITEAOF, LASTSAVE
@@ -20,6 +21,7 @@ it needs only the command table.
 
 from server.commands import acl, admin, client, config, connection, persistence, pubsub, tracking  # noqa: F401
 from server.commands import debug  # noqa: F401,E402  (DEBUG's subcommands)
+from server.commands import cluster  # noqa: F401,E402  (CLUSTER & co. without cluster support; LOLWUT)
 from server import multi  # noqa: F401,E402  (MULTI, EXEC, DISCARD, WATCH, UNWATCH)
 from server import scripting  # noqa: F401,E402  (EVAL, SCRIPT, FUNCTION, FCALL)
 from server.commands import introspect  # noqa: F401,E402  (MONITOR, SLOWLOG, LATENCY)
