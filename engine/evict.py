@@ -43,6 +43,8 @@ from engine.dictscan import below, layout, pick
 LRU_MAX = (1 << 24) - 1
 LFU_INIT = 5
 POOL_SIZE = 16
+PER_ROUND = 2  # victims taken per sampling round (see Evictor.victim)
+REFRESH = 64  # sampling rounds between two looks at which databases have keys
 
 OFF, LRU, LFU = 0, 1, 2
 
@@ -209,11 +211,15 @@ class Evictor:
         self.samples = 5
         self.pool: list[tuple] = []  # (score, db index, key), ascending: the best last
         self._next_db = 0
+        self._credit = 0  # victims the pool may still give before the next sampling round
+        self._srcs = None  # the databases with keys to sample (see _sources)
+        self._refresh = 0
 
     def set_policy(self, name: str) -> None:
         mode, volatile, rank = POLICIES[name]
         self.policy, self.volatile, self.rank = name, volatile, rank
         self.pool = []
+        self._srcs = None
         self.access.set_mode(mode)
 
     def _source(self, db) -> dict:
@@ -229,9 +235,24 @@ class Evictor:
             return 255 - a.freq(db, key)
         return -db.expires.get(key, 0)  # ttl: the nearest expiry first
 
-    def _populate(self) -> None:
-        """Sample ``samples`` keys of every database into the pool. (The
-        hottest loop of eviction: the LRU score is computed inline.)"""
+    def _sources(self) -> list:
+        """The databases that have keys to sample, found again every
+        ``REFRESH`` rounds (a database emptied meanwhile is skipped; one filled
+        meanwhile waits for the next look): most servers use one database of
+        sixteen, and looking at all of them each round cost more than the
+        sampling."""
+        srcs = self._srcs
+        self._refresh -= 1
+        if srcs is None or self._refresh < 0:
+            volatile = self.volatile
+            srcs = self._srcs = [db for db in self.ks.dbs if (db.expires if volatile else db.data)]
+            self._refresh = REFRESH
+        return srcs
+
+    def _populate(self, runs: int) -> None:
+        """Sample ``runs`` runs of ``samples`` keys of every database into the pool. (The
+        hottest loop of eviction: the LRU score is computed inline; a key
+        sampled twice may hold two places, and the second finds it gone.)"""
         pool = self.pool
         samples = self.samples
         rnd = random.random
@@ -240,7 +261,7 @@ class Evictor:
         clock, base = a.clock, a.base
         dicts = a.dicts
         volatile = self.volatile
-        for db in self.ks.dbs:
+        for db in self._sources():
             d = db.expires if volatile else db.data
             if not d:
                 continue
@@ -252,6 +273,8 @@ class Evictor:
             # the run of holes that evicting the oldest keys leaves at the
             # front of the table, and land on the same key after it.
             keys = below(d, 1 + int(rnd() * n), samples)[1]
+            for _ in range(runs - 1):  # runs from other positions: keys near each other are alike
+                keys += below(d, 1 + int(rnd() * n), samples)[1]
             if len(keys) < samples:
                 keys += below(d, 1 + int(rnd() * n), samples - len(keys))[1]
                 if not keys:  # twice in the holes: the first keys after a random position
@@ -265,22 +288,27 @@ class Evictor:
                     if score <= pool[0][0]:
                         continue
                     del pool[0]
-                entry = (score, index, key)
-                if entry not in pool:
-                    insort(pool, entry)
+                insort(pool, (score, index, key))
 
     def victim(self):
         """(database, key) of the next key to evict, or None when nothing
-        can be evicted under the policy."""
+        can be evicted under the policy. The pool is filled with
+        ``PER_ROUND`` runs of ``samples`` keys for every ``PER_ROUND`` victims (as many
+        samples per victim as Redis takes, fewer rounds of overhead)."""
         if self.rank is None:
             return None
         dbs = self.ks.dbs
         if self.rank == "random":
-            for _ in range(len(dbs)):
-                db = dbs[self._next_db % len(dbs)]
-                self._next_db += 1
-                d = self._source(db)
-                if d:
+            for attempt in range(2):
+                srcs = self._sources()
+                if attempt:
+                    srcs = self._srcs = [db for db in dbs if self._source(db)]
+                for _ in range(len(srcs)):
+                    db = srcs[self._next_db % len(srcs)]
+                    self._next_db += 1
+                    d = self._source(db)
+                    if not d:
+                        continue
                     n = layout(d)[0]
                     for _ in range(4):
                         keys = below(d, 1 + int(random.random() * n), 1)[1]
@@ -289,8 +317,12 @@ class Evictor:
                     return db, pick(d, 0)
             return None
         pool = self.pool
-        for _ in range(3):
-            self._populate()
+        for attempt in range(4):
+            if self._credit <= 0 or not pool:
+                if attempt:
+                    self._srcs = None  # nothing found: look at every database again
+                self._populate(PER_ROUND)
+                self._credit = PER_ROUND
             while pool:
                 score, i, key = pool.pop()
                 db = dbs[i]
@@ -300,7 +332,9 @@ class Evictor:
                 if now < score and pool and now < pool[-1][0]:
                     insort(pool, (now, i, key))  # touched since: a better one is waiting
                     continue
+                self._credit -= 1
                 return db, key
+            self._credit = 0
         return None
 
     def evict_one(self) -> bool:
