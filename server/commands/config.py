@@ -81,9 +81,6 @@ def reset_stats(server) -> None:
     server.ks.hits = server.ks.misses = 0
     for cmd in all_commands():
         cmd.calls = cmd.usec = cmd.timed_calls = cmd.rejected_calls = cmd.failed_calls = 0
-    acl = getattr(server, "acl", None)
-    if acl is not None:
-        acl.denied = dict.fromkeys(acl.denied, 0)  # acl_access_denied_*
 
 
 @subcommand("config", "resetstat", 2, _SUB, acl=_ACL, since="2.0.0")
