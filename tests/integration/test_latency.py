@@ -142,7 +142,7 @@ def test_expire_cycle_event(servers):
     c.call("CONFIG", "SET", "latency-monitor-threshold", "1")
     c.call("LATENCY", "RESET")
     c.call("DEBUG", "SET-ACTIVE-EXPIRE", "0")
-    c.pipeline([("SET", "exp:%d" % i, "v", "PX", "1") for i in range(20000)])
+    c.pipeline([("SET", "exp:%d" % i, "v", "PX", "1") for i in range(10000)])
     c.call("DEBUG", "SET-ACTIVE-EXPIRE", "1")
     deadline = time.time() + 5
     while c.call("DBSIZE") and time.time() < deadline:
