@@ -34,6 +34,8 @@ from engine.errors import CommandError
 from engine.registry import TABLE
 from engine.reply import OK, Status
 from server.acl import script_acl_check
+from server.monitor import script_call as script_monitor
+from server.slowlog import script_call as script_slow
 from server.scripting.vm import LuaMemoryError, LuaVM, line_text
 
 _MULTI = [b"MULTI"]
@@ -160,13 +162,22 @@ class Scripting:
         c = run.client
         effects = self.ks.effects
         n = len(effects)
-        r = handler(c, argv)
+        server = self.server
+        t0 = time.perf_counter_ns()
+        try:
+            r = handler(c, argv)
+        finally:  # the slow log and MONITOR take a script's commands, failed ones too (server.slowlog, server.monitor)
+            if server is not None:
+                ns = time.perf_counter_ns() - t0
+                if ns >= server.slow_ns:
+                    script_slow(c, stat, argv, ns)
+                if server.monitors:
+                    script_monitor(server, c, stat, argv)
         if type(r) is WouldBlock:
             r = r.no_wait
         stat.calls += 1
         if self.current_vm.repl == 0:  # redis.set_repl(redis.REPL_NONE): kept out of the log
             del effects[n:]
-        server = self.server
         if server is not None and c.tracking is not None:
             server.tracking.remember(c, stat, argv)
         return r
