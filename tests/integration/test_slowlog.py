@@ -185,3 +185,18 @@ def test_config_errors(sl, name, value):
 def test_config_get(sl):
     k, r = sl.both("CONFIG", "GET", "slowlog-*")
     assert dict(zip(k[::2], k[1::2])) == dict(zip(r[::2], r[1::2]))
+
+
+def test_hot_path_times_what_can_be_slow_and_leaves_set_get_alone():
+    """The decision in server/slowlog.py: with a threshold above 0 the hot path times the
+    commands not flagged fast (LRANGE, SMEMBERS, SORT, DEL, …) and leaves the fast ones and
+    the plain string writes (SET) untouched, so SET/GET cost what they cost before."""
+    import server.commands  # noqa: F401
+    from engine.registry import FAST, TABLE
+    from server.slowlog import time_slow_commands
+
+    time_slow_commands()
+    for name, argc in ((b"get", 2), (b"set", 3), (b"incr", 2), (b"lpush", 3), (b"hset", 4)):
+        assert FAST[argc][name][0] is TABLE[name].handler, name
+    for name, argc in ((b"lrange", 4), (b"smembers", 2), (b"sort", 2), (b"del", 2), (b"keys", 2)):
+        assert FAST[argc][name][0] is not TABLE[name].handler, name
