@@ -27,7 +27,8 @@ position, ``engine.dictscan.below``, in C) into a pool of the ``POOL_SIZE`` best
 candidates, as Redis does, and evict the best one still there; volatile-*
 policies sample only ``expires``; volatile-ttl prefers the nearest expiry;
 the random policies take a random key. Evicted keys go through
-``Database.evict`` (journaled as DEL, counted, announced ``evicted``).
+``Database.evict`` (journaled as DEL, counted, announced ``evicted``); under
+``lazyfree-lazy-eviction`` a big value goes to the reaper (``engine.lazyfree``).
 Nothing here reads a clock but ``Access.tick``'s caller and the TTL
 comparison; no I/O.
 """
@@ -38,6 +39,7 @@ import random
 import time
 from bisect import insort
 
+from engine import lazyfree
 from engine.dictscan import below, layout, pick
 
 LRU_MAX = (1 << 24) - 1
@@ -343,6 +345,10 @@ class Evictor:
         if v is None:
             return False
         db, key = v
+        value = db.data.get(key)
         db.evict(key)
         self.access.forget(db, key)
+        r = lazyfree.reaper(self.ks)
+        if r is not None and r.eviction:  # lazyfree-lazy-eviction: a big value is freed later
+            r.free(value)
         return True

@@ -34,7 +34,8 @@ Eviction never stalls clients long: one command evicts for at most the time
 more per step, unlimited at 100, as Redis), checked every 16 keys; what is
 left continues from a loop callback, slice after slice, while other clients
 are served. ``total_eviction_exceeded_time`` / ``current_eviction_exceeded_time``
-(INFO stats, ms) count the time spent over the limit.
+(INFO stats, ms) count the time spent over the limit; a command's eviction
+over ``latency-monitor-threshold`` is a LATENCY ``eviction-cycle`` event.
 """
 
 from __future__ import annotations
@@ -42,18 +43,20 @@ from __future__ import annotations
 import time
 import weakref
 
-import server.commands.client  # noqa: F401  (CLIENT, which NO-TOUCH extends)
 from engine import errors
 from engine.errors import CommandError
-from engine.memory import STARTUP
 from engine.evict import LRU, OFF, Access, Evictor
+from engine.memory import STARTUP
 from engine.registry import FAST, subcommand
 from engine.reply import OK, Raw
+from server import latency
+from server.commands import client as _client  # noqa: F401  (CLIENT, which NO-TOUCH extends)
 
 # Commands whose key lookups do not touch (Redis's LOOKUP_NOTOUCH callers).
 # RESTORE sets its key's information itself (IDLETIME, FREQ).
 NO_TOUCH = frozenset(("exists", "type", "ttl", "pttl", "expiretime", "pexpiretime", "object", "memory", "restore"))
 SCRIPT_COMMANDS = frozenset(("eval", "evalsha", "eval_ro", "evalsha_ro", "fcall", "fcall_ro"))
+MAX_SAMPLES = 1024  # maxmemory-samples beyond this samples this many (Redis keeps them on its stack)
 MULTI_ALLOWED = frozenset(("exec", "discard", "quit", "reset"))
 DIRECTIVES = ("maxmemory", "maxmemory-policy", "maxmemory-samples", "maxmemory-eviction-tenacity",
               "lfu-log-factor", "lfu-decay-time")
@@ -109,7 +112,7 @@ class Eviction:
         elif name == "maxmemory-policy":
             self.evictor.set_policy(value)
         elif name == "maxmemory-samples":
-            self.evictor.samples = value
+            self.evictor.samples = min(value, MAX_SAMPLES)
         elif name == "maxmemory-eviction-tenacity":
             self.budget_ns = time_limit_ns(value)
         elif name == "lfu-log-factor":
@@ -136,11 +139,6 @@ class Eviction:
         return Raw(dispatch.refuse(c, cmd, CommandError(errors.OOM)) or b"")
 
     # -- the checks ----------------------------------------------------------------
-    def over(self) -> bool:
-        """Over the limit after evicting what this command may: the command
-        must be refused if it may grow memory."""
-        return self.ks.mem_used > self.threshold and not self.perform()
-
     def script_denies_oom(self, cmd, argv: list) -> tuple[bool, bool]:
         """(the script command counts as ``denyoom``, its script allows OOM)
         from the script's flags, as Redis derives the command's flags."""
@@ -238,17 +236,22 @@ class Eviction:
         evictor = self.evictor
         if evictor.rank is None:
             return False
-        deadline = time.perf_counter_ns() + self.budget_ns
+        t0 = time.perf_counter_ns()
+        deadline = t0 + self.budget_ns
         n = 0
-        while ks.mem_used > limit:
-            if not evictor.evict_one():
-                return False
-            n += 1
-            if not n & 15 and time.perf_counter_ns() > deadline:
-                self._continue_soon()
-                return True
-        self._under()
-        return True
+        try:
+            while ks.mem_used > limit:
+                if not evictor.evict_one():
+                    return False
+                n += 1
+                if not n & 15 and time.perf_counter_ns() > deadline:
+                    self._continue_soon()
+                    return True
+            self._under()
+            return True
+        finally:
+            if latency.THRESHOLD_MS:
+                latency.add("eviction-cycle", (time.perf_counter_ns() - t0) // 1_000_000)
 
     def _under(self) -> None:
         if self.exceeded_since:
