@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from engine import errors
 from engine.errors import CommandError
-from engine.registry import command, dispatch_subcommand, subcommand
-from engine.reply import OK, Verbatim, help_lines
+from engine.registry import command, dispatch_subcommand, lookup, subcommand
+from engine.reply import OK, Raw, Verbatim, help_lines
 from server import info, latency, monitor, slowlog
 from server.commands.connection import RESET_HOOKS
 from server.dispatch import NO_REPLY
@@ -184,8 +184,6 @@ def latency_histogram(c, argv):
     if len(argv) == 2:
         chosen = [cmd for cmd, h in hists.items() if h.total]
     else:
-        from engine.registry import lookup
-
         chosen = []
         for name in argv[2:]:
             cmd = lookup(name.split(b"|")[0])
@@ -200,19 +198,15 @@ def latency_histogram(c, argv):
                 chosen.extend(cmd.subcommands.values())
             else:
                 chosen.append(cmd)
-    out = {}
     pairs = []
     for cmd in chosen:
         h = hists.get(cmd)
         if h is None or not h.total:
             continue
         pairs.append((cmd.fullname.encode(), {b"calls": h.total, b"histogram_usec": h.buckets()}))
-    if len(set(p[0] for p in pairs)) == len(pairs):
-        out.update(pairs)
-        return out
-    # The same command asked twice: Redis repeats it (a map with a repeated key, a flat list here).
-    from engine.reply import Raw
-
+    if len({name for name, _ in pairs}) == len(pairs):
+        return dict(pairs)
+    # The same command asked twice: Redis repeats it (a map with a repeated key).
     enc = c.encode
     body = b"".join(enc(k) + enc(v) for k, v in pairs)
     head = b"%%%d\r\n" % len(pairs) if c.protocol == 3 else b"*%d\r\n" % (2 * len(pairs))
