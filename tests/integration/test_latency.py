@@ -180,6 +180,8 @@ def test_histogram_shape_and_calls(lp):
     k, r = lp.both("LATENCY", "HISTOGRAM", "config")  # a container: each subcommand with calls
     assert set(k[::2]) == set(r[::2]) and b"config|set" in k[::2]
     assert all(name.startswith(b"config|") for name in k[::2])
+    k, r = lp.both("LATENCY", "HISTOGRAM", "config|set", "CONFIG")  # asked twice: given twice, as Redis does
+    assert sorted(k[::2]) == sorted(r[::2]) and k[::2].count(b"config|set") == 2
 
 
 def test_info_latencystats(lp):
