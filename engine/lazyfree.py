@@ -8,7 +8,10 @@ directives hand what they detach to a ``Reaper`` instead: it keeps the value
 alive and empties its internal containers a batch at a time (``dict.popitem``,
 ``set.pop`` and ``deque.pop`` called from C through ``starmap``, ``del
 list[-k:]``), a slice of ``step``'s time budget per turn of the loop, until
-only the empty shells are left, then drops them.
+only the empty shells are left, then drops them. The keyspace hands over
+what it removes itself when the directive says so (``Reaper`` flags): an
+expired value (``lazyfree-lazy-expire``), an evicted one (``-eviction``), a
+collection a write replaced (``-server-del``).
 
 What is taken apart, per type (``_parts``; the order matters where two
 containers hold the same objects: the one whose elements die last goes last):
@@ -31,13 +34,14 @@ Invariants: a value is taken apart only after it left every database (the
 caller hands it over once no key holds it; a checkpoint capture holds copies,
 never a live collection); a database handed over whole (``free_database``) is
 popped a key at a time and each big value in it queued on its own, so nothing
-a batch drops is big (the checkpoint's set of its changed keys goes along). ``pending`` counts what waits (a value, or each key of
-a flushed database), ``freed`` what the reaper has freed since the start:
-Redis's ``lazyfree_pending_objects`` and ``lazyfreed_objects``.
+a batch drops is big (the checkpoint's record of its changed keys goes along).
+``pending`` counts what waits (a value, or each key of a flushed database),
+``freed`` what the reaper has freed since the start: Redis's
+``lazyfree_pending_objects`` and ``lazyfreed_objects``.
 
 The reaper does no I/O and knows no event loop: the server (``server.lazyfree``)
 sets ``wake``, called when work arrives, and runs ``step`` from its loop.
-Without a reaper (``ks.reaper`` unset, or while the log is replayed) values
+Without a reaper (``ks.reaper`` None, or while the log is replayed) values
 are freed at once.
 """
 
