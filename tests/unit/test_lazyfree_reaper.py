@@ -260,3 +260,26 @@ def test_a_keylog_and_the_set_it_grew_from_go_to_the_reaper_too(s):
     assert len(log) == 5000 and len(earlier) == 3000
     r.finish()
     assert not log and not earlier
+
+
+def test_flushdb_async_takes_the_database_out_of_mem_used_at_once(s):
+    """mem_used drops when the database is detached, not as the reaper frees
+    it, whichever side is cheaper to sum (the others, or the flushed one)."""
+    ks = s.ks
+    for i in range(2000):
+        ks.dbs[0].set(b"k%d" % i, b"v" * (i % 50))
+    ks.dbs[0].set_expire(b"k1", 2**50)
+    _fill(s, "hash", b"h", 1000)
+    for i in range(10):
+        ks.dbs[1].set(b"o%d" % i, b"w")
+    small = ks.dbs[1].mem_total()
+    run(s, "FLUSHDB", "ASYNC")  # db 0: the others are smaller
+    assert ks.mem_used == small
+    for i in range(2000):
+        ks.dbs[0].set(b"k%d" % i, b"v")
+    big = ks.dbs[0].mem_total()
+    s.select(1)
+    run(s, "FLUSHDB", "ASYNC")  # db 1: the others are bigger
+    assert ks.mem_used == big
+    ks.reaper.finish()
+    assert ks.mem_used == big
