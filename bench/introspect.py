@@ -8,6 +8,13 @@ A thread on the client's core reads the monitor's stream and throws it away.
 Keel is pinned to core 1 with redis-server, the benchmark to core 0. Usage:
 
     python bench/introspect.py [--reps 1] [-n 20000]   (-n for -P 1; -P 16 runs 5x as many)
+    python bench/introspect.py --hot-path              (in process, no sockets: see below)
+
+``--hot-path`` measures the slow log's cost on Keel's hot path, in process
+(bench/inproc.py's connection, 16 commands a read): each command's hot-path
+entry as it is (timed by ``server.slowlog``'s wrapper when not flagged fast),
+its bare handler, and the full dispatch instead (what routing it there would
+cost); the best of 9 rounds each, alternated.
 """
 
 from __future__ import annotations
@@ -79,11 +86,56 @@ def run_mode(p, mode: str, pipeline: int, n: int) -> dict:
         c.close()
 
 
+def hot_path() -> int:
+    import tempfile
+    import time
+
+    from inproc import Config, Connection, Server, _Loop, _Transport, encode
+    from engine.registry import FAST
+
+    cfg = Config()
+    cfg.set("dir", tempfile.mkdtemp(prefix="keel-introspect-"))
+    cfg.set("appendonly", "no")
+    srv = Server(cfg)
+    srv.loop = _Loop()
+    srv.persistence.load()
+    conn = Connection(srv)
+    conn.connection_made(_Transport())
+    conn.data_received(encode(["RPUSH", "mylist"] + ["x%d" % i for i in range(100)]))
+    conn.data_received(encode(["SADD", "myset"] + ["m%d" % i for i in range(20)]))
+    for work in (["LRANGE", "mylist", "0", "99"], ["LRANGE", "mylist", "0", "9"], ["SMEMBERS", "myset"],
+                 ["DEL", "nokey"], ["SET", "s", "v"], ["GET", "s"]):
+        row = FAST[len(work)]
+        names = [work[0].encode(), work[0].lower().encode()]
+        as_is = {n: row[n] for n in names}
+        cmd = as_is[names[0]][2]
+        bare = {n: (cmd.handler, as_is[n][1], cmd) for n in names}
+        payload = encode(work) * 16
+        best = {"bare": 1e9, "as is": 1e9, "full": 1e9}
+        for _ in range(9):
+            for label in best:
+                for n in names:
+                    row.pop(n, None)
+                row.update(bare if label == "bare" else as_is if label == "as is" else {})
+                t0 = time.perf_counter()
+                for _ in range(1500):
+                    conn.data_received(payload)
+                best[label] = min(best[label], (time.perf_counter() - t0) / 1500 / 16 * 1e6)
+        row.update(as_is)
+        how = "untimed" if as_is[names[0]][0] is cmd.handler else "timed"
+        print(f"{' '.join(work):22s} hot path as is ({how:7s}) {best['as is']:6.3f} us, bare handler "
+              f"{best['bare']:6.3f} us, through the full dispatch {best['full']:6.3f} us", flush=True)
+    return 0
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--reps", type=int, default=1)
     ap.add_argument("-n", type=int, default=20000)
+    ap.add_argument("--hot-path", action="store_true", help="the in-process cost of the slow log's timing")
     o = ap.parse_args()
+    if o.hot_path:
+        return hot_path()
     pin_self()
     print(f"keel: {code_state()}; redis: {redis_version()}; client on core 0, servers on core 1")
     with Servers() as srv:
