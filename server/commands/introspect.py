@@ -13,6 +13,7 @@ from engine import errors
 from engine.errors import CommandError
 from engine.registry import command, dispatch_subcommand, lookup, subcommand
 from engine.reply import OK, Raw, Verbatim, help_lines
+from engine.util import to_int_or_none
 from server import info, latency, monitor, slowlog
 from server.commands.connection import RESET_HOOKS
 from server.dispatch import NO_REPLY
@@ -84,11 +85,8 @@ def slowlog_get(c, argv):
         raise CommandError(errors.SUBCOMMAND_SYNTAX.format("GET", "SLOWLOG"))
     count = 10
     if len(argv) == 3:
-        try:
-            count = int(argv[2])
-        except ValueError:
-            count = -2
-        if count < -1 or count > 2**63 - 1:
+        count = to_int_or_none(argv[2])  # Redis's integers: no sign, space or leading zero beyond "-"
+        if count is None or count < -1:
             raise CommandError("ERR count should be greater than or equal to -1")
     return c.server.slowlog.get(count)
 

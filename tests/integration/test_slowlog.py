@@ -116,7 +116,8 @@ def test_get_counts(sl):
 
 
 @pytest.mark.parametrize("args", [
-    ("GET", "-2"), ("GET", "x"), ("GET", "99999999999999999999"), ("GET", "1", "2"), ("LEN", "x"),
+    ("GET", "-2"), ("GET", "x"), ("GET", "99999999999999999999"), ("GET", "+5"), ("GET", " 5"), ("GET", "1_0"),
+    ("GET", "05"), ("GET", "1", "2"), ("LEN", "x"),
     ("RESET", "x"), ("NOSUCH",), ("HELP", "x"),
 ])
 def test_errors(sl, args):
