@@ -235,7 +235,7 @@ class Reaper:
 def reaper(ks) -> Reaper | None:
     """The keyspace's reaper, or None when values must be freed at once
     (no reaper, or the log being replayed on the loader's thread)."""
-    r = getattr(ks, "reaper", None)
+    r = ks.reaper
     return None if r is None or ks.loading else r
 
 
@@ -248,13 +248,13 @@ def release(ks, value) -> None:
 
 def user_del(ks) -> bool:
     """Whether DEL frees as UNLINK does (lazyfree-lazy-user-del)."""
-    r = getattr(ks, "reaper", None)
+    r = ks.reaper
     return r is not None and r.user_del
 
 
 def user_flush(ks) -> bool:
     """Whether FLUSHALL/FLUSHDB without SYNC|ASYNC free lazily (lazyfree-lazy-user-flush)."""
-    r = getattr(ks, "reaper", None)
+    r = ks.reaper
     return r is not None and r.user_flush
 
 

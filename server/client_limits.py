@@ -180,6 +180,8 @@ class ClientLimits:
             c.conn.abort()
             total -= m
             n += 1
+        if total >= limit and n:  # (once per pass that closed some, not at every tick)
+            log.warning("Over client maxmemory after evicting all evictable clients")
         self.server.stats.evicted_clients += n
         return n
 
