@@ -74,8 +74,10 @@ def parse_percentiles(text: str) -> tuple:
     """latency-tracking-info-percentiles: numbers from 0 to 100 (none is allowed)."""
     out = []
     for part in text.split():
-        try:
-            p = float(part)
+        try:  # as strtod reads a number: decimal or hexadecimal, no underscores
+            if "_" in part:
+                raise ValueError(part)
+            p = float.fromhex(part) if part.lower().lstrip("+-").startswith("0x") else float(part)
         except ValueError:
             raise ConfigError("Invalid latency-tracking-info-percentiles parameters") from None
         if not 0.0 <= p <= 100.0:

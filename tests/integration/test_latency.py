@@ -127,7 +127,7 @@ def test_errors(lp, args):
 @pytest.mark.parametrize("name, value", [
     ("latency-monitor-threshold", "-1"), ("latency-tracking-info-percentiles", "50 x"),
     ("latency-tracking-info-percentiles", "101"), ("latency-tracking-info-percentiles", "-1"),
-    ("latency-tracking", "maybe"),
+    ("latency-tracking", "maybe"), ("latency-tracking-info-percentiles", "1_0"),
 ])
 def test_config_errors(lp, name, value):
     assert isinstance(lp.check("CONFIG", "SET", name, value), Err)
@@ -190,6 +190,8 @@ def test_info_latencystats(lp):
     for c in (lp.keel, lp.ref):
         stats = _latencystats(c)
         assert re.fullmatch(r"p50=\d+\.\d{3},p99=\d+\.\d{3},p99\.9=\d+\.\d{3}", stats["latency_percentiles_usec_strlen"])
+    lp.check("CONFIG", "SET", "latency-tracking-info-percentiles", "5e1 0x10")  # strtod's numbers
+    lp.check("CONFIG", "GET", "latency-tracking-info-percentiles")
     lp.check("CONFIG", "SET", "latency-tracking-info-percentiles", "50 99.99 0 100 12.5")
     lp.check("CONFIG", "GET", "latency-tracking-info-percentiles")
     for c in (lp.keel, lp.ref):
