@@ -11,7 +11,10 @@ it); at or past the soft limit a timer looks again just after the soft
 seconds, and aborts it if its output is still at or past the soft limit
 (Redis's "for longer than"). A subscriber's output is the pubsub class's
 (``server.pubsub`` checks it as messages are pushed); replicas come with
-replication.
+replication. Where Keel parts from Redis: a client whose output passes the
+high-water mark stops being read until it drains, so with no limit, or a
+limit above ``OUTPUT_HIGH`` (64 MB), its output stays near 64 MB and such a
+limit is never reached, where Redis would let it grow to the limit.
 
 ``client-query-buffer-limit`` is checked by the slow path where a client's
 unparsed requests accumulate (``server.protocol_slow``): past it the client
