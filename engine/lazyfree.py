@@ -137,7 +137,7 @@ class _Job:
     def __init__(self, value, parts: list, database: bool):
         self.value = value  # kept alive until its containers are empty
         self.parts = parts
-        self.database = database  # parts are a database's (expires, data): values inspected
+        self.database = database  # parts[0] is a database's data, its values looked at (the rest after it)
 
 
 class Reaper:
