@@ -107,7 +107,7 @@ class _Pinger:
 def _freed_without_delaying_pings(p, c, command: tuple, wait: float, what: str):
     """Run ``command`` while another client PINGs; the reply. The longest
     PING while its value is freed must stay within LONGEST_PING, or within
-    twice the longest of an idle half-second just before when the machine is
+    twice the longest of an idle 0.3 s just before when the machine is
     busier than that (scheduling noise: the loop itself never holds a PING
     for more than a reaper step, 1 ms); the command's own round trip within
     LONGEST_REPLY, or that idle longest."""
@@ -115,7 +115,7 @@ def _freed_without_delaying_pings(p, c, command: tuple, wait: float, what: str):
     sys.setswitchinterval(0.0002)  # the test's two threads hand the GIL over at once, not after 5 ms
     pinger = _Pinger(p)
     try:
-        time.sleep(0.5)
+        time.sleep(0.3)
         idle = pinger.window()
         t = time.perf_counter()
         reply = c.call(*command)

@@ -108,7 +108,7 @@ def test_without_normal_limits_a_client_that_does_not_read_stays(server):
         pytest.skip("Keel's own: no limit is the default in both")
     slow = _named(p, "patient")
     _never_reads(slow)
-    assert _gone_within(admin, "patient", 0.5) is None
+    assert _gone_within(admin, "patient", 0.3) is None
     # It reads at last: every reply arrives.
     slow.sock.settimeout(10)
     got = 0
