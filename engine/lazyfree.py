@@ -148,6 +148,7 @@ class Reaper:
         self.pending = 0
         self.freed = 0
         self.wake = None  # called when work arrives (the server schedules ``step``)
+        self.data_batch = BATCH  # keys a batch of a flushed database pops (see _drain_data)
         # The lazyfree-lazy-* directives (server.lazyfree keeps them up to date).
         self.user_del = False
         self.user_flush = False
@@ -214,15 +215,23 @@ class Reaper:
 
     def _drain_data(self, data: dict) -> None:
         """A batch of a flushed database's keys: small values dropped, each
-        big one queued as a job of its own."""
-        items = list(starmap(data.popitem, repeat((), min(BATCH, len(data)))))
+        big one queued as a job of its own. A batch of keys whose small values
+        are collections (up to 64 elements each) is cut to keep what it drops
+        near ``BATCH`` elements, and grows back with plain strings."""
+        items = list(starmap(data.popitem, repeat((), min(self.data_batch, len(data)))))
         small = len(items)
+        dropped = 0
         for _, v in items:
-            if type(v) is not bytes and effort(v) > LAZYFREE_THRESHOLD:
-                self.jobs.append(_Job(v, _parts(v), False))
-                small -= 1
+            if type(v) is not bytes:
+                e = effort(v)
+                if e > LAZYFREE_THRESHOLD:
+                    self.jobs.append(_Job(v, _parts(v), False))
+                    small -= 1
+                else:
+                    dropped += e
         self.pending -= small
         self.freed += small
+        self.data_batch = max(16, BATCH * len(items) // (len(items) + dropped)) if dropped else BATCH
 
     def finish(self) -> None:
         """Free everything now (tests, and a server going down)."""

@@ -283,3 +283,27 @@ def test_flushdb_async_takes_the_database_out_of_mem_used_at_once(s):
     assert ks.mem_used == big
     ks.reaper.finish()
     assert ks.mem_used == big
+
+
+def test_a_flushed_database_of_medium_collections_is_dropped_a_few_keys_a_batch(s):
+    """Values of effort up to 64 are dropped with their keys, not queued on
+    their own: a batch of a thousand such keys would free 60 000 elements at
+    once, so batches shrink to keep near a thousand elements each."""
+    r = s.ks.reaper
+    long = b"x" * 70  # members past set-max-listpack-value: a hashtable of 40
+    for i in range(2000):
+        run(s, "SADD", b"s%d" % i, *[long + b"%d" % j for j in range(40)])
+    assert effort(s.db.data[b"s1"]) == 40
+    run(s, "FLUSHALL", "ASYNC")
+    steps = 0
+    while r.step(1):  # one batch a step
+        steps += 1
+    assert steps > 30  # 2000 keys of 40 elements, ~1000 elements a batch
+    assert r.pending == 0 and r.freed == 2000
+    for i in range(3000):
+        s.db.set(b"k%d" % i, b"v")
+    run(s, "FLUSHALL", "ASYNC")
+    steps = 0
+    while r.step(1):
+        steps += 1
+    assert steps <= 4  # strings: a thousand keys a batch again
