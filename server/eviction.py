@@ -267,6 +267,8 @@ class Eviction:
         self.continuing = None
         if self.limit and self.ks.mem_used > self.threshold:
             self.perform()
+            if self.ks.effects:  # the DELs of what it evicted, journaled now as the expiry cycle's are
+                self.server.persistence.journal()
             if self.ks.mem_used > self.threshold and self.evictor.rank is not None and self.continuing is None:
                 self._continue_soon_if_evictable()
 

@@ -8,6 +8,8 @@ used) plus 256 KB, about a thousand 100-byte strings.
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from engine.memory import STARTUP
@@ -300,5 +302,23 @@ def test_eviction_is_announced_journaled_as_del_and_stays_after_restart(tmp_path
         keel.start()
         c = keel.client()
         assert sorted(c.call("KEYS", "*")) == kept
+    finally:
+        keel.cleanup()
+
+
+def test_eviction_after_config_set_runs_from_the_loop_and_is_journaled(tmp_path):
+    """A lowered limit evicts at once, slice by slice from a loop callback (no
+    command needed), and those DELs are in the log by themselves: after a
+    kill -9 with no command since, the evicted keys stay gone."""
+    keel = KeelProcess("--maxmemory-policy", "allkeys-lru", "--appendfsync", "always", dir=str(tmp_path)).start()
+    try:
+        c = keel.client()
+        fill(c, "k", 3000)
+        c.call("CONFIG", "SET", "maxmemory", str(LIMIT))
+        time.sleep(1.0)  # nothing sent meanwhile: only the loop callback evicts and journals
+        keel.kill()
+        keel.start()
+        n = keel.client().call("DBSIZE")
+        assert 0 < n < 2000, n
     finally:
         keel.cleanup()
