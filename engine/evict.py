@@ -28,7 +28,7 @@ candidates, as Redis does, and evict the best one still there; volatile-*
 policies sample only ``expires``; volatile-ttl prefers the nearest expiry;
 the random policies take a random key. Evicted keys go through
 ``Database.evict`` (journaled as DEL, counted, announced ``evicted``); under
-``lazyfree-lazy-eviction`` a big value goes to the reaper (``engine.lazyfree``).
+``lazyfree-lazy-eviction`` a big value goes to the keyspace's reaper (``engine.lazyfree``).
 Nothing here reads a clock but ``Access.tick``'s caller and the TTL
 comparison; no I/O.
 """
@@ -39,7 +39,6 @@ import random
 import time
 from bisect import insort
 
-from engine import lazyfree
 from engine.dictscan import below, layout, pick
 
 LRU_MAX = (1 << 24) - 1
@@ -345,10 +344,12 @@ class Evictor:
         if v is None:
             return False
         db, key = v
-        value = db.data.get(key)
-        db.evict(key)
-        self.access.forget(db, key)
-        r = lazyfree.reaper(self.ks)
-        if r is not None and r.eviction:  # lazyfree-lazy-eviction: a big value is freed later
+        r = getattr(self.ks, "reaper", None)
+        if r is not None and r.eviction and not self.ks.loading:  # lazyfree-lazy-eviction: freed later
+            value = db.data.get(key)
+            db.evict(key)
             r.free(value)
+        else:
+            db.evict(key)
+        self.access.dicts[db.index].pop(key, None)
         return True
