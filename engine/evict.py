@@ -42,6 +42,10 @@ from bisect import insort
 from engine.dictscan import below, layout, pick
 
 LRU_MAX = (1 << 24) - 1
+# What one key's access entry costs the process: its place in the side dict
+# (the int is shared). Measured as resident growth per key of 200k 16-byte
+# strings written under allkeys-lru against noeviction: 239 - 187 bytes.
+ENTRY_COST = 52
 LFU_INIT = 5
 POOL_SIZE = 16
 PER_ROUND = 2  # victims taken per sampling round (see Evictor.victim)
@@ -159,6 +163,10 @@ class Access:
             return False
         self.dicts[db.index][key] = self._packed(freq)
         return True
+
+    def size(self) -> int:
+        """What the access entries cost, in bytes (``ENTRY_COST`` each)."""
+        return ENTRY_COST * sum(map(len, self.dicts))
 
     def forget(self, db, key: bytes) -> None:
         self.dicts[db.index].pop(key, None)

@@ -10,8 +10,10 @@ handlers. Otherwise ``_install`` swaps in wrapped handlers, for the
 commands that need one only:
 
 * with ``maxmemory`` > 0, every ``denyoom`` command (and the scripting
-  commands, whose flags depend on the script) first evicts while
-  ``Keyspace.mem_used`` is over the limit, and is refused with ``-OOM`` (and
+  commands, whose flags depend on the script) first evicts while used
+  memory is over the limit (``Keyspace.mem_used``, plus ``STARTUP`` and the
+  access entries' ``access_mem``, see ``_threshold``; INFO's used_memory
+  should add ``access_mem`` too), and is refused with ``-OOM`` (and
   runs nothing) when that cannot bring it under (``noeviction``, or nothing
   left to evict: a volatile-* policy never touches a key without a TTL);
 * under an LRU/LFU policy, every command that looks its keys up touches them
@@ -80,6 +82,7 @@ class Eviction:
         ks.access = self.access  # OBJECT IDLETIME/FREQ and RESTORE read it (engine.commands)
         self.limit = 0  # maxmemory
         self.threshold = -STARTUP
+        self.access_mem = 0  # bytes the access entries cost (see _threshold)
         self.budget_ns = time_limit_ns(10)
         self.notouch: dict[int, object] = {}  # CLIENT NO-TOUCH clients, by id
         self.script_oom = False  # the script running now started over the limit (see module doc)
@@ -104,13 +107,12 @@ class Eviction:
     def _apply(self, name: str, value) -> None:
         if name == "maxmemory":
             self.limit = value
-            # used_memory is mem_used + what an empty Redis reports (engine.memory.STARTUP):
-            # over maxmemory when mem_used is over this (negative: always).
-            self.threshold = value - STARTUP
+            self._threshold()
             if not value:
                 self._under()
         elif name == "maxmemory-policy":
             self.evictor.set_policy(value)
+            self._threshold()
         elif name == "maxmemory-samples":
             self.evictor.samples = min(value, MAX_SAMPLES)
         elif name == "maxmemory-eviction-tenacity":
@@ -119,6 +121,14 @@ class Eviction:
             self.access.log_factor = value
         elif name == "lfu-decay-time":
             self.access.decay_time = value
+
+    def _threshold(self) -> None:
+        """Over maxmemory when ``mem_used`` is over this (negative: always):
+        used memory is the dataset (``mem_used``), plus what an empty Redis
+        reports (``engine.memory.STARTUP``), plus the access entries
+        (``access_mem``, counted again by the cron: they come and go with keys)."""
+        self.access_mem = self.access.size() if self.access.mode != OFF else 0
+        self.threshold = self.limit - STARTUP - self.access_mem
 
     def _install(self) -> None:
         """Put the wrapped handlers the settings need into FAST (or the commands' own back)."""
@@ -288,6 +298,7 @@ class Eviction:
         self.access.tick()
         if self.access.mode != OFF:
             self.access.sweep()
+            self._threshold()
         if self.notouch:
             clients = self.server.clients
             for cid in [i for i in self.notouch if i not in clients]:
