@@ -81,6 +81,9 @@ def reset_stats(server) -> None:
     server.ks.hits = server.ks.misses = 0
     for cmd in all_commands():
         cmd.calls = cmd.usec = cmd.timed_calls = cmd.rejected_calls = cmd.failed_calls = 0
+    from server import latency
+
+    latency.reset_histograms()  # INFO latencystats and LATENCY HISTOGRAM start again, as in Redis
 
 
 @subcommand("config", "resetstat", 2, _SUB, acl=_ACL, since="2.0.0")
