@@ -218,10 +218,13 @@ class Reaper:
         big one queued as a job of its own. A batch of keys whose small values
         are collections (up to 64 elements each) is cut to keep what it drops
         near ``BATCH`` elements, and grows back with plain strings."""
-        items = list(starmap(data.popitem, repeat((), min(self.data_batch, len(data)))))
-        small = len(items)
+        n = min(self.data_batch, len(data))
+        small = n
         dropped = 0
-        for _, v in items:
+        # One (key, value) pair alive at a time: a list of a batch of them
+        # made the collector move them to its older generations, and its full
+        # passes walk every container of the dataset (77 ms at 10M keys).
+        for _, v in starmap(data.popitem, repeat((), n)):
             if type(v) is not bytes:
                 e = effort(v)
                 if e > LAZYFREE_THRESHOLD:
@@ -231,7 +234,7 @@ class Reaper:
                     dropped += e
         self.pending -= small
         self.freed += small
-        self.data_batch = max(16, BATCH * len(items) // (len(items) + dropped)) if dropped else BATCH
+        self.data_batch = max(16, BATCH * n // (n + dropped)) if dropped else BATCH
 
     def finish(self) -> None:
         """Free everything now (tests, and a server going down)."""

@@ -168,7 +168,9 @@ def test_unlink_of_a_ten_million_member_set_delays_no_ping(keel_nolog, c):
 
 @pytest.mark.soak
 def test_flushall_async_of_ten_million_keys_delays_no_ping(keel_nolog, c):
+    c.sock.settimeout(600)  # DEBUG POPULATE of 10M keys takes a minute or more
     assert c.call("DEBUG", "POPULATE", SOAK_SIZE) == b"OK"
+    c.sock.settimeout(60)
     reply = _freed_without_delaying_pings(keel_nolog, c, ("FLUSHALL", "ASYNC"), 3.0,
                                           f"FLUSHALL ASYNC of {SOAK_SIZE} keys")
     assert reply == b"OK"
