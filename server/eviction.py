@@ -126,7 +126,8 @@ class Eviction:
         """Over maxmemory when ``mem_used`` is over this (negative: always):
         used memory is the dataset (``mem_used``), plus what an empty Redis
         reports (``engine.memory.STARTUP``), plus the access entries
-        (``access_mem``, counted again by the cron: they come and go with keys)."""
+        (``access_mem``, counted again by the cron: they come and go with
+        keys). The clients' buffers are not counted (Redis counts them)."""
         self.access_mem = self.access.size() if self.access.mode != OFF else 0
         self.threshold = self.limit - STARTUP - self.access_mem
 
@@ -298,6 +299,7 @@ class Eviction:
         self.access.tick()
         if self.access.mode != OFF:
             self.access.sweep()
+        if self.limit:
             self._threshold()
         if self.notouch:
             clients = self.server.clients
