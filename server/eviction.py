@@ -31,7 +31,9 @@ is refused up front, and a script without those flags started while over
 the limit has its first ``denyoom`` call refused (``script_oom``, checked
 by ``server.scripting.runner``), as Redis's scripts are.
 
-Eviction never stalls clients long: one command evicts for at most the time
+Nothing is evicted (and nothing refused) where Redis would not evict: on a
+keyspace that does not expire keys itself (a replica, CLIENT PAUSE) or while
+loading. Eviction never stalls clients long: one command evicts for at most the time
 ``maxmemory-eviction-tenacity`` allows (50 us per step up to 10, then 15%
 more per step, unlimited at 100, as Redis), checked every 16 keys; what is
 left continues from a loop callback, slice after slice, while other clients
@@ -242,6 +244,10 @@ class Eviction:
         if ks.mem_used <= limit or not self.limit:
             self._under()
             return True
+        if not ks.expire_on_lookup or ks.loading or self.server.loading:
+            # Not now, as Redis (a replica, CLIENT PAUSE, loading): nothing is
+            # evicted and nothing refused, as if under the limit.
+            return True
         if not self.exceeded_since:
             self.exceeded_since = time.perf_counter_ns()
         evictor = self.evictor
@@ -299,7 +305,6 @@ class Eviction:
         self.access.tick()
         if self.access.mode != OFF:
             self.access.sweep()
-        if self.limit:
             self._threshold()
         if self.notouch:
             clients = self.server.clients
