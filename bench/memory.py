@@ -2,7 +2,11 @@
 
 Each row loads the same data into a fresh Keel and a fresh redis-server over
 pipelined RESP and reports the growth of each process's VmRSS (from /proc)
-per key, and the ratio. Rows:
+per key, and the ratio. It also checks each server's accounting: the growth
+of INFO's ``used_memory`` over the growth of resident memory (``keel acc``,
+``redis acc``: 1.00 is exact; Keel's bar is 0.75..1.25 on every row), and
+what ``used_memory`` falls back to after FLUSHALL, as a share of its
+growth (``keel left``: 0% is all of it freed). Rows:
 
 =========  ===================================================================
 strings    N keys (16-byte keys, 16-byte values)
@@ -92,13 +96,21 @@ def commands(row: str, n: int):
         yield batch
 
 
-def measure(proc, client, row: str, n: int) -> int:
+def used_memory(client) -> int:
+    info = client.call("INFO", "memory").decode()
+    return int(info.split("used_memory:", 1)[1].split("\r\n", 1)[0])
+
+
+def measure(proc, client, row: str, n: int) -> tuple[int, int, int]:
+    """(RSS growth, used_memory growth, used_memory left after FLUSHALL) for loading ``row``."""
     time.sleep(0.5)
-    before = rss(proc.pid)
+    before, used0 = rss(proc.pid), used_memory(client)
     for batch in commands(row, n):
         client.pipeline(batch)
     time.sleep(0.5)
-    return rss(proc.pid) - before
+    grown, used = rss(proc.pid) - before, used_memory(client) - used0
+    client.call("FLUSHALL")
+    return grown, used, used_memory(client) - used0
 
 
 ROWS = ["strings", "hash10", "set10", "zset10", "list10", "hash1m", "set1m", "zset1m", "list1m"]
@@ -115,22 +127,26 @@ def main() -> int:
     for r in rows:
         if r not in ROWS:
             ap.error(f"unknown row {r!r}; rows: {', '.join(ROWS)}")
-    print(f"{'row':8} {'count':>9} {'keel B':>10} {'redis B':>10} {'ratio':>6}   (per key; per element for *1m)")
+    print(f"{'row':8} {'count':>9} {'keel B':>10} {'redis B':>10} {'ratio':>6}   {'keel acc':>8} {'redis acc':>9}"
+          f" {'keel left':>9}   (B per key; per element for *1m)")
     for row in rows:
         n = o.n if row == "strings" else o.k if row.endswith("10") else o.m
         keel = KeelProcess("--appendonly", "no", "--loglevel", "warning").start()
         ref = RedisProcess().start()
         try:
             kc, rc = keel.client(timeout=120), ref.client(timeout=120)
-            kg = measure(keel.proc, kc, row, n)
-            rg = measure(ref.proc, rc, row, n)
+            kg, ku, kleft = measure(keel.proc, kc, row, n)
+            rg, ru, _ = measure(ref.proc, rc, row, n)
             kc.close()
             rc.close()
         finally:
             keel.cleanup()
             ref.cleanup()
         ratio = f"{kg / rg:6.2f}" if rg > 0 else "     -"
-        print(f"{row:8} {n:9d} {kg / n:10.1f} {rg / n:10.1f} {ratio}", flush=True)
+        kacc = f"{ku / kg:8.2f}" if kg > 0 else "       -"
+        racc = f"{ru / rg:9.2f}" if rg > 0 else "        -"
+        left = f"{kleft * 100 / ku:8.1f}%" if ku > 0 else "        -"
+        print(f"{row:8} {n:9d} {kg / n:10.1f} {rg / n:10.1f} {ratio}   {kacc} {racc} {left}", flush=True)
     return 0
 
 

@@ -62,7 +62,7 @@ import time
 
 from engine import notify
 from engine.dictscan import due
-from engine.memory import BYTES_HEADER, SMALL_LIMIT, TTL_COST, bytearray_cost, charge, key_cost
+from engine.memory import BYTES_HEADER, SMALL_LIMIT, TTL_COST, bytearray_cost, bytes_cost, charge, key_cost
 from engine.types.limits import Limits
 
 NUM_DATABASES = 16
@@ -109,6 +109,8 @@ class Database:
         if not ks.expire_on_lookup:
             return
         v = self.data.pop(key)
+        if ks.mem_used > ks.mem_peak:
+            ks.mem_peak = ks.mem_used
         ks.mem_used -= self._held(key, v) + key_cost(key) + TTL_COST
         del self.expires[key]
         ks.expired_keys += 1
@@ -127,6 +129,8 @@ class Database:
         if v is None:
             return False
         ks = self.ks
+        if ks.mem_used > ks.mem_peak:
+            ks.mem_peak = ks.mem_used
         ks.mem_used -= self._held(key, v) + key_cost(key)
         if self.expires and self.expires.pop(key, None) is not None:
             ks.mem_used -= TTL_COST
@@ -155,7 +159,7 @@ class Database:
         # The old value's charge goes first: a bytearray's is popped from
         # ba_mem, and the new value may be the same object.
         n = key_cost(key) if old is None else -self._held(key, old)
-        if type(value) is bytes:
+        if type(value) is bytes:  # engine.memory.bytes_cost, inlined
             m = len(value) + BYTES_HEADER
             n += (m + 15) & -16 if m <= SMALL_LIMIT else (m + 23) & -16
         else:
@@ -207,8 +211,7 @@ class Database:
         the caller is taking it out of ``mem_used``)."""
         t = type(v)
         if t is bytes:
-            n = len(v) + BYTES_HEADER
-            return (n + 15) & -16 if n <= SMALL_LIMIT else (n + 23) & -16
+            return bytes_cost(len(v))
         if t is bytearray:
             return self.ba_mem.pop(key)
         return getattr(v, "_held", 0)
@@ -243,6 +246,8 @@ class Database:
         if self.get(key) is None:
             return False
         ks = self.ks
+        if ks.mem_used > ks.mem_peak:
+            ks.mem_peak = ks.mem_used
         ks.mem_used -= self._held(key, self.data.pop(key)) + key_cost(key)
         if self.expires and self.expires.pop(key, None) is not None:
             ks.mem_used -= TTL_COST
@@ -295,6 +300,8 @@ class Database:
                 else:
                     for key in self.data:
                         w(self, key)
+        if ks.mem_used > ks.mem_peak:
+            ks.mem_peak = ks.mem_used
         if account:
             others = any(d.data for d in ks.dbs if d is not self)
             ks.mem_used = ks.mem_used - self.mem_total() if others else 0
@@ -373,6 +380,9 @@ class Keyspace:
         # The dataset's estimated size in bytes (engine.memory), current
         # after every command: what used_memory and maxmemory read.
         self.mem_used = 0
+        # Its highest value, recorded before each removal (and by INFO): the
+        # growth of a value in place shows here only once something is removed.
+        self.mem_peak = 0
         self.expired_keys = 0
         # Set by an active expiry cycle that ran out of time while due keys
         # kept coming: the server runs the next slice soon instead of at the
@@ -490,6 +500,8 @@ class Keyspace:
                         w(db_, key)
 
     def flushall(self) -> int:
+        if self.mem_used > self.mem_peak:
+            self.mem_peak = self.mem_used
         if self.watchers:
             for f in self.flush_watchers.values():
                 f(None)  # every database at once

@@ -7,9 +7,10 @@ parse them; Keel adds ``keel_version``. Another area that owns a section's
 truth (replication, the write-ahead log) replaces that section with
 ``register_section``.
 
-Memory figures are estimates: Python has no allocator statistics to match
-Redis's ``used_memory``, so ``used_memory`` is the process's resident set size
-(from /proc, or the peak RSS where /proc is missing).
+Memory figures come from the keyspace's accounting (``engine.memory``,
+``server.commands.memory.figures``): ``used_memory`` is the dataset as Keel
+estimates it plus Redis's startup figure and the clients' buffers, and the
+process's resident size is ``used_memory_rss``, apart.
 
 ``instantaneous_ops_per_sec`` and ``instantaneous_input/output_kbps`` come
 from a sampler that records the command and network byte counters every
@@ -113,7 +114,6 @@ class _Sampler:
 
 
 _samplers: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
-_peak_memory: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 
 
 def _sampler(server):
@@ -242,24 +242,72 @@ def _clients(server):
 
 
 def _memory(server):
-    used = rss_bytes()
-    peak = max(used, _peak_memory.get(server, 0))
-    _peak_memory[server] = peak
-    maxmemory = server.config["maxmemory"]
+    """Redis 7.0's fields, from the accounting (server.commands.memory.figures):
+    used_memory is the estimate, used_memory_rss the process's resident size."""
+    from server.commands.memory import figures, percent, total_system_memory
+
+    f = figures(server)
+    used, rss, peak, startup = f["used"], f["rss"], f["peak"], f["startup"]
+    cfg = server.config
+    maxmemory = cfg["maxmemory"]
+    scripting = dict(server.ks.scripting.info())
+    lua = scripting.get("used_memory_lua", 0)
+    vm_fn = scripting.get("used_memory_vm_functions", 0)
+    scripts = scripting.get("used_memory_scripts", 0)
+    functions = scripting.get("used_memory_functions", 0)
+    system = total_system_memory()
     return [
         ("used_memory", used),
         ("used_memory_human", human_bytes(used)),
-        ("used_memory_rss", used),
-        ("used_memory_rss_human", human_bytes(used)),
+        ("used_memory_rss", rss),
+        ("used_memory_rss_human", human_bytes(rss)),
         ("used_memory_peak", peak),
         ("used_memory_peak_human", human_bytes(peak)),
-        ("used_memory_estimate", "rss"),
-        *server.ks.scripting.info(),
+        ("used_memory_peak_perc", f"{percent(used, peak):.2f}%"),
+        ("used_memory_overhead", f["overhead"]),
+        ("used_memory_startup", startup),
+        ("used_memory_dataset", f["dataset"]),
+        ("used_memory_dataset_perc", f"{percent(f['dataset'], used - startup):.2f}%"),
+        ("allocator_allocated", used),
+        ("allocator_active", rss),
+        ("allocator_resident", rss),
+        ("total_system_memory", system),
+        ("total_system_memory_human", human_bytes(system)),
+        ("used_memory_lua", lua),
+        ("used_memory_vm_eval", scripting.get("used_memory_vm_eval", lua)),
+        ("used_memory_lua_human", human_bytes(lua)),
+        ("used_memory_scripts_eval", scripts),
+        ("number_of_cached_scripts", scripting.get("number_of_cached_scripts", 0)),
+        ("number_of_functions", scripting.get("number_of_functions", 0)),
+        ("number_of_libraries", scripting.get("number_of_libraries", 0)),
+        ("used_memory_vm_functions", vm_fn),
+        ("used_memory_vm_total", lua + vm_fn),
+        ("used_memory_vm_total_human", human_bytes(lua + vm_fn)),
+        ("used_memory_functions", functions),
+        ("used_memory_scripts", scripts + functions),
+        ("used_memory_scripts_human", human_bytes(scripts + functions)),
         ("maxmemory", maxmemory),
         ("maxmemory_human", human_bytes(maxmemory)),
-        ("maxmemory_policy", server.config["maxmemory-policy"]),
-        ("mem_fragmentation_ratio", "1.00"),
+        ("maxmemory_policy", cfg["maxmemory-policy"]),
+        ("allocator_frag_ratio", f"{rss / used:.2f}"),
+        ("allocator_frag_bytes", rss - used),
+        ("allocator_rss_ratio", "1.00"),
+        ("allocator_rss_bytes", 0),
+        ("rss_overhead_ratio", "1.00"),
+        ("rss_overhead_bytes", 0),
+        ("mem_fragmentation_ratio", f"{rss / used:.2f}"),
+        ("mem_fragmentation_bytes", rss - used),
+        ("mem_not_counted_for_evict", 0),
+        ("mem_replication_backlog", 0),
+        ("mem_total_replication_buffers", 0),
+        ("mem_clients_slaves", 0),
+        ("mem_clients_normal", f["clients"]),
+        ("mem_cluster_links", 0),
+        ("mem_aof_buffer", 0),
         ("mem_allocator", "pymalloc"),
+        ("active_defrag_running", 0),
+        ("lazyfree_pending_objects", getattr(server, "lazyfree_pending", 0)),
+        ("lazyfreed_objects", getattr(server, "lazyfreed_objects", 0)),
     ]
 
 

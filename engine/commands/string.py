@@ -246,8 +246,8 @@ def set_(c, argv):
         data = db.data
         old = data.get(key)
         data[key] = value
-        if old is None or type(old) is not bytes or len(old) != len(value):
-            db.replaced(key, old, value)  # the memory accounting: same-size overwrites need none
+        if type(old) is not bytes or len(old) != len(value):  # a new key (None), or another size
+            db.replaced(key, old, value)  # the memory accounting (Keyspace.mem_used)
         if db.expires and db.expires.pop(key, None) is not None:
             ks.mem_used -= TTL_COST
         d = db.dirty

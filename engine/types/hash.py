@@ -42,7 +42,7 @@ from itertools import chain
 
 from engine import listpack, rdb, ziplist, zipmap
 from engine.dictscan import below, layout, pick
-from engine.memory import DICT_ENTRY, DICT_OBJECT, bytes_cost, object_cost, sample_items
+from engine.memory import BYTES_HEADER, DICT_ENTRY, DICT_OBJECT, object_cost, sample_items, slack
 from engine.types import register
 from engine.types.limits import Limits
 
@@ -115,6 +115,8 @@ def _key(field: bytes) -> bytes:
 
 
 _OBJECT = object_cost(4)
+_PACKED = _OBJECT + slack(BYTES_HEADER + 8)  # a listpack beyond its length (8: the average block rounding)
+_BIG = _OBJECT + DICT_OBJECT
 
 
 class Hash:
@@ -128,17 +130,21 @@ class Hash:
         self._d = d
         self._at = 0
 
-    def mem_size(self) -> int:
+    def mem_size(self, samples: int | None = None) -> int:
         """Approximate bytes (engine.memory), O(1) amortised: the packed
-        bytes, or fields x (a dict entry + a sampled field and value)."""
+        bytes, or fields x (a dict entry + a sampled field and value).
+        ``samples``: sample that many fields now (0: all; MEMORY USAGE)."""
         d = self._d
         if type(d) is bytes:
-            return _OBJECT + bytes_cost(len(d))
+            n = len(d)
+            return n + (n >> 3) + _PACKED  # engine.memory.slack
         n = len(d)
+        if samples is not None:
+            return _BIG + n * (DICT_ENTRY + sample_items(d, samples or n))
         if n >= self._at or n < self._at >> 2:
             self._per = DICT_ENTRY + sample_items(d)
             self._at = 2 * n or 1
-        return _OBJECT + DICT_OBJECT + n * self._per
+        return _BIG + n * self._per
 
     # -- construction ------------------------------------------------------
     @classmethod

@@ -41,7 +41,7 @@ never stored empty).
 from __future__ import annotations
 
 from engine import listpack, rdb, ziplist
-from engine.memory import LIST_SLOT, bytes_cost, object_cost
+from engine.memory import BYTES_HEADER, LIST_SLOT, bytes_cost, object_cost, slack
 from engine.types import register
 from engine.types.list_quicklist import (
     LP_EMPTY, Node, Quicklist, Rev, pack, unpack, entry_size, exceeds, is_large, node_limits,
@@ -52,6 +52,7 @@ _NUMERIC_START = b"-0123456789"  # what may begin an element packed as an intege
 # --- the list value ---------------------------------------------------------
 
 _OBJECT = object_cost(6)
+_LP_COST = _OBJECT + slack(BYTES_HEADER + 8)  # a listpack beyond its length (8: the average block rounding)
 _NODE = 160  # a quicklist node: its object, its packed bytes' header, its deque slot
 
 class List:
@@ -61,32 +62,41 @@ class List:
     # a quicklist's sampled element length and the count that resamples it.
     __slots__ = ("_v", "_sz", "_n", "_held", "_per", "_at")
 
-    def mem_size(self) -> int:
+    def mem_size(self, samples: int | None = None) -> int:
         """Approximate bytes (engine.memory), O(1) amortised: the packed
-        bytes; for a quicklist, its nodes, its packed elements (marshal: 5
-        bytes + the element) and the elements of its open end nodes (a list
-        slot and a bytes object each), from a sampled element length."""
+        bytes, or elements x a cost per element sampled (``_cost``) when
+        the count crosses a power of two."""
         v = self._v
         if type(v) is bytes:
-            return _OBJECT + bytes_cost(len(v))
+            n = len(v)
+            return n + (n >> 3) + _LP_COST  # engine.memory.slack
         n = v.count
-        nodes = v.nodes
+        if samples is not None:  # MEMORY USAGE SAMPLES: that many nodes now (0: all)
+            return _OBJECT + n * self._cost(n, samples or len(v.nodes))
         if n >= self._at or n < self._at >> 2:
-            sz = cnt = 0
-            for i in range(min(len(nodes), 8)):
-                sz += nodes[i].sz
-                cnt += nodes[i].count
-            self._per = max(sz // cnt - 2, 0) if cnt else 0
+            self._per = self._cost(n, 8)
             self._at = 2 * n or 1
-        per = self._per
+        return _OBJECT + n * self._per
+
+    def _cost(self, n: int, k: int) -> int:
+        """A quicklist's cost per element now: its inner nodes' elements
+        packed (marshal: 5 bytes + the element), its open end nodes' as
+        Python objects (a list slot and a bytes object each), its nodes'
+        own objects, from the average element length of up to ``k`` nodes."""
+        nodes = self._v.nodes
+        sz = cnt = 0
+        for i in range(min(len(nodes), k)):
+            sz += nodes[i].sz
+            cnt += nodes[i].count
+        avg = max(sz // cnt - 2, 0) if cnt else 0
         opened = 0
         if nodes:
             if type(nodes[0].data) is not bytes:
                 opened = nodes[0].count
             if len(nodes) > 1 and type(nodes[-1].data) is not bytes:
                 opened += nodes[-1].count
-        return (_OBJECT + _NODE * len(nodes) + (n - opened) * (per + 5)
-                + opened * (LIST_SLOT + bytes_cost(per)))
+        total = _NODE * len(nodes) + (n - opened) * (avg + 5) + opened * (LIST_SLOT + bytes_cost(avg))
+        return total // n if n else 0
 
     def __init__(self, items=(), fill: int = -2):
         self._at = 0

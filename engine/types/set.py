@@ -50,7 +50,7 @@ from itertools import chain
 
 from engine import intset, listpack, rdb
 from engine.dictscan import below, layout, pick
-from engine.memory import ARRAY_OBJECT, DICT_ENTRY, DICT_OBJECT, bytes_cost, object_cost, sample_cost
+from engine.memory import ARRAY_OBJECT, BYTES_HEADER, DICT_ENTRY, DICT_OBJECT, object_cost, sample_cost, slack
 from engine.types import register
 from engine.types.limits import Limits
 from engine.util import to_int_or_none
@@ -78,6 +78,9 @@ def _digits(v: int) -> int:
 
 
 _OBJECT = object_cost(5)
+_PACKED = _OBJECT + slack(BYTES_HEADER + 8)  # a listpack beyond its length (8: the average block rounding)
+_INTSET = _OBJECT + ARRAY_OBJECT  # and 8 bytes a member, with the array's spare room
+_BIG = _OBJECT + DICT_OBJECT
 
 
 class Set:
@@ -90,21 +93,24 @@ class Set:
         self.data = data
         self._at = 0
 
-    def mem_size(self) -> int:
+    def mem_size(self, samples: int | None = None) -> int:
         """Approximate bytes (engine.memory), O(1) amortised: the packed
         bytes, the intset's 8 bytes a member, or members x (a dict entry + a
         sampled member)."""
         d = self.data
         enc = self.enc
         if enc == LISTPACK:
-            return _OBJECT + bytes_cost(len(d))
+            n = len(d)
+            return n + (n >> 3) + _PACKED  # engine.memory.slack
         n = len(d)
         if enc == INTSET:
-            return _OBJECT + ARRAY_OBJECT + ((n * 9) & -8)
+            return _INTSET + 9 * n  # 8 bytes and the array's spare room
+        if samples is not None:  # MEMORY USAGE SAMPLES: that many members now (0: all)
+            return _BIG + n * (DICT_ENTRY + sample_cost(d, samples or n))
         if n >= self._at or n < self._at >> 2:
             self._per = DICT_ENTRY + sample_cost(d)
             self._at = 2 * n or 1
-        return _OBJECT + DICT_OBJECT + n * self._per
+        return _BIG + n * self._per
 
     # -- construction -------------------------------------------------------
     @classmethod

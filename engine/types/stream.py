@@ -195,10 +195,12 @@ class Stream:
                  "length", "last_id", "first_id", "max_deleted", "entries_added", "groups",
                  "_held", "_per", "_at")
 
-    def mem_size(self) -> int:
+    def mem_size(self, samples: int | None = None) -> int:
         """Approximate bytes (engine.memory), O(groups) (a few): the packed
         nodes from a sampled size per entry, the open node's entries as the
-        Python objects they are, the consumer groups and their PELs."""
+        Python objects they are, the consumer groups and their PELs
+        (``samples``, from MEMORY USAGE, changes nothing: nodes are sampled
+        whole)."""
         nodes = self._nodes
         n = self.length
         if n >= self._at or n < self._at >> 2:

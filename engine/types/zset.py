@@ -38,7 +38,7 @@ import marshal
 from bisect import bisect_left, bisect_right
 from math import inf
 
-from engine.memory import DICT_ENTRY, DICT_OBJECT, FLOAT, LIST_SLOT, bytes_cost, object_cost, sample_cost
+from engine.memory import BYTES_HEADER, DICT_ENTRY, DICT_OBJECT, FLOAT, LIST_SLOT, object_cost, sample_cost, slack
 from engine.types import register
 from engine.types.zset_runs import Runs
 
@@ -144,6 +144,8 @@ def _index(t: tuple, n: int, m: bytes) -> int:
 
 
 _OBJECT = object_cost(5)
+_PACKED = _OBJECT + slack(BYTES_HEADER + 8)  # a listpack beyond its length (8: the average block rounding)
+_BIG = _OBJECT + DICT_OBJECT
 # A skiplist member beyond its bytes: its dict entry, its score's float, and
 # its places in a run (a double in the scores array, a pointer in the members list).
 _PER_MEMBER = DICT_ENTRY + FLOAT + 8 + LIST_SLOT
@@ -154,19 +156,22 @@ class ZSet:
     # a skiplist's sampled cost per member and the count that resamples it.
     __slots__ = ("_lp", "_r", "_held", "_per", "_at")
 
-    def mem_size(self) -> int:
+    def mem_size(self, samples: int | None = None) -> int:
         """Approximate bytes (engine.memory), O(1) amortised: the packed
         bytes, or members x (their dict entry, score and run places + a
         sampled member)."""
         lp = self._lp
         if lp is not None:
-            return _OBJECT + bytes_cost(len(lp))
+            n = len(lp)
+            return n + (n >> 3) + _PACKED  # engine.memory.slack
         d = self._r.d
         n = len(d)
+        if samples is not None:  # MEMORY USAGE SAMPLES: that many members now (0: all)
+            return _BIG + n * (_PER_MEMBER + sample_cost(d, samples or n))
         if n >= self._at or n < self._at >> 2:
             self._per = _PER_MEMBER + sample_cost(d)
             self._at = 2 * n or 1
-        return _OBJECT + DICT_OBJECT + n * self._per
+        return _BIG + n * self._per
 
     def __init__(self, pairs=(), limits=None):
         """A set of ``pairs`` ((score, member), members distinct), small when it fits ``limits``."""

@@ -25,5 +25,6 @@ from server.commands import cluster  # noqa: F401,E402  (CLUSTER & co. without c
 from server import multi  # noqa: F401,E402  (MULTI, EXEC, DISCARD, WATCH, UNWATCH)
 from server import scripting  # noqa: F401,E402  (EVAL, SCRIPT, FUNCTION, FCALL)
 from server.commands import introspect  # noqa: F401,E402  (MONITOR, SLOWLOG, LATENCY)
+from server.commands import memory  # noqa: F401,E402  (MEMORY)
 from server import eviction  # noqa: F401,E402  (CLIENT NO-TOUCH)
 from server import client_limits  # noqa: F401,E402  (CLIENT NO-EVICT)
