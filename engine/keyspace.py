@@ -273,6 +273,26 @@ class Database:
         self.ks._mark(self, key)
         return True
 
+    def resized(self, key: bytes) -> None:
+        """The accounting half of ``Keyspace.changed``, for a handler that
+        marks its key before it writes into the value (so that a checkpoint
+        sees the old content first) and has just written."""
+        v = self.data.get(key)
+        if v is None or type(v) is bytes:
+            return
+        ks = self.ks
+        if type(v) is bytearray:
+            n = bytearray_cost(len(v))
+            ks.mem_used += n - self.ba_mem[key]
+            self.ba_mem[key] = n
+            return
+        try:
+            n = v.mem_size()
+        except AttributeError:  # not a value type (a test's stand-in)
+            return
+        ks.mem_used += n - v._held
+        v._held = n
+
     def touched(self, key: bytes) -> None:
         """Record that the value object of ``key`` was changed in place."""
         self.ks.changed(self, key)

@@ -453,6 +453,7 @@ def append(c, argv):
     ks.changed(db, key)
     if tail:
         v += tail
+        db.resized(key)  # marked before the write, counted after it (Keyspace.mem_used)
         ks.effects.append((db.index, argv))
     if ks.notify_flags:  # an empty tail too, as Redis announces it
         c.notify(STRING, b"append", key)

@@ -203,7 +203,15 @@ class Stream:
         whole)."""
         nodes = self._nodes
         n = self.length
-        if n >= self._at or n < self._at >> 2:
+        tail = 0
+        if nodes and type(nodes[-1]) is list:
+            tail = self._live[-1] + self._dead[-1]
+            total = tail * _TAIL_ENTRY + self._tail_lp * 2
+        else:
+            total = 0
+        packed = max(n - tail, 0)
+        # Resampled at a power of two, and once the first node is packed.
+        if n >= self._at or n < self._at >> 2 or packed and not self._per:
             sz = cnt = 0
             for k in range(len(nodes) - 1, max(len(nodes) - 6, -1), -1):
                 if type(nodes[k]) is bytes:
@@ -211,13 +219,7 @@ class Stream:
                     cnt += self._live[k] + self._dead[k]
             self._per = sz // cnt if cnt else 0
             self._at = 2 * n or 1
-        tail = 0
-        if nodes and type(nodes[-1]) is list:
-            tail = self._live[-1] + self._dead[-1]
-            total = tail * _TAIL_ENTRY + self._tail_lp * 2
-        else:
-            total = 0
-        total += _OBJECT + _NODE * len(nodes) + max(n - tail, 0) * self._per
+        total += _OBJECT + _NODE * len(nodes) + packed * self._per
         groups = self.groups
         if groups:
             for g in groups.values():
