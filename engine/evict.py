@@ -16,7 +16,9 @@ A key with no entry (written before tracking began, or while it was off)
 counts as last touched when tracking began (``Access.base``). Entries are
 written after a command touched its keys (``touch``; the server decides
 which commands do, as Redis's lookups do); a key the command deleted loses
-its entry; keys removed otherwise (expiry, FLUSHDB) leave entries that
+its entry; FLUSHDB, FLUSHALL and SWAPDB drop or move a database's entries
+whole (``flushed``, ``swapped``; ``follow`` catches any other replacement of
+a database's dict); keys removed otherwise (expiry) leave entries that
 ``sweep`` drops a slice at a time. Switching between LRU and LFU, or turning
 tracking off, drops every entry: Redis reinterprets the same bits, Keel
 starts afresh (both say "LRU and LFU data will take some time to adjust").
@@ -90,12 +92,14 @@ class Access:
         self._interned: dict[int, int] = {}
         self._sweep_db = 0
         self._sweep_pos = 0
+        self._ids = [id(db.data) for db in ks.dbs]  # which data dict each database's entries belong to
 
     def set_mode(self, mode: int) -> None:
         if mode == self.mode:
             return
         self.mode = mode
         self.dicts = [{} for _ in self.ks.dbs]
+        self._ids = [id(db.data) for db in self.ks.dbs]
         self._interned = {}
         self.tick()
         self.base, self.base_minutes = self.clock, self.minutes
@@ -163,6 +167,29 @@ class Access:
             return False
         self.dicts[db.index][key] = self._packed(freq)
         return True
+
+    def flushed(self, index: int | None = None) -> None:
+        """FLUSHDB (``index``) or FLUSHALL (None) emptied databases: their entries go."""
+        if index is None:
+            self.dicts = [{} for _ in self.ks.dbs]
+        else:
+            self.dicts[index] = {}
+        self._ids = [id(db.data) for db in self.ks.dbs]
+
+    def swapped(self, a: int, b: int) -> None:
+        """SWAPDB a b: the entries change places with the data."""
+        d = self.dicts
+        d[a], d[b] = d[b], d[a]
+        self._ids = [id(db.data) for db in self.ks.dbs]
+
+    def follow(self) -> None:
+        """A database whose ``data`` dict was replaced other than by the
+        commands above (DEBUG RELOAD, a full sync) starts afresh."""
+        dbs = self.ks.dbs
+        for i, db in enumerate(dbs):
+            if id(db.data) != self._ids[i]:
+                self.dicts[i] = {}
+        self._ids = [id(db.data) for db in dbs]
 
     def size(self) -> int:
         """What the access entries cost, in bytes (``ENTRY_COST`` each)."""

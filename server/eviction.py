@@ -60,6 +60,7 @@ from server.commands import client as _client  # noqa: F401  (CLIENT, which NO-T
 # RESTORE sets its key's information itself (IDLETIME, FREQ).
 NO_TOUCH = frozenset(("exists", "type", "ttl", "pttl", "expiretime", "pexpiretime", "object", "memory", "restore"))
 SCRIPT_COMMANDS = frozenset(("eval", "evalsha", "eval_ro", "evalsha_ro", "fcall", "fcall_ro"))
+FLUSHES = frozenset(("flushall", "flushdb", "swapdb"))
 MAX_SAMPLES = 1024  # maxmemory-samples beyond this samples this many (Redis keeps them on its stack)
 MULTI_ALLOWED = frozenset(("exec", "discard", "quit", "reset"))
 DIRECTIVES = ("maxmemory", "maxmemory-policy", "maxmemory-samples", "maxmemory-eviction-tenacity",
@@ -222,8 +223,26 @@ class Eviction:
         for i in cmd.key_positions(argv):
             touch(db, argv[i])
 
+    def after_flush(self, client, name: str, argv: list) -> None:
+        """FLUSHDB, FLUSHALL or SWAPDB ran (tracking on): their databases' entries follow."""
+        a = self.access
+        if not a.mode:
+            return
+        if name == "flushall":
+            a.flushed()
+        elif name == "flushdb":
+            a.flushed(client.db.index)
+        else:
+            try:
+                a.swapped(int(argv[1]), int(argv[2]))
+            except (ValueError, IndexError):
+                a.follow()
+
     def touch_after(self, client, stat, argv: list) -> None:
         """The full dispatch's touch, after a command ran (tracking on)."""
+        if stat.name in FLUSHES:
+            self.after_flush(client, stat.name, argv)
+            return
         if stat.name in NO_TOUCH or (stat.parent is not None and stat.parent.name in NO_TOUCH):
             return
         if self.notouch and client.id in self.notouch and stat.name != "touch":
@@ -255,7 +274,7 @@ class Eviction:
             return False
         # The common case, a write that needs one key evicted, without the clock.
         if not evictor.evict_one():
-            return False
+            return self._recounted_under()
         if ks.mem_used <= limit:
             self._under()
             return True
@@ -265,7 +284,7 @@ class Eviction:
         try:
             while ks.mem_used > limit:
                 if not evictor.evict_one():
-                    return False
+                    return self._recounted_under()
                 n += 1
                 if not n & 15 and time.perf_counter_ns() > deadline:
                     self._continue_soon()
@@ -275,6 +294,15 @@ class Eviction:
         finally:
             if latency.THRESHOLD_MS:
                 latency.add("eviction-cycle", (time.perf_counter_ns() - t0) // 1_000_000)
+
+    def _recounted_under(self) -> bool:
+        """Nothing left to evict: under the limit after all, with the access
+        entries counted now (the cron's count may be a tick old)?"""
+        self._threshold()
+        if self.ks.mem_used <= self.threshold:
+            self._under()
+            return True
+        return False
 
     def _under(self) -> None:
         if self.exceeded_since:
@@ -304,6 +332,7 @@ class Eviction:
     def cron(self) -> None:
         self.access.tick()
         if self.access.mode != OFF:
+            self.access.follow()
             self.access.sweep()
             self._threshold()
         if self.notouch:
@@ -353,6 +382,12 @@ def install() -> None:
 
 
 def _wrap(handler, cmd, oom: bool, track: bool):
+    if track and cmd.name in FLUSHES:
+        def flushing(c, argv):
+            r = handler(c, argv)
+            c.server.eviction.after_flush(c, cmd.name, argv)
+            return r
+        return flushing
     guard = oom and "denyoom" in cmd.flags
     touches = track and cmd.has_keys and cmd.name not in NO_TOUCH
     if oom and cmd.name in SCRIPT_COMMANDS:

@@ -200,6 +200,20 @@ def test_reads_touch_and_type_ttl_exists_object_do_not(k):
     assert k.call("OBJECT", "IDLETIME", "b") <= 1
 
 
+def test_access_information_moves_with_swapdb_and_goes_with_flushdb(k):
+    payload = dump_of(k)
+    k.call("CONFIG", "SET", "maxmemory-policy", "allkeys-lru")
+    k.call("RESTORE", "a", "0", payload, "IDLETIME", "1000")
+    k.pipeline([("SWAPDB", "0", "1"), ("SELECT", "1")])  # the hot path, then the full dispatch
+    assert k.call("OBJECT", "IDLETIME", "a") >= 1000
+    k.call("SWAPDB", "0", "1")
+    k.call("SELECT", "0")
+    assert k.call("OBJECT", "IDLETIME", "a") >= 1000
+    k.call("FLUSHDB")
+    k.call("SET", "a", "x")
+    assert k.call("OBJECT", "IDLETIME", "a") <= 1
+
+
 def test_client_no_touch(k):
     payload = dump_of(k)
     k.call("CONFIG", "SET", "maxmemory-policy", "allkeys-lru")

@@ -191,3 +191,31 @@ def test_eviction_walks_every_database():
         ks.dbs[i].set(b"x", b"v")
     evict(ev, 3)
     assert not any(db.data for db in ks.dbs)
+
+
+def test_flush_and_swap_move_the_entries_with_the_data():
+    ks, access, _, db = make("allkeys-lru", 3)
+    other = ks.dbs[1]
+    other.set(b"x", b"v")
+    for k in (b"k0", b"k1"):
+        access.touch(db, k)
+    access.touch(other, b"x")
+    ks.swap(0, 1)
+    access.swapped(0, 1)
+    assert set(access.dicts[1]) == {b"k0", b"k1"} and set(access.dicts[0]) == {b"x"}
+    ks.dbs[1].clear()
+    access.flushed(1)
+    assert not access.dicts[1] and access.dicts[0]
+    ks.flushall()
+    access.flushed()
+    assert not any(access.dicts)
+
+
+def test_follow_drops_the_entries_of_a_replaced_dict():
+    ks, access, _, db = make("allkeys-lru", 2)
+    access.touch(db, b"k0")
+    access.follow()
+    assert access.dicts[0]  # nothing replaced: kept
+    db.data = dict(db.data)  # replaced wholesale (a reload, a full sync)
+    access.follow()
+    assert not access.dicts[0]
