@@ -6,11 +6,15 @@ Redis's breakdown, which INFO memory and MEMORY STATS both print:
 
 * ``startup`` = ``engine.memory.STARTUP``, what an empty instance counts
   (Redis's figure, not the interpreter's ~25 MB: see engine.memory);
-* ``overhead`` = startup + the clients' buffers + the keyspace dicts'
-  entries (every key's ``DICT_ENTRY``, every TTL's ``TTL_COST``), as Redis
-  counts its main and expires hashtables as overhead;
-* ``used`` (``used_memory``) = startup + the dataset estimate + the clients;
-  ``dataset`` = used - overhead;
+* ``overhead`` = startup + the clients' buffers + the eviction policy's
+  per-key access entries (``server.eviction.access_mem``) + the keyspace
+  dicts' entries (every key's ``DICT_ENTRY``, every TTL's ``TTL_COST``), as
+  Redis counts its main and expires hashtables as overhead;
+* ``used`` (``used_memory``) = startup + the dataset estimate + the clients
+  + the access entries; ``dataset`` = used - overhead. The eviction check
+  compares the same sum but the clients with ``maxmemory`` (Redis leaves
+  replica and AOF buffers out; Keel leaves out every client, whose buffers
+  ``maxmemory-clients`` bounds apart);
 * ``rss`` is the process's resident size, apart; ``fragmentation`` =
   rss / used, as Redis computes ``mem_fragmentation_ratio``: for a small
   dataset it is dominated by the interpreter's own baseline.
@@ -75,18 +79,19 @@ def note_peak(server, used: int) -> int:
     return peak
 
 
-def used_memory(server) -> int:
-    """INFO's ``used_memory``: startup + the dataset estimate + the clients."""
-    return STARTUP + server.ks.mem_used + _clients(server)
+def access_mem(server) -> int:
+    """What the eviction policy's per-key access entries cost (server.eviction), 0 without them."""
+    return getattr(getattr(server, "eviction", None), "access_mem", 0)
 
 
 def figures(server) -> dict:
     """The memory breakdown INFO memory and MEMORY STATS print (see the module docstring)."""
     ks = server.ks
     clients = _clients(server)
-    used = STARTUP + ks.mem_used + clients
+    access = access_mem(server)
+    used = STARTUP + ks.mem_used + clients + access
     tables = sum(len(db.data) * DICT_ENTRY + len(db.expires) * TTL_COST for db in ks.dbs)
-    overhead = min(STARTUP + clients + tables, used)
+    overhead = min(STARTUP + clients + access + tables, used)
     rss = rss_bytes()
     return {
         "used": used, "rss": rss, "peak": note_peak(server, used), "startup": STARTUP,
