@@ -198,7 +198,13 @@ class Reaper:
             while parts:
                 c = parts[-1]
                 if not c:
+                    # Dropping an emptied dict or set frees its table, which
+                    # never shrank: a few ms per million slots, so it ends
+                    # the step when the budget is spent, and the next
+                    # table waits for the next step.
                     parts.pop()
+                    if clock() >= deadline:
+                        return True
                     continue
                 if job.database and len(parts) == 1:  # the data dict (after the rest)
                     self._drain_data(c)
@@ -211,6 +217,8 @@ class Reaper:
                 self.pending -= 1
                 self.freed += 1
             job.value = None  # an empty shell now: freed at once
+            if clock() >= deadline:
+                return bool(jobs)
         return False
 
     def _drain_data(self, data: dict) -> None:

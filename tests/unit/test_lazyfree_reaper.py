@@ -306,4 +306,4 @@ def test_a_flushed_database_of_medium_collections_is_dropped_a_few_keys_a_batch(
     steps = 0
     while r.step(1):
         steps += 1
-    assert steps <= 4  # strings: a thousand keys a batch again
+    assert steps <= 8  # strings: a thousand keys a batch again (and a step per emptied part)
