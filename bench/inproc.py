@@ -7,6 +7,11 @@ side-by-side figures still come from bench/throughput.py. Usage:
     python bench/inproc.py                 # every workload, 16 commands per read
     python bench/inproc.py lpush --depth 1 # one workload, one command per read
     python bench/inproc.py zadd --profile  # and the cProfile top 15
+
+A workload is one command, or a list of commands sent together as one unit
+(``xreadgroup_xack``: a consumer loop's read and acknowledgement, the
+group moved back first so that every unit delivers the same ten entries);
+the cost printed is per unit.
 """
 
 from __future__ import annotations
@@ -81,13 +86,24 @@ WORK = {
     # one redis.call SET per script call (bench/scripting.py's script and function)
     "evalsha": ("EVALSHA", hashlib.sha1(_SET_SCRIPT.encode()).hexdigest(), "1", "key:000000000000"),
     "fcall": ("FCALL", "benchset", "1", "key:000000000000"),
+    "xadd": ("XADD", "mystream", "*", "f", "v"),
+    # bench/streams.py's consumer loop: ten new entries delivered, then acknowledged
+    "xreadgroup_xack": [("XGROUP", "SETID", "queue", "g", "0"),
+                        ("XREADGROUP", "GROUP", "g", "c", "COUNT", "10", "STREAMS", "queue", ">"),
+                        ("XACK", "queue", "g", *("%d-1" % i for i in range(1, 11)))],
 }
 # What a workload needs loaded before it runs.
 SETUP = {
     "evalsha": [("SCRIPT", "LOAD", _SET_SCRIPT)],
     "fcall": [("FUNCTION", "LOAD", "REPLACE", "#!lua name=benchlib\nredis.register_function('benchset', "
                "function(keys) return redis.call('SET', keys[1], 'value') end)")],
+    "xreadgroup_xack": [("XADD", "queue", "%d-1" % i, "job", "%d" % i, "payload", "x" * 16) for i in range(1, 11)]
+    + [("XGROUP", "CREATE", "queue", "g", "0")],
 }
+
+
+def _encode(work) -> bytes:
+    return b"".join(map(encode, work)) if isinstance(work, list) else encode(work)
 
 
 def main() -> None:
@@ -111,7 +127,7 @@ def main() -> None:
             continue
         for setup in SETUP.get(name, ()):
             conn.data_received(encode(setup))
-        payload = encode(cmd) * args.depth
+        payload = _encode(cmd) * args.depth
         t0 = time.perf_counter()
         for _ in range(args.reads):
             conn.data_received(payload)
@@ -120,7 +136,7 @@ def main() -> None:
     if args.profile and args.only:
         import cProfile
         import pstats
-        payload = encode(WORK[args.only]) * args.depth
+        payload = _encode(WORK[args.only]) * args.depth
         prof = cProfile.Profile()
         prof.enable()
         for _ in range(args.reads):

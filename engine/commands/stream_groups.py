@@ -288,13 +288,18 @@ def xack(c, argv):
         return 0
     ids = parse_ids(argv, 3)  # all before the first acknowledgement
     acked = g.pel.pop_many(ids)
-    for i, p in acked:
-        p.consumer.pel.pop(i)
-    n = len(acked)
-    if n:
-        c.db.touched(key)
-        c.emit(argv)
-    return n
+    if not acked:
+        return 0
+    cons = acked[0][1].consumer  # usually every one of them is its
+    mine = [i for i, p in acked if p.consumer is cons]
+    cons.pel.pop_many(mine)
+    if len(mine) < len(acked):
+        for i, p in acked:
+            if p.consumer is not cons:
+                p.consumer.pel.pop(i)
+    c.db.touched(key)
+    c.emit(argv)
+    return len(acked)
 
 
 # --- XPENDING ------------------------------------------------------------------------

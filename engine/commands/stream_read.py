@@ -27,13 +27,13 @@ first for a consumer it creates. XREAD journals nothing.
 
 from __future__ import annotations
 
-from itertools import chain
+from itertools import chain, repeat
 
 from hiredis import pack_command as _pack
 
 from engine import errors
 from engine.commands.blocking import WAIT, WouldBlock
-from engine.commands.stream import get_stream, parse_id
+from engine.commands.stream import get_stream, parse_id, remember_ids
 from engine.commands.stream_groups import claim_effect, consumer, nogroup
 from engine.errors import CommandError
 from engine.keyspace import now_ms
@@ -128,22 +128,71 @@ def _deadline(block: int) -> int:
     return now + block
 
 
-def _encoded(entries) -> Raw:
-    """``[[id, [field, value, ...]], ...]`` encoded at once (the same bytes in RESP2 and RESP3):
-    one C call per entry instead of the generic encoder's walk of every level."""
-    parts = [b"*%d\r\n" % len(entries)]
-    for idb, fv in entries:
-        parts.append(b"*2\r\n$%d\r\n%s\r\n" % (len(idb), idb))
-        parts.append(_pack(tuple(fv)))
-    return Raw(b"".join(parts))
+# An entry of a node's master fields encodes as one template filled by ``%``:
+# ``*2 $<id>`` then the fields, their names baked in (``%`` doubled), each
+# value a ``$%d %s`` slot. Templates are kept per master field list.
+_TEMPLATES: dict = {}
+
+
+def _template(mf) -> bytes:
+    t = _TEMPLATES.get(mf)
+    if t is None:
+        if len(_TEMPLATES) >= 1024:
+            _TEMPLATES.clear()
+        parts = [b"*2\r\n$%%d\r\n%%s\r\n*%d\r\n" % (2 * len(mf))]
+        for f in mf:
+            parts.append(b"$%d\r\n%s\r\n$%%d\r\n%%s\r\n" % (len(f), f.replace(b"%", b"%%")))
+        t = _TEMPLATES[mf] = b"".join(parts)
+    return t
+
+
+def _encode_chunks(chunks, idbs) -> bytes:
+    """The RESP of ``[[id, [field, value, ...]], ...]`` for ``Stream.slices`` chunks whose
+    formatted IDs are ``idbs`` (all chunks' in a row): the same bytes in RESP2 and RESP3."""
+    out = [b"*%d\r\n" % len(idbs)]
+    push = out.append
+    at = 0
+    for mf, ids, vals in chunks:
+        t = _template(mf)
+        n = len(mf)
+        cut = idbs[at:at + len(ids)] if at or len(chunks) > 1 else idbs
+        at += len(ids)
+        for idb, v in zip(cut, vals):
+            if type(v) is not tuple:  # other fields than the master's: [f, v, ...]
+                push(b"*2\r\n$%d\r\n%s\r\n" % (len(idb), idb) + _pack(tuple(v)))
+            elif n == 2:
+                a, b = v
+                push(t % (len(idb), idb, len(a), a, len(b), b))
+            elif n == 1:
+                a, = v
+                push(t % (len(idb), idb, len(a), a))
+            else:
+                push(t % (len(idb), idb, *chain.from_iterable(zip(map(len, v), v))))
+    return b"".join(out)
+
+
+def _ids_of(chunks) -> list:
+    return chunks[0][1] if len(chunks) == 1 else [i for ch in chunks for i in ch[1]]
 
 
 def _reply(c, out: list):
+    """``[[key, entries], ...]`` (a map in RESP3) of ``(key, encoded entries)`` pairs, or nil."""
     if not out:
         return NULL_ARRAY
+    if not all(type(v) is bytes for _, v in out):  # a history read's entries (lists) among them
+        pairs = [(k, Raw(v) if type(v) is bytes else v) for k, v in out]
+        return dict(pairs) if c.protocol == 3 else [[k, v] for k, v in pairs]
     if c.protocol == 3:
-        return dict(out)
-    return [[k, v] for k, v in out]
+        parts = [b"%%%d\r\n" % len(out)]
+        for k, v in out:
+            parts.append(b"$%d\r\n%s\r\n" % (len(k), k))
+            parts.append(v)
+    else:
+        parts = [b"*%d\r\n" % len(out)]
+        for k, v in out:
+            parts.append(b"*2\r\n$%d\r\n%s\r\n" % (len(k), k))
+            parts.append(v)
+    return Raw(b"".join(parts))
 
 
 # --- XREAD ---------------------------------------------------------------------------
@@ -174,9 +223,9 @@ def xread(c, argv):
             s = get_stream(c, key)
             if s is None or start is None:
                 continue
-            rows = s.range(start, MAX_ID, count)
-            if rows:
-                out.append((key, _encoded([(b"%d-%d" % i, fields_of(mf, v)) for i, v, mf in rows])))
+            chunks = s.slices(start, count)
+            if chunks:
+                out.append((key, _encode_chunks(chunks, [b"%d-%d" % i for i in _ids_of(chunks)])))
         return _reply(c, out) if out or block is None else WAIT
 
     r = attempt(c)
@@ -187,55 +236,52 @@ def xread(c, argv):
 
 # --- XREADGROUP ------------------------------------------------------------------------
 
-def _read_new(c, key, gname, g, cname, s, count: int, noack: bool, now: int) -> list:
+def _read_new(c, key, gname, g, cname, s, count: int, noack: bool, now: int):
+    """The encoded entries after the group's last ID (None when there are none), delivered."""
     start = _after(g.last_id)
-    rows = s.range(start, MAX_ID, count) if start is not None else []
-    if not rows:
-        return rows  # nothing new: the consumer is not even created (Redis creates it to serve)
+    chunks = s.slices(start, count) if start is not None else None
+    if not chunks:
+        return None  # nothing new: the consumer is not even created (Redis creates it to serve)
     cons = consumer(c, key, gname, g, cname, now)
-    if g.entries_read is not None and not has_tombstones(s, rows[0][0]):
-        g.entries_read += len(rows)  # no deletion ahead of the first: none ahead of any
+    ids = _ids_of(chunks)
+    if g.entries_read is not None and not has_tombstones(s, ids[0]):
+        g.entries_read += len(ids)  # no deletion ahead of the first: none ahead of any
     else:
-        for i, _, _ in rows:
+        for i in ids:
             if g.entries_read is not None and not has_tombstones(s, i):
                 g.entries_read += 1
             elif s.entries_added:
                 g.entries_read = estimate_read(s, i)
-    out = [b"*%d\r\n" % len(rows)]  # the reply, encoded as it goes (see _encoded)
-    if noack:
-        for i, v, mf in rows:
-            idb = b"%d-%d" % i
-            out.append(b"*2\r\n$%d\r\n%s\r\n" % (len(idb), idb))
-            out.append(_pack(tuple(chain.from_iterable(zip(mf, v))) if type(v) is tuple else tuple(v)))
-    else:
-        pending = g.pel.map
-        fresh = []
+    idbs = [b"%d-%d" % i for i in ids]
+    reply = _encode_chunks(chunks, idbs)
+    if not noack:
+        remember_ids(idbs, ids)  # for their XACK
+        pel = g.pel
+        if pel.beyond(ids[0]):  # none of them pending: a work queue's delivery
+            pel.put_many(ids, [Pending(cons, now, 1) for _ in ids])
+        else:
+            pending = pel.map
+            for i in ids:
+                p = pending.get(i)
+                if p is None:
+                    pel[i] = Pending(cons, now, 1)
+                else:  # delivered before (the group was moved back): taken over, its count reset
+                    if p.consumer is not cons:
+                        p.consumer.pel.discard(i)
+                        p.consumer = cons
+                    p.time = now
+                    p.count = 1
+        cons.pel.put_many(ids, repeat(True))
         nowb = b"%d" % now
-        effects = c.ks.effects
         dbi = c.db.index
-        for i, v, mf in rows:
-            idb = b"%d-%d" % i
-            p = pending.get(i)
-            if p is None:
-                fresh.append((i, Pending(cons, now, 1)))
-            else:  # delivered before (the group was moved back): taken over, its count reset
-                if p.consumer is not cons:
-                    p.consumer.pel.discard(i)
-                    p.consumer = cons
-                p.time = now
-                p.count = 1
-            effects.append((dbi, [b"XCLAIM", key, gname, cname, b"0", idb, b"TIME", nowb, b"RETRYCOUNT", b"1",
-                                  b"FORCE", b"JUSTID", b"LASTID", idb]))
-            out.append(b"*2\r\n$%d\r\n%s\r\n" % (len(idb), idb))
-            out.append(_pack(tuple(chain.from_iterable(zip(mf, v))) if type(v) is tuple else tuple(v)))
-        g.pel.put_sorted(fresh)
-        cons.pel.put_sorted([(i, True) for i, _, _ in rows])
-    g.last_id = rows[-1][0]
-    c.emit([b"XGROUP", b"SETID", key, gname, format_id(g.last_id),
-          *([b"ENTRIESREAD", b"%d" % g.entries_read] if g.entries_read is not None else [])])
+        c.ks.effects.extend([(dbi, [b"XCLAIM", key, gname, cname, b"0", idb, b"TIME", nowb, b"RETRYCOUNT", b"1",
+                                    b"FORCE", b"JUSTID", b"LASTID", idb]) for idb in idbs])
+    g.last_id = ids[-1]
+    c.emit([b"XGROUP", b"SETID", key, gname, idbs[-1],
+            *([b"ENTRIESREAD", b"%d" % g.entries_read] if g.entries_read is not None else [])])
     cons.active = now
     c.db.touched(key)
-    return Raw(b"".join(out))
+    return reply
 
 
 def _read_history(c, key, gname, g, cons, s, start, count: int, now: int) -> list:
@@ -296,9 +342,9 @@ def xreadgroup(c, argv):
                 s = get_stream(c, key)
                 g = s.group(gname)
             if start is _NEW:
-                rows = _read_new(c, key, gname, g, cname, s, count, noack, now)
-                if rows:
-                    out.append((key, rows))
+                entries = _read_new(c, key, gname, g, cname, s, count, noack, now)
+                if entries is not None:
+                    out.append((key, entries))
             else:
                 cons = consumer(c, key, gname, g, cname, now)
                 out.append((key, _read_history(c, key, gname, g, cons, s, start, count, now)))

@@ -390,6 +390,42 @@ class Stream:
             k -= 1
         return out
 
+    def slices(self, lo, count: int = 0) -> list:
+        """The live entries from ``lo`` on, at most ``count`` (0: all), as ``range`` finds them
+        but node by node: ``[(master_fields, ids, values), ...]``, lists cut from each node
+        (a slice in C where no deleted entry lies in the way)."""
+        out = []
+        if not self.length:
+            return out
+        left = count
+        lasts = self._lasts
+        k = self._start_node(lo)
+        while k < len(lasts):
+            if lasts[k] >= lo:
+                mf, ids, vals = self.node(k)
+                j = bisect_left(ids, lo) if ids[0] < lo else 0
+                end = j + left if count else len(ids)
+                sv = vals[j:end]
+                if None in sv:  # deleted entries of the open node: skipped one by one
+                    si, sv = [], []
+                    for x in range(j, len(ids)):
+                        v = vals[x]
+                        if v is not None:
+                            si.append(ids[x])
+                            sv.append(v)
+                            if len(sv) == left:
+                                break
+                else:
+                    si = ids[j:end]
+                if sv:
+                    out.append((mf, si, sv))
+                    if count:
+                        left -= len(sv)
+                        if not left:
+                            return out
+            k += 1
+        return out
+
     def get(self, i):
         """The stored value and master fields of entry ``i``, or None."""
         k = bisect_right(self._firsts, i) - 1

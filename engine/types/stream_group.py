@@ -20,6 +20,7 @@ acknowledged; readers of a range bisect from ``head`` and skip stale slots.
 from __future__ import annotations
 
 from bisect import bisect_left
+from itertools import repeat
 
 _MIN_ID = (0, 0)
 _COMPACT_AFTER = 32  # stale slots tolerated whatever the live count
@@ -66,16 +67,21 @@ class IdIndex:
     def add(self, i) -> None:
         self[i] = True
 
-    def put_sorted(self, pairs) -> None:
-        """Set ``(id, value)`` pairs given in increasing ID order (a delivery's): appends, mostly."""
-        m, o = self.map, self.order
-        for i, v in pairs:
-            if i in m:
-                m[i] = v
-            elif len(o) == self.head or i > o[-1]:
-                o.append(i)
-                m[i] = v
-            else:
+    def beyond(self, i) -> bool:
+        """True when ``i`` is greater than every ID the index holds (or ever held since its
+        last compaction): then IDs from ``i`` on are all new to it."""
+        o = self.order
+        return len(o) == self.head or i > o[-1]
+
+    def put_many(self, ids, values) -> None:
+        """Set ``ids[k]`` to ``values[k]``, the IDs in increasing order (a delivery's): when
+        they all lie beyond the index, one extend and one update (C loops)."""
+        o = self.order
+        if len(o) == self.head or ids[0] > o[-1]:
+            o.extend(ids)
+            self.map.update(zip(ids, values))
+        else:
+            for i, v in zip(ids, values):
                 self[i] = v
 
     def pop(self, i, default=None):
@@ -106,14 +112,27 @@ class IdIndex:
         self.pop(i)
 
     def pop_many(self, ids) -> list:
-        """``pop`` of each of ``ids``: the values removed (misses left out), as ``(id, value)``."""
-        pop = self.pop
-        out = []
-        for i in ids:
-            v = pop(i)
-            if v is not None:
-                out.append((i, v))
-        return out
+        """``pop`` of each of ``ids``: the values removed (misses left out), as ``(id, value)``.
+        The map pops in one C loop; the slots then go stale together, and the head moves
+        past those at the front (an acknowledgement of the oldest deliveries)."""
+        m = self.map
+        got = [p for p in zip(ids, map(m.pop, ids, repeat(None))) if p[1] is not None]
+        if got:
+            o = self.order
+            h = self.head
+            n = len(o)
+            stale = self.stale + len(got)
+            while h < n and o[h] not in m:
+                h += 1
+                stale -= 1
+            self.head, self.stale = h, stale
+            if h > _COMPACT_AFTER and 2 * h > n:
+                del o[:h]
+                self.head = 0
+            elif stale > _COMPACT_AFTER and stale > len(m):
+                self.order = [x for x in o[h:] if x in m]
+                self.head = self.stale = 0
+        return got
 
     def irange(self, lo, hi):
         """The IDs from ``lo`` to ``hi`` (both included), in order."""
