@@ -24,8 +24,9 @@ tracking off, drops every entry: Redis reinterprets the same bits, Keel
 starts afresh (both say "LRU and LFU data will take some time to adjust").
 
 Choosing victims (``Evictor``): the LRU, LFU and TTL policies sample
-``maxmemory-samples`` keys of every database (a run of entries from a random
-position, ``engine.dictscan.below``, in C) into a pool of the ``POOL_SIZE`` best
+``maxmemory-samples`` keys of every database (entries at random positions of
+the table, holes rejected, so that every key is as likely; ``engine.dictscan``,
+in C) into a pool of the ``POOL_SIZE`` best
 candidates, as Redis does, and evict the best one still there; volatile-*
 policies sample only ``expires``; volatile-ttl prefers the nearest expiry;
 the random policies take a random key. Evicted keys go through
@@ -245,7 +246,7 @@ class Evictor:
         self.volatile = False
         self.rank = None
         self.samples = 5
-        self.pool: list[tuple] = []  # (score, db index, key), ascending: the best last
+        self.pool: list[tuple] = []  # (score, tie-break, db index, key), ascending: the best last
         self._next_db = 0
         self._credit = 0  # victims the pool may still give before the next sampling round
         self._srcs = None  # the databases with keys to sample (see _sources)
@@ -286,14 +287,15 @@ class Evictor:
         return srcs
 
     def _populate(self, runs: int) -> None:
-        """Sample ``runs`` runs of ``samples`` keys of every database into the pool. (The
-        hottest loop of eviction: the LRU score is computed inline; a key
-        sampled twice may hold two places, and the second finds it gone.)"""
+        """Sample ``runs * samples`` keys of every database, uniformly, into the
+        pool. (The hottest loop of eviction: the LRU score is computed inline;
+        a key sampled twice may hold two places, and the second finds it gone.)"""
         pool = self.pool
         samples = self.samples
         rnd = random.random
         a = self.access
         lru = self.rank == "lru"
+        lfu = self.rank == "lfu"
         clock, base = a.clock, a.base
         dicts = a.dicts
         volatile = self.volatile
@@ -304,27 +306,46 @@ class Evictor:
             n = layout(d)[0]
             get = dicts[db.index].get
             index = db.index
-            # A run of keys from a random position (one C call that passes at
-            # most 10 holes a key): single random positions would each walk
-            # the run of holes that evicting the oldest keys leaves at the
-            # front of the table, and land on the same key after it.
-            keys = below(d, 1 + int(rnd() * n), samples)[1]
-            for _ in range(runs - 1):  # runs from other positions: keys near each other are alike
-                keys += below(d, 1 + int(rnd() * n), samples)[1]
-            if len(keys) < samples:
-                keys += below(d, 1 + int(rnd() * n), samples - len(keys))[1]
-                if not keys:  # twice in the holes: the first keys after a random position
-                    keys = [pick(d, int(rnd() * n))]
-            for key in keys:
+            want = runs * samples
+            taken = 0
+            for _ in range(runs * samples * 4):
+                # A key at a random position of the table, holes rejected: a
+                # key after a run of holes (where evicting the old keys left
+                # most of them) would be met from every position in the run,
+                # and those are the survivors, the keys being read.
+                p = int(rnd() * n)
+                q, found = below(d, p + 1, 1)
+                if not found or q != p:
+                    continue
+                key = found[0]
                 if lru:
                     score = (clock - get(key, base)) & LRU_MAX
                 else:
                     score = self._score(db, key)
+                # Equal scores: under LFU the older key goes first (nearer the
+                # front of the table: written earlier), as a frequency ties
+                # with an age; under LRU (a clock of seconds) a random one: a
+                # key read this second is as old in the table as one not read.
+                tie = -p if lfu else rnd()
                 if len(pool) >= POOL_SIZE:
-                    if score <= pool[0][0]:
+                    if score < pool[0][0] or (score == pool[0][0] and tie <= pool[0][1]):
+                        taken += 1
+                        if taken >= want:
+                            break
                         continue
                     del pool[0]
-                insort(pool, (score, index, key))
+                insort(pool, (score, tie, index, key))
+                taken += 1
+                if taken >= want:
+                    break
+            else:  # mostly holes (rare: the table is rebuilt once it fills): a run of keys
+                for key in below(d, 1 + int(rnd() * n), samples)[1]:
+                    if lru:
+                        score = (clock - get(key, base)) & LRU_MAX
+                    else:
+                        score = self._score(db, key)
+                    insort(pool, (score, 0, index, key))
+                del pool[:-POOL_SIZE]
 
     def victim(self):
         """(database, key) of the next key to evict, or None when nothing
@@ -346,11 +367,12 @@ class Evictor:
                     if not d:
                         continue
                     n = layout(d)[0]
-                    for _ in range(4):
-                        keys = below(d, 1 + int(random.random() * n), 1)[1]
-                        if keys:
-                            return db, keys[0]
-                    return db, pick(d, 0)
+                    for _ in range(16):  # a random position, holes rejected (see _populate)
+                        p = int(random.random() * n)
+                        q, found = below(d, p + 1, 1)
+                        if found and q == p:
+                            return db, found[0]
+                    return db, pick(d, int(random.random() * n))
             return None
         pool = self.pool
         for attempt in range(4):
@@ -360,13 +382,13 @@ class Evictor:
                 self._populate(PER_ROUND)
                 self._credit = PER_ROUND
             while pool:
-                score, i, key = pool.pop()
+                score, tie, i, key = pool.pop()
                 db = dbs[i]
                 if key not in self._source(db):
                     continue  # gone since it was sampled
                 now = self._score(db, key)
                 if now < score and pool and now < pool[-1][0]:
-                    insort(pool, (now, i, key))  # touched since: a better one is waiting
+                    insort(pool, (now, tie, i, key))  # touched since: a better one is waiting
                     continue
                 self._credit -= 1
                 return db, key
