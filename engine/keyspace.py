@@ -449,21 +449,23 @@ class Keyspace:
         """The value of ``key`` was changed in place: its size is re-read
         (O(1)) and the key marked as every mutator marks it."""
         v = db.data.get(key)
-        if v is not None:
-            t = type(v)
+        t = type(v)
+        if t is not bytes and v is not None:
             if t is bytearray:
                 n = bytearray_cost(len(v))
                 ba = db.ba_mem
                 self.mem_used += n - ba[key]
                 ba[key] = n
-            elif t is not bytes:
+            else:
                 try:
                     n = v.mem_size()
                 except AttributeError:  # not a value type (a test's stand-in)
                     n = 0
                 else:
-                    self.mem_used += n - v._held
-                    v._held = n
+                    h = v._held
+                    if n != h:
+                        self.mem_used += n - h
+                        v._held = n
         self.dirty += 1
         d = db.dirty
         if d is not None:

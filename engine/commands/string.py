@@ -246,8 +246,11 @@ def set_(c, argv):
         data = db.data
         old = data.get(key)
         data[key] = value
-        if type(old) is not bytes or len(old) != len(value):  # a new key (None), or another size
-            db.replaced(key, old, value)  # the memory accounting (Keyspace.mem_used)
+        # The memory accounting (Keyspace.mem_used) has nothing to do for a
+        # string of the same size (the same bytes: one comparison); a new key
+        # (None), a bytearray or a collection go through Database.replaced.
+        if type(old) is not bytes if old == value else type(old) is not bytes or len(old) != len(value):
+            db.replaced(key, old, value)
         if db.expires and db.expires.pop(key, None) is not None:
             ks.mem_used -= TTL_COST
         d = db.dirty
