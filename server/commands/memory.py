@@ -219,7 +219,7 @@ _CLIENT_AVG = 200 << 10  # bytes per normal client
 def doctor(c, argv):
     """MEMORY DOCTOR -- a report in words: an empty instance, all fine, a peak much
     higher than now, resident memory far beyond the data, big client buffers."""
-    return Verbatim(b"txt:" + diagnose(c.server).encode())
+    return Verbatim(diagnose(c.server).encode())
 
 
 def diagnose(server) -> str:
@@ -296,7 +296,7 @@ def malloc_stats(c, argv):
         mi = _LIBC.mallinfo2()
         lines.append("glibc mallinfo2: " + " ".join(f"{k}={getattr(mi, k)}" for k, _ in _Mallinfo2._fields_))
     lines.append("___ End of statistics ___")
-    return ("\n".join(lines) + "\n").encode()
+    return Verbatim(("\n".join(lines) + "\n").encode())
 
 
 @subcommand("memory", "purge", 2, "", acl="@slow", since="4.0.0",

@@ -102,11 +102,22 @@ def test_stats_lists_only_databases_with_keys(k):
 def test_doctor_malloc_stats_and_purge_reply_as_redis(pair):
     k, r = pair.both("MEMORY", "DOCTOR")
     assert isinstance(k, bytes) and isinstance(r, bytes)
-    assert b"Keel here" in k and b"no data" in k  # an empty instance, in Keel's words
+    assert k.startswith(b"Keel here") and b"no data" in k  # an empty instance, in Keel's words
     k, r = pair.both("MEMORY", "MALLOC-STATS")
     assert isinstance(k, bytes) and isinstance(r, bytes)
-    assert b"resident" in k
+    assert k.startswith(b"___ Keel memory statistics") and b"resident" in k
     assert pair.check("MEMORY", "PURGE") == b"OK"
+
+
+def test_doctor_and_malloc_stats_are_verbatim_text_in_resp3(keel):
+    c = keel.client()
+    try:
+        c.call("HELLO", "3")
+        for sub in ("DOCTOR", "MALLOC-STATS"):
+            c.send_raw(b"*2\r\n$6\r\nMEMORY\r\n$%d\r\n%s\r\n" % (len(sub), sub.encode()))
+            assert c.recv_all(0.5).split(b"\r\n", 2)[1].startswith(b"txt:___ Keel" if sub != "DOCTOR" else b"txt:Keel")
+    finally:
+        c.close()
 
 
 def test_help_lists_every_subcommand(k):
