@@ -12,14 +12,17 @@ commands that need one only:
 * with ``maxmemory`` > 0, every ``denyoom`` command (and the scripting
   commands, whose flags depend on the script) first evicts while used
   memory is over the limit (``Keyspace.mem_used``, plus ``STARTUP`` and the
-  access entries' ``access_mem``, see ``_threshold``; INFO's used_memory
-  should add ``access_mem`` too), and is refused with ``-OOM`` (and
+  access entries' ``access_mem``, see ``_threshold``: what INFO's
+  used_memory counts, clients' buffers apart), and is refused with ``-OOM`` (and
   runs nothing) when that cannot bring it under (``noeviction``, or nothing
   left to evict: a volatile-* policy never touches a key without a TTL);
 * under an LRU/LFU policy, every command that looks its keys up touches them
   afterwards (``Access.touch``), except the ones Redis looks up without
   touching (TYPE, EXISTS, TTL and its kin, OBJECT) and the commands of
-  ``CLIENT NO-TOUCH`` clients (TOUCH itself still touches, as in Redis).
+  ``CLIENT NO-TOUCH`` clients (TOUCH itself still touches, as in Redis);
+  FLUSHDB, FLUSHALL and SWAPDB take their databases' entries along. Under
+  the other policies no access is kept (it would cost every read a store
+  and each key 52 bytes) and OBJECT IDLETIME answers 0.
 
 The full dispatch (``server.dispatch.slow_call``) makes the same check in
 Redis's place, after ACL (``refuses``), evicting before any command: inside
@@ -33,8 +36,8 @@ by ``server.scripting.runner``), as Redis's scripts are.
 
 Nothing is evicted (and nothing refused) where Redis would not evict: on a
 keyspace that does not expire keys itself (a replica, CLIENT PAUSE) or while
-loading. Eviction never stalls clients long: one command evicts for at most the time
-``maxmemory-eviction-tenacity`` allows (50 us per step up to 10, then 15%
+loading. Eviction never stalls clients long: one command evicts for at
+most the time ``maxmemory-eviction-tenacity`` allows (50 us per step up to 10, then 15%
 more per step, unlimited at 100, as Redis), checked every 16 keys; what is
 left continues from a loop callback, slice after slice, while other clients
 are served. ``total_eviction_exceeded_time`` / ``current_eviction_exceeded_time``
