@@ -20,6 +20,7 @@
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <time.h>
 
 #if PY_VERSION_HEX < 0x030B0000 || PY_VERSION_HEX >= 0x030E0000 || defined(Py_GIL_DISABLED)
 #error "engine._dictscan reads the dict layout of CPython 3.11-3.13 (GIL builds)"
@@ -177,11 +178,98 @@ pick(PyObject *self, PyObject *args)
     Py_RETURN_NONE;
 }
 
+/* A xorshift64* generator for sample(): eviction draws millions of positions,
+ * and Python's random() per draw cost more than the rest of a sample. */
+static uint64_t rng_state = 0x9E3779B97F4A7C15ULL;
+
+static uint64_t
+rng_next(void)
+{
+    uint64_t x = rng_state;
+    x ^= x >> 12;
+    x ^= x << 25;
+    x ^= x >> 27;
+    rng_state = x;
+    return x * 0x2545F4914F6CDD1DULL;
+}
+
+/* sample(d, count, ages, base, clock, mask, floor) -> [(score, pos, key), ...]
+ *
+ * Eviction's sampling step: draws up to 4 * count random positions of d's
+ * entry array and keeps the live ones (a hole is rejected, not replaced by
+ * the key after it, so every key is as likely: the keys after a run of holes
+ * are the survivors of earlier evictions, often the ones being read), until
+ * count keys were seen. With ``ages`` a dict (key -> LRU clock, a key
+ * missing counts as ``base``), each key's score is its idle time
+ * ``(clock - age) & mask``, and only keys scoring at least ``floor`` are
+ * returned (the pool's worst: a worse sample could not enter it); with
+ * ``ages`` None every key seen is returned with score 0 for the caller to
+ * score. The second element of the result is the number of keys seen. */
+static PyObject *
+sample(PyObject *self, PyObject *args)
+{
+    PyObject *d, *ages, *out;
+    Py_ssize_t count, n, seen = 0, tries;
+    long long base, clock, mask, floor;
+    keys_head *dk;
+    if (!PyArg_ParseTuple(args, "O!nOLLLL", &PyDict_Type, &d, &count, &ages, &base, &clock, &mask, &floor))
+        return NULL;
+    if (((PyDictObject *)d)->ma_values != NULL) {
+        PyErr_SetString(PyExc_TypeError, "sample() takes a combined-table dict");
+        return NULL;
+    }
+    if (ages != Py_None && !PyDict_CheckExact(ages)) {
+        PyErr_SetString(PyExc_TypeError, "sample() takes a dict of ages or None");
+        return NULL;
+    }
+    out = PyList_New(0);
+    if (out == NULL)
+        return NULL;
+    dk = (keys_head *)((PyDictObject *)d)->ma_keys;
+    n = dk->dk_nentries;
+    if (n <= 0 || count <= 0)
+        return Py_BuildValue("Nn", out, seen);
+    for (tries = 4 * count; tries > 0 && seen < count; tries--) {
+        Py_ssize_t pos = (Py_ssize_t)(rng_next() % (uint64_t)n);
+        PyObject *k = entry_key(dk, pos);
+        long long score = 0;
+        if (k == NULL)
+            continue;
+        seen++;
+        if (ages != Py_None) {
+            long long age = base;
+            PyObject *v = PyDict_GetItemWithError(ages, k);  /* borrowed */
+            if (v != NULL) {
+                age = PyLong_AsLongLong(v);
+                if (age == -1 && PyErr_Occurred()) {
+                    Py_DECREF(out);
+                    return NULL;
+                }
+            } else if (PyErr_Occurred()) {
+                Py_DECREF(out);
+                return NULL;
+            }
+            score = (clock - age) & mask;
+            if (score < floor)
+                continue;
+        }
+        PyObject *t = Py_BuildValue("LnO", score, pos, k);
+        if (t == NULL || PyList_Append(out, t) < 0) {
+            Py_XDECREF(t);
+            Py_DECREF(out);
+            return NULL;
+        }
+        Py_DECREF(t);
+    }
+    return Py_BuildValue("Nn", out, seen);
+}
+
 static PyMethodDef methods[] = {
     {"layout", layout, METH_O, "layout(d) -> (entries, live)"},
     {"below", below, METH_VARARGS, "below(d, cursor, count) -> (next, keys)"},
     {"due", due, METH_VARARGS, "due(d, pos, count, now) -> (next, visited, keys)"},
     {"pick", pick, METH_VARARGS, "pick(d, pos) -> key or None"},
+    {"sample", sample, METH_VARARGS, "sample(d, count, ages, base, clock, mask, floor) -> ([(score, pos, key)], seen)"},
     {NULL, NULL, 0, NULL},
 };
 
@@ -233,5 +321,8 @@ PyInit__dictscan(void)
                         "engine._dictscan: this Python's dict layout is not the one it was written for");
         return NULL;
     }
+    rng_state ^= (uint64_t)(uintptr_t)&ok ^ ((uint64_t)time(NULL) << 20);
+    if (rng_state == 0)
+        rng_state = 0x9E3779B97F4A7C15ULL;
     return PyModule_Create(&module);
 }

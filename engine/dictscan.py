@@ -20,12 +20,15 @@ front. ``engine._dictscan`` reads the entries by position:
   the keys whose time has passed (the active expiry cycle).
 * ``pick(d, pos)`` is the first live key at or after ``pos`` (RANDOMKEY).
 * ``layout(d)`` is (entries in use, holes included; live keys).
+* ``sample(d, count, ages, base, clock, mask, floor)`` draws keys at uniform
+  random positions (holes rejected) for eviction, scoring each by its LRU idle
+  time when given the clocks (``engine.evict``).
 
 The same walk serves every dict-backed value (HSCAN, SSCAN, ZSCAN).
 """
 
 from __future__ import annotations
 
-from engine._dictscan import below, due, layout, pick
+from engine._dictscan import below, due, layout, pick, sample
 
-__all__ = ["below", "due", "layout", "pick"]
+__all__ = ["below", "due", "layout", "pick", "sample"]

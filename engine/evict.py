@@ -42,7 +42,7 @@ import random
 import time
 from bisect import insort
 
-from engine.dictscan import below, layout, pick
+from engine.dictscan import below, layout, pick, sample
 
 LRU_MAX = (1 << 24) - 1
 # What one key's access entry costs the process: its place in the side dict
@@ -307,20 +307,19 @@ class Evictor:
             get = dicts[db.index].get
             index = db.index
             want = runs * samples
-            taken = 0
-            for _ in range(runs * samples * 4):
-                # A key at a random position of the table, holes rejected: a
-                # key after a run of holes (where evicting the old keys left
-                # most of them) would be met from every position in the run,
-                # and those are the survivors, the keys being read.
-                p = int(rnd() * n)
-                q, found = below(d, p + 1, 1)
-                if not found or q != p:
-                    continue
-                key = found[0]
-                if lru:
-                    score = (clock - get(key, base)) & LRU_MAX
-                else:
+            # Random positions drawn in C (holes rejected: a key after a run
+            # of holes, where evicting the old keys left most of them, would
+            # be met from every position in the run, and those are the
+            # survivors, the keys being read); under LRU the idle times are
+            # read there too, and only samples that could enter the pool
+            # (as idle as its worst, or more) come back.
+            full = len(pool) >= POOL_SIZE
+            if lru:
+                got, seen = sample(d, want, dicts[index], base, clock, LRU_MAX, pool[0][0] if full else -1)
+            else:
+                got, seen = sample(d, want, None, 0, 0, 0, 0)
+            for score, p, key in got:
+                if not lru:
                     score = self._score(db, key)
                 # Equal scores: under LFU the older key goes first (nearer the
                 # front of the table: written earlier), as a frequency ties
@@ -329,16 +328,10 @@ class Evictor:
                 tie = -p if lfu else rnd()
                 if len(pool) >= POOL_SIZE:
                     if score < pool[0][0] or (score == pool[0][0] and tie <= pool[0][1]):
-                        taken += 1
-                        if taken >= want:
-                            break
                         continue
                     del pool[0]
                 insort(pool, (score, tie, index, key))
-                taken += 1
-                if taken >= want:
-                    break
-            else:  # mostly holes (rare: the table is rebuilt once it fills): a run of keys
+            if seen < want:  # mostly holes (rare: the table is rebuilt once it fills): a run of keys
                 for key in below(d, 1 + int(rnd() * n), samples)[1]:
                     if lru:
                         score = (clock - get(key, base)) & LRU_MAX
