@@ -249,3 +249,4 @@ UNKILLABLE = ("UNKILLABLE Sorry the script already executed write commands again
               "the SHUTDOWN NOSAVE command.")
 SCRIPT_KILLED = "ERR Script killed by user with SCRIPT KILL..."
 SCRIPT_SHUTDOWN = "ERR Script killed by user with SHUTDOWN NOSAVE..."
+NOT_IN_MULTI = "ERR Command not allowed inside a transaction"

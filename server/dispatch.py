@@ -142,6 +142,8 @@ def slow_call(client, cmd, argv: list):
         denied = server.acl.refusal(client, stat, argv, "toplevel" if client.multi is None else "multi")
         if denied is not None:
             return refuse(client, stat, CommandError(noperm(client.user, stat, argv, denied)))
+    if client.multi is not None and "no_multi" in stat.flags:  # SAVE, SHUTDOWN, … (Redis's place for it)
+        return refuse(client, stat, CommandError(errors.NOT_IN_MULTI))
     if server.eviction.limit and server.eviction.refuses(client, cmd, stat, argv):  # server.eviction
         return refuse(client, stat, CommandError(errors.OOM))
     if server.loading and "loading" not in stat.flags:

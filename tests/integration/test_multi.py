@@ -49,6 +49,16 @@ def test_refused_at_queue_time_aborts(pair):
     pair.check("EXEC")  # the transaction is gone
 
 
+def test_no_multi_commands_refused_inside_multi(pair):
+    pair.check("SET", "a", "1")
+    pair.check("MULTI")
+    pair.check("SAVE")  # flagged no_multi: refused at queue time, dooms EXEC
+    pair.check("SHUTDOWN", "NOSAVE")
+    pair.check("SET", "a", "2")
+    pair.check("EXEC")
+    pair.check("GET", "a")
+
+
 def test_errors_around_multi(pair):
     pair.check("EXEC")
     pair.check("DISCARD")
