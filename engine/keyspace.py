@@ -62,7 +62,7 @@ import time
 
 from engine import notify
 from engine.dictscan import due
-from engine.memory import BYTES_HEADER, SMALL_LIMIT, TTL_COST, bytearray_cost, bytes_cost, charge, key_cost
+from engine.memory import BYTES_HEADER, DICT_ENTRY, SMALL_LIMIT, TTL_COST, bytearray_cost, bytes_cost, charge, key_cost
 from engine.types.limits import Limits
 
 NUM_DATABASES = 16
@@ -483,6 +483,28 @@ class Keyspace:
         if self.watchers:
             for w in self.watchers:
                 w(db, key)
+
+    def account_all(self) -> int:
+        """Count ``mem_used`` from scratch, O(n): for a keyspace filled
+        without the mutators (a checkpoint's loader stores into ``data``
+        directly). Every value gets the charge later changes start from."""
+        total = 0
+        for db in self.dbs:
+            ba = db.ba_mem = {}
+            total += TTL_COST * len(db.expires)
+            for k, v in db.data.items():
+                t = type(v)
+                if t is bytes:
+                    m = len(v) + BYTES_HEADER
+                    total += (m + 15) & -16 if m <= SMALL_LIMIT else (m + 23) & -16
+                elif t is bytearray:
+                    total += ba.setdefault(k, bytearray_cost(len(v)))
+                else:
+                    total += db._hold(k, v)
+                m = len(k) + BYTES_HEADER
+                total += ((m + 15) & -16 if m <= SMALL_LIMIT else (m + 23) & -16) + DICT_ENTRY
+        self.mem_used = total
+        return total
 
     def active_expire(self, budget_ms: float = 1.0) -> int:
         """One active-expiry cycle over every database, within ``budget_ms``."""

@@ -68,6 +68,7 @@ class Loader:
                 ks.scripting.load_codes(marshal.loads(functions))
             except Exception as e:  # a library that no longer loads: the checkpoint is not what was written
                 raise CheckpointError(f"{self.file}: function libraries do not load: {e}") from None
+        ks.account_all()  # the memory accounting the mutators were bypassed for (engine.memory)
         self._loaded = ks
         return meta["offset"]
 
