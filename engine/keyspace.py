@@ -19,7 +19,11 @@ in-place writers call) re-reads a changed value's size and adds the
 difference. A value remembers the charge it was added with (``_held`` on a
 collection, ``Database.ba_mem`` for a bytearray; a ``bytes`` never changes),
 so the subtraction is exact. Code that swaps a value's representation
-without a change of content goes through ``retype``. Reads pay nothing.
+without a change of content goes through ``retype``; a handler that marks
+its key before writing into the value (for a checkpoint's sake) counts the
+write after it with ``resized``; a keyspace filled behind the mutators' back
+(the checkpoint loader) is counted whole by ``account_all``. Reads pay
+nothing. ``mem_peak`` is the highest ``mem_used`` seen before a removal.
 
 Expiry is lazy *and* active:
 * lazy: a lookup of an expired key deletes it (emitting a ``DEL`` effect) and
