@@ -228,7 +228,7 @@ def client_unblock(c, argv):
     return int(c.server.blocking.end(target, error))
 
 
-@subcommand("client", "pause", -3, _ADMIN, acl="@admin @slow @dangerous @connection", since="3.0.0")
+@subcommand("client", "pause", -3, _ADMIN, acl="@admin @slow @dangerous @connection", since="2.9.50")
 def client_pause(c, argv):
     """CLIENT PAUSE timeout [WRITE|ALL] -- hold clients' commands (all, or those that
     may write) for ``timeout`` ms; a pause already on keeps the stricter mode and
