@@ -70,7 +70,9 @@ def test_clients_fields(k, keel):
 
 def test_memory_fields(k):
     f = _info(k, "memory")
-    assert int(f["used_memory"]) > 1 << 20  # a Python process's RSS
+    # The nominal 1 MB start plus this client's buffers; the process's RSS apart.
+    assert int(f["used_memory"]) >= int(f["used_memory_startup"]) == 1 << 20
+    assert int(f["used_memory_rss"]) > int(f["used_memory"])
     assert f["used_memory_human"][-1] in "BKMGT"
     assert int(f["used_memory_peak"]) >= int(f["used_memory"])
     assert f["maxmemory"] == "0" and f["maxmemory_policy"] == "noeviction"
