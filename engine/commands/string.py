@@ -247,9 +247,10 @@ def set_(c, argv):
         old = data.get(key)
         data[key] = value
         # The memory accounting (Keyspace.mem_used) has nothing to do for a
-        # string of the same size (the same bytes: one comparison); a new key
+        # string of the same length (a bytes value's charge is its length's;
+        # comparing contents would read a big value through); a new key
         # (None), a bytearray or a collection go through Database.replaced.
-        if type(old) is not bytes if old == value else type(old) is not bytes or len(old) != len(value):
+        if type(old) is not bytes or len(old) != len(value):
             db.replaced(key, old, value)
         if db.expires and db.expires.pop(key, None) is not None:
             ks.mem_used -= TTL_COST
