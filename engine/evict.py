@@ -129,18 +129,27 @@ class Access:
         return self._interned.setdefault(v, v)
 
     def lfu_touch(self, d: dict, key: bytes) -> None:
+        """One access under LFU: the counter decayed by the minutes since its
+        last access, then maybe incremented (Redis's logarithmic rule). On
+        every read of a key: ``_decayed`` and ``_packed`` written out."""
         packed = d.get(key)
+        minutes = self.minutes
         if packed is None:
-            d[key] = self._packed(LFU_INIT)
-            return
-        counter = self._decayed(packed)
-        if counter < 255:
-            base = counter - LFU_INIT
-            if base < 0:
-                base = 0
-            if random.random() < 1.0 / (base * self.log_factor + 1):
-                counter += 1
-        d[key] = self._packed(counter)
+            v = (minutes << 8) | LFU_INIT
+        else:
+            counter = packed & 255
+            if self.decay_time:
+                elapsed = (minutes - (packed >> 8)) & 0xFFFF
+                if elapsed:
+                    counter -= elapsed // self.decay_time
+                    if counter < 0:
+                        counter = 0
+            if counter < 255:
+                base = counter - LFU_INIT
+                if base <= 0 or random.random() < 1.0 / (base * self.log_factor + 1):
+                    counter += 1
+            v = (minutes << 8) | counter
+        d[key] = self._interned.setdefault(v, v)
 
     # -- touching --------------------------------------------------------------
     def touch(self, db, key: bytes) -> None:

@@ -421,8 +421,11 @@ def _wrap(handler, cmd, oom: bool, track: bool):
             if single:
                 db = c.db
                 k = argv[1]
-                if a.mode == LRU and k in db.data:
-                    a.dicts[db.index][k] = a.clock
+                if k in db.data:
+                    if a.mode == LRU:
+                        a.dicts[db.index][k] = a.clock
+                    else:
+                        a.lfu_touch(a.dicts[db.index], k)
                 else:
                     a.touch(db, k)
             else:
