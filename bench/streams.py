@@ -11,6 +11,11 @@ consumer  a work queue: the stream is filled with ``--queue`` entries, then
           loop (read + ack) counts as one. The client is Python (asyncio on
           one core, hiredis parsing): where it, not the server, limits the
           rate, Redis's figure is the client's and the ratio flatters Keel.
+          A second row divides the loops by the server's CPU time meanwhile
+          (utime + stime, bench/hll.py's ``cpu_seconds``): on a machine
+          others load, loops/s measures the share of core 1 each server got
+          as much as the server; loops per CPU second does not (and where the
+          client limits Redis, Redis's CPU per loop is still its own).
 scale     per-call cost on a 1k-entry and a 1M-entry stream (2-field
           entries): XADD of a new entry, XRANGE key <random ID> + COUNT 10,
           XACK of one pending ID, XPENDING key g <random ID> + 10 (a group
@@ -38,6 +43,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from harness import COMPARE, Servers, pin_self, rss, settle  # noqa: E402
+from hll import cpu_seconds  # noqa: E402
 from scale import Table, encode_batches, pipeline, ratio, timed, us  # noqa: E402
 
 import hiredis  # noqa: E402
@@ -116,33 +122,42 @@ def _fill_queue(client, n: int) -> None:
     pipeline(client, [("XGROUP", "CREATE", "s", "g", "0")], "XGROUP CREATE")
 
 
-def _loops(port: int, seconds: float, conns: int) -> float:
+def _loops(proc, seconds: float, conns: int) -> tuple:
+    """(loops/s, loops per second of the server's CPU time) of ``conns`` consumers."""
     counts: list = []
     deadline = time.perf_counter() + seconds
 
     async def main():
-        await asyncio.gather(*(_consumer(port, b"c%d" % i, deadline, counts) for i in range(conns)))
+        await asyncio.gather(*(_consumer(proc.port, b"c%d" % i, deadline, counts) for i in range(conns)))
 
+    cpu0 = cpu_seconds(proc.proc.pid)
     t0 = time.perf_counter()
     asyncio.run(main())
-    return sum(counts) / (time.perf_counter() - t0)
+    elapsed = time.perf_counter() - t0
+    used = max(cpu_seconds(proc.proc.pid) - cpu0, 1e-3)
+    return sum(counts) / elapsed, sum(counts) / used
 
 
 def run_consumer(o) -> None:
     with Servers() as srv:
         keel, ref = srv.keel("--appendonly", "no"), srv.redis()
-        ks, rs, ratios = [], [], []
+        ks, rs, ratios, kc, rc, cpu_ratios = [], [], [], [], [], []
         for _ in range(o.reps):
             for proc in (keel, ref):
                 _fill_queue(proc.client(timeout=120), o.queue)
-            k = _loops(keel.port, o.seconds, 50)
-            r = _loops(ref.port, o.seconds, 50)
+            k, kcpu = _loops(keel, o.seconds, 50)
+            r, rcpu = _loops(ref, o.seconds, 50)
             ks.append(k)
             rs.append(r)
             ratios.append(k / r)
+            kc.append(kcpu)
+            rc.append(rcpu)
+            cpu_ratios.append(kcpu / rcpu)
         t = Table("XREADGROUP COUNT 10 + XACK, 50 clients, loops/s (Python asyncio client)")
         t.row("read+ack", f"{statistics.median(ks):,.0f}", f"{statistics.median(rs):,.0f}",
               f"{statistics.median(ratios):.2f}")
+        t.row("per server CPU second", f"{statistics.median(kc):,.0f}", f"{statistics.median(rc):,.0f}",
+              f"{statistics.median(cpu_ratios):.2f}")
 
 
 # --- 1k vs 1M ----------------------------------------------------------------------------

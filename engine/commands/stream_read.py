@@ -78,12 +78,18 @@ def _block_ms(arg: bytes) -> int:
 
 def _parse(argv: list, grouped: bool):
     """(count, block ms or None, noack, group, consumer, keys, id args)."""
+    n = len(argv)
+    if (grouped and n == 9 and argv[1].upper() == b"GROUP" and argv[4].upper() == b"COUNT"
+            and argv[6].upper() == b"STREAMS"):  # a consumer's usual read, what the loop below makes of it
+        v = to_int_or_none(argv[5])
+        if v is None:
+            raise CommandError(errors.NOT_INTEGER)
+        return max(v, 0), None, False, argv[2], argv[3], argv[7:8], argv[8:]
     name = "xreadgroup" if grouped else "xread"
     count = 0
     block = None
     noack = False
     group = cname = None
-    n = len(argv)
     i = 1
     streams = 0
     while i < n:

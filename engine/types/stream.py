@@ -186,6 +186,7 @@ _NODE = 200  # a packed node's bytes header, its first/last IDs and counts in th
 _TAIL_ENTRY = 200  # an entry of the open node: its ID tuple and ints, its values tuple and slots
 _GROUP = 400  # a consumer group's objects and its dict entry
 _PENDING = 180  # a PEL entry: its ID, its Pending object, its places in the group's and consumer's PEL
+_GROUP_ID = _GROUP + bytes_cost(8)  # and its last ID (computed once: mem_size runs on every change)
 
 
 class Stream:
@@ -223,7 +224,7 @@ class Stream:
         groups = self.groups
         if groups:
             for g in groups.values():
-                total += _GROUP + bytes_cost(8) + len(g.pel) * _PENDING + len(g.consumers) * _GROUP
+                total += _GROUP_ID + len(g.pel.map) * _PENDING + len(g.consumers) * _GROUP
         return total
 
     def __init__(self):
