@@ -292,7 +292,10 @@ class Connection(SlowPath, asyncio.Protocol):
             # Likewise every request starts with `*`: hiredis also returns a
             # top-level `~` set, `>` push or `|` attribute as a list, where
             # Redis reads an inline command ("~1").
-            if data.count(b"$") < n or data.count(b"*") < len(cmds):
+            # A null bulk (`$-1`, `$-2`…) where an argument belongs is a
+            # protocol error in Redis; hiredis reads it as None, which a read
+            # command would take for a missing key: the slow path names it.
+            if data.count(b"$") < n or data.count(b"*") < len(cmds) or b"$-" in data:
                 self._to_slow_path([], [], data)  # nothing ran: the slow path names the error
                 return
         else:
@@ -303,8 +306,9 @@ class Connection(SlowPath, asyncio.Protocol):
                 argv = reader.gets()
             except Exception:  # noqa: BLE001 - not only ProtocolError: `%1\r\n*1\r\n…` is a TypeError
                 argv = None
-            if type(argv) is not list or reader.has_data() or data.count(b"$") < len(argv):
-                # (Fewer `$` than arguments: a `+OK` or `#t` element; see above.)
+            if type(argv) is not list or reader.has_data() or data.count(b"$") < len(argv) or None in argv:
+                # (Fewer `$` than arguments: a `+OK` or `#t` element; None: a
+                # null bulk; see above.)
                 self._to_slow_path([], [], data)  # nothing ran: re-parse it all
                 return
             # The common case in full, without the batch's lists: a known
