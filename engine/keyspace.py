@@ -79,7 +79,7 @@ def now_ms() -> int:
 
 
 class Database:
-    __slots__ = ("ks", "index", "data", "expires", "dirty", "expire_pos", "ba_mem")
+    __slots__ = ("ks", "index", "data", "expires", "dirty", "expire_pos", "ba_mem", "mem_stale")
 
     def __init__(self, ks: "Keyspace", index: int):
         self.ks = ks
@@ -93,6 +93,10 @@ class Database:
         # key -> the charge its bytearray value was counted with (strings
         # changed in place are rare; a bytes value's charge is its length's).
         self.ba_mem: dict[bytes, int] = {}
+        # Deferred accounting (Keyspace.mem_defer): the keys whose collection
+        # changed in place since the last Keyspace.mem_settle, or None while
+        # every change is counted at once (maxmemory set: eviction reads it).
+        self.mem_stale: set | None = None
 
     # -- lookups ------------------------------------------------------------
     def get(self, key: bytes):
@@ -455,7 +459,10 @@ class Keyspace:
         v = db.data.get(key)
         t = type(v)
         if t is not bytes and v is not None:
-            if t is bytearray:
+            stale = db.mem_stale
+            if stale is not None and t is not bytearray:
+                stale.add(key)  # re-read at the next mem_settle (no maxmemory: nobody waits on it)
+            elif t is bytearray:
                 n = bytearray_cost(len(v))
                 ba = db.ba_mem
                 self.mem_used += n - ba[key]
@@ -478,6 +485,47 @@ class Keyspace:
             for w in self.watchers:
                 w(db, key)
 
+    def mem_defer(self, on: bool) -> None:
+        """Defer (``on``) or not the re-reading of a collection's size after an
+        in-place change. Deferred, ``changed`` only notes the key and
+        ``mem_settle`` (INFO, MEMORY, each cron tick) re-reads it: an HSET or
+        LPUSH on an existing key pays a set insertion instead of the size's
+        re-read. ``mem_used`` stays the sum of the charges the values were
+        counted with, so removals stay exact; only the growth of a changed
+        collection waits for the settle. The server defers while maxmemory is 0."""
+        if on:
+            for db in self.dbs:
+                if db.mem_stale is None:
+                    db.mem_stale = set()
+        else:
+            self.mem_settle()
+            for db in self.dbs:
+                db.mem_stale = None
+
+    def mem_settle(self) -> None:
+        """Bring ``mem_used`` up to date with the collections changed in place
+        since the last settle (see ``mem_defer``); O(keys changed)."""
+        for db in self.dbs:
+            stale = db.mem_stale
+            if not stale:
+                continue
+            data = db.data
+            for key in stale:
+                v = data.get(key)
+                if v is None or type(v) is bytes or type(v) is bytearray:
+                    continue  # gone, or replaced by a string (counted by set)
+                try:
+                    n = v.mem_size()
+                except AttributeError:  # not a value type (a test's stand-in)
+                    continue
+                h = v._held
+                if n != h:
+                    self.mem_used += n - h
+                    v._held = n
+            stale.clear()
+        if self.mem_used > self.mem_peak:
+            self.mem_peak = self.mem_used
+
     def _mark(self, db: Database, key: bytes) -> None:
         """``changed`` for a mutator that did its own accounting."""
         self.dirty += 1
@@ -495,6 +543,8 @@ class Keyspace:
         total = 0
         for db in self.dbs:
             ba = db.ba_mem = {}
+            if db.mem_stale:
+                db.mem_stale.clear()  # every value is counted afresh below
             total += TTL_COST * len(db.expires)
             for k, v in db.data.items():
                 t = type(v)
@@ -528,6 +578,7 @@ class Keyspace:
         return n
 
     def swap(self, a: int, b: int) -> None:
+        self.mem_settle()  # the deferred keys are noted per database
         da, db_ = self.dbs[a], self.dbs[b]
         da.data, db_.data = db_.data, da.data
         da.expires, db_.expires = db_.expires, da.expires

@@ -193,6 +193,7 @@ class Server:
         hz = self.config["hz"]
         try:
             sample_calls()
+            self.ks.mem_settle()  # bounds the keys a deferred accounting notes (Keyspace.mem_defer)
             if self.expire_handle is None:
                 self.expire_slice()
             if not self.loading:

@@ -113,6 +113,7 @@ class Eviction:
     def _apply(self, name: str, value) -> None:
         if name == "maxmemory":
             self.limit = value
+            self.ks.mem_defer(not value)  # with a limit, every change is counted before the next check
             self._threshold()
             if not value:
                 self._under()

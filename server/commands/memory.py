@@ -87,6 +87,7 @@ def access_mem(server) -> int:
 def figures(server) -> dict:
     """The memory breakdown INFO memory and MEMORY STATS print (see the module docstring)."""
     ks = server.ks
+    ks.mem_settle()  # collections changed in place while maxmemory is 0 (Keyspace.mem_defer)
     clients = _clients(server)
     access = access_mem(server)
     used = STARTUP + ks.mem_used + clients + access
