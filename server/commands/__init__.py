@@ -26,5 +26,6 @@ from server import multi  # noqa: F401,E402  (MULTI, EXEC, DISCARD, WATCH, UNWAT
 from server import scripting  # noqa: F401,E402  (EVAL, SCRIPT, FUNCTION, FCALL)
 from server.commands import introspect  # noqa: F401,E402  (MONITOR, SLOWLOG, LATENCY)
 from server.commands import memory  # noqa: F401,E402  (MEMORY)
+from server.commands import module  # noqa: F401,E402  (MODULE: none loaded)
 from server import eviction  # noqa: F401,E402  (CLIENT NO-TOUCH)
 from server import client_limits  # noqa: F401,E402  (CLIENT NO-EVICT)
