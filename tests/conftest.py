@@ -38,15 +38,43 @@ def keel():
     proc.cleanup()
 
 
-@pytest.fixture(scope="session")
-def redis_ref():
+def reference(*args: str) -> RedisProcess:
+    """A started redis-server to compare with (skipped without one, failed under CI)."""
     if not RedisProcess.available():
         if os.environ.get("CI"):
             pytest.fail("redis-server is not installed; .ci/run must install it")
         pytest.skip("redis-server is not installed")
-    proc = RedisProcess().start()
+    return RedisProcess(*args).start()
+
+
+@pytest.fixture(scope="session")
+def redis_ref():
+    proc = reference()
     yield proc
     proc.cleanup()
+
+
+@pytest.fixture(scope="module")
+def keel_own():
+    """A Keel server of this test module's own (for tests that change its
+    configuration or global state: pauses, monitors, logs)."""
+    proc = KeelProcess().start()
+    yield proc
+    proc.cleanup()
+
+
+@pytest.fixture(scope="module")
+def redis_own():
+    """A redis-server of this test module's own, DEBUG enabled as on Keel's."""
+    proc = reference("--enable-debug-command", "yes")
+    yield proc
+    proc.cleanup()
+
+
+@pytest.fixture(scope="module")
+def servers(keel_own, redis_own):
+    """(Keel, redis-server) of this module's own; a module may define its own ``servers``."""
+    return keel_own, redis_own
 
 
 @pytest.fixture

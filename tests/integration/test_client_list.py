@@ -17,7 +17,7 @@ import time
 
 import pytest
 
-from tests.support import Err, KeelProcess, RedisProcess, encode
+from tests.support import Err, encode
 
 # CLIENT LIST's fields as Redis 7.4 prints them (7.0's, plus watch, lib-name, lib-ver).
 FIELDS = ("id addr laddr fd name age idle flags db sub psub ssub multi watch qbuf qbuf-free argv-mem "
@@ -28,22 +28,6 @@ INFO_CLIENTS = ("connected_clients cluster_connections maxclients client_recent_
                 "client_recent_max_output_buffer blocked_clients tracking_clients pubsub_clients "
                 "watching_clients clients_in_timeout_table total_watched_keys total_blocking_keys "
                 "total_blocking_keys_on_nokey").split()
-
-
-@pytest.fixture(scope="module")
-def keel_own():
-    proc = KeelProcess().start()
-    yield proc
-    proc.cleanup()
-
-
-@pytest.fixture(scope="module")
-def redis_own():
-    if not RedisProcess.available():
-        pytest.skip("redis-server is not installed")
-    proc = RedisProcess().start()
-    yield proc
-    proc.cleanup()
 
 
 @pytest.fixture(params=["keel", "redis"])

@@ -21,23 +21,7 @@ import time
 
 import pytest
 
-from tests.support import Err, KeelProcess, Pair, RedisProcess, encode
-
-
-@pytest.fixture(scope="module")
-def keel_own():
-    proc = KeelProcess().start()
-    yield proc
-    proc.cleanup()
-
-
-@pytest.fixture(scope="module")
-def redis_own():
-    if not RedisProcess.available():
-        pytest.skip("redis-server is not installed")
-    proc = RedisProcess().start()
-    yield proc
-    proc.cleanup()
+from tests.support import Err, Pair, encode
 
 
 @pytest.fixture(params=["keel", "redis"])

@@ -18,20 +18,9 @@ import time
 import pytest
 
 from server.monitor import quote
-from tests.support import Err, KeelProcess, RedisProcess, RespClient, encode
+from tests.support import Err, RespClient, encode
 
 LINE = re.compile(rb"^(\d+)\.(\d{6}) \[(\d+) ([^\]]+)\] (.*)$", re.S)
-
-
-@pytest.fixture(scope="module")
-def servers():
-    if not RedisProcess.available():
-        pytest.skip("redis-server is not installed")
-    keel = KeelProcess().start()
-    ref = RedisProcess("--enable-debug-command", "yes").start()
-    yield keel, ref
-    keel.cleanup()
-    ref.cleanup()
 
 
 class Side:

@@ -15,18 +15,7 @@ import time
 import pytest
 
 from server.slowlog import trimmed
-from tests.support import Err, KeelProcess, Pair, RedisProcess
-
-
-@pytest.fixture(scope="module")
-def servers():
-    if not RedisProcess.available():
-        pytest.skip("redis-server is not installed")
-    keel = KeelProcess().start()
-    ref = RedisProcess("--enable-debug-command", "yes").start()
-    yield keel, ref
-    keel.cleanup()
-    ref.cleanup()
+from tests.support import Err, Pair
 
 
 @pytest.fixture
