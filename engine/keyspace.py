@@ -66,7 +66,8 @@ import time
 
 from engine import notify
 from engine.dictscan import due
-from engine.memory import BYTES_HEADER, DICT_ENTRY, SMALL_LIMIT, TTL_COST, bytearray_cost, bytes_cost, charge, key_cost
+from engine.memory import (BYTES_HEADER, SMALL_LIMIT, TTL_COST, KeyspaceAccounting, bytearray_cost, bytes_cost,
+                           charge, key_cost)
 from engine.types.limits import Limits
 
 NUM_DATABASES = 16
@@ -389,7 +390,7 @@ class Database:
         return n, False
 
 
-class Keyspace:
+class Keyspace(KeyspaceAccounting):
     """All databases, the effects of the current command, and counters."""
 
     def __init__(self, num_databases: int = NUM_DATABASES):
@@ -485,47 +486,6 @@ class Keyspace:
             for w in self.watchers:
                 w(db, key)
 
-    def mem_defer(self, on: bool) -> None:
-        """Defer (``on``) or not the re-reading of a collection's size after an
-        in-place change. Deferred, ``changed`` only notes the key and
-        ``mem_settle`` (INFO, MEMORY, each cron tick) re-reads it: an HSET or
-        LPUSH on an existing key pays a set insertion instead of the size's
-        re-read. ``mem_used`` stays the sum of the charges the values were
-        counted with, so removals stay exact; only the growth of a changed
-        collection waits for the settle. The server defers while maxmemory is 0."""
-        if on:
-            for db in self.dbs:
-                if db.mem_stale is None:
-                    db.mem_stale = set()
-        else:
-            self.mem_settle()
-            for db in self.dbs:
-                db.mem_stale = None
-
-    def mem_settle(self) -> None:
-        """Bring ``mem_used`` up to date with the collections changed in place
-        since the last settle (see ``mem_defer``); O(keys changed)."""
-        for db in self.dbs:
-            stale = db.mem_stale
-            if not stale:
-                continue
-            data = db.data
-            for key in stale:
-                v = data.get(key)
-                if v is None or type(v) is bytes or type(v) is bytearray:
-                    continue  # gone, or replaced by a string (counted by set)
-                try:
-                    n = v.mem_size()
-                except AttributeError:  # not a value type (a test's stand-in)
-                    continue
-                h = v._held
-                if n != h:
-                    self.mem_used += n - h
-                    v._held = n
-            stale.clear()
-        if self.mem_used > self.mem_peak:
-            self.mem_peak = self.mem_used
-
     def _mark(self, db: Database, key: bytes) -> None:
         """``changed`` for a mutator that did its own accounting."""
         self.dirty += 1
@@ -535,30 +495,6 @@ class Keyspace:
         if self.watchers:
             for w in self.watchers:
                 w(db, key)
-
-    def account_all(self) -> int:
-        """Count ``mem_used`` from scratch, O(n): for a keyspace filled
-        without the mutators (a checkpoint's loader stores into ``data``
-        directly). Every value gets the charge later changes start from."""
-        total = 0
-        for db in self.dbs:
-            ba = db.ba_mem = {}
-            if db.mem_stale:
-                db.mem_stale.clear()  # every value is counted afresh below
-            total += TTL_COST * len(db.expires)
-            for k, v in db.data.items():
-                t = type(v)
-                if t is bytes:
-                    m = len(v) + BYTES_HEADER
-                    total += (m + 15) & -16 if m <= SMALL_LIMIT else (m + 23) & -16
-                elif t is bytearray:
-                    total += ba.setdefault(k, bytearray_cost(len(v)))
-                else:
-                    total += db._hold(k, v)
-                m = len(k) + BYTES_HEADER
-                total += ((m + 15) & -16 if m <= SMALL_LIMIT else (m + 23) & -16) + DICT_ENTRY
-        self.mem_used = total
-        return total
 
     def active_expire(self, budget_ms: float = 1.0) -> int:
         """One active-expiry cycle over every database, within ``budget_ms``."""

@@ -145,3 +145,72 @@ def recount(db) -> int:
     for k, v in db.data.items():
         total += key_cost(k) + (charge(v) if hasattr(v, "mem_size") or type(v) in (bytes, bytearray) else 0)
     return total
+
+
+class KeyspaceAccounting:
+    """What ``engine.keyspace.Keyspace`` does with ``mem_used`` as a whole
+    (the per-key accounting is in its mutators): defer and settle the
+    re-reading of changed collections, count everything from scratch."""
+
+    def mem_defer(self, on: bool) -> None:
+        """Defer (``on``) or not the re-reading of a collection's size after an
+        in-place change. Deferred, ``changed`` only notes the key and
+        ``mem_settle`` (INFO, MEMORY, each cron tick) re-reads it: an HSET or
+        LPUSH on an existing key pays a set insertion instead of the size's
+        re-read. ``mem_used`` stays the sum of the charges the values were
+        counted with, so removals stay exact; only the growth of a changed
+        collection waits for the settle. The server defers while maxmemory is 0."""
+        if on:
+            for db in self.dbs:
+                if db.mem_stale is None:
+                    db.mem_stale = set()
+        else:
+            self.mem_settle()
+            for db in self.dbs:
+                db.mem_stale = None
+
+    def mem_settle(self) -> None:
+        """Bring ``mem_used`` up to date with the collections changed in place
+        since the last settle (see ``mem_defer``); O(keys changed)."""
+        for db in self.dbs:
+            stale = db.mem_stale
+            if not stale:
+                continue
+            data = db.data
+            for key in stale:
+                v = data.get(key)
+                if v is None or type(v) is bytes or type(v) is bytearray:
+                    continue  # gone, or replaced by a string (counted by set)
+                try:
+                    n = v.mem_size()
+                except AttributeError:  # not a value type (a test's stand-in)
+                    continue
+                h = v._held
+                if n != h:
+                    self.mem_used += n - h
+                    v._held = n
+            stale.clear()
+        if self.mem_used > self.mem_peak:
+            self.mem_peak = self.mem_used
+
+    def account_all(self) -> int:
+        """Count ``mem_used`` from scratch, O(n): for a keyspace filled
+        without the mutators (a checkpoint's loader stores into ``data``
+        directly). Every value gets the charge later changes start from."""
+        total = 0
+        for db in self.dbs:
+            ba = db.ba_mem = {}
+            if db.mem_stale:
+                db.mem_stale.clear()  # every value is counted afresh below
+            total += TTL_COST * len(db.expires)
+            for k, v in db.data.items():
+                t = type(v)
+                if t is bytes:
+                    total += bytes_cost(len(v))
+                elif t is bytearray:
+                    total += ba.setdefault(k, bytearray_cost(len(v)))
+                else:
+                    total += db._hold(k, v)
+                total += key_cost(k)
+        self.mem_used = total
+        return total
