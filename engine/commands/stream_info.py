@@ -20,7 +20,7 @@ from engine.keyspace import now_ms
 from engine.keyspecs import spec
 from engine.registry import command, dispatch_subcommand, subcommand
 from engine.reply import help_lines
-from engine.types.stream import fields_of, format_id, radix_nodes
+from engine.types.stream import Stream, fields_of, format_id
 from engine.types.stream_group import lag
 from engine.util import to_int_or_none
 
@@ -39,6 +39,37 @@ def _entry(row):
         return None
     i, v, mf = row
     return [format_id(i), fields_of(mf, v)]
+
+
+def radix_nodes(s: Stream) -> int:
+    """The node count of a radix tree holding the node keys (XINFO's radix-tree-nodes)."""
+    keys = [m.to_bytes(8, "big") + q.to_bytes(8, "big") for m, q in s._firsts]
+    if not keys:
+        return 1
+    return _subtree(keys, 0)
+
+
+def _subtree(keys: list, d: int) -> int:
+    if d == 16:
+        return 1
+    if len(keys) == 1:
+        return 2
+    a, b = keys[0], keys[-1]
+    lcp = d
+    while a[lcp] == b[lcp]:
+        lcp += 1
+    n = 1 if lcp > d else 0
+    return n + _branch(keys, lcp)
+
+
+def _branch(keys: list, d: int) -> int:
+    n = 1
+    start = 0
+    for j in range(1, len(keys) + 1):
+        if j == len(keys) or keys[j][d] != keys[start][d]:
+            n += _subtree(keys[start:j], d + 1)
+            start = j
+    return n
 
 
 @command("xinfo", -2, "", acl="@slow", group="stream", summary="A container for stream introspection commands",

@@ -41,7 +41,7 @@ never stored empty).
 from __future__ import annotations
 
 from engine import listpack, rdb, ziplist
-from engine.memory import BYTES_HEADER, LIST_SLOT, bytes_cost, object_cost, slack
+from engine.memory import BYTES_HEADER, object_cost, slack
 from engine.types import register
 from engine.types.list_quicklist import (
     LP_EMPTY, Node, Quicklist, Rev, pack, unpack, entry_size, exceeds, is_large, node_limits,
@@ -53,7 +53,6 @@ _NUMERIC_START = b"-0123456789"  # what may begin an element packed as an intege
 
 _OBJECT = object_cost(6)
 _LP_COST = _OBJECT + slack(BYTES_HEADER + 8)  # a listpack beyond its length (8: the average block rounding)
-_NODE = 160  # a quicklist node: its object, its packed bytes' header, its deque slot
 
 class List:
     """A Redis list. ``_v``: marshal bytes (listpack) or a ``Quicklist``."""
@@ -64,7 +63,7 @@ class List:
 
     def mem_size(self, samples: int | None = None) -> int:
         """Approximate bytes (engine.memory), O(1) amortised: the packed
-        bytes, or elements x a cost per element sampled (``_cost``) when
+        bytes, or elements x a cost per element sampled (``Quicklist.element_cost``) when
         the count crosses a power of two."""
         v = self._v
         if type(v) is bytes:
@@ -72,31 +71,11 @@ class List:
             return n + (n >> 3) + _LP_COST  # engine.memory.slack
         n = v.count
         if samples is not None:  # MEMORY USAGE SAMPLES: that many nodes now (0: all)
-            return _OBJECT + n * self._cost(n, samples or len(v.nodes))
+            return _OBJECT + n * v.element_cost(samples or len(v.nodes))
         if n >= self._at or n < self._at >> 2:
-            self._per = self._cost(n, 8)
+            self._per = v.element_cost(8)
             self._at = 2 * n or 1
         return _OBJECT + n * self._per
-
-    def _cost(self, n: int, k: int) -> int:
-        """A quicklist's cost per element now: its inner nodes' elements
-        packed (marshal: 5 bytes + the element), its open end nodes' as
-        Python objects (a list slot and a bytes object each), its nodes'
-        own objects, from the average element length of up to ``k`` nodes."""
-        nodes = self._v.nodes
-        sz = cnt = 0
-        for i in range(min(len(nodes), k)):
-            sz += nodes[i].sz
-            cnt += nodes[i].count
-        avg = max(sz // cnt - 2, 0) if cnt else 0
-        opened = 0
-        if nodes:
-            if type(nodes[0].data) is not bytes:
-                opened = nodes[0].count
-            if len(nodes) > 1 and type(nodes[-1].data) is not bytes:
-                opened += nodes[-1].count
-        total = _NODE * len(nodes) + (n - opened) * (avg + 5) + opened * (LIST_SLOT + bytes_cost(avg))
-        return total // n if n else 0
 
     def __init__(self, items=(), fill: int = -2):
         self._at = 0

@@ -33,6 +33,8 @@ from __future__ import annotations
 import marshal
 from collections import deque
 
+from engine.memory import LIST_SLOT, bytes_cost
+
 
 LP_EMPTY = 7  # listpack header (6) + end byte
 _SIZE_SAFETY = 8192  # a node limit by count still stays under 8 KB
@@ -40,6 +42,7 @@ _INSERT_ESTIMATE = 8  # Redis's overestimate of an entry's overhead
 _UINT_MAX = 2**32 - 1
 _SIZE_MAX = 2**64 - 1
 _LEVELS = (4096, 8192, 16384, 32768, 65536)
+_NODE_COST = 160  # memory of a node: its object, its packed bytes' header, its deque slot
 _MAX_FILL = 32767
 
 
@@ -543,6 +546,27 @@ class Quicklist:
         for node in self.nodes:
             out.extend(node.peek())
         return out
+
+    def element_cost(self, k: int) -> int:
+        """The memory cost per element now (engine.memory): the inner nodes'
+        elements packed (marshal: 5 bytes + the element), the open end
+        nodes' as Python objects (a list slot and a bytes object each), the
+        nodes' own objects, from the average element length of up to ``k`` nodes."""
+        nodes = self.nodes
+        n = self.count
+        sz = cnt = 0
+        for i in range(min(len(nodes), k)):
+            sz += nodes[i].sz
+            cnt += nodes[i].count
+        avg = max(sz // cnt - 2, 0) if cnt else 0
+        opened = 0
+        if nodes:
+            if type(nodes[0].data) is not bytes:
+                opened = nodes[0].count
+            if len(nodes) > 1 and type(nodes[-1].data) is not bytes:
+                opened += nodes[-1].count
+        total = _NODE_COST * len(nodes) + (n - opened) * (avg + 5) + opened * (LIST_SLOT + bytes_cost(avg))
+        return total // n if n else 0
 
     def copy(self) -> "Quicklist":
         q = Quicklist(self.fill)

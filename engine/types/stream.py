@@ -575,35 +575,4 @@ class Stream:
             self._tail_lp = lp_bytes - int_size(self._live[-1]) - int_size(self._dead[-1])
 
 
-def radix_nodes(s: Stream) -> int:
-    """The node count of a radix tree holding the node keys (XINFO's radix-tree-nodes)."""
-    keys = [m.to_bytes(8, "big") + q.to_bytes(8, "big") for m, q in s._firsts]
-    if not keys:
-        return 1
-    return _subtree(keys, 0)
-
-
-def _subtree(keys: list, d: int) -> int:
-    if d == 16:
-        return 1
-    if len(keys) == 1:
-        return 2
-    a, b = keys[0], keys[-1]
-    lcp = d
-    while a[lcp] == b[lcp]:
-        lcp += 1
-    n = 1 if lcp > d else 0
-    return n + _branch(keys, lcp)
-
-
-def _branch(keys: list, d: int) -> int:
-    n = 1
-    start = 0
-    for j in range(1, len(keys) + 1):
-        if j == len(keys) or keys[j][d] != keys[start][d]:
-            n += _subtree(keys[start:j], d + 1)
-            start = j
-    return n
-
-
 register(Stream, "stream", lambda s: "stream", Stream.copy)
