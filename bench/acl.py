@@ -14,13 +14,11 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 import statistics
-import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import Servers, pin_self  # noqa: E402
+from harness import Servers, pin_self, requests_per_second  # noqa: E402
 from scale import code_state, redis_version  # noqa: E402
 
 KEYS = [f"~k{i}*" for i in range(9)] + ["~key:*"]
@@ -33,13 +31,7 @@ def bench(port: int, user: str | None, pipeline: int, n: int) -> dict:
            "-q", "--csv"]
     if user:
         cmd += ["--user", user, "-a", "pw"]
-    out = subprocess.run(cmd, capture_output=True, text=True, timeout=600).stdout
-    got = {}
-    for line in out.splitlines():
-        m = re.match(r'"(\w+)","([\d.]+)"', line)
-        if m:
-            got[m.group(1)] = float(m.group(2))
-    return got
+    return requests_per_second(cmd)
 
 
 def main() -> int:

@@ -30,19 +30,16 @@ Usage:
 from __future__ import annotations
 
 import argparse
-import csv
-import io
 import os
 import random
 import shutil
 import statistics
-import subprocess
 import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from harness import CLIENT_CPU, Servers, pin_self, rss  # noqa: E402
+from harness import CLIENT_CPU, Servers, pin_self, requests_per_second, rss  # noqa: E402
 
 from server.config import parse_memory  # noqa: E402
 
@@ -101,8 +98,7 @@ def benchmark(port: int, n: int, value_size: int) -> dict:
            "-c", "50", "-d", str(value_size), "-t", "set,get", "--csv"]
     if shutil.which("taskset"):
         cmd = ["taskset", "-c", str(CLIENT_CPU)] + cmd
-    text = subprocess.run(cmd, capture_output=True, text=True, timeout=600).stdout
-    return {r[0]: float(r[1]) for r in list(csv.reader(io.StringIO(text)))[1:] if len(r) > 1}
+    return requests_per_second(cmd)
 
 
 def ratios(servers, o, when: str) -> None:

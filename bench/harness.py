@@ -10,6 +10,7 @@ The benchmark client pins itself to the other core with ``pin_self()``.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -152,6 +153,18 @@ class Servers:
     def stop_all(self) -> None:
         while self.procs:
             self._stop(self.procs.pop())
+
+
+def requests_per_second(cmd: list) -> dict:
+    """Run ``redis-benchmark`` (``cmd``: its argv, ``--csv`` among the
+    options) and read its CSV: test name -> requests per second."""
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=600).stdout
+    got = {}
+    for line in out.splitlines():
+        m = re.match(r'"(\w+)","([\d.]+)"', line)
+        if m:
+            got[m.group(1)] = float(m.group(2))
+    return got
 
 
 def settle(seconds: float = 0.5) -> None:

@@ -21,15 +21,13 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 import socket
 import statistics
-import subprocess
 import sys
 import threading
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import Servers, pin_self  # noqa: E402
+from harness import Servers, pin_self, requests_per_second  # noqa: E402
 from scale import code_state, redis_version  # noqa: E402
 
 MODES = ("plain", "slowlog-0", "monitor")
@@ -38,13 +36,7 @@ MODES = ("plain", "slowlog-0", "monitor")
 def bench(port: int, pipeline: int, n: int) -> dict:
     cmd = ["redis-benchmark", "-p", str(port), "-t", "set,get", "-c", "50", "-n", str(n), "-P", str(pipeline),
            "-q", "--csv"]
-    out = subprocess.run(cmd, capture_output=True, text=True, timeout=600).stdout
-    got = {}
-    for line in out.splitlines():
-        m = re.match(r'"(\w+)","([\d.]+)"', line)
-        if m:
-            got[m.group(1)] = float(m.group(2))
-    return got
+    return requests_per_second(cmd)
 
 
 class Monitor:

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 import shutil
 import statistics
 import subprocess
@@ -22,7 +21,7 @@ import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import Servers, pin_self  # noqa: E402
+from harness import Servers, pin_self, requests_per_second  # noqa: E402
 from scale import code_state, redis_version  # noqa: E402
 from tests.support import free_port  # noqa: E402
 
@@ -45,13 +44,7 @@ def bench(port: int, tls: dict | None, n: int, pipeline: int) -> dict:
            "-q", "--csv"]
     if tls:
         cmd += ["--tls", "--cacert", tls["ca.crt"], "--cert", tls["client.crt"], "--key", tls["client.key"]]
-    out = subprocess.run(cmd, capture_output=True, text=True, timeout=600).stdout
-    got = {}
-    for line in out.splitlines():
-        m = re.match(r'"(\w+)","([\d.]+)"', line)
-        if m:
-            got[m.group(1)] = float(m.group(2))
-    return got
+    return requests_per_second(cmd)
 
 
 def main() -> int:
