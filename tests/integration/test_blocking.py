@@ -422,8 +422,11 @@ def test_sorted_set_waiters_get_redis_replies_in_each_protocol(servers, proto):
     a, b, c = connect(proto), connect(proto), connect(proto)
 
     def scenario(i):
+        # One at a time: the order they block in decides who is served first.
         a[i].send_raw(encode(["BZPOPMIN", "z1", "z2", "0"]))
+        wait_blocked(admin[i], 1)
         b[i].send_raw(encode(["BZPOPMAX", "z2", "0"]))
+        wait_blocked(admin[i], 2)
         c[i].send_raw(encode(["BZMPOP", "0", "2", "z1", "z2", "MAX", "COUNT", "10"]))
         wait_blocked(admin[i], 3)
         admin[i].call("ZADD", "z2", "1.5", "a", "2", "b", "3", "c", "-inf", "d")
@@ -441,7 +444,9 @@ def test_list_waiters_get_redis_replies_in_each_protocol(servers, proto):
 
     def scenario(i):
         a[i].send_raw(encode(["BLMPOP", "0", "1", "l", "LEFT", "COUNT", "2"]))
+        wait_blocked(admin[i], 1)
         b[i].send_raw(encode(["BLMOVE", "l", "d", "RIGHT", "RIGHT", "0"]))
+        wait_blocked(admin[i], 2)
         c[i].send_raw(encode(["BRPOP", "l", "0"]))
         wait_blocked(admin[i], 3)
         admin[i].call("RPUSH", "l", "1", "2", "3", "4", "5")
