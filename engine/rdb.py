@@ -18,7 +18,8 @@ Interface
     One value as ``type byte + body``, the unit an RDB file and a checkpoint
     record carry.
 ``crc64(data, crc=0) -> int``
-    Redis's CRC-64 (Jones polynomial, reflected, init 0, no final xor).
+    Redis's CRC-64 (Jones polynomial, reflected, init 0, no final xor); the
+    C one from ``engine._crc64`` when it is built, else a table loop here.
 
 Versions: Keel writes ``RDB_VERSION`` = 11, the number Redis 7.2 writes (7.0
 writes 10), matching the 7.2 that Keel reports itself as. It accepts every
@@ -109,6 +110,13 @@ def crc64(data: bytes, crc: int = 0) -> int:
     for b in data:
         crc = table[(crc ^ b) & 0xFF] ^ (crc >> 8)
     return crc
+
+
+crc64_python = crc64
+try:  # the same function in C (engine/_crc64.c), when it is built
+    from engine._crc64 import crc64  # noqa: F811
+except ImportError:
+    pass
 
 
 # --- lengths and strings -----------------------------------------------------
