@@ -226,6 +226,12 @@ def register_decoder(type_byte: int, decode: Decoder) -> None:
     _DECODERS[type_byte] = decode
 
 
+def decoder(type_byte: int) -> Decoder | None:
+    """The decoder of RDB type ``type_byte`` (None: Keel reads no such type);
+    an RDB file puts the key between a value's type byte and its body."""
+    return _DECODERS.get(type_byte)
+
+
 def register(type_byte: int, python_type: type, encode: Encoder, decode: Decoder) -> None:
     """A data type with one RDB encoding: ``python_type`` <-> ``type_byte``."""
     prefix = bytes((type_byte,))
