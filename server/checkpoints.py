@@ -69,6 +69,9 @@ class Checkpoints:
         self.last_save_seconds = -1
         self.bgsave_started = 0.0
         self.checkpoint_offset = 0
+        # Called with the offset of each checkpoint once committed (a full sync
+        # waits on it: replication.snapshot.checkpoint_for_sync).
+        self.checkpoint_listeners: list = []
 
     def checkpoint_if_due(self) -> None:
         """From the cron: a background checkpoint every ``checkpoint-log-size`` bytes of log."""
@@ -85,6 +88,8 @@ class Checkpoints:
         self.dirty_at_last_save = dirty_then
         if delete:
             self._delete_segments(offset)
+        for listener in list(self.checkpoint_listeners):
+            listener(offset)
 
     def _delete_segments(self, offset: int) -> None:
         """Unlink the segments a checkpoint at ``offset`` covers (any thread: the
