@@ -76,6 +76,7 @@ TYPE_STREAM_LISTPACKS_2 = 19
 TYPE_SET_LISTPACK = 20
 TYPE_STREAM_LISTPACKS_3 = 21
 
+_VALUE_TYPE_END = 32  # a record byte below this is a value type (Redis's run to 21)
 _CRC_BATCH = 1 << 16  # bytes the writer collects before one crc64 call
 _MS = struct.Struct("<q")
 _BYTE = [bytes((n,)) for n in range(256)]  # also a 6-bit length
@@ -282,11 +283,15 @@ def _check_eof(buf, pos: int, version: int, verify: bool) -> None:
         raise RdbError(f"RDB byte {pos + 1}: wrong checksum (file says {stored:016x}, content gives {actual:016x})")
 
 
-def _damage(start: int, what: str, e: BaseException | None = None) -> RdbError:
+def _damage(buf, start: int, e: Exception) -> RdbError:
+    """What to say of the record at ``start`` whose reading raised ``e``."""
+    if start >= len(buf):
+        return RdbError(f"RDB byte {start}: the file ends before its EOF record")
+    op = buf[start]
+    what = "key record" if op < _VALUE_TYPE_END else f"record (opcode 0x{op:02x})"
     if isinstance(e, IndexError):
-        return RdbError(f"RDB byte {start}: the file ends inside {what}")
-    detail = f": {e}" if e is not None and str(e) else ""
-    return RdbError(f"RDB byte {start}: bad {what}{detail}")
+        return RdbError(f"RDB byte {start}: the file ends inside a {what}")
+    return RdbError(f"RDB byte {start}: damaged {what}: {e or type(e).__name__}")
 
 
 def parse(buf, sink, verify_checksum: bool = True) -> None:
@@ -322,7 +327,7 @@ def parse(buf, sink, verify_checksum: bool = True) -> None:
                         raise IndexError
                 else:
                     v, pos = read_string(buf, pos)
-            elif op < OP_FUNCTION2:
+            elif op < _VALUE_TYPE_END:
                 k, pos = read_string(buf, pos + 1)
                 decode = decoder(op)
                 if decode is None:
@@ -383,12 +388,9 @@ def parse(buf, sink, verify_checksum: bool = True) -> None:
         except RdbError:
             raise
         except Exception as e:  # anything a damaged value makes a decoder raise
-            raise _damage(start, "a record" if buf[start:start + 1] not in _VALUE_TYPES else "a key", e) from None
+            raise _damage(buf, start, e) from None
         on_key(db, k, v, expire)
         expire = None
-
-
-_VALUE_TYPES = frozenset(bytes((t,)) for t in range(OP_FUNCTION2))
 
 
 def parse_file(path: str, sink, verify_checksum: bool = True) -> None:
