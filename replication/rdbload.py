@@ -152,6 +152,6 @@ def import_dump(p) -> dict | None:
     p.save()
     p.dirty_at_last_save = ks.dirty
     os.replace(path, path + IMPORTED_SUFFIX)
-    log.info("imported data checkpointed at offset %d; %s renamed to %s",
+    log.info("checkpoint of the imported data written at offset %d; %s renamed to %s",
              p.checkpoint_offset, path, path + IMPORTED_SUFFIX)
     return stats

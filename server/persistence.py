@@ -167,6 +167,9 @@ class Persistence(Checkpoints):
                     log.info("log replayed: %d records, %d commands after offset %d in %.2f s",
                              replay.records, replay.commands, offset, time.time() - t0)
                 ks.effects.clear()
+            if os.path.isfile(os.path.join(self.dir, cfg["dbfilename"])):
+                from replication.rdbload import import_dump
+                import_dump(self)  # a first start on a dump.rdb Redis wrote: the migration path
         finally:
             ks.loading = False
             self._update_holds()
