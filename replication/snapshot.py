@@ -108,12 +108,17 @@ async def checkpoint_for_sync(server) -> int:
 
     p.checkpoint_listeners.append(completed)
     try:
-        if p.bgsave_task is None:
-            p.bgsave()
-        await asyncio.wait((done, p.bgsave_task), return_when=asyncio.FIRST_COMPLETED)
-        if not done.done():
-            raise SnapshotError("the checkpoint for the full sync failed (see the server log)")
-        return done.result()
+        for _ in range(2):
+            if p.bgsave_task is None:
+                p.bgsave()
+            await asyncio.wait((done, p.bgsave_task), return_when=asyncio.FIRST_COMPLETED)
+            if done.done():
+                return done.result()
+            if not p.last_bgsave_ok:
+                raise SnapshotError("the checkpoint for the full sync failed (see the server log)")
+            # The task joined had committed its checkpoint before this call
+            # (it was deleting log segments): the next one is ours.
+        raise SnapshotError("no checkpoint completed for the full sync")
     finally:
         p.checkpoint_listeners.remove(completed)
 

@@ -7,6 +7,7 @@ target keyspace empty."""
 
 from __future__ import annotations
 
+import asyncio
 import threading
 
 import pytest
@@ -294,3 +295,83 @@ def test_only_an_empty_keyspace_is_loaded_into():
     with pytest.raises(ValueError):
         load_rdb_bytes(rdb_with_expiries(), ks, drop_expired=True)
     assert ks.dbs[0].data == {b"k": b"v"}
+
+
+# --- the event-loop side: a checkpoint for a full sync ---------------------------
+
+def _server(tmp_path):
+    from server.app import Server
+    from server.config import Config
+
+    cfg = Config()
+    cfg.set("dir", str(tmp_path))
+    srv = Server(cfg)
+    srv.loop = asyncio.get_running_loop()
+    srv.persistence.load()
+    return srv
+
+
+def _write_some(srv, n: int) -> None:
+    s = Session(srv.ks)
+    for i in range(n):
+        run(s, "SET", f"k{i}", f"v{i}")
+        srv.persistence.journal()
+
+
+def test_snapshot_for_sync_checkpoints_and_writes_the_rdb_at_the_log_offset(tmp_path):
+    async def main():
+        srv = _server(tmp_path)
+        try:
+            _write_some(srv, 100)
+            await asyncio.sleep(0)  # the turn's commit
+            chunks = []
+            offset = await snapshot.snapshot_for_sync(srv, chunks.append, lambda o: {"repl-offset": o})
+            assert offset == srv.persistence.log.end_offset > 0
+            assert srv.persistence.saves == 1
+            back = Keyspace()
+            stats = load_rdb_bytes(b"".join(chunks), back, drop_expired=True)
+            assert stats["aux"][b"repl-offset"] == str(offset).encode()
+            assert digest.dataset_digest(back) == digest.dataset_digest(srv.ks)
+        finally:
+            srv.persistence.close(save=False)
+
+    asyncio.run(main())
+
+
+def test_a_checkpoint_already_running_is_joined_not_doubled(tmp_path):
+    async def main():
+        srv = _server(tmp_path)
+        p = srv.persistence
+        try:
+            _write_some(srv, 10)
+            await asyncio.sleep(0)
+            assert p.bgsave()
+            offset = await snapshot.checkpoint_for_sync(srv)
+            assert p.saves == 1 and offset == p.checkpoint_offset == p.log.end_offset
+            assert await snapshot.checkpoint_for_sync(srv) == offset and p.saves == 2  # none running: a new one
+            assert p.checkpoint_listeners == []
+        finally:
+            p.close(save=False)
+
+    asyncio.run(main())
+
+
+def test_a_failed_checkpoint_is_a_snapshot_error(tmp_path, monkeypatch):
+    async def main():
+        srv = _server(tmp_path)
+        p = srv.persistence
+        try:
+            _write_some(srv, 10)
+
+            def fail(*args):
+                raise OSError("disk full")
+
+            monkeypatch.setattr(p.checkpointer, "write", fail)
+            with pytest.raises(SnapshotError, match="checkpoint for the full sync failed"):
+                await snapshot.checkpoint_for_sync(srv)
+            assert p.checkpoint_listeners == []
+        finally:
+            monkeypatch.undo()
+            p.close(save=False)
+
+    asyncio.run(main())
