@@ -138,6 +138,7 @@ AUTH_NOT_CONFIGURED = (
 )
 OOM = "OOM command not allowed when used memory > 'maxmemory'."
 READONLY = "READONLY You can't write against a read only replica."
+MASTERDOWN = "MASTERDOWN Link with MASTER is down and replica-serve-stale-data is set to 'no'."
 LOADING = "LOADING Redis is loading the dataset in memory"
 MAX_CLIENTS = "ERR max number of clients reached"
 NOPROTO = "NOPROTO unsupported protocol version"

@@ -36,6 +36,7 @@ from server.eviction import Eviction
 from server.lazyfree import LazyFree
 from server.client_limits import ClientLimits
 from server.persistence import Persistence
+from replication import Replication
 from server.protocol import Connection, sample_calls
 from server.pubsub import PubSub
 from server import latency, tls
@@ -102,6 +103,7 @@ class Server:
         self.run_id = os.urandom(20).hex()
         self.cron_handle = None
         self.persistence = Persistence(self)
+        self.repl = Replication(self)  # role, ids, replicas and the link to a primary (replication/)
         self.blocking = Blocking(self)  # clients parked by BLPOP & co.
         self.tracking = Tracking(self)  # client-side caching (CLIENT TRACKING)
         self.pubsub = PubSub(self)  # channels, patterns and their subscribers
@@ -177,6 +179,8 @@ class Server:
 
     def remove_client(self, c: Client) -> None:
         self.clients.pop(c.id, None)
+        if c.is_replica:
+            self.repl.primary.gone(c)
         if self.monitors:
             introspect.client_gone(self, c)
         if c.tracking is not None:
@@ -198,6 +202,7 @@ class Server:
                 self.expire_slice()
             if not self.loading:
                 self.persistence.cron()
+                self.repl.cron()
                 self.eviction.cron()
             self.client_limits.cron()
             now = time.time()
@@ -207,7 +212,7 @@ class Server:
                     c.active = False
                     c.last_interaction = now
                 elif (timeout and now - c.last_interaction > timeout and c.conn is not None and c.blocked is None
-                      and c.pubsub is None):  # as in Redis, subscribers never time out
+                      and c.pubsub is None and not c.is_replica):  # as in Redis, subscribers never time out
                     c.conn.close()
         finally:
             self.cron_handle = self.loop.call_later(1.0 / hz, self.cron)
@@ -292,6 +297,9 @@ class Server:
         self.cron_handle = self.loop.call_later(1.0 / cfg["hz"], self.cron)
         if not await self.load():
             return
+        from server.commands.replication import start_from_config
+
+        start_from_config(self)  # replicaof in the configuration
         # What exists now (modules, the command table, a loaded keyspace's
         # containers) lives as long as the process: keep the collector from
         # walking it again in every full collection, which took tens of ms.
@@ -338,6 +346,7 @@ class Server:
 
     async def stop(self) -> None:
         log.info("shutting down")
+        self.repl.close()
         for handle in (self.cron_handle, self.expire_handle):
             if handle is not None:
                 handle.cancel()

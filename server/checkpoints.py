@@ -86,6 +86,7 @@ class Checkpoints:
         self.last_save_seconds = int(time.time() - started)
         self.last_bgsave_ok = True
         self.dirty_at_last_save = dirty_then
+        self.server.repl.checkpoint_done(offset, getattr(self, "prepared_db", -1))
         if delete:
             self._delete_segments(offset)
         for listener in list(self.checkpoint_listeners):
@@ -95,6 +96,7 @@ class Checkpoints:
         """Unlink the segments a checkpoint at ``offset`` covers (any thread: the
         loop only appends at the other end of the segment list)."""
         if self.log is not None:
+            offset = self.server.repl.primary.retain_from(offset)  # what replicas still need
             removed = self.log.delete_before(offset)
             if removed:
                 log.info("checkpoint at offset %d: removed %d log segment(s)", offset, len(removed))

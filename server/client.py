@@ -30,6 +30,7 @@ class Client(Session):
         "active", "authenticated", "logged_in", "reply_mode", "gated", "gated_fast", "lib_name", "lib_ver",
         "last_cmd", "close_after_reply", "flags", "user", "encode", "blocked",
         "multi", "multi_error", "watching", "watch_dirty", "pubsub", "tracking", "paused_argv",
+        "is_master", "is_replica", "conn_ip", "repl_port", "repl_capa",
     )
 
     def __init__(self, server, conn, client_id: int, addr: str, laddr: str, fd: int):
@@ -74,6 +75,15 @@ class Client(Session):
         # Client-side caching (server.tracking): the state while CLIENT
         # TRACKING is on, else None.
         self.tracking = None
+        # Replication (replication/): the client standing for this server's
+        # primary (is_master: applies the stream, read-only does not refuse
+        # it), or a replica's connection here (is_replica, after PSYNC), with
+        # what its REPLCONF said.
+        self.is_master = False
+        self.is_replica = False
+        self.conn_ip = None
+        self.repl_port = 0
+        self.repl_capa = set()
         self.regate()
 
     def reads_every_key(self, argv: list) -> bool:

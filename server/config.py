@@ -243,6 +243,28 @@ DIRECTIVES = [
     _D("repl-backlog-size", "memory", 1024 * 1024, lo=1, hi=2**63 - 1),
     _D("min-replicas-to-write", "int", 0, lo=0, hi=2**31 - 1, aliases=("min-slaves-to-write",)),
     _D("min-replicas-max-lag", "int", 10, lo=0, hi=2**31 - 1, aliases=("min-slaves-max-lag",)),
+    # Replication (replication/): Redis 7's directives and defaults. replicaof
+    # is read at startup (REPLICAOF changes the role at run time).
+    _D("replicaof", "str", "", mutable=False, aliases=("slaveof",)),
+    _D("masterauth", "str", ""),
+    _D("masteruser", "str", ""),
+    _D("replica-priority", "int", 100, lo=0, hi=2**31 - 1, aliases=("slave-priority",)),
+    _D("replica-announce-ip", "str", "", aliases=("slave-announce-ip",)),
+    _D("replica-announce-port", "int", 0, lo=0, hi=65535, aliases=("slave-announce-port",)),
+    _D("replica-announced", "bool", True),
+    _D("repl-timeout", "int", 60, lo=1, hi=2**31 - 1),
+    _D("repl-ping-replica-period", "int", 10, lo=1, hi=2**31 - 1, aliases=("repl-ping-slave-period",)),
+    _D("repl-diskless-sync", "bool", True),
+    _D("repl-diskless-sync-delay", "int", 5, lo=0, hi=2**31 - 1),
+    _D("repl-diskless-sync-max-replicas", "int", 0, lo=0, hi=2**31 - 1),
+    _D("repl-diskless-load", "enum", "disabled", choices=("disabled", "on-empty-db", "swapdb")),
+    _D("repl-disable-tcp-nodelay", "bool", False),
+    _D("repl-backlog-ttl", "int", 3600, lo=0, hi=2**31 - 1),
+    # Keel: a write's reply waits until this many replicas have it (synchronous
+    # replication; 0 off); and how much log behind its end is kept on disk for
+    # replicas that are behind (past it, they resynchronise in full).
+    _D("min-replicas-to-ack", "int", 0, lo=0, hi=2**31 - 1),
+    _D("repl-log-retain-max", "memory", 1 << 30, lo=0, hi=2**63 - 1),
     _D("slowlog-log-slower-than", "int", 10000, lo=-1, hi=2**63 - 1),
     _D("slowlog-max-len", "int", 128, lo=0, hi=2**63 - 1),
     # LATENCY (server.latency): events of at least this many ms are kept (0: off).

@@ -146,6 +146,17 @@ def slow_call(client, cmd, argv: list):
         return refuse(client, stat, CommandError(errors.NOT_IN_MULTI))
     if server.eviction.limit and server.eviction.refuses(client, cmd, stat, argv):  # server.eviction
         return refuse(client, stat, CommandError(errors.OOM))
+    if server.full_dispatch_reasons:  # replication's gates (replication/)
+        repl = server.repl
+        if repl.waits.refusing is not None:
+            why = repl.waits.refusal(client, stat)
+            if why is not None:
+                return refuse(client, stat, CommandError(why))
+        if repl.role == "slave":
+            if repl.refuses_write(client, stat):
+                return refuse(client, stat, CommandError(errors.READONLY))
+            if repl.stale() and "stale" not in stat.flags and not client.is_master:
+                return refuse(client, stat, CommandError(errors.MASTERDOWN))
     if server.loading and "loading" not in stat.flags:
         return refuse(client, stat, CommandError(errors.LOADING))
     if server.busy_run is not None and (  # a script past busy-reply-threshold (server.scripting.busy)

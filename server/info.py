@@ -434,6 +434,8 @@ def _stats(server):
 
 
 def _replication(server):
+    if getattr(server, "repl", None) is not None:
+        return server.repl.info()
     replid = getattr(server, "replid", None) or server.run_id
     return [
         ("role", getattr(server, "role", "master")),

@@ -135,6 +135,8 @@ class Persistence(Checkpoints):
                          nkeys, offset, time.time() - self.loading_started)
             if cfg["appendonly"]:
                 session = Session(ks)
+                if self.server.repl.stream_db > 0:  # a replica's stream at its checkpoint (replication.state)
+                    session.select(self.server.repl.stream_db)
                 replay = Replayer(session)
                 t0 = time.time()
                 self.log = Log.open(self.log_dir, segment_size=cfg["wal-segment-size"],
@@ -164,6 +166,7 @@ class Persistence(Checkpoints):
                 if rec is not None and getattr(rec, "torn", None):
                     log.warning("write-ahead log: %s", rec.torn)
                 if replay.records:
+                    self.server.repl.stream_db = session.db.index
                     log.info("log replayed: %d records, %d commands after offset %d in %.2f s",
                              replay.records, replay.commands, offset, time.time() - t0)
                 ks.effects.clear()
@@ -205,7 +208,9 @@ class Persistence(Checkpoints):
         """
         effects = self.ks.effects
         lg = self.log
-        if lg is None:
+        if lg is None or self.server.repl.role == "slave":
+            # (A writable replica's own writes stay local, as in Redis: its log
+            # holds its primary's stream, byte for byte.)
             effects.clear()
             return
         payload = None
@@ -228,6 +233,20 @@ class Persistence(Checkpoints):
             self.commit_scheduled = True
             self.server.loop.call_soon(self.commit)
 
+    def journal_raw(self, payload: bytes, db: int | None = None) -> None:
+        """Append stream bytes as they are (a replica's share of its primary's
+        stream, a PING or GETACK for the replicas); ``db``: the stream's
+        database after them."""
+        if self.log is None:
+            return
+        self.batch.append(payload)
+        if db is not None:
+            self.stream_db = db
+        self.must_hold = True
+        if not self.commit_scheduled:
+            self.commit_scheduled = True
+            self.server.loop.call_soon(self.commit)
+
     # The effects journaled during one loop turn, from every client, become
     # ONE record at its commit (framing a record costs a CRC, a clock read and
     # a few copies: once per turn, not once per read). A torn record loses
@@ -240,13 +259,21 @@ class Persistence(Checkpoints):
         if batch:
             self.batch = []
             lg = self.log
+            feed = self.server.repl.primary.feed if self.server.repl.primary.live else None
             if len(batch) == 1:
                 lg.append(batch[0])
+                if feed:
+                    feed(batch[0])
             elif sum(map(len, batch)) <= self.BATCH_RECORD_MAX:
-                lg.append(b"".join(batch))
+                data = b"".join(batch)
+                lg.append(data)
+                if feed:
+                    feed(data)
             else:
                 for payload in batch:
                     lg.append(payload)
+                    if feed:
+                        feed(payload)
 
     # Two plain attributes, read by the hot path once per batch:
     # ``holds_replies``: there is a log, so a reply may have to wait for it;
@@ -262,7 +289,7 @@ class Persistence(Checkpoints):
     def _update_must_hold(self) -> None:
         lg = self.log
         self.must_hold = bool(self.batch) or lg.end_offset > (
-            lg.durable_offset if self.always else lg.written_offset)
+            lg.durable_offset if self.always else lg.written_offset) or bool(self.server.repl.waits.pending)
 
     def hold(self, conn) -> None:
         if not conn.holding:
@@ -306,6 +333,10 @@ class Persistence(Checkpoints):
         waiting = self.waiting
         if waiting:
             self.waiting = []
+            waits = self.server.repl.waits
+            if waits.sync_n and lg is not None:
+                waits.hold(waiting, lg.end_offset)  # min-replicas-to-ack: they leave on the acks
+                return
             for conn in waiting:
                 conn.release()
 
@@ -377,6 +408,7 @@ class Persistence(Checkpoints):
         else:
             lg.flush()
         # The next record must say its database: a replay may start right here.
+        self.prepared_db = self.stream_db  # (a replica's stream says it only when it changes)
         self.stream_db = -1
         return lg.end_offset
 
@@ -480,7 +512,8 @@ class Replayer:
             if name == b"select":
                 session.select(int(argv[1]))
                 continue
-            if name == b"multi" or name == b"exec":
+            if name == b"multi" or name == b"exec" or name == b"ping" or name == b"replconf":
+                # (PING and REPLCONF GETACK: the replication stream's own, in the log.)
                 # A transaction's bounds: a record holds all of it, so replay
                 # applies it whole whatever they say.
                 continue

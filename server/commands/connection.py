@@ -84,7 +84,8 @@ def valid_name(name: bytes) -> bool:
 
 
 def server_role(server) -> str:
-    return getattr(server, "role", "master")
+    repl = getattr(server, "repl", None)
+    return repl.role if repl is not None else "master"
 
 
 @command("hello", -1, "noscript loading stale fast no-auth allow_busy", acl="@fast @connection",

@@ -328,8 +328,10 @@ def debug_log(c, argv):
 def debug_change_repl_id(c, argv):
     server = c.server
     log.warning("Changing replication IDs after receiving DEBUG change-repl-id")
-    server.replid = os.urandom(20).hex()  # what INFO replication's master_replid reads
-    server.replid2 = "0" * 40
+    server.repl.replid = os.urandom(20).hex()  # what INFO replication's master_replid reads
+    server.repl.replid2 = "0" * 40
+    server.repl.second_offset = -1
+    server.repl.save_state()
     return OK
 
 

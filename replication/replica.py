@@ -1,0 +1,451 @@
+"""The replica side: this server's link to its primary.
+
+``Link.run`` loops until ``stop()``: connect, handshake, synchronise, apply
+the stream; on any failure (refused, wrong password, a primary that is not
+one, a damaged RDB or stream, a timeout) it logs one line, marks the link
+down and tries again a second later. The handshake is Redis's:
+
+    PING                                  -> +PONG (or -NOAUTH: AUTH comes next)
+    AUTH [masteruser] masterauth          -> +OK
+    REPLCONF listening-port <port>        -> +OK   (replica-announce-port if set)
+    REPLCONF ip-address <ip>              -> +OK   (only with replica-announce-ip)
+    REPLCONF capa eof capa psync2         -> +OK
+    PSYNC <replid> <offset + 1>           -> +CONTINUE [<replid>] | +FULLRESYNC <replid> <offset>
+
+A full sync reads the RDB (``$<length>``, or ``$EOF:<mark>`` … ``<mark>``
+from a diskless primary) into a temporary file, loads it while clients get
+``-LOADING`` (``replication.rdbload``), and makes it durable before anything
+else: the old log and checkpoint are set aside, a checkpoint of the new data
+is written at the primary's offset and a new log starts there
+(``reset_persistence``), so the replica's offsets are its primary's.
+
+The stream: commands are applied through the engine's handlers by a
+client that stands for the primary (``is_master``: read-only does not refuse
+it), whole transactions at once (a MULTI is held until its EXEC arrives), and
+their bytes, exactly as received, are journaled into this server's log. The
+replica answers ``REPLCONF GETACK`` and acknowledges its offset after each
+batch it journaled (``REPLCONF ACK <applied> FACK <on disk>``; Redis's
+replicas do it once a second, which Keel does too when idle) — synchronous
+mode and WAIT need the acks promptly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import shutil
+import time
+
+import hiredis
+
+from engine.errors import CommandError
+from engine.registry import TABLE, dispatch_subcommand
+
+log = logging.getLogger("keel.replication")
+
+
+
+class SyncError(Exception):
+    """The primary refused, or sent something this replica cannot take."""
+
+
+def command_end(buf, pos: int) -> int:
+    """Where the multibulk request starting at ``pos`` ends; -1 if incomplete."""
+    n = len(buf)
+    nl = buf.find(b"\r\n", pos)
+    if nl < 0:
+        return -1
+    if buf[pos] != 42:  # '*'
+        raise SyncError(f"the stream holds something other than a request at byte {pos}")
+    count = int(buf[pos + 1:nl])
+    p = nl + 2
+    for _ in range(count):
+        nl = buf.find(b"\r\n", p)
+        if nl < 0:
+            return -1
+        if buf[p] != 36:  # '$'
+            raise SyncError(f"the stream holds a non-bulk argument at byte {p}")
+        p = nl + 2 + int(buf[p + 1:nl]) + 2
+        if p > n:
+            return -1
+    return p
+
+
+class Link:
+    def __init__(self, repl, host: str, port: int):
+        self.repl = repl
+        self.server = repl.server
+        self.host = host
+        self.port = port
+        self.state = "connect"  # connect | connecting | sync | connected (ROLE's words)
+        self.up = False
+        self.syncing = False
+        self.sync_total = -1
+        self.sync_read = 0
+        self.last_io = 0.0
+        self.down_since = time.time()
+        self.task = None
+        self.writer = None
+        self.stopped = False
+        self.ack_scheduled = False
+        self.client = None  # the client standing for the primary
+
+    def start(self) -> None:
+        self.task = asyncio.ensure_future(self.run())
+
+    def stop(self) -> None:
+        self.stopped = True
+        self._down()
+        if self.writer is not None:
+            self.writer.close()
+            self.writer = None
+        if self.task is not None:
+            self.task.cancel()
+
+    def _down(self) -> None:
+        if self.up:
+            self.down_since = time.time()
+        self.up = False
+        self.syncing = False
+        self.state = "connect"
+
+    async def run(self) -> None:
+        while not self.stopped:
+            try:
+                await self.session()
+            except asyncio.CancelledError:
+                return
+            except (OSError, EOFError, asyncio.IncompleteReadError, asyncio.TimeoutError, SyncError,
+                    ValueError) as e:
+                if not self.stopped:
+                    log.warning("replication link to %s:%d: %s", self.host, self.port,
+                                str(e) or type(e).__name__)
+            except Exception:
+                log.exception("replication link to %s:%d failed", self.host, self.port)
+            finally:
+                if self.writer is not None:
+                    self.writer.close()
+                    self.writer = None
+                self._down()
+                if self.server.loading and self.syncing:
+                    self.server.loading = False
+            if not self.stopped:
+                await asyncio.sleep(1.0)
+
+    # -- the handshake --------------------------------------------------------------
+    async def _line(self, reader, timeout: float) -> bytes:
+        line = await asyncio.wait_for(reader.readline(), timeout)
+        if not line:
+            raise EOFError("the primary closed the connection")
+        self.last_io = time.time()
+        return line.rstrip(b"\r\n")
+
+    async def _call(self, reader, writer, *args) -> bytes:
+        writer.write(hiredis.pack_command(args))
+        return await self._line(reader, self.server.config["repl-timeout"])
+
+    async def session(self) -> None:
+        cfg = self.server.config
+        timeout = cfg["repl-timeout"]
+        self.state = "connecting"
+        reader, writer = await asyncio.wait_for(
+            asyncio.open_connection(self.host, self.port, limit=1 << 20), timeout)
+        self.writer = writer
+        sock = writer.get_extra_info("socket")
+        if sock is not None and not cfg["repl-disable-tcp-nodelay"]:
+            import socket
+
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        r = await self._call(reader, writer, "PING")
+        if r.startswith(b"-") and not r.startswith(b"-NOAUTH") and not r.startswith(b"-NOPERM"):
+            raise SyncError(f"the primary answered PING with {r.decode(errors='replace')}")
+        if cfg["masterauth"]:
+            args = ["AUTH", cfg["masteruser"], cfg["masterauth"]] if cfg["masteruser"] else \
+                ["AUTH", cfg["masterauth"]]
+            r = await self._call(reader, writer, *args)
+            if r != b"+OK":
+                raise SyncError(f"AUTH refused by the primary: {r.decode(errors='replace')}")
+        elif r.startswith(b"-NOAUTH"):
+            raise SyncError("the primary needs a password: set masterauth")
+        port = cfg["replica-announce-port"] or self.server.port
+        r = await self._call(reader, writer, "REPLCONF", "listening-port", str(port))
+        if r.startswith(b"-"):
+            raise SyncError(f"REPLCONF listening-port: {r.decode(errors='replace')}")
+        if cfg["replica-announce-ip"]:
+            await self._call(reader, writer, "REPLCONF", "ip-address", cfg["replica-announce-ip"])
+        await self._call(reader, writer, "REPLCONF", "capa", "eof", "capa", "psync2")
+        repl = self.repl
+        p = self.server.persistence
+        if p.log is None:
+            raise SyncError("appendonly is off: a Keel replica journals what it applies (set appendonly yes)")
+        have_id = repl.replid
+        offset = repl.offset
+        if have_id:
+            r = await self._call(reader, writer, "PSYNC", have_id, str(offset + 1))
+        else:
+            r = await self._call(reader, writer, "PSYNC", "?", "-1")
+        while r == b"":  # keepalive newlines while the primary prepares
+            r = await self._line(reader, timeout)
+        if r.startswith(b"+FULLRESYNC"):
+            parts = r.split()
+            if len(parts) < 3:
+                raise SyncError(f"malformed reply to PSYNC: {r.decode(errors='replace')}")
+            new_id, new_offset = parts[1].decode(), int(parts[2])
+            leftover = await self._full_sync(reader, new_id, new_offset)
+        elif r.startswith(b"+CONTINUE"):
+            parts = r.split()
+            if len(parts) > 1 and parts[1].decode() != repl.replid:
+                # The primary's history goes on under a new id (it was promoted).
+                repl.replid2 = repl.replid
+                repl.second_offset = offset + 1
+                repl.replid = parts[1].decode()
+                repl.save_state()
+            log.info("partial resynchronisation with %s:%d from offset %d", self.host, self.port, offset)
+            leftover = b""
+        else:
+            raise SyncError(f"the primary refused PSYNC: {r.decode(errors='replace')}")
+        self._master_client()
+        self.up = True
+        self.state = "connected"
+        self.last_io = time.time()
+        self._ack()
+        await self.stream(reader, leftover)
+
+    def _master_client(self) -> None:
+        from server.client import Client  # (the client type is the server's; only built here)
+
+        server = self.server
+        c = Client(server, None, 0, f"{self.host}:{self.port}", "", -1)
+        c.is_master = True
+        c.flags = "M"
+        c.select(max(self.repl.stream_db, 0))
+        self.client = c
+
+    # -- full sync ---------------------------------------------------------------------
+    async def _full_sync(self, reader, replid: str, offset: int) -> bytes:
+        from replication import rdbload
+
+        server = self.server
+        cfg = server.config
+        timeout = cfg["repl-timeout"]
+        self.state = "sync"
+        self.syncing = True
+        self.sync_read = 0
+        self.sync_total = -1
+        line = b""
+        while not line:
+            line = await self._line(reader, timeout)
+        if not line.startswith(b"$"):
+            raise SyncError(f"expected the RDB's length, got {line[:64].decode(errors='replace')}")
+        path = os.path.join(cfg["dir"], "temp-%d.rdb" % os.getpid())
+        leftover = b""
+        with open(path, "wb") as f:
+            if line.startswith(b"$EOF:"):
+                mark = line[5:]
+                if len(mark) != 40:
+                    raise SyncError("malformed EOF mark from the primary")
+                tail = b""
+                while True:
+                    chunk = await asyncio.wait_for(reader.read(1 << 20), timeout)
+                    if not chunk:
+                        raise EOFError("the primary closed the connection during the RDB")
+                    self.last_io = time.time()
+                    window = tail + chunk
+                    at = window.find(mark)
+                    if at >= 0:
+                        f.write(window[:at])
+                        leftover = window[at + 40:]
+                        self.sync_read += at
+                        break
+                    keep = len(window) - 40 if len(window) > 40 else 0
+                    f.write(window[:keep])
+                    self.sync_read += keep
+                    tail = window[keep:]
+            else:
+                total = int(line[1:])
+                self.sync_total = total
+                left = total
+                while left:
+                    chunk = await asyncio.wait_for(reader.read(min(left, 1 << 20)), timeout)
+                    if not chunk:
+                        raise EOFError("the primary closed the connection during the RDB")
+                    self.last_io = time.time()
+                    f.write(chunk)
+                    left -= len(chunk)
+                    self.sync_read += len(chunk)
+        log.info("full sync from %s:%d: %d bytes of RDB at offset %d, loading", self.host, self.port,
+                 self.sync_read, offset)
+        t0 = time.time()
+        server.loading = True
+        for c in list(server.clients.values()):
+            c.regate()
+        try:
+            repl = self.repl
+            repl.replid = None
+            repl.save_state()  # a crash from here on: sync in full again
+            server.ks.flushall()
+            try:
+                aux = rdbload.load_rdb_file(path, server.ks, drop_expired=False)
+            except Exception as e:
+                server.ks.flushall()
+                raise SyncError(f"the RDB from the primary does not load: {e}") from None
+            db = int((aux or {}).get(b"repl-stream-db", (aux or {}).get("repl-stream-db", 0)) or 0)
+            reset_persistence(server.persistence, offset, db)
+            repl.replid = replid
+            repl.replid2 = "0" * 40
+            repl.second_offset = -1
+            repl.stream_db = db
+            repl.ckpt_db = db
+            repl.save_state()
+        finally:
+            server.loading = False
+            self.syncing = False
+            for c in list(server.clients.values()):
+                c.regate()
+            try:
+                os.unlink(path)
+            except OSError:
+                pass
+        log.info("full sync from %s:%d loaded in %.2f s", self.host, self.port, time.time() - t0)
+        return leftover
+
+    # -- the stream -----------------------------------------------------------------------
+    async def stream(self, reader, leftover: bytes) -> None:
+        timeout = self.server.config["repl-timeout"]
+        self.buf = bytearray()
+        self.parsed = 0  # bytes of buf hiredis has returned as whole commands
+        self.tx = None  # the commands of a MULTI whose EXEC has not arrived
+        self.reader = hiredis.Reader()
+        chunk = leftover
+        while not self.stopped:
+            if chunk:
+                self.apply(chunk)
+            chunk = await asyncio.wait_for(reader.read(1 << 18), timeout)
+            if not chunk:
+                raise EOFError("the primary closed the connection")
+            self.last_io = time.time()
+
+    def apply(self, chunk: bytes) -> None:
+        """Apply every whole command (and whole transaction) received; journal their bytes."""
+        server = self.server
+        c = self.client
+        buf = self.buf
+        buf += chunk
+        reader = self.reader
+        reader.feed(chunk)
+        pos = self.parsed
+        applied = 0 if self.tx is not None else pos
+        getack = False
+        run = self._run
+        while True:
+            args = reader.gets()
+            if args is False:
+                break
+            pos = command_end(buf, pos)
+            if pos < 0:
+                raise SyncError("the stream and its parse disagree")
+            name = args[0].lower()
+            tx = self.tx
+            if tx is not None:
+                if name == b"exec":
+                    self.tx = None
+                    for a in tx:
+                        run(c, a)
+                    applied = pos
+                else:
+                    tx.append(args)
+                continue
+            if name == b"multi":
+                self.tx = []
+                continue
+            if name == b"select":
+                c.select(int(args[1]))
+            elif name == b"replconf":
+                if len(args) > 1 and args[1].lower() == b"getack":
+                    getack = True
+            elif name != b"ping":
+                run(c, args)
+            applied = pos
+        if applied:
+            server.ks.effects.clear()
+            self.repl.stream_db = c.db.index
+            server.persistence.journal_raw(bytes(buf[:applied]), c.db.index)
+            del buf[:applied]
+            pos -= applied
+            if server.blocking.ready:
+                server.blocking.serve()
+            if getack:
+                self._ack()
+            elif not self.ack_scheduled:
+                self.ack_scheduled = True
+                server.loop.call_soon(self._ack)
+        self.parsed = pos
+
+    def _run(self, c, argv: list) -> None:
+        cmd = TABLE.get(argv[0].lower())
+        if cmd is None:
+            log.error("the primary's stream holds an unknown command %r: skipped", argv[0][:64])
+            return
+        try:
+            if cmd.subcommands:
+                dispatch_subcommand(cmd, c, argv)
+            else:
+                cmd.handler(c, argv)
+        except CommandError as e:
+            log.warning("command from the primary failed: %s: %s", argv[0][:64], e)
+        except Exception:
+            log.exception("command from the primary crashed: %r", argv[:2])
+
+    def _ack(self) -> None:
+        self.ack_scheduled = False
+        w = self.writer
+        if w is None or not self.up:
+            return
+        p = self.server.persistence
+        lg = p.log
+        fack = lg.durable_offset if lg is not None else 0
+        w.write(hiredis.pack_command(("REPLCONF", "ACK", str(self.repl.offset), "FACK", str(fack))))
+
+    def cron(self) -> None:
+        self._ack()
+
+
+def reset_persistence(p, offset: int, stream_db: int) -> None:
+    """The dataset was replaced wholesale (a full sync at ``offset``): make it
+    durable as a checkpoint at that offset and start a new log there.
+
+    Order, so that a crash at any point leaves a state that restarts: the old
+    log and checkpoint are moved aside; the new checkpoint is written whole;
+    the new log is opened at ``offset``; the old ones are removed."""
+    from wal.checkpoint import Checkpointer
+    from wal.log import Log
+
+    cfg = p.server.config
+    stamp = "%d" % time.time_ns()
+    if p.log is not None:
+        p.batch.clear()
+        p.log.close()
+        p.log = None
+    if p.checkpointer is not None:
+        p.checkpointer.close()
+        p.checkpointer = None
+    asides = []
+    for path in (p.log_dir, p.checkpoint_path):
+        if os.path.exists(path):
+            aside = f"{path}.old-{stamp}"
+            os.rename(path, aside)
+            asides.append(aside)
+    cp = Checkpointer(p.checkpoint_path)
+    cp.start_tracking(p.ks)
+    cp._need_full = True
+    cp.write(cp.capture(p.ks), offset)
+    p.checkpointer = cp
+    p.checkpoint_offset = offset
+    p.log = Log.open(p.log_dir, segment_size=cfg["wal-segment-size"], fsync=cfg["appendfsync"],
+                     start_offset=offset)
+    p.log.defer_rotation = True
+    p.stream_db = stream_db
+    p.dirty_at_last_save = p.ks.dirty
+    for aside in asides:
+        shutil.rmtree(aside, ignore_errors=True)
