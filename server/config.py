@@ -446,7 +446,7 @@ class Config:
         d = BY_NAME.get(name)
         if d is None:
             raise ConfigError(f"{where}: unknown directive '{parts[0]}'")
-        if name == "save" or name == "bind" or d.kind == "buffer-limits":
+        if name in ("save", "bind") or d.name == "replicaof" or d.kind == "buffer-limits":
             value = " ".join(parts[1:])
         elif len(parts) != 2:
             raise ConfigError(f"{where}: '{parts[0]}' takes exactly one value")
