@@ -25,7 +25,7 @@ Interface
 ``await snapshot_for_sync(server, write, aux_for, executor=None) -> int``
     Both of the above, retried when another checkpoint got in between;
     ``aux_for(offset) -> dict`` gives the header's AUX fields.
-``base_aux(used_mem) -> dict``
+``base_aux(used_mem, redis_ver=None) -> dict``
     The AUX fields every RDB of Keel's carries (redis-ver, redis-bits,
     ctime, used-mem, aof-base); a full sync adds repl-stream-db, repl-id and
     repl-offset.
@@ -80,11 +80,12 @@ class OffsetMoved(SnapshotError):
     """The checkpoint on disk covers another offset than the one expected."""
 
 
-def base_aux(used_mem: int) -> dict:
-    """The AUX fields of any RDB Keel writes (a full sync adds its replication ones)."""
-    from server.app import REDIS_VERSION
-
-    return {"redis-ver": REDIS_VERSION, "redis-bits": 64, "ctime": int(time.time()),
+def base_aux(used_mem: int, redis_ver: str | None = None) -> dict:
+    """The AUX fields of any RDB Keel writes (a full sync adds its replication
+    ones); ``redis_ver`` defaults to the version the server reports."""
+    if redis_ver is None:
+        from server.app import REDIS_VERSION as redis_ver  # (only the constant: no server object)
+    return {"redis-ver": redis_ver, "redis-bits": 64, "ctime": int(time.time()),
             "used-mem": used_mem, "aof-base": 0}
 
 
