@@ -15,8 +15,9 @@ Interface
     ``drop_expired``: keys whose expiry time has passed are left out (a
     primary, an import: as Redis loads its own file); a replica keeps them
     (False) and waits for its primary's ``DEL``, as Redis's replicas do.
-    Function libraries go through ``ks.scripting.load_codes`` (replacing
-    the ones there) once the whole file has been read.
+    Function libraries go through ``ks.scripting.load_codes`` once the whole
+    file has been read, replacing the ones there: they are part of the
+    dataset (a file without any leaves none, as a Redis replica's full sync).
 ``import_dump(persistence) -> dict | None``
     The migration path: on the first start of a server (no checkpoint, an
     empty log, an empty keyspace) whose data directory holds ``dbfilename``
@@ -79,10 +80,10 @@ class KeyspaceSink(RdbSink):
 
     def finish(self) -> dict:
         """After a complete parse: the libraries, the accounting; the counts."""
-        if self.codes:
-            scripting = getattr(self.ks, "scripting", None)
-            if scripting is None:
-                raise RdbError("the file holds function libraries but this keyspace has no scripting")
+        scripting = getattr(self.ks, "scripting", None)
+        if scripting is None and self.codes:
+            raise RdbError("the file holds function libraries but this keyspace has no scripting")
+        if scripting is not None and (self.codes or scripting.libraries):
             try:
                 scripting.load_codes(self.codes)
             except Exception as e:  # a library that does not load here: the file is not loadable

@@ -375,3 +375,11 @@ def test_a_failed_checkpoint_is_a_snapshot_error(tmp_path, monkeypatch):
             p.close(save=False)
 
     asyncio.run(main())
+
+
+def test_the_libraries_are_the_files_a_file_without_any_leaves_none():
+    # As a Redis replica after a full sync: its own libraries are gone (checked on 7.0.15).
+    ks = keyspace()
+    run(Session(ks), "FUNCTION", "LOAD", LIBRARY)
+    load_rdb_bytes(rdb_with_expiries(), ks, drop_expired=True)
+    assert ks.scripting.libraries == {}
