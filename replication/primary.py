@@ -89,6 +89,7 @@ class Primary:
         self.peers: list[Peer] = []
         self.live: list[Peer] = []  # caught up: fed by ``feed``
         self.last_ping = time.time()
+        self.ever = False  # a replica connected since the start: keep repl-backlog-size of log
 
     # -- PSYNC ---------------------------------------------------------------------
     def psync(self, client, replid: str, want: int):
@@ -110,6 +111,7 @@ class Primary:
                 p.waiting.remove(conn)
             conn.transport.write(data)
         peer = Peer(self, client)
+        self.ever = True
         client.flags = "S"
         client.is_replica = True
         self.peers.append(peer)
@@ -303,7 +305,7 @@ class Primary:
         bytes of history (bounded by ``repl-log-retain-max`` behind the end)."""
         p = self.server.persistence
         lg = p.log
-        if lg is None:
+        if lg is None or not self.ever:  # (as Redis keeps no backlog before its first replica)
             return offset
         end = lg.end_offset
         keep = min(offset, end - self.server.config["repl-backlog-size"])

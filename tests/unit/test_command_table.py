@@ -23,7 +23,7 @@ from engine.commands.introspection import all_commands
 from engine.registry import COMMANDS, resolve
 from tests.support import help_subcommands
 
-NEWER_THAN_REFERENCE = {"client|setinfo", "client|no-touch", "cluster|myshardid"}
+NEWER_THAN_REFERENCE = {"client|setinfo", "client|no-touch", "cluster|myshardid", "waitaof"}
 # Commands whose entry 7.2 changed from 7.0's: the fields 7.2 gives them.
 CHANGED_SINCE_REFERENCE = {
     "zrank": {"arity": -3},     # 7.2's WITHSCORE option
