@@ -147,6 +147,7 @@ def import_dump(p) -> dict | None:
         return None
     t0 = time.time()
     stats = load_rdb_file(path, ks, drop_expired=True)
+    p.loaded_keys = stats["keys"]  # INFO rdb_last_load_keys_loaded
     log.info("imported %s: %d keys (%d expired ones left out), %d function libraries in %.2f s",
              path, stats["keys"], stats["expired"], stats["functions"], time.time() - t0)
     cp.forget_captures()  # the keys went in behind the dirty sets: the checkpoint takes them all

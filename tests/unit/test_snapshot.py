@@ -383,3 +383,52 @@ def test_the_libraries_are_the_files_a_file_without_any_leaves_none():
     run(Session(ks), "FUNCTION", "LOAD", LIBRARY)
     load_rdb_bytes(rdb_with_expiries(), ks, drop_expired=True)
     assert ks.scripting.libraries == {}
+
+
+# --- dump.rdb import at startup (in process; tests/integration/test_rdb_import.py has Redis's) ---
+
+def _start(tmp_path):
+    from server.app import Server
+    from server.config import Config
+
+    cfg = Config()
+    cfg.set("dir", str(tmp_path))
+    srv = Server(cfg)
+    srv.persistence.load()
+    return srv
+
+
+def test_a_dump_rdb_is_imported_only_on_a_first_start(tmp_path):
+    dump = tmp_path / "dump.rdb"
+    dump.write_bytes(rdb_with_expiries())
+    srv = _start(tmp_path)
+    assert set(srv.ks.dbs[0].data) == {b"kept", b"plain"}
+    assert srv.persistence.checkpointer.info()["keys"] == 2  # durable without the RDB
+    srv.persistence.close(save=False)
+    assert not dump.exists() and (tmp_path / "dump.rdb.imported").exists()
+    w = RdbWriter()
+    dump.write_bytes(w.header({}) + w.select(0, 1, 0) + w.string_entry(b"other", b"v") + w.end())
+    srv = _start(tmp_path)  # a checkpoint now: the new dump.rdb is left alone
+    try:
+        assert set(srv.ks.dbs[0].data) == {b"kept", b"plain"} and dump.exists()
+    finally:
+        srv.persistence.close(save=False)
+
+
+def test_a_dump_rdb_beside_a_log_with_records_is_left_alone(tmp_path):
+    async def main():
+        srv = _server(tmp_path)  # no checkpoint yet, a log whose keys are all deleted again
+        _write_some(srv, 3)
+        run(Session(srv.ks), "DEL", "k0", "k1", "k2")
+        srv.persistence.journal()
+        await asyncio.sleep(0)
+        srv.persistence.close(save=False)
+
+    asyncio.run(main())
+    (tmp_path / "dump.rdb").write_bytes(rdb_with_expiries())
+    srv = _start(tmp_path)
+    try:
+        assert srv.persistence.log.end_offset > 0
+        assert not srv.ks.dbs[0].data and (tmp_path / "dump.rdb").exists()
+    finally:
+        srv.persistence.close(save=False)
