@@ -1,20 +1,23 @@
 """RDB file write and load: engine.rdbfile vs redis-server 7.0, N string keys.
 
-The dataset is DEBUG POPULATE's (``key:N`` -> 10-byte values), built in
-Redis by DEBUG POPULATE and in this process as the same bytes. Timed:
+The dataset is DEBUG POPULATE's (``key:N`` -> values of SIZE bytes), built
+in Redis by DEBUG POPULATE and in this process as the same bytes; with
+SIZE over 20 Redis writes the values LZF-compressed. Timed, per key:
 
-* write: Keel's ``RdbWriter.string_entry`` per key, then the file written
-  and fsynced; Redis's SAVE (its round trip: serialize, write, fsync).
+* write: Keel's ``RdbWriter.string_entry`` for every key, then the file
+  written and fsynced; Redis's SAVE (serialize, write, fsync);
 * load: Keel's ``parse_file`` of Redis's own dump.rdb into a dict (the
-  parser alone) and into an engine Keyspace (``Database.set`` and its
+  parser alone) and into an engine Keyspace (``Database.set`` with its
   memory accounting, as a replica's load does); Redis's DEBUG RELOAD
-  NOSAVE of the file Keel wrote (flush, then load).
+  NOSAVE of the file Keel wrote (a flush, then the load);
 * crc64 of 100 MB (C).
 
-Redis runs pinned to one core and this process to the other (bench/harness).
+Each figure is given as CPU time (this process's; Redis's from INFO cpu),
+steady on a loaded machine, and wall time. Redis runs pinned to one core
+and this process to the other (bench/harness).
 
-    python bench/rdbfile.py            # 1,000,000 keys
-    python bench/rdbfile.py -n 200000
+    python bench/rdbfile.py                 # 1,000,000 keys, values of 10 and 100 bytes
+    python bench/rdbfile.py -n 200000 --sizes 10
 """
 
 from __future__ import annotations
@@ -59,18 +62,94 @@ class KeyspaceSink(DictSink):
             d.set_expire(key, expire_ms)
 
 
-def populate_values(n: int) -> list[tuple[bytes, bytes]]:
-    """DEBUG POPULATE n key 10's keys and values."""
-    return [(b"key:%d" % i, (b"value:%d" % i)[:10].ljust(10, b"\0")) for i in range(n)]
+class Clock:
+    """Wall and CPU seconds of a block: this process's CPU, or a Redis's from INFO."""
+
+    def __init__(self, redis_client=None):
+        self.redis = redis_client
+
+    def _cpu(self) -> float:
+        if self.redis is None:
+            return time.process_time()
+        info = self.redis.call("INFO", "cpu").decode()
+        fields = dict(line.split(":", 1) for line in info.splitlines() if ":" in line)
+        return float(fields["used_cpu_user"]) + float(fields["used_cpu_sys"])
+
+    def __enter__(self):
+        self.cpu0, self.wall0 = self._cpu(), time.perf_counter()
+        return self
+
+    def __exit__(self, *exc):
+        self.wall = time.perf_counter() - self.wall0
+        self.cpu = self._cpu() - self.cpu0
+
+
+def populate_values(n: int, size: int) -> list[tuple[bytes, bytes]]:
+    """DEBUG POPULATE n key SIZE's keys and values."""
+    return [(b"key:%d" % i, (b"value:%d" % i)[:size].ljust(size, b"\0")) for i in range(n)]
+
+
+def one_size(c, redis_dir: str, tmp: str, n: int, size: int) -> None:
+    from engine import rdbfile
+
+    c.call("FLUSHALL")
+    assert c.call("DEBUG", "POPULATE", n, "key", size) == b"OK"
+    with Clock(c) as redis_save:
+        assert c.call("SAVE") == b"OK"
+    redis_file = os.path.join(redis_dir, "dump.rdb")
+
+    pairs = populate_values(n, size)
+    keel_file = os.path.join(tmp, "keel.rdb")
+    with Clock() as entries:
+        w = rdbfile.RdbWriter()
+        out = [w.header({"redis-ver": "7.0.15"}), w.select(0, n, 0)]
+        entry = w.string_entry
+        for k, v in pairs:
+            out.append(entry(k, v))
+        out.append(w.end())
+    with Clock() as keel_write:
+        with open(keel_file, "wb") as f:
+            f.write(b"".join(out))
+            f.flush()
+            os.fsync(f.fileno())
+    del out
+    sizes = os.path.getsize(keel_file), os.path.getsize(redis_file)
+
+    with Clock() as keel_parse:
+        sink = DictSink()
+        rdbfile.parse_file(redis_file, sink)
+    assert len(sink.data) == n and sink.data[pairs[7][0]] == pairs[7][1]
+    del sink
+    with Clock() as keel_load:
+        ksink = KeyspaceSink()
+        rdbfile.parse_file(redis_file, ksink)
+    assert len(ksink.ks.dbs[0].data) == n
+    del ksink
+
+    shutil.copy(keel_file, redis_file)
+    with Clock(c) as redis_load:
+        assert c.call("DEBUG", "RELOAD", "NOSAVE") == b"OK"
+    assert c.call("DBSIZE") == n and c.call("GET", pairs[7][0]) == pairs[7][1]
+
+    us = 1e6 / n
+    print(f"{n} keys of {size}-byte values; files: Keel's {sizes[0]} bytes, Redis's {sizes[1]}")
+    for label, keel, redis in (("write (string_entry + file + fsync)", (entries, keel_write), (redis_save,)),
+                               ("load: parser into a dict", (keel_parse,), (redis_load,)),
+                               ("load: into a Keel Keyspace", (keel_load,), (redis_load,))):
+        kc, kw = sum(x.cpu for x in keel) * us, sum(x.wall for x in keel) * us
+        rc, rw = sum(x.cpu for x in redis) * us, sum(x.wall for x in redis) * us
+        print(f"  {label:38} keel {kc:6.3f} us/key CPU ({kw:6.3f} wall)   redis {rc:6.3f} CPU ({rw:6.3f} wall)"
+              f"   ratio {kc / rc:5.2f}x CPU, {kw / rw:5.2f}x wall")
+    print(f"  {'(string_entry alone)':38} keel {entries.cpu * us:6.3f} us/key CPU ({entries.wall * us:6.3f} wall)")
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("-n", type=int, default=1_000_000)
+    ap.add_argument("--sizes", type=int, nargs="+", default=[10, 100])
     args = ap.parse_args()
-    n = args.n
     import engine.commands  # noqa: F401
-    from engine import rdb, rdbfile
+    from engine import rdb
 
     pin_self()
     tmp = tempfile.mkdtemp(prefix="bench-rdbfile-")
@@ -78,65 +157,15 @@ def main() -> None:
     try:
         pin(redis.proc.pid)
         c = redis.client(timeout=300)
-        assert c.call("DEBUG", "POPULATE", n, "key", 10) == b"OK"
-        t = time.perf_counter()
-        assert c.call("SAVE") == b"OK"
-        redis_save = time.perf_counter() - t
-        redis_file = os.path.join(redis.dir, "dump.rdb")
-
-        pairs = populate_values(n)
-        t = time.perf_counter()
-        w = rdbfile.RdbWriter()
-        out = [w.header({"redis-ver": "7.0.15"}), w.select(0, n, 0)]
-        entry = w.string_entry
-        for k, v in pairs:
-            out.append(entry(k, v))
-        out.append(w.end())
-        t_entries = time.perf_counter() - t
-        keel_file = os.path.join(tmp, "keel.rdb")
-        with open(keel_file, "wb") as f:
-            f.write(b"".join(out))
-            f.flush()
-            os.fsync(f.fileno())
-        keel_write = time.perf_counter() - t
-        keel_size = os.path.getsize(keel_file)
-        del out
-
-        t = time.perf_counter()
-        sink = DictSink()
-        rdbfile.parse_file(redis_file, sink)
-        keel_parse = time.perf_counter() - t
-        assert len(sink.data) == n and sink.data[b"key:7"] == dict(pairs[:8])[b"key:7"]
-        del sink
-        t = time.perf_counter()
-        ksink = KeyspaceSink()
-        rdbfile.parse_file(redis_file, ksink)
-        keel_load = time.perf_counter() - t
-        assert len(ksink.ks.dbs[0].data) == n
-        del ksink
-
-        shutil.copy(keel_file, redis_file)
-        t = time.perf_counter()
-        assert c.call("DEBUG", "RELOAD", "NOSAVE") == b"OK"
-        redis_load = time.perf_counter() - t
-        assert c.call("DBSIZE") == n and c.call("GET", "key:7") == dict(pairs[:8])[b"key:7"]
-
-        blob = os.urandom(100 << 20)
-        t = time.perf_counter()
-        rdb.crc64(blob)
-        crc = time.perf_counter() - t
+        for size in args.sizes:
+            one_size(c, redis.dir, tmp, args.n, size)
     finally:
         redis.cleanup()
         shutil.rmtree(tmp, ignore_errors=True)
-
-    us = 1e6 / n
-    print(f"{n} keys, Keel's file {keel_size} bytes")
-    print(f"write  keel string_entry {t_entries * us:.3f} us/key, to file+fsync {keel_write * us:.3f} us/key;"
-          f" redis SAVE {redis_save * us:.3f} us/key; ratio {keel_write / redis_save:.2f}x")
-    print(f"load   keel parse_file->dict {keel_parse * us:.3f} us/key, ->Keyspace {keel_load * us:.3f} us/key;"
-          f" redis DEBUG RELOAD {redis_load * us:.3f} us/key; ratio {keel_parse / redis_load:.2f}x (parser),"
-          f" {keel_load / redis_load:.2f}x (into a Keyspace)")
-    print(f"crc64  100 MB in {crc * 1000:.1f} ms")
+    blob = os.urandom(100 << 20)
+    with Clock() as crc:
+        rdb.crc64(blob)
+    print(f"crc64 of 100 MB: {crc.cpu * 1000:.1f} ms CPU ({crc.wall * 1000:.1f} wall)")
 
 
 if __name__ == "__main__":

@@ -63,3 +63,21 @@ def decompress(src: bytes, out_len: int) -> bytes:
     if len(out) != out_len:
         raise LzfError("output shorter than the stated length")
     return bytes(out)
+
+
+_C_ERRORS = {1: "literal run past the end of the input", 2: "back reference before the start of the output",
+             3: "output longer than the stated length", 4: "input ends inside a back reference",
+             5: "output shorter than the stated length"}
+decompress_python = decompress
+try:  # the same loop in C (engine/_crc64.c), when it is built
+    from engine._crc64 import lzf_decompress as _lzf_c
+except ImportError:
+    pass
+else:
+    def decompress(src: bytes, out_len: int) -> bytes:  # noqa: F811
+        out = _lzf_c(src, out_len)
+        if type(out) is bytes:
+            return out
+        if out is None:  # more than src can expand to: the Python loop says why
+            return decompress_python(src, out_len)
+        raise LzfError(_C_ERRORS[out])

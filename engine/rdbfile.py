@@ -53,6 +53,11 @@ from engine import intset, listpack, rdb
 from engine.types import hash as _hash, list as _list, set as _set, stream_rdb as _stream, zset_rdb as _zset  # noqa: F401
 from engine.util import to_int_or_none
 
+try:
+    from engine._crc64 import lzf_decompress as _lzf_c
+except ImportError:
+    _lzf_c = None
+
 RDB_FILE_VERSION = 10
 MAX_READ_VERSION = 11
 
@@ -294,6 +299,30 @@ def _damage(buf, start: int, e: Exception) -> RdbError:
     return RdbError(f"RDB byte {start}: damaged {what}: {e or type(e).__name__}")
 
 
+def _short_length(buf, pos: int) -> tuple[int, int]:
+    """A 6- or 14-bit length at ``pos``, else (-1, pos)."""
+    b = buf[pos]
+    if b < 64:
+        return b, pos + 1
+    if b < 128:
+        return ((b & 63) << 8) | buf[pos + 1], pos + 2
+    return -1, pos
+
+
+def _lzf_string(buf, pos: int) -> tuple[bytes, int]:
+    """``rdb.read_string`` of an LZF string (Redis writes every string over
+    20 bytes this way when it pays), its usual short lengths read here."""
+    clen, p = _short_length(buf, pos + 1)
+    if clen >= 0 and _lzf_c is not None:
+        ulen, p = _short_length(buf, p)
+        end = p + clen
+        if ulen > 0 and end <= len(buf):
+            v = _lzf_c(buf[p:end], ulen)
+            if type(v) is bytes:
+                return v, end
+    return rdb.read_string(buf, pos)  # any other case, errors included
+
+
 def parse(buf, sink, verify_checksum: bool = True) -> None:
     """Hand every record of the RDB file in ``buf`` to ``sink`` (see the
     module docstring); returns only once the EOF record and checksum held."""
@@ -325,6 +354,8 @@ def parse(buf, sink, verify_checksum: bool = True) -> None:
                     v = buf[pos - vn:pos]
                     if pos > n:
                         raise IndexError
+                elif vn == 0xC3:
+                    v, pos = _lzf_string(buf, pos)
                 else:
                     v, pos = read_string(buf, pos)
             elif op < _VALUE_TYPE_END:

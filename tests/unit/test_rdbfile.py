@@ -418,3 +418,66 @@ def test_the_sinks_own_errors_pass_through():
 
     with pytest.raises(KeyError, match="the sink's own"):
         parse(SMALL, Failing())
+
+
+# --- LZF (C) --------------------------------------------------------------------------------
+
+LZF_ABAB = b"\x01ab" + bytes((4 << 5, 1))  # "ab", then 6 bytes copied from 2 back: "abababab"
+
+
+def test_c_lzf_gives_the_python_loops_results_and_errors():
+    import random
+
+    from engine import lzf
+
+    def result(f, src, n):
+        try:
+            return f(src, n)
+        except lzf.LzfError as e:
+            return str(e)
+
+    rnd = random.Random(7)
+
+    def compressed() -> tuple[bytes, int]:
+        """A valid LZF stream (literal runs and back references) and its output length."""
+        src, out = bytearray(), 0
+        for _ in range(rnd.randrange(1, 6)):
+            if out and rnd.random() < 0.5:
+                length, dist = rnd.randrange(3, 40), rnd.randrange(min(out, 8191))
+                if length - 2 < 7:
+                    src += bytes((((length - 2) << 5) | (dist >> 8), dist & 0xFF))
+                else:
+                    src += bytes(((7 << 5) | (dist >> 8), length - 9, dist & 0xFF))
+                out += length
+            else:
+                k = rnd.randrange(1, 33)
+                src += bytes((k - 1,)) + rnd.randbytes(k)
+                out += k
+        return bytes(src), out
+
+    ok = 0
+    for _ in range(3000):
+        src, n = compressed()
+        for m in (n, n - 1, n + 1):
+            c, py = result(lzf.decompress, src, m), result(lzf.decompress_python, src, m)
+            assert c == py, (src, m)
+            ok += type(c) is bytes
+        damaged = bytearray(src)
+        damaged[rnd.randrange(len(src))] = rnd.randrange(256)
+        cut = rnd.randrange(len(damaged) + 1)
+        del damaged[cut:cut + rnd.randrange(2)]  # and maybe one byte less
+        assert result(lzf.decompress, bytes(damaged), n) == result(lzf.decompress_python, bytes(damaged), n)
+    assert ok == 3000
+    assert lzf.decompress(LZF_ABAB, 8) == b"abababab"
+    with pytest.raises(lzf.LzfError, match="output shorter"):  # more than the input can expand to
+        lzf.decompress(LZF_ABAB, 10**9)
+
+
+@pytest.mark.parametrize("ulen, clen, ok", [(8, 5, True), (7, 5, False), (9, 5, False), (8, 4, False)])
+def test_an_lzf_string_value_in_a_file(ulen, clen, ok):
+    body = b"\x00\x01k\xc3" + bytes((clen, ulen)) + LZF_ABAB[:clen] + b"\x00\x01z\x01y"
+    if ok:
+        assert parsed(_file(body)).keys == {(0, b"k"): (b"abababab", None), (0, b"z"): (b"y", None)}
+    else:
+        with pytest.raises(RdbError, match="RDB byte 9: damaged key record: invalid LZF string"):
+            parse(_file(body), Sink())
