@@ -432,3 +432,25 @@ def test_a_dump_rdb_beside_a_log_with_records_is_left_alone(tmp_path):
         assert not srv.ks.dbs[0].data and (tmp_path / "dump.rdb").exists()
     finally:
         srv.persistence.close(save=False)
+
+
+def test_databases_past_127_two_byte_prefixes_come_out_in_index_order(tmp_path):
+    ks = Keyspace(300)
+    for index in (150, 5, 128, 127, 0, 299):
+        s = Session(ks, index)
+        run(s, "SET", f"k{index}", "v")
+        run(s, "HSET", f"h{index}", "f", "v")
+    cp = checkpoint(tmp_path, ks)
+    try:
+        data = rdb_of(cp)
+    finally:
+        cp.close()
+    order = []
+
+    class Sink(KeyspaceSink):
+        def resize(self, db, nkeys, nexpires):
+            order.append((db, nkeys))
+
+    back = Keyspace(300)
+    parse(data, Sink(back, drop_expired=False))
+    assert order == [(i, 2) for i in (0, 5, 127, 128, 150, 299)]
