@@ -127,9 +127,9 @@ async def checkpoint_for_sync(server) -> int:
 async def snapshot_for_sync(server, write, aux_for, executor=None) -> int:
     """A checkpoint, then its RDB written through ``write`` in ``executor``; the offset."""
     loop = asyncio.get_running_loop()
-    cp = server.persistence.checkpointer
     for attempt in range(ATTEMPTS):
         offset = await checkpoint_for_sync(server)
+        cp = server.persistence.checkpointer  # (a replica's full sync replaces it)
         try:
             return await loop.run_in_executor(executor, rdb_from_checkpoint, cp, write, aux_for(offset), offset)
         except OffsetMoved:
