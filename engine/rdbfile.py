@@ -334,6 +334,7 @@ def parse(buf, sink, verify_checksum: bool = True) -> None:
     read_length = rdb.read_length
     decoder = rdb.decoder
     on_key = sink.key
+    resize = getattr(sink, "resize", None)
     db = 0
     expire = None
     pos = 9
@@ -378,17 +379,11 @@ def parse(buf, sink, verify_checksum: bool = True) -> None:
                     raise ValueError("database number is an encoded string")
                 continue
             elif op == OP_RESIZEDB:
-                nkeys, pos, _ = read_length(buf, pos + 1)
-                nexp, pos, _ = read_length(buf, pos)
-                resize = getattr(sink, "resize", None)
-                if resize is not None:
-                    resize(db, nkeys, nexp)
-                continue
+                k, pos, _ = read_length(buf, pos + 1)
+                v, pos, _ = read_length(buf, pos)
             elif op == OP_AUX:
-                name, pos = read_string(buf, pos + 1)
-                value, pos = read_string(buf, pos)
-                sink.aux(name, value)
-                continue
+                k, pos = read_string(buf, pos + 1)
+                v, pos = read_string(buf, pos)
             elif op == OP_EOF:
                 _check_eof(buf, pos, version, verify_checksum)
                 return
@@ -407,9 +402,7 @@ def parse(buf, sink, verify_checksum: bool = True) -> None:
                 pos += 2
                 continue
             elif op == OP_FUNCTION2:
-                code, pos = read_string(buf, pos + 1)
-                sink.function(code)
-                continue
+                v, pos = read_string(buf, pos + 1)
             elif op == OP_FUNCTION_PRE_GA:
                 raise RdbError(f"RDB byte {start}: function library in the pre-GA Redis 7.0 format not supported")
             elif op == OP_MODULE_AUX:
@@ -420,8 +413,16 @@ def parse(buf, sink, verify_checksum: bool = True) -> None:
             raise
         except Exception as e:  # anything a damaged value makes a decoder raise
             raise _damage(buf, start, e) from None
-        on_key(db, k, v, expire)
-        expire = None
+        # The sink is called outside the try: its own exceptions are its own.
+        if op < _VALUE_TYPE_END:
+            on_key(db, k, v, expire)
+            expire = None
+        elif op == OP_AUX:
+            sink.aux(k, v)
+        elif op == OP_FUNCTION2:
+            sink.function(v)
+        elif resize is not None:  # RESIZEDB
+            resize(db, k, v)
 
 
 def parse_file(path: str, sink, verify_checksum: bool = True) -> None:

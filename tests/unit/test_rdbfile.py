@@ -411,13 +411,19 @@ def test_an_empty_file_is_refused(tmp_path):
         rdbfile.parse_file(str(path), Sink())
 
 
-def test_the_sinks_own_errors_pass_through():
+@pytest.mark.parametrize("method", ["aux", "key", "function", "resize"])
+def test_the_sinks_own_errors_pass_through(method):
     class Failing(Sink):
-        def key(self, db, key, value, expire_ms):
-            raise KeyError("the sink's own")
+        pass
 
+    def fail(*args):
+        raise KeyError("the sink's own")
+
+    setattr(Failing, method, fail)
+    w = RdbWriter()
+    buf = b"".join([w.header({"a": 1}), w.function(b"f"), w.select(0, 1, 0), w.string_entry(b"k", b"v"), w.end()])
     with pytest.raises(KeyError, match="the sink's own"):
-        parse(SMALL, Failing())
+        parse(buf, Failing())
 
 
 # --- LZF (C) --------------------------------------------------------------------------------
