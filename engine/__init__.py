@@ -11,6 +11,9 @@ keyspecs.py   key specifications: where a command's keys are, how it uses them
 keyspace.py   databases, values, expiry (lazy + active), effects
 session.py    what a handler sees of its client
 util.py       Redis's number syntax and formatting, glob matching
+rdb.py        one value in RDB encoding (DUMP/RESTORE, checkpoints)
+rdbfile.py    whole RDB files (full sync, dump.rdb); its parse_file maps
+              the one file it is given, the engine's only file access
 types/        data structures (later: list, hash, set, zset, …)
 commands/     handlers, one module per command group
 """
