@@ -128,6 +128,11 @@ class RdbWriter:
         self._pending_size = 0
 
     def _out(self, b: bytes) -> bytes:
+        if len(b) >= _CRC_BATCH:  # a big value: checksummed where it is, not copied into a batch
+            if self._pending:
+                self._settle()
+            self._crc = rdb.crc64(b, self._crc)
+            return b
         self._pending.append(b)
         self._pending_size += len(b)
         if self._pending_size >= _CRC_BATCH:

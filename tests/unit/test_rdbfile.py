@@ -141,6 +141,8 @@ def test_select_and_function_records():
 def test_end_carries_the_crc_of_every_byte_returned_before_it():
     w = RdbWriter()
     parts = [w.header({})] + [w.string_entry(b"k%d" % i, b"v" * 50) for i in range(3000)]  # > one crc batch
+    parts += [w.entry(b"big", rdb.encode_value(b"B" * 300000)), w.string_entry(b"after", b"v"),
+              w.entry(b"big2", rdb.encode_value(b"C" * 300000))]  # big ones between small ones
     parts.append(w.end())
     buf = b"".join(parts)
     assert buf[-9] == 0xFF and int.from_bytes(buf[-8:], "little") == rdb.crc64(buf[:-8])
