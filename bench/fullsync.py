@@ -14,6 +14,9 @@ incremental), ``replication.snapshot.rdb_from_checkpoint`` (checkpoint ->
 RDB bytes, the worker thread's part) and ``replication.rdbload`` (RDB ->
 the replica's keyspace).
 
+It also reports the longest PING a client of the primary waited during
+each sync (Redis forks; Keel captures in chunks and snapshots in a thread).
+
     python bench/fullsync.py              # 1,000,000 keys
     python bench/fullsync.py -n 200000
 
@@ -28,6 +31,7 @@ import os
 import shutil
 import sys
 import tempfile
+import threading
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -60,7 +64,28 @@ def time_until_synced(port: int, n: int, started: float, timeout: float) -> floa
     return None
 
 
-def fullsync(servers: Servers, kind: str, n: int, timeout: float) -> float | None:
+class Pinger(threading.Thread):
+    """PINGs the primary back to back while the sync runs: the longest wait
+    is how long its clients were held up (Redis: the fork; Keel: capture
+    chunks and the GIL share of the snapshot thread)."""
+
+    def __init__(self, port: int):
+        super().__init__(daemon=True)
+        self.client = RespClient(port, timeout=60)
+        self.longest = 0.0
+        self.count = 0
+        self.stop = threading.Event()
+
+    def run(self) -> None:
+        while not self.stop.is_set():
+            t = time.perf_counter()
+            self.client.call("PING")
+            self.longest = max(self.longest, time.perf_counter() - t)
+            self.count += 1
+        self.client.close()
+
+
+def fullsync(servers: Servers, kind: str, n: int, timeout: float) -> tuple[float | None, float]:
     if kind == "redis":
         primary = servers.redis("--repl-diskless-sync-delay", "0", "--enable-debug-command", "yes")
     else:
@@ -68,6 +93,8 @@ def fullsync(servers: Servers, kind: str, n: int, timeout: float) -> float | Non
     c = primary.client(timeout=120)
     assert c.call("DEBUG", "POPULATE", n) == b"OK"
     c.close()
+    pinger = Pinger(primary.port)
+    pinger.start()
     t0 = time.perf_counter()
     args = ("--replicaof", "127.0.0.1", str(primary.port))
     try:
@@ -75,13 +102,14 @@ def fullsync(servers: Servers, kind: str, n: int, timeout: float) -> float | Non
             replica = servers.redis(*args)
         else:
             replica = servers.keel(*args)
+        took = time_until_synced(replica.port, n, t0, timeout)
     except RuntimeError as e:  # a replica that does not start: no end-to-end figure
         print(f"  {kind} replica did not start: {e}")
-        return None
-    took = time_until_synced(replica.port, n, t0, timeout)
-    servers.stop(replica)
-    servers.stop(primary)
-    return took
+        took = None
+    pinger.stop.set()
+    pinger.join()
+    servers.stop_all()
+    return took, pinger.longest
 
 
 def keel_pieces(n: int) -> dict:
@@ -126,8 +154,8 @@ def main() -> int:
     args = ap.parse_args()
     n = args.n
     with Servers() as servers:
-        redis_s = fullsync(servers, "redis", n, args.timeout)
-        keel_s = fullsync(servers, "keel", n, args.timeout)
+        redis_s, redis_ping = fullsync(servers, "redis", n, args.timeout)
+        keel_s, keel_ping = fullsync(servers, "keel", n, args.timeout)
     if redis_s is None:
         print("redis-server replica did not sync in time")
         return 1
@@ -139,6 +167,8 @@ def main() -> int:
         print(f"  keel -> keel replica:                 {keel_s:.2f} s  ({keel_s / redis_s:.2f}x redis)")
     else:
         print("  keel -> keel replica:                 n/a (no sync within the timeout)")
+    print(f"  longest PING to the primary during the sync: redis-server {redis_ping * 1e3:.1f} ms, "
+          f"keel {keel_ping * 1e3:.1f} ms")
     print(f"  keel pieces: checkpoint {pieces['checkpoint']:.2f} s, snapshot {pieces['snapshot']:.2f} s "
           f"({pieces['bytes'] / 1e6:.1f} MB RDB, {pieces['snapshot'] / n * 1e6:.2f} us/key), "
           f"load {pieces['load']:.2f} s: {pieces_s:.2f} s  ({pieces_s / redis_s:.2f}x redis)")
