@@ -60,6 +60,7 @@ class Replication:
         self.primary = Primary(self)
         self.waits = Waits(self)
         self.failover_state = "no-failover"
+        self.failover = None  # replication.failover.Failover while FAILOVER runs
         self.last_cron = time.time()
         self.ckpt_db = st.get("ckpt_db", -1)
         self.stream_db = self.ckpt_db  # the stream's database at the end of the log
@@ -87,7 +88,7 @@ class Replication:
             self.save_state()
 
     # -- roles -------------------------------------------------------------------
-    def become_replica(self, host: str, port: int) -> None:
+    def become_replica(self, host: str, port: int, failover: bool = False) -> None:
         """REPLICAOF host port: drop the current link (and primary duties), connect."""
         from replication.replica import Link
 
@@ -104,6 +105,7 @@ class Replication:
         if was_master:
             log.info("connecting to primary %s:%d", host, port)
         self.link = Link(self, host, port)
+        self.link.failover = failover  # PSYNC … FAILOVER: the primary hands over (replication.failover)
         self.link.start()
 
     def become_primary(self) -> None:

@@ -80,6 +80,9 @@ class KeyspaceSink(RdbSink):
 
     def finish(self) -> dict:
         """After a complete parse: the libraries, the accounting; the counts."""
+        if sum(len(db.data) for db in self.dbs) != self.loaded:
+            # (Redis stops on a duplicated key too: the file is not one it wrote.)
+            raise RdbError("a key appears twice in the file")
         scripting = getattr(self.ks, "scripting", None)
         if scripting is None and self.codes:
             raise RdbError("the file holds function libraries but this keyspace has no scripting")

@@ -90,6 +90,7 @@ class Link:
         self.stopped = False
         self.ack_scheduled = False
         self.client = None  # the client standing for the primary
+        self.failover = False
 
     def start(self) -> None:
         self.task = asyncio.ensure_future(self.run())
@@ -181,7 +182,10 @@ class Link:
             raise SyncError("appendonly is off: a Keel replica journals what it applies (set appendonly yes)")
         have_id = repl.replid
         offset = repl.offset
-        if have_id:
+        if have_id and self.failover:
+            self.failover = False  # asked once: a retry is an ordinary PSYNC
+            r = await self._call(reader, writer, "PSYNC", have_id, str(offset + 1), "FAILOVER")
+        elif have_id:
             r = await self._call(reader, writer, "PSYNC", have_id, str(offset + 1))
         else:
             r = await self._call(reader, writer, "PSYNC", "?", "-1")

@@ -110,7 +110,19 @@ def psync(c, argv):
     want = to_int_or_none(argv[2])
     if want is None:
         raise CommandError(errors.NOT_INTEGER)
-    r = c.server.repl.primary.psync(c, argv[1].decode("utf-8", "replace"), want)
+    repl = c.server.repl
+    replid = argv[1].decode("utf-8", "replace")
+    if len(argv) > 3:
+        if len(argv) > 4 or argv[3].lower() != b"failover":
+            raise CommandError(errors.SYNTAX)
+        # FAILOVER: our primary hands its role to us (replication.failover).
+        if repl.role != "slave":
+            raise CommandError("ERR PSYNC FAILOVER can't be sent to a master.")
+        if replid != repl.replid:
+            raise CommandError("ERR PSYNC FAILOVER replid must match my replid.")
+        log.info("FAILOVER requested by %s: promoting", c.addr)
+        repl.become_primary()
+    r = repl.primary.psync(c, replid, want)
     return Raw(r) if r else NO_REPLY
 
 
@@ -172,8 +184,9 @@ def waitaof(c, argv):
 def failover(c, argv):
     """FAILOVER [TO host port [FORCE]] [ABORT] [TIMEOUT ms] -- hand the primary role to a replica."""
     from replication.failover import parse_and_start
+    from server.pause import WRITE, pause_of
 
-    return parse_and_start(c, argv)
+    return parse_and_start(c, argv, WRITE, pause_of(c.server))
 
 
 def start_from_config(server) -> None:
