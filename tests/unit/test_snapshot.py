@@ -454,3 +454,12 @@ def test_databases_past_127_two_byte_prefixes_come_out_in_index_order(tmp_path):
     back = Keyspace(300)
     parse(data, Sink(back, drop_expired=False))
     assert order == [(i, 2) for i in (0, 5, 127, 128, 150, 299)]
+
+
+def test_a_key_twice_in_the_file_is_refused():
+    w = RdbWriter()
+    data = b"".join([w.header({}), w.select(0, 2, 0), w.string_entry(b"k", b"1"), w.string_entry(b"k", b"2"), w.end()])
+    ks = Keyspace()
+    with pytest.raises(RdbError, match="a key appears twice"):
+        load_rdb_bytes(data, ks, drop_expired=True)
+    assert not ks.dbs[0].data
