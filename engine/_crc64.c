@@ -63,15 +63,19 @@ update(uint64_t crc, const uint8_t *p, Py_ssize_t n)
 }
 
 static PyObject *
-crc64(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+crc64(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
 {
-    if (nargs < 1 || nargs > 2) {
+    PyObject *start = nargs == 2 ? args[1] : NULL;
+    Py_ssize_t nkw = kwnames == NULL ? 0 : PyTuple_GET_SIZE(kwnames);
+    if (nkw == 1 && nargs == 1 && PyUnicode_CompareWithASCIIString(PyTuple_GET_ITEM(kwnames, 0), "crc") == 0)
+        start = args[1];
+    else if (nkw != 0 || nargs < 1 || nargs > 2) {
         PyErr_SetString(PyExc_TypeError, "crc64(data, crc=0)");
         return NULL;
     }
     uint64_t crc = 0;
-    if (nargs == 2) {
-        crc = PyLong_AsUnsignedLongLong(args[1]);
+    if (start != NULL) {
+        crc = PyLong_AsUnsignedLongLong(start);
         if (crc == (uint64_t)-1 && PyErr_Occurred())
             return NULL;
     }
@@ -169,7 +173,7 @@ lzf_decompress(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 }
 
 static PyMethodDef methods[] = {
-    {"crc64", (PyCFunction)(void (*)(void))crc64, METH_FASTCALL,
+    {"crc64", (PyCFunction)(void (*)(void))crc64, METH_FASTCALL | METH_KEYWORDS,
      "crc64(data, crc=0) -> Redis's CRC-64 of data, continuing from crc"},
     {"lzf_decompress", (PyCFunction)(void (*)(void))lzf_decompress, METH_FASTCALL,
      "lzf_decompress(src, out_len) -> bytes, an error code, or None (see the source)"},

@@ -120,6 +120,12 @@ def test_c_crc64_reads_any_buffer_and_continues_across_pieces():
     whole = crc64_c(data)
     assert crc64_c(bytearray(data)) == crc64_c(memoryview(data)) == whole
     assert crc64_c(data[1234:], crc64_c(data[:1234])) == whole
+    assert crc64_c(data[1234:], crc=crc64_c(data[:1234])) == whole  # the Python function's signature
+    for bad in ((), (data, 0, 0), (data, -1)):
+        with pytest.raises((TypeError, OverflowError)):
+            crc64_c(*bad)
+    with pytest.raises(TypeError):
+        crc64_c(data, start=0)
     with pytest.raises(TypeError):
         crc64_c("text")
 
