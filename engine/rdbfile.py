@@ -50,7 +50,8 @@ from typing import Protocol
 
 from engine import intset, listpack, rdb
 # The type modules register their decoders with engine.rdb on import.
-from engine.types import hash as _hash, list as _list, set as _set, stream_rdb as _stream, zset_rdb as _zset  # noqa: F401
+from engine.types import hash as _hash, list as _list, set as _set  # noqa: F401
+from engine.types import stream_rdb as _stream, zset_rdb as _zset  # noqa: F401
 from engine.util import to_int_or_none
 
 try:

@@ -16,7 +16,7 @@ import struct
 import pytest
 
 import engine.commands  # noqa: F401  (registers every handler)
-from engine import intset, listpack, rdb, rdbfile, ziplist, zipmap
+from engine import intset, rdb, rdbfile, ziplist, zipmap
 from engine._crc64 import crc64 as crc64_c
 from engine.digest import value_digest
 from engine.keyspace import Keyspace
