@@ -203,7 +203,7 @@ def _to_v10(encoded: bytes) -> bytes:
     """A type-20 set or type-21 stream encoding as RDB 10 writes the same value."""
     t = encoded[0]
     if t == TYPE_SET_LISTPACK:
-        blob, end = rdb.read_string(encoded, 1)
+        blob = rdb.read_string(encoded, 1)[0]
         members = listpack.decode(blob)
         ints = []
         for m in members:
