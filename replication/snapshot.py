@@ -9,10 +9,11 @@ where O is the log offset the checkpoint covers.
 
 Interface
 ---------
-``await checkpoint_for_sync(server) -> int``
+``await checkpoint_for_sync(server, reuse_within=0) -> int``
     [event loop] Asks for a background checkpoint (or joins the one being
-    written) and returns the offset it covers once it is committed.
-    ``SnapshotError`` when it failed.
+    written) and returns the offset it covers once it is committed; returns
+    the last checkpoint's offset at once when at most ``reuse_within`` bytes
+    of log came after it. ``SnapshotError`` when it failed.
 ``rdb_from_checkpoint(checkpointer, write, aux, expect_offset) -> int``
     [worker thread] Reads the checkpoint through ONE LMDB read transaction
     (a snapshot that checkpoints committed meanwhile do not disturb) and
@@ -22,7 +23,7 @@ Interface
     ``expect_offset`` (another checkpoint landed in between: ask again), or
     when the checkpoint is unreadable or damaged (every record's CRC32C is
     checked before it is used).
-``await snapshot_for_sync(server, write, aux_for, executor=None) -> int``
+``await snapshot_for_sync(server, write, aux_for, executor=None, reuse_within=0) -> int``
     Both of the above, retried when another checkpoint got in between;
     ``aux_for(offset) -> dict`` gives the header's AUX fields.
 ``base_aux(used_mem, redis_ver=None) -> dict``
@@ -91,16 +92,24 @@ def base_aux(used_mem: int, redis_ver: str | None = None) -> dict:
 
 # --- the event-loop side -----------------------------------------------------
 
-async def checkpoint_for_sync(server) -> int:
-    """The offset of a checkpoint committed after this call (see the module docstring).
+async def checkpoint_for_sync(server, reuse_within: int = 0) -> int:
+    """The offset of a checkpoint to send (see the module docstring).
 
-    A background checkpoint already running is joined rather than followed
-    by another: it is consistent at its own offset, which is all a full sync
-    needs (the log after it is still there).
+    Any checkpoint will do, as long as the log after it is still there
+    (segments are deleted only when wholly before the newest checkpoint):
+    the replica then gets the stream from that offset. So the last one is
+    reused when at most ``reuse_within`` bytes of log were written since
+    (0: only when nothing was; a quiet primary takes no checkpoint for
+    nothing), and otherwise a background checkpoint already running is
+    joined rather than followed by another.
     """
     p = server.persistence
     if p.checkpointer is None:
         raise SnapshotError("no checkpoint to make a snapshot from")
+    if (p.log is not None and p.log.end_offset - p.checkpoint_offset <= reuse_within
+            and p.checkpointer.info() is not None):
+        # (One committing meanwhile makes the snapshot's offset check fail: asked again.)
+        return p.checkpoint_offset
     done = asyncio.get_running_loop().create_future()
 
     def completed(offset: int) -> None:
@@ -124,11 +133,11 @@ async def checkpoint_for_sync(server) -> int:
         p.checkpoint_listeners.remove(completed)
 
 
-async def snapshot_for_sync(server, write, aux_for, executor=None) -> int:
+async def snapshot_for_sync(server, write, aux_for, executor=None, reuse_within: int = 0) -> int:
     """A checkpoint, then its RDB written through ``write`` in ``executor``; the offset."""
     loop = asyncio.get_running_loop()
     for attempt in range(ATTEMPTS):
-        offset = await checkpoint_for_sync(server)
+        offset = await checkpoint_for_sync(server, reuse_within)
         cp = server.persistence.checkpointer  # (a replica's full sync replaces it)
         try:
             return await loop.run_in_executor(executor, rdb_from_checkpoint, cp, write, aux_for(offset), offset)
