@@ -44,6 +44,8 @@ from engine.registry import TABLE, dispatch_subcommand
 
 log = logging.getLogger("keel.replication")
 
+_pack = hiredis.pack_command
+
 
 
 class SyncError(Exception):
@@ -338,17 +340,34 @@ class Link:
         buf += chunk
         reader = self.reader
         reader.feed(chunk)
-        pos = self.parsed
-        applied = 0 if self.tx is not None else pos
-        getack = False
-        run = self._run
+        cmds = []
         while True:
             args = reader.gets()
             if args is False:
                 break
-            pos = command_end(buf, pos)
-            if pos < 0:
-                raise SyncError("the stream and its parse disagree")
+            cmds.append(args)
+        if not cmds:
+            return
+        pos = self.parsed
+        # Where each command ends: the stream is in the canonical encoding
+        # (Redis's, and hiredis.pack_command's) almost always, which is
+        # checked in C by rebuilding it and comparing; else it is walked.
+        packed = [_pack(tuple(a)) for a in cmds]
+        whole = b"".join(packed)
+        ends = []
+        if buf[pos:pos + len(whole)] == whole:
+            for p in packed:
+                pos += len(p)
+                ends.append(pos)
+        else:
+            for _ in cmds:
+                pos = command_end(buf, pos)
+                if pos < 0:
+                    raise SyncError("the stream and its parse disagree")
+                ends.append(pos)
+        applied = 0 if self.tx is not None else self.parsed
+        run = self._run
+        for args, pos in zip(cmds, ends):
             name = args[0].lower()
             tx = self.tx
             if tx is not None:
@@ -365,10 +384,9 @@ class Link:
                 continue
             if name == b"select":
                 c.select(int(args[1]))
-            elif name == b"replconf":
-                if len(args) > 1 and args[1].lower() == b"getack":
-                    getack = True
-            elif name != b"ping":
+            elif name == b"replconf" or name == b"ping":
+                pass  # (GETACK: every batch is acknowledged anyway)
+            else:
                 run(c, args)
             applied = pos
         if applied:
@@ -379,15 +397,14 @@ class Link:
             pos -= applied
             if server.blocking.ready:
                 server.blocking.serve()
-            if getack:
-                self._ack()
-            elif not self.ack_scheduled:
-                self.ack_scheduled = True
-                server.loop.call_soon(self._ack)
+            # Acknowledged at once, not after this server's own fsync: the
+            # bytes are applied and in the log's buffer, which is what a
+            # synchronous primary needs (its own failure loses nothing then).
+            self._ack()
         self.parsed = pos
 
     def _run(self, c, argv: list) -> None:
-        cmd = TABLE.get(argv[0].lower())
+        cmd = TABLE.get(argv[0]) or TABLE.get(argv[0].lower())
         if cmd is None:
             log.error("the primary's stream holds an unknown command %r: skipped", argv[0][:64])
             return
@@ -401,15 +418,24 @@ class Link:
         except Exception:
             log.exception("command from the primary crashed: %r", argv[:2])
 
-    def _ack(self) -> None:
-        self.ack_scheduled = False
+    def _ack(self, again: bool = True) -> None:
         w = self.writer
         if w is None or not self.up:
             return
         p = self.server.persistence
         lg = p.log
         fack = lg.durable_offset if lg is not None else 0
-        w.write(hiredis.pack_command(("REPLCONF", "ACK", str(self.repl.offset), "FACK", str(fack))))
+        off = self.repl.offset
+        w.write(_pack(("REPLCONF", "ACK", str(off), "FACK", str(fack))))
+        if again and fack < off and not self.ack_scheduled:
+            # Once more after this turn's commit (scheduled before this), for
+            # the fsynced offset WAITAOF waits on.
+            self.ack_scheduled = True
+            self.server.loop.call_soon(self._ack_again)
+
+    def _ack_again(self) -> None:
+        self.ack_scheduled = False
+        self._ack(again=False)
 
     def cron(self) -> None:
         self._ack()
