@@ -90,6 +90,9 @@ class Primary:
         self.live: list[Peer] = []  # caught up: fed by ``feed``
         self.last_ping = time.time()
         self.ever = False  # a replica connected since the start: keep repl-backlog-size of log
+        self.sync_full = 0  # INFO stats
+        self.sync_partial_ok = 0
+        self.sync_partial_err = 0
 
     # -- PSYNC ---------------------------------------------------------------------
     def psync(self, client, replid: str, want: int):
@@ -121,6 +124,7 @@ class Primary:
         ok = replid is not None and lg.start_offset <= start <= end and (
             replid == repl.replid or (replid == repl.replid2 and want <= repl.second_offset))
         if ok:
+            self.sync_partial_ok += 1
             if "psync2" in peer.capa:
                 conn.transport.write(b"+CONTINUE %s\r\n" % repl.replid.encode())
             else:
@@ -131,7 +135,9 @@ class Primary:
                      peer.ip, peer.port, start, end - start)
             peer.task = asyncio.ensure_future(self._catch_up_task(peer))
         else:
+            self.sync_full += 1
             if replid is not None and replid != "?":
+                self.sync_partial_err += 1
                 log.info("replica %s:%s asks for %s offset %d: full sync (%s)", peer.ip, peer.port,
                          replid, want, "unknown history" if replid not in (repl.replid, repl.replid2)
                          else "offset not in the log")
@@ -203,6 +209,10 @@ class Primary:
                 return aux
 
             t0 = time.time()
+            cfg = server.config
+            if cfg["repl-diskless-sync"] and "eof" in peer.capa:
+                await self._diskless(peer, aux_for, old_sync)
+                return
             with open(path, "wb") as f:
                 offset = await snapshot.snapshot_for_sync(server, f.write, aux_for)
                 size = f.tell()
@@ -238,6 +248,45 @@ class Primary:
                 os.unlink(path)
             except OSError:
                 pass
+
+    async def _diskless(self, peer: Peer, aux_for, old_sync: bool) -> None:
+        """repl-diskless-sync: the RDB goes to the socket as the worker thread
+        makes it (``$EOF:<mark>`` … ``<mark>``), after repl-diskless-sync-delay
+        seconds (Redis waits that long for more replicas to arrive)."""
+        from replication import snapshot
+
+        server = self.server
+        loop = server.loop
+        delay = server.config["repl-diskless-sync-delay"]
+        if delay:
+            await asyncio.sleep(delay)
+        if peer.closed:
+            return
+        offset = await snapshot.checkpoint_for_sync(server)
+        repl = self.repl
+        mark = os.urandom(20).hex().encode()
+        if not old_sync:
+            peer.write(b"+FULLRESYNC %s %d\r\n" % (repl.replid.encode(), offset))
+        peer.state = "send_bulk"
+        peer.write(b"$EOF:" + mark + b"\r\n")
+
+        async def send(chunk):
+            peer.write(chunk)
+            await peer.drain()
+
+        def write(chunk):  # in the worker thread: one chunk at a time, as the socket takes them
+            asyncio.run_coroutine_threadsafe(send(bytes(chunk)), loop).result()
+
+        t0 = time.time()
+        await loop.run_in_executor(None, snapshot.rdb_from_checkpoint, server.persistence.checkpointer,
+                                   write, aux_for(offset), offset)
+        peer.write(mark)
+        log.info("diskless full sync for replica %s:%s at offset %d in %.2f s",
+                 peer.ip, peer.port, offset, time.time() - t0)
+        peer.state = "online"
+        peer.sent = offset
+        peer.ack_time = time.time()
+        await self._catch_up(peer)
 
     # -- the live stream ---------------------------------------------------------------
     def feed(self, data: bytes) -> None:

@@ -246,7 +246,8 @@ class Link:
             raise SyncError(f"expected the RDB's length, got {line[:64].decode(errors='replace')}")
         path = os.path.join(cfg["dir"], "temp-%d.rdb" % os.getpid())
         leftover = b""
-        with open(path, "wb") as f:
+        in_memory = cfg["repl-diskless-load"] != "disabled"  # (swapdb, on-empty-db: load from memory)
+        with (_Memory() if in_memory else open(path, "wb")) as f:
             if line.startswith(b"$EOF:"):
                 mark = line[5:]
                 if len(mark) != 40:
@@ -292,7 +293,11 @@ class Link:
             repl.save_state()  # a crash from here on: sync in full again
             server.ks.flushall()
             try:
-                aux = rdbload.load_rdb_file(path, server.ks, drop_expired=False)
+                if in_memory:
+                    aux = rdbload.load_rdb_bytes(bytes(f.buf), server.ks, drop_expired=False)
+                    f.buf = None
+                else:
+                    aux = rdbload.load_rdb_file(path, server.ks, drop_expired=False)
             except Exception as e:
                 server.ks.flushall()
                 raise SyncError(f"the RDB from the primary does not load: {e}") from None
@@ -439,6 +444,22 @@ class Link:
 
     def cron(self) -> None:
         self._ack()
+
+
+class _Memory:
+    """A file-like buffer for repl-diskless-load: the RDB is kept in memory."""
+
+    def __init__(self):
+        self.buf = bytearray()
+
+    def write(self, data) -> None:
+        self.buf += data
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        pass
 
 
 def reset_persistence(p, offset: int, stream_db: int) -> None:

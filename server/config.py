@@ -255,7 +255,9 @@ DIRECTIVES = [
     _D("repl-timeout", "int", 60, lo=1, hi=2**31 - 1),
     _D("repl-ping-replica-period", "int", 10, lo=1, hi=2**31 - 1, aliases=("repl-ping-slave-period",)),
     _D("repl-diskless-sync", "bool", True),
-    _D("repl-diskless-sync-delay", "int", 5, lo=0, hi=2**31 - 1),
+    # (Keel's delay defaults to 0, not Redis's 5: Redis waits for more replicas
+    # to share one fork; Keel makes a snapshot per replica without forking.)
+    _D("repl-diskless-sync-delay", "int", 0, lo=0, hi=2**31 - 1),
     _D("repl-diskless-sync-max-replicas", "int", 0, lo=0, hi=2**31 - 1),
     _D("repl-diskless-load", "enum", "disabled", choices=("disabled", "on-empty-db", "swapdb")),
     _D("repl-disable-tcp-nodelay", "bool", False),
