@@ -203,7 +203,7 @@ class Primary:
 
             def aux_for(offset: int) -> dict:
                 aux = snapshot.base_aux(server.ks.mem_used)
-                db = getattr(p, "prepared_db", -1)
+                db = repl.ckpt_db  # the stream's database at the checkpoint (a sub-replica's primary)
                 aux.update({"repl-stream-db": db if db >= 0 else 0, "repl-id": repl.replid,
                             "repl-offset": offset})
                 return aux
@@ -214,8 +214,9 @@ class Primary:
                 await self._diskless(peer, aux_for, old_sync)
                 return
             with open(path, "wb") as f:
-                offset = await snapshot.snapshot_for_sync(server, f.write, aux_for)
+                offset = await snapshot.snapshot_for_sync(server, f.write, aux_for, reuse_within=self.reuse())
                 size = f.tell()
+            peer.sent = offset  # (keeps the log from here: retain_from)
             keepalive.cancel()
             if peer.closed:
                 return
@@ -262,7 +263,8 @@ class Primary:
             await asyncio.sleep(delay)
         if peer.closed:
             return
-        offset = await snapshot.checkpoint_for_sync(server)
+        offset = await snapshot.checkpoint_for_sync(server, reuse_within=self.reuse())
+        peer.sent = offset  # (keeps the log from here: retain_from)
         repl = self.repl
         mark = os.urandom(20).hex().encode()
         if not old_sync:
@@ -287,6 +289,12 @@ class Primary:
         peer.sent = offset
         peer.ack_time = time.time()
         await self._catch_up(peer)
+
+    def reuse(self) -> int:
+        """How much log after the last checkpoint a full sync may send instead
+        of taking a new checkpoint: a quarter of checkpoint-log-size, at most
+        64 MB (the replica applies it at about a million commands a second)."""
+        return min(self.server.config["checkpoint-log-size"] // 4, 64 << 20)
 
     # -- the live stream ---------------------------------------------------------------
     def feed(self, data: bytes) -> None:
@@ -360,8 +368,8 @@ class Primary:
         keep = min(offset, end - self.server.config["repl-backlog-size"])
         floor = end - self.server.config["repl-log-retain-max"]
         for peer in self.peers:
-            if not peer.closed and peer.state == "online":
-                keep = min(keep, peer.sent, max(peer.ack - 0, 0))
+            if not peer.closed and (peer.state != "wait_bgsave" or peer.sent):
+                keep = min(keep, peer.sent)
         return max(keep, floor, 0)
 
     # -- the cron ------------------------------------------------------------------

@@ -301,7 +301,8 @@ class Link:
             except Exception as e:
                 server.ks.flushall()
                 raise SyncError(f"the RDB from the primary does not load: {e}") from None
-            db = int((aux or {}).get(b"repl-stream-db", (aux or {}).get("repl-stream-db", 0)) or 0)
+            fields = (aux or {}).get("aux") or {}
+            db = int(fields.get(b"repl-stream-db", 0) or 0)  # where the stream after the RDB starts
             reset_persistence(server.persistence, offset, db)
             repl.replid = replid
             repl.replid2 = "0" * 40
