@@ -63,6 +63,9 @@ class Replication:
         self.failover = None  # replication.failover.Failover while FAILOVER runs
         self.last_cron = time.time()
         self.ckpt_db = st.get("ckpt_db", -1)
+        # A full sync was loading, or its checkpoint not yet written, when the
+        # server stopped: what is on disk is no history of any primary's.
+        self.syncing = bool(st.get("syncing"))
         self.stream_db = self.ckpt_db  # the stream's database at the end of the log
 
     # -- offsets ---------------------------------------------------------------
@@ -77,7 +80,7 @@ class Replication:
     def save_state(self) -> None:
         state_mod.save(self.server.config["dir"], {
             "replid": self.replid, "replid2": self.replid2, "second_offset": self.second_offset,
-            "ckpt_db": self.ckpt_db})
+            "ckpt_db": self.ckpt_db, "syncing": self.syncing})
 
     def checkpoint_done(self, offset: int, db: int) -> None:
         """A checkpoint at ``offset``: the stream's database there, for a replay

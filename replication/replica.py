@@ -230,7 +230,7 @@ class Link:
 
     # -- full sync ---------------------------------------------------------------------
     async def _full_sync(self, reader, replid: str, offset: int) -> bytes:
-        from replication import rdbload
+        from replication import new_replid, rdbload
 
         server = self.server
         cfg = server.config
@@ -289,8 +289,9 @@ class Link:
             c.regate()
         try:
             repl = self.repl
-            repl.replid = None
-            repl.save_state()  # a crash from here on: sync in full again
+            repl.replid = new_replid()  # nobody's history until the sync is done
+            repl.syncing = True
+            repl.save_state()  # a crash from here on: restart empty, sync in full again
             server.ks.flushall()
             try:
                 if in_memory:
@@ -303,13 +304,18 @@ class Link:
                 raise SyncError(f"the RDB from the primary does not load: {e}") from None
             fields = (aux or {}).get("aux") or {}
             db = int(fields.get(b"repl-stream-db", 0) or 0)  # where the stream after the RDB starts
-            reset_persistence(server.persistence, offset, db)
             repl.replid = replid
             repl.replid2 = "0" * 40
             repl.second_offset = -1
             repl.stream_db = db
             repl.ckpt_db = db
-            repl.save_state()
+
+            def durable() -> None:  # the new data's checkpoint is written
+                repl.syncing = False
+                repl.save_state()
+                log.info("full sync from %s:%d is durable (checkpoint at offset %d)", self.host, self.port, offset)
+
+            reset_persistence(server.persistence, offset, db, durable)
         finally:
             server.loading = False
             self.syncing = False
@@ -463,18 +469,23 @@ class _Memory:
         pass
 
 
-def reset_persistence(p, offset: int, stream_db: int) -> None:
-    """The dataset was replaced wholesale (a full sync at ``offset``): make it
-    durable as a checkpoint at that offset and start a new log there.
+def reset_persistence(p, offset: int, stream_db: int, done) -> None:
+    """The dataset was replaced wholesale (a full sync at ``offset``): start
+    a new log at that offset and a new checkpoint, written in the background
+    (a full one, as BGSAVE writes it), so the replica serves at once.
 
-    Order, so that a crash at any point leaves a state that restarts: the old
-    log and checkpoint are moved aside; the new checkpoint is written whole;
-    the new log is opened at ``offset``; the old ones are removed."""
+    Until that checkpoint is written the state file says ``syncing`` (set by
+    the caller before the load): a crash meanwhile restarts empty (the
+    half-made files are discarded, ``discard_unfinished``) and syncs in full
+    again. ``done()`` runs when the checkpoint is written; the caller then
+    records the new replication id."""
     from wal.checkpoint import Checkpointer
     from wal.log import Log
 
     cfg = p.server.config
-    stamp = "%d" % time.time_ns()
+    if p.bgsave_task is not None:
+        p.bgsave_task.cancel()
+        p.bgsave_task = None
     if p.log is not None:
         p.batch.clear()
         p.log.close()
@@ -482,16 +493,10 @@ def reset_persistence(p, offset: int, stream_db: int) -> None:
     if p.checkpointer is not None:
         p.checkpointer.close()
         p.checkpointer = None
-    asides = []
-    for path in (p.log_dir, p.checkpoint_path):
-        if os.path.exists(path):
-            aside = f"{path}.old-{stamp}"
-            os.rename(path, aside)
-            asides.append(aside)
+    discard(p.log_dir, p.checkpoint_path)
     cp = Checkpointer(p.checkpoint_path)
     cp.start_tracking(p.ks)
-    cp._need_full = True
-    cp.write(cp.capture(p.ks), offset)
+    cp._need_full = True  # the next capture takes every key
     p.checkpointer = cp
     p.checkpoint_offset = offset
     p.log = Log.open(p.log_dir, segment_size=cfg["wal-segment-size"], fsync=cfg["appendfsync"],
@@ -499,5 +504,24 @@ def reset_persistence(p, offset: int, stream_db: int) -> None:
     p.log.defer_rotation = True
     p.stream_db = stream_db
     p.dirty_at_last_save = p.ks.dirty
+
+    def written(at: int) -> None:
+        if at >= offset:
+            p.checkpoint_listeners.remove(written)
+            done()
+
+    p.checkpoint_listeners.append(written)
+    p.bgsave()
+
+
+def discard(*paths) -> None:
+    """Remove a log directory and a checkpoint (moved aside first: a rename is atomic)."""
+    stamp = "%d" % time.time_ns()
+    asides = []
+    for path in paths:
+        if os.path.exists(path):
+            aside = f"{path}.old-{stamp}"
+            os.rename(path, aside)
+            asides.append(aside)
     for aside in asides:
         shutil.rmtree(aside, ignore_errors=True)

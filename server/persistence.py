@@ -121,6 +121,16 @@ class Persistence(Checkpoints):
 
         ks = self.ks
         cfg = self.server.config
+        if self.server.repl.syncing:
+            from replication import new_replid
+            from replication.replica import discard
+
+            log.warning("a full sync from a primary was not finished when this server stopped: "
+                        "starting empty (it syncs again)")
+            discard(self.log_dir, self.checkpoint_path)
+            self.server.repl.syncing = False
+            self.server.repl.replid = new_replid()
+            self.server.repl.save_state()
         ks.loading = True
         self.loading_started = self.last_progress_log = time.time()
         try:
