@@ -1,0 +1,245 @@
+"""Keel and a real redis-server 7.0.15 replicating each other.
+
+- redis-server as a replica of a Keel primary holding every type: the RDB
+  Keel sends loads on Redis with the same DEBUG DIGEST, and the live stream
+  (MULTI/EXEC, a writing EVAL, EXPIRE, SPOP, INCRBYFLOAT, a BLPOP served
+  later) keeps it equal: Keel streams effects, as Redis does.
+- Keel as a replica of a redis-server primary holding every type, synced
+  from Redis's diskless form (``$EOF:<mark>``) and from its disk form
+  (``$<length>``), then following the live stream.
+"""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from tests.replication.conftest import need
+from tests.replication.support import HOST, Node, call, wait_for, wait_link_up, wait_offsets_match
+from tests.replication.test_keel_replication import fill_every_type
+from tests.support import Err, RespClient
+
+DELAY0 = ["--repl-diskless-sync-delay", "0"]
+
+
+# Keel's DEBUG DIGEST is its own hash (engine/digest.py), not Redis's bytes:
+# across the two servers the datasets are compared as a logical dump.
+
+def dump(port: int) -> dict:
+    """Every key of every database with its type, absolute expiry and content
+    (streams with their groups, PELs without times), and the libraries."""
+    c = RespClient(port)
+    out = {"functions": c.call("FUNCTION", "LIST")}
+    for db in range(16):
+        c.call("SELECT", db)
+        keys, cursor = [], b"0"
+        while True:
+            cursor, batch = c.call("SCAN", cursor, "COUNT", 1000)
+            keys += batch
+            if cursor == b"0":
+                break
+        for k in keys:
+            t = c.call("TYPE", k)
+            if t == b"string":
+                v = c.call("GET", k)
+            elif t == b"list":
+                v = c.call("LRANGE", k, 0, -1)
+            elif t == b"set":
+                v = sorted(c.call("SMEMBERS", k))
+            elif t == b"zset":
+                v = c.call("ZRANGE", k, 0, -1, "WITHSCORES")
+            elif t == b"hash":
+                flat = c.call("HGETALL", k)
+                v = sorted(zip(flat[::2], flat[1::2]))
+            elif t == b"stream":
+                info = c.call("XINFO", "STREAM", k)
+                meta = dict(zip(info[::2], info[1::2]))
+                groups = []
+                for g in c.call("XINFO", "GROUPS", k):
+                    name = dict(zip(g[::2], g[1::2]))[b"name"]
+                    pel = [e[:2] + e[3:] for e in c.call("XPENDING", k, name, "-", "+", 10000)]
+                    consumers = sorted((dict(zip(x[::2], x[1::2]))[b"name"], dict(zip(x[::2], x[1::2]))[b"pending"])
+                                       for x in c.call("XINFO", "CONSUMERS", k, name))
+                    groups.append((g, pel, consumers))
+                v = (c.call("XRANGE", k, "-", "+"), groups,
+                     [meta[f] for f in (b"length", b"last-generated-id", b"max-deleted-entry-id",
+                                        b"entries-added", b"recorded-first-entry-id")])
+            else:
+                raise AssertionError(f"unexpected type {t!r} of {k!r}")
+            out[(db, k)] = (t, c.call("PEXPIRETIME", k), v)
+    c.close()
+    return out
+
+
+def assert_same_data(a: int, b: int) -> None:
+    da, db = dump(a), dump(b)
+    assert da.keys() == db.keys()
+    for k in da:
+        assert da[k] == db[k], k
+
+
+def live_writes(port: int) -> None:
+    """The writes whose effects differ from their requests."""
+    c = RespClient(port)
+    assert c.pipeline([("MULTI",), ("SET", "tx:a", 1), ("INCR", "tx:a"), ("LPUSH", "tx:l", "x", "y"),
+                       ("EXEC",)])[-1] == [b"OK", 2, 2]
+    assert c.call("EVAL", "redis.call('SET', KEYS[1], ARGV[1]); return redis.call('INCRBY', KEYS[2], 5)",
+                  2, "ev:a", "ev:n", "val") == 5
+    assert c.call("EXPIRE", "s:raw", 1000) == 1
+    assert c.call("SET", "ex:k", "v", "EX", 500) == b"OK"
+    c.call("SADD", "sp", *range(20))
+    assert len(c.call("SPOP", "sp", 5)) == 5
+    assert c.call("SPOP", "sp") is not None
+    assert c.call("INCRBYFLOAT", "fl", "1.1") == b"1.1"
+    assert c.call("INCRBYFLOAT", "fl", "2.05") == b"3.15"
+    assert c.call("HINCRBYFLOAT", "h:small", "fl", "0.5") == b"0.5"
+    blocked = RespClient(port)
+    blocked.send_raw(b"*3\r\n$5\r\nBLPOP\r\n$2\r\nbl\r\n$1\r\n0\r\n")
+    wait_for(lambda: b"blocked_clients:1" in c.call("INFO", "clients"), what="BLPOP to block")
+    assert c.call("RPUSH", "bl", "one", "two") == 2
+    blocked.sock.settimeout(5)
+    assert blocked.read() == [b"bl", b"one"]
+    blocked.close()
+    assert not isinstance(c.call("XADD", "x", "*", "live", 1), Err)
+    assert c.call("XACK", "x", "g1", "1-1") == 1
+    assert c.call("ZINCRBY", "z:small", "0.25", "a") == b"1.25"
+    assert c.call("SELECT", 3) == b"OK"
+    assert c.call("DEL", "db3:l") == 1
+    assert c.call("SETRANGE", "db3:k", 3, "X") == 7
+    c.close()
+
+
+def _offsets_equal(primary: Node, replica: Node) -> bool:
+    """The replica's offset equals the primary's; Redis's slave_repl_offset and
+    Keel's master_repl_offset count the same bytes."""
+    p = primary.info()
+    r = replica.info()
+    return r.get("master_link_status") == "up" and r["slave_repl_offset"] == p["master_repl_offset"]
+
+
+# --- redis-server replicating Keel -----------------------------------------------------
+
+@pytest.fixture(scope="module")
+def keel_to_redis():
+    need("redis-server")
+    primary = Node("keel", "keel-primary", DELAY0)
+    replica = Node("redis", "redis-replica", ["--enable-debug-command", "yes"])
+    try:
+        primary.start()
+        c = primary.client(direct=True)
+        fill_every_type(c)
+        c.close()
+        replica.start(["--replicaof", HOST, str(primary.port)])
+        wait_link_up(replica)
+        wait_for(lambda: _offsets_equal(primary, replica), what="redis replica caught up")
+    except BaseException:
+        primary.cleanup()
+        replica.cleanup()
+        raise
+    yield primary, replica
+    replica.cleanup()
+    primary.cleanup()
+
+
+def test_redis_replica_of_keel_loads_every_type(keel_to_redis):
+    primary, replica = keel_to_redis
+    assert_same_data(primary.direct, replica.direct)
+    assert call(replica.direct, "OBJECT", "ENCODING", "z:big") == b"skiplist"
+    assert call(replica.direct, "XINFO", "GROUPS", "x")[0][:8] == call(primary.direct, "XINFO", "GROUPS", "x")[0][:8]
+    assert 3_000_000 < call(replica.direct, "PTTL", "s:ttl") <= 3_600_000
+    assert call(replica.direct, "FCALL_RO", "kset", 1, "k", "v") == \
+        Err("READONLY You can't write against a read only replica.")
+
+
+def test_redis_replica_of_keel_follows_the_live_stream(keel_to_redis):
+    primary, replica = keel_to_redis
+    live_writes(primary.direct)
+    wait_for(lambda: _offsets_equal(primary, replica), what="redis replica caught up")
+    assert_same_data(primary.direct, replica.direct)
+    assert call(replica.direct, "GET", "fl") == b"3.15"
+    assert call(replica.direct, "LRANGE", "bl", 0, -1) == [b"two"]
+    assert 0 < call(replica.direct, "TTL", "s:raw") <= 1000
+
+
+def test_wait_counts_a_redis_replica(keel_to_redis):
+    primary, replica = keel_to_redis
+    c = primary.client(direct=True)
+    assert c.call("SET", "waited", "1") == b"OK"
+    t = time.monotonic()
+    assert c.call("WAIT", 1, 2000) == 1  # the GETACK in the stream makes Redis answer at once
+    assert time.monotonic() - t < 1.0
+    c.close()
+    info = primary.info()
+    assert info["connected_slaves"] == "1"
+    assert info["slave0"].startswith(f"ip=127.0.0.1,port={replica.port},state=online,")
+
+
+# --- Keel replicating redis-server ------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def redis_to_keel():
+    need("redis-server")
+    primary = Node("redis", "redis-primary", DELAY0 + ["--enable-debug-command", "yes",
+                                                        "--repl-diskless-sync", "yes"])
+    replica = Node("keel", "keel-replica", [])
+    try:
+        primary.start()
+        c = primary.client(direct=True)
+        fill_every_type(c)
+        c.close()
+        replica.start(["--replicaof", HOST, str(primary.port)])
+        wait_link_up(replica)
+        wait_for(lambda: _offsets_equal(primary, replica), what="keel replica caught up")
+    except BaseException:
+        primary.cleanup()
+        replica.cleanup()
+        raise
+    yield primary, replica
+    replica.cleanup()
+    primary.cleanup()
+
+
+def _full_syncs(redis_primary: Node) -> int:
+    return int(redis_primary.info("stats")["sync_full"])
+
+
+def test_keel_replica_of_redis_loads_a_diskless_rdb(redis_to_keel):
+    primary, replica = redis_to_keel
+    assert _full_syncs(primary) == 1
+    assert primary.info("persistence")["rdb_saves"] == "0"  # diskless: no file was saved
+    assert_same_data(primary.direct, replica.direct)
+    assert call(replica.direct, "XPENDING", "x", "g1") == [2, b"1-1", b"1-2", [[b"alice", b"2"]]]
+    assert call(replica.direct, "SET", "k", "v") == Err("READONLY You can't write against a read only replica.")
+
+
+def test_keel_replica_of_redis_follows_the_live_stream(redis_to_keel):
+    primary, replica = redis_to_keel
+    live_writes(primary.direct)
+    wait_for(lambda: _offsets_equal(primary, replica), what="keel replica caught up")
+    assert_same_data(primary.direct, replica.direct)
+    assert call(replica.direct, "GET", "ev:a") == b"val"
+
+
+def test_keel_replica_of_redis_loads_a_disk_rdb(redis_to_keel):
+    """repl-diskless-sync no: Redis saves to disk and sends ``$<length>``.
+    REPLICAOF NO ONE gives Keel a new id, so its PSYNC gets +FULLRESYNC."""
+    primary, replica = redis_to_keel
+    assert call(primary.direct, "CONFIG", "SET", "repl-diskless-sync", "no") == b"OK"
+    c = primary.client(direct=True)
+    assert c.call("FLUSHALL") == b"OK"
+    fill_every_type(c)
+    c.close()
+    fulls = _full_syncs(primary)
+    assert call(replica.direct, "REPLICAOF", "NO", "ONE") == b"OK"
+    assert call(replica.direct, "SET", "replica-only", "1") == b"OK"  # gone after the full sync
+    assert call(replica.direct, "REPLICAOF", HOST, primary.port) == b"OK"
+    wait_for(lambda: _full_syncs(primary) == fulls + 1, what="a full sync")
+    wait_for(lambda: primary.info("persistence")["rdb_saves"] == "1", what="the RDB saved to disk")
+    wait_link_up(replica)
+    wait_for(lambda: _offsets_equal(primary, replica), what="keel replica caught up")
+    assert_same_data(primary.direct, replica.direct)
+    assert call(replica.direct, "EXISTS", "replica-only") == 0
+    live_writes(primary.direct)
+    wait_for(lambda: _offsets_equal(primary, replica), what="keel replica caught up")
+    assert_same_data(primary.direct, replica.direct)
