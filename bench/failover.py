@@ -123,6 +123,11 @@ def run_one(target: str, fault: str, args) -> dict:
         out.update(target=target, fault=fault, settled=settled,
                    promoted=final.name, elapsed=time.monotonic() - fault_at + args.before)
         return out
+    except Exception as e:
+        e.logs = "\n".join(f"--- {n.name} port {n.port} direct {n.direct}\n{n.log()[-4000:]}" for n in group.nodes)
+        if sentinels is not None:
+            e.logs += "\n" + sentinels.logs()[-6000:]
+        raise
     finally:
         if work is not None:
             work.stop()
@@ -149,6 +154,7 @@ def main(argv=None) -> int:
     ap.add_argument("--settle-max", type=float, default=25.0)
     ap.add_argument("--down-after", type=int, default=2000)
     ap.add_argument("--failover-timeout", type=int, default=10000)
+    ap.add_argument("--logs", action="store_true", help="print the servers' logs when a run fails")
     ap.add_argument("--timeout", type=float, default=1.0, help="client socket timeout, s")
     args = ap.parse_args(argv)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
@@ -168,6 +174,8 @@ def main(argv=None) -> int:
                 r = run_one(target, fault, args)
             except Exception as e:  # one broken run must not hide the others
                 print(f"{fault:5} {target:6} {mode(target, args):5} failed: {e!r}", flush=True)
+                if args.logs:
+                    print(getattr(e, "logs", ""), flush=True)
                 continue
             rows.append(r)
             resume = "-" if r["resume_s"] is None else f"{r['resume_s']:.2f}"

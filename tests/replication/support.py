@@ -237,19 +237,27 @@ class Node:
         """The address everyone uses: the proxy's port."""
         return self.proxy.port
 
-    def start(self, extra: list[str] = ()) -> "Node":
-        """Start the process (announcing the proxy's port); the proxy first time round."""
+    def start(self, extra: list[str] = (), ready: bool = True) -> "Node":
+        """Start the process (announcing the proxy's port); the proxy first time
+        round. ``ready=False`` returns before a Keel server answers (a
+        redis-server is up at once anyway): see ``wait_ready``."""
         if self.proxy is None:
             self.proxy = Proxy(self.proc.port).start()
         base = list(self.proc.args)
         self.proc.args = base + ["--replica-announce-ip", HOST,
                                  "--replica-announce-port", str(self.proxy.port)] + list(extra)
         try:
-            self.proc.start()
+            if self.kind == "keel":
+                self.proc.start(wait=ready)
+            else:
+                self.proc.start()
         finally:
             self.proc.args = base
         self.stopped = False
         return self
+
+    def wait_ready(self) -> None:
+        wait_ready(self.direct, self.proc.proc)
 
     def alive(self) -> bool:
         return self.proc.proc is not None and self.proc.proc.poll() is None
@@ -319,8 +327,10 @@ class Group:
     def start(self, wait: bool = True) -> "Group":
         try:
             self.primary.start()
+            for r in self.replicas:  # Keel's start in parallel: a Python start is slow
+                r.start(["--replicaof", HOST, str(self.primary.port)], ready=False)
             for r in self.replicas:
-                r.start(["--replicaof", HOST, str(self.primary.port)])
+                r.wait_ready()
             if wait:
                 for r in self.replicas:
                     wait_link_up(r)
@@ -494,6 +504,19 @@ class Sentinels:
             return all(len(s.replicas()) >= want and len(s.sentinels()) >= len(self.all) - 1
                        for s in self.all)
         wait_for(known, timeout, interval=0.1, what="sentinels to discover replicas and each other")
+
+    def wait_failed_over(self, old: Node, timeout: float = 20.0) -> tuple[Node, list[Node]]:
+        """Until the sentinels agree on a primary other than ``old``, it says it
+        is one, and every other replica replicates from it with its link up:
+        (new primary, those replicas)."""
+        new = self.wait_primary(not_=old, timeout=timeout)
+        wait_for(lambda: new.role() == "master", 10, what=f"{new.name} to report role master")
+        others = [n for n in self.group.nodes if n is not new and n is not old]
+        for n in others:
+            wait_for(lambda: n.info().get("master_port") == str(new.port), 15,
+                     what=f"{n.name} repointed to {new.name}")
+            wait_link_up(n)
+        return new, others
 
     def logs(self) -> str:
         return "\n".join(f"--- sentinel {s.port}\n{s.log()}" for s in self.all)

@@ -1,7 +1,9 @@
 """The replication harness proved on real redis-server groups, which replicate
 already: the proxy's faults do what they say, a replica behind it follows its
 primary and catches up after a cut or a pause, and three real sentinels fail
-a group over when its primary is killed. The Keel tests use the same helpers.
+a group over when its primary is killed, stopped or cut off (under
+``--soak``: test_sentinel_keel.py does the same to Keel by default). The Keel
+tests use the same helpers.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import pytest
 import redis
 
 from tests.replication.conftest import need, need_sentinel
-from tests.replication.support import (HOST, MASTER, Group, Proxy, Sentinels, repl_offset,
+from tests.replication.support import (HOST, MASTER, Group, Proxy, repl_offset,
                                        wait_for, wait_link_up, wait_offsets_match)
 from tests.support import Err, RespClient
 
@@ -152,16 +154,7 @@ def watched(make_group, make_sentinels):
     return g, s
 
 
-def _failed_over(g: Group, s: Sentinels, old):
-    new = s.wait_primary(not_=old, timeout=20)
-    assert new in g.replicas
-    wait_for(lambda: new.role() == "master", 10, what="the promoted replica's role")
-    other = next(n for n in g.replicas if n is not new)
-    wait_for(lambda: other.info().get("master_port") == str(new.port), 15, what="the other replica repointed")
-    wait_link_up(other)
-    return new, other
-
-
+@pytest.mark.soak  # test_sentinel_keel.py runs the same by default, on Keel
 def test_sentinels_discover_the_group_and_fail_over_a_killed_primary(watched):
     g, s = watched
     old = g.primary
@@ -174,7 +167,7 @@ def test_sentinels_discover_the_group_and_fail_over_a_killed_primary(watched):
     wait_offsets_match(old, g.replicas)
     t = time.monotonic()
     old.kill()
-    new, other = _failed_over(g, s, old)
+    new, (other,) = s.wait_failed_over(old)
     assert time.monotonic() - t < 15
     assert new.redis().get("before") == b"1"
     client = redis.Sentinel(s.addresses(), socket_timeout=2)
@@ -189,7 +182,7 @@ def test_killed_primary_restarted_rejoins_as_replica(watched):
     g, s = watched
     old = g.primary
     old.kill()
-    new, _ = _failed_over(g, s, old)
+    new, _ = s.wait_failed_over(old)
     old.start()  # comes back believing it is a primary; sentinels demote it (~8-10 s)
     wait_for(lambda: old.info().get("master_port") == str(new.port), 30, 0.2, what="old primary demoted")
     wait_link_up(old)
@@ -201,7 +194,7 @@ def test_sentinels_fail_over_a_stopped_primary(watched):
     old = g.primary
     old.stop()
     try:
-        _failed_over(g, s, old)
+        s.wait_failed_over(old)
     finally:
         old.cont()
     wait_for(lambda: old.role() == "slave", 30, 0.2, what="old primary demoted")
@@ -213,7 +206,7 @@ def test_sentinels_fail_over_a_cut_off_primary(watched):
     old = g.primary
     old.proxy.cut()
     try:
-        new, _ = _failed_over(g, s, old)
+        new, _ = s.wait_failed_over(old)
         assert old.role() == "master"  # alone on its side of the cut, it still thinks so
     finally:
         old.proxy.heal()
