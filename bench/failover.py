@@ -23,9 +23,10 @@ the fault to the first write acknowledged by another server.
     python bench/failover.py --fault cut --target redis --wait
     python bench/failover.py --fault kill --target keel --sync
 
-``--wait`` pipelines ``WAIT 1 500`` after each SADD (below the clients' 1 s
-timeout, so that a primary with no replica answers 0 rather than nothing; the
-``racked``/``rlost`` columns count writes WAIT said a replica had); ``--sync`` starts every Keel
+``--wait`` pipelines ``WAIT 1 500`` after each SADD to redis-server (below
+the clients' 1 s timeout, so that a primary with no replica answers 0 rather
+than nothing; the ``racked``/``rlost`` columns count writes WAIT said a
+replica had); ``--sync`` starts every Keel
 server with ``min-replicas-to-ack 1`` and ``min-replicas-max-lag 1`` (below
 down-after, so that a cut-off primary refuses before a replica is promoted).
 Redis runs without persistence (a killed Redis restarts empty and is resynced
@@ -92,7 +93,7 @@ def run_one(target: str, fault: str, args) -> dict:
         sentinels.wait_discovered()
         direct = {n.port: n.direct for n in group.nodes}
         work = SetAdd(sentinels.addresses(), writers=args.writers, timeout=args.timeout,
-                      wait_ms=500 if args.wait else None, translate_odd=direct).start()
+                      wait_ms=500 if args.wait and target == "redis" else None, translate_odd=direct).start()
         time.sleep(args.before)
         old = group.primary
         fault_at = time.monotonic()
@@ -137,8 +138,8 @@ def run_one(target: str, fault: str, args) -> dict:
 
 
 def mode(target: str, args) -> str:
-    if target == "keel" and args.sync:
-        return "sync"
+    if target == "keel":
+        return "sync" if args.sync else "async"
     return "wait" if args.wait else "async"
 
 
@@ -146,7 +147,7 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--target", default="redis,keel", help="redis, keel or both (comma-separated)")
     ap.add_argument("--fault", default=",".join(FAULTS), help="kill, stop, cut (comma-separated)")
-    ap.add_argument("--wait", action="store_true", help="WAIT 1 500 after each SADD")
+    ap.add_argument("--wait", action="store_true", help="redis: WAIT 1 500 after each SADD")
     ap.add_argument("--sync", action="store_true", help="Keel: min-replicas-to-ack 1")
     ap.add_argument("--writers", type=int, default=10)
     ap.add_argument("--fault-seconds", type=float, default=12.0)
