@@ -26,9 +26,9 @@ the fault to the first write acknowledged by another server.
 ``--wait`` pipelines ``WAIT 1 500`` after each SADD to redis-server (below
 the clients' 1 s timeout, so that a primary with no replica answers 0 rather
 than nothing; the ``racked``/``rlost`` columns count writes WAIT said a
-replica had); ``--sync`` starts every Keel
-server with ``min-replicas-to-ack 1`` and ``min-replicas-max-lag 1`` (below
-down-after, so that a cut-off primary refuses before a replica is promoted).
+replica had). ``--sync`` starts every Keel server with ``min-replicas-to-ack
+1`` and ``min-replicas-max-lag 1`` (below down-after, so that a cut-off
+primary refuses before a replica is promoted).
 Redis runs without persistence (a killed Redis restarts empty and is resynced
 by its new primary); Keel with its defaults (its own log).
 """
