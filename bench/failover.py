@@ -143,7 +143,7 @@ def mode(target: str, args) -> str:
     return "wait" if args.wait else "async"
 
 
-def main(argv=None) -> int:
+def parse(argv=None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--target", default="redis,keel", help="redis, keel or both (comma-separated)")
     ap.add_argument("--fault", default=",".join(FAULTS), help="kill, stop, cut (comma-separated)")
@@ -157,14 +157,18 @@ def main(argv=None) -> int:
     ap.add_argument("--failover-timeout", type=int, default=10000)
     ap.add_argument("--logs", action="store_true", help="print the servers' logs when a run fails")
     ap.add_argument("--timeout", type=float, default=1.0, help="client socket timeout, s")
-    args = ap.parse_args(argv)
+    return ap.parse_args(argv)
+
+
+def main(argv=None) -> int:
+    args = parse(argv)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
 
     targets = [t.strip() for t in args.target.split(",") if t.strip()]
     faults = [f.strip() for f in args.fault.split(",") if f.strip()]
     for f in faults:
         if f not in FAULTS:
-            ap.error(f"unknown fault {f!r}")
+            sys.exit(f"unknown fault {f!r}: kill, stop or cut")
     rows = []
     head = (f"{'fault':5} {'target':6} {'mode':5} {'acked':>7} {'lost':>6} {'racked':>7} {'rlost':>6} "
             f"{'errors':>6} {'resume_s':>8} {'settled':>7} {'run_s':>5}")
