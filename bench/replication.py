@@ -71,8 +71,14 @@ def wait_up(replica, timeout: float = 60.0) -> None:
 
 
 def bench(port: int, n: int) -> float:
-    got = requests_per_second(["redis-benchmark", "-p", str(port), "-t", "set", "-n", str(n), "-c", "50",
-                               "-P", "16", "-r", "100000", "--csv"])
+    cmd = ["redis-benchmark", "-p", str(port), "-t", "set", "-n", str(n), "-c", "50", "-P", "16",
+           "-r", "100000", "--csv"]
+    got = requests_per_second(cmd)
+    if "SET" not in got:
+        import subprocess
+
+        out = subprocess.run(cmd[:-1] + ["-n", "1000"], capture_output=True, text=True, timeout=60)
+        raise RuntimeError(f"redis-benchmark gave no figure: {out.stdout[-300:]} {out.stderr[-300:]}")
     return got["SET"]
 
 

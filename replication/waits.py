@@ -162,6 +162,8 @@ class Waits:
 
     def acked(self) -> None:
         """A replica acknowledged (or went away)."""
+        if self.refusing is not None:
+            self.update_refusal()  # a replica is back: serve at once, not at the next tick
         if self.pending:
             self.release()
         if self.waiters:
@@ -169,6 +171,12 @@ class Waits:
 
     # -- refusing when the replicas are gone ------------------------------------------------
     def cron(self) -> None:
+        self.update_refusal()
+        if self.pending and not self.sync_n:
+            self.release()  # synchronous mode switched off: nothing waits any more
+        self.check()
+
+    def update_refusal(self) -> None:
         cfg = self.server.config
         want = None
         if self.repl.role == "master":
@@ -184,9 +192,6 @@ class Waits:
         if want != self.refusing:
             self.refusing = want
             self.server.full_dispatch("noreplicas", want is not None)
-        if self.pending and not self.sync_n:
-            self.release()  # synchronous mode switched off: nothing waits any more
-        self.check()
 
     def refusal(self, client, stat) -> str | None:
         """The -NOREPLICAS a data command gets while too few replicas are good."""
