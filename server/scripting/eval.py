@@ -99,9 +99,20 @@ def _keys(argv: list) -> list:
     return list(range(3, 3 + max(0, min(n, len(argv) - 3))))
 
 
+def _replica_refuses(c) -> bool:
+    """A script that may write, on a read-only replica: refused before it runs
+    (as Redis 7 refuses one that declares its flags; one without flags is
+    stopped at its first write, ``Scripting.call``)."""
+    server = getattr(c, "server", None)
+    return (server is not None and server.repl.role == "slave" and server.config["replica-read-only"]
+            and not c.is_master)
+
+
 def run_script(c, script: Script, argv: list, n: int, ro: bool):
     if ro and script.shebang and not script.no_writes:
         raise CommandError(errors.SCRIPT_WRITE_FLAG_RO)
+    if script.shebang and not script.no_writes and _replica_refuses(c):
+        raise CommandError(errors.READONLY)
     scripting = c.ks.scripting
     vm = scripting.eval_vm
     run = ScriptRun(c, ro or script.no_writes, script.sha, "script")

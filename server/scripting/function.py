@@ -353,6 +353,11 @@ def _fcall(c, argv, ro: bool):
     n = numkeys(argv)
     if ro and not fn.no_writes:
         raise CommandError(errors.SCRIPT_WRITE_FLAG_RO)
+    if not fn.no_writes:
+        from server.scripting.eval import _replica_refuses
+
+        if _replica_refuses(c):
+            raise CommandError(errors.READONLY)
     vm = scripting.function_vm
     run = ScriptRun(c, ro or fn.no_writes, fn.text, "function")
     return scripting.run(c, vm, vm.run_function, fn.callback, n, argv[3:], run, "user_function")

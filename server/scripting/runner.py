@@ -156,6 +156,8 @@ class Scripting:
         if stat.is_write:
             if run.readonly:
                 raise CommandError(errors.SCRIPT_WRITE_READONLY)
+            if self.server is not None and self.server.repl.refuses_write(run.client, stat):
+                raise CommandError(errors.READONLY)  # a read-only replica (replication/)
             if not run.wrote and self.server is not None and self.server.eviction.script_oom and "denyoom" in stat.flags:
                 raise CommandError(errors.OOM)  # started over maxmemory, no write yet (server.eviction)
             run.wrote = True
