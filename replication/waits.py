@@ -24,11 +24,13 @@ min-replicas-to-ack N (Keel's own; 0 off)
 
 from __future__ import annotations
 
+import logging
 import time
 from collections import deque
 
 from engine.commands.blocking import WouldBlock
-from engine.reply import Raw
+
+log = logging.getLogger("keel.replication")
 
 _GETACK = b"*3\r\n$8\r\nREPLCONF\r\n$6\r\nGETACK\r\n$1\r\n*\r\n"
 
@@ -192,6 +194,26 @@ class Waits:
         if want != self.refusing:
             self.refusing = want
             self.server.full_dispatch("noreplicas", want is not None)
+            if want == "all" and self.pending:
+                self.drop_pending()
+
+    def drop_pending(self) -> None:
+        """Replies that can no longer be acknowledged (the replicas are gone for
+        min-replicas-max-lag): their connections are closed, unanswered — the
+        writes may or may not survive a failover, and a client must not be told
+        either — so that the replies behind them (PING, INFO: what Sentinel
+        reads to reconfigure this server) are no longer held."""
+        dropped = set()
+        while self.pending:
+            _, conn, _ = self.pending.popleft()
+            if conn not in dropped:
+                dropped.add(conn)
+                conn.abort()
+        self.server.persistence._update_must_hold()
+        if dropped:
+            log.warning(
+                "no replica acknowledged for min-replicas-max-lag: closed %d client(s) whose writes "
+                "it never acknowledged", len(dropped))
 
     def refusal(self, client, stat) -> str | None:
         """The -NOREPLICAS a data command gets while too few replicas are good."""
