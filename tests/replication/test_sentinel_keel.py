@@ -13,12 +13,15 @@ from __future__ import annotations
 
 import threading
 import time
+from types import SimpleNamespace
 
 import pytest
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from tests.replication.conftest import need_sentinel
-from tests.replication.support import (HOST, MASTER, Group, wait_for, wait_link_up,
+from tests.replication.support import (HOST, MASTER, Group, Sentinels, wait_for, wait_link_up,
                                        wait_offsets_match)
 from tests.support import Err
 
@@ -41,37 +44,75 @@ def _demoted(old, new) -> None:
     wait_link_up(old)
 
 
-def test_sentinels_fail_over_a_killed_keel_primary(watched):
-    g, s = watched
-    old = g.primary
-    for sen in s.all:
-        assert sen.master()["port"] == str(old.port)
-        replicas = sen.replicas()
-        assert {x["port"] for x in replicas} == {str(n.port) for n in g.replicas}
+@pytest.fixture(scope="module")
+def killed():
+    """One kill -9 failover and the old primary's return, run once; the tests
+    below each check one part of what happened."""
+    need_sentinel()
+    g = Group("keel", 2)
+    s = None
+    try:
+        g.start()
+        s = Sentinels(g, 3, down_after_ms=1000).start()
+        s.wait_discovered()
+        old = g.primary
+        seen = {"master": [x.master() for x in s.all], "replicas": [x.replicas() for x in s.all],
+                "sentinels": [x.sentinels() for x in s.all]}
+        old.redis().sadd("s", *range(100))
+        wait_offsets_match(old, g.replicas)
+        t = time.monotonic()
+        old.kill()
+        new, (other,) = s.wait_failed_over(old)
+        took = time.monotonic() - t
+        roles = {"new": new.client().call("ROLE"), "other": other.client().call("ROLE")}
+        found = redis.Sentinel(s.addresses(), socket_timeout=2).discover_master(MASTER)
+        redis.Sentinel(s.addresses(), socket_timeout=2).master_for(MASTER).sadd("s", "after")
+        old.start()  # comes back believing it is a primary; the sentinels demote it
+        _demoted(old, new)
+        wait_offsets_match(new, [other, old])
+        yield SimpleNamespace(g=g, s=s, old=old, new=new, other=other, seen=seen, took=took,
+                              roles=roles, found=found)
+    finally:
+        if s is not None:
+            s.cleanup()
+        g.cleanup()
+
+
+def test_sentinels_discover_the_replicas_and_each_other(killed):
+    k = killed
+    for master, replicas, sentinels in zip(k.seen["master"], k.seen["replicas"], k.seen["sentinels"]):
+        assert master["port"] == str(k.old.port) and master["flags"] == "master"
+        assert {x["port"] for x in replicas} == {str(n.port) for n in k.g.replicas}
         assert all(x["flags"] == "slave" and x["master-link-status"] == "ok" for x in replicas)
-        assert len(sen.sentinels()) == 2
-    old.redis().sadd("s", *range(100))
-    wait_offsets_match(old, g.replicas)
+        assert len(sentinels) == 2
 
-    t = time.monotonic()
-    old.kill()
-    new, (other,) = s.wait_failed_over(old)
-    assert time.monotonic() - t < 15
-    assert new.client().call("ROLE")[0] == b"master"
-    assert other.client().call("ROLE")[:3] == [b"slave", HOST.encode(), new.port]
-    assert new.redis().scard("s") == 100
-    assert other.client().call("SADD", "s", "x") == Err("READONLY You can't write against a read only replica.")
 
-    client = redis.Sentinel(s.addresses(), socket_timeout=2)
-    assert client.discover_master(MASTER) == (HOST, new.port)
-    client.master_for(MASTER).sadd("s", "after")
-    wait_offsets_match(new, [other])
-    assert other.redis().sismember("s", "after")
+def test_kill_promotes_a_replica_and_repoints_the_other(killed):
+    k = killed
+    assert k.new in k.g.replicas and k.took < 15
+    assert k.roles["new"][0] == b"master"
+    assert k.roles["other"][:3] == [b"slave", HOST.encode(), k.new.port]
+    assert k.new.redis().scard("s") == 101
+    assert k.other.client().call("SADD", "s", "x") == Err("READONLY You can't write against a read only replica.")
 
-    old.start()  # comes back believing it is a primary; the sentinels demote it
-    _demoted(old, new)
-    wait_offsets_match(new, [other, old])
-    assert old.redis().scard("s") == 101
+
+def test_redis_py_sentinel_finds_the_new_primary(killed):
+    assert killed.found == (HOST, killed.new.port)
+    assert killed.other.redis().sismember("s", "after")
+
+
+def test_restarted_old_primary_comes_back_as_a_replica(killed):
+    k = killed
+    assert k.old.client().call("ROLE")[:3] == [b"slave", HOST.encode(), k.new.port]
+    assert k.old.redis().scard("s") == 101
+    assert k.old.redis().sismember("s", "after")
+
+
+@pytest.mark.xfail(strict=True, reason="a restarted Keel primary takes a new replication id, so "
+                   "when the sentinels repoint it the new primary (whose replid2 is its old id) "
+                   "answers its PSYNC with a full sync")
+def test_restarted_old_primary_resumes_by_psync(killed):
+    assert killed.new.info("stats")["sync_full"] == "0"
 
 
 @pytest.mark.soak
@@ -111,7 +152,7 @@ def test_sync_mode_primary_cut_under_writes_still_answers_ping_and_info(make_gro
     stop = threading.Event()
 
     def write(i):
-        r = p.redis(direct=True, socket_timeout=1)
+        r = p.redis(direct=True, socket_timeout=1, retry=Retry(NoBackoff(), 0))
         n = 0
         while not stop.is_set():
             try:
