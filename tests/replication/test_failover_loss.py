@@ -35,12 +35,7 @@ def test_checker_counts_acknowledged_missing_and_resume_time():
 
 
 @pytest.mark.soak
-@pytest.mark.parametrize("fault", [
-    "kill", "stop",
-    pytest.param("cut", marks=pytest.mark.xfail(strict=True, reason=(
-        "the cut-off sync-mode primary holds INFO replies for acks that never come, so the "
-        "sentinels never demote it after the heal (see test_sentinel_keel.py's xfail)"))),
-])
+@pytest.mark.parametrize("fault", ["kill", "stop", "cut"])
 def test_sync_mode_failover_loses_no_acknowledged_write(fault):
     need_sentinel()
     r = run_one("keel", fault, parse(["--sync"]))
