@@ -23,7 +23,7 @@ from redis.retry import Retry
 from tests.replication.conftest import need_sentinel
 from tests.replication.support import (HOST, MASTER, Group, Sentinels, wait_for, wait_link_up,
                                        wait_offsets_match)
-from tests.support import Err
+from tests.support import Err, free_port
 
 SYNC = ["--min-replicas-to-ack", "1", "--min-replicas-max-lag", "1"]
 
@@ -173,3 +173,32 @@ def test_sync_mode_primary_cut_under_writes_still_answers_ping_and_info(make_gro
         stop.set()
         for w in writers:
             w.join(3)
+
+
+def _failover_transaction(c, *slaveof):
+    return c.pipeline([["MULTI"], ["SLAVEOF", *slaveof], ["CONFIG", "REWRITE"],
+                       ["CLIENT", "KILL", "TYPE", "normal"], ["CLIENT", "KILL", "TYPE", "pubsub"],
+                       ["EXEC"]])
+
+
+def test_sentinels_reconfiguring_transaction_gets_redis_replies(servers):
+    """What a sentinel sends to repoint a server, then to promote it, with one
+    other client and one subscriber connected: replies equal to redis-server's."""
+    replies = []
+    for server in servers:
+        c = server.client()
+        other, sub = server.client(), server.client()
+        other.call("PING")
+        sub.call("SUBSCRIBE", "__sentinel__:hello")
+        repoint = _failover_transaction(c, HOST, str(free_port()))  # nobody listens there
+        role = c.call("ROLE")[:2]
+        with pytest.raises((ConnectionError, OSError)):
+            other.call("PING")  # killed as a normal client; the sender is skipped
+        promote = _failover_transaction(c, "NO", "ONE")
+        replies.append((repoint, role, promote, c.call("ROLE")[0]))
+        for x in (c, other, sub):
+            x.close()
+    keel, ref = replies
+    assert keel == ref
+    assert keel[0][-1] == [b"OK", Err("ERR The server is running without a config file"), 1, 1]
+    assert keel[1] == [b"slave", HOST.encode()] and keel[3] == b"master"
