@@ -162,6 +162,24 @@ def test_redis_replica_of_keel_follows_the_live_stream(keel_to_redis):
     assert 0 < call(replica.direct, "TTL", "s:raw") <= 1000
 
 
+def test_redis_replica_of_keel_loads_a_disk_form_rdb(keel_to_redis):
+    """repl-diskless-sync no on Keel: the RDB goes as ``$<length>``."""
+    primary, replica = keel_to_redis
+    assert call(primary.direct, "CONFIG", "SET", "repl-diskless-sync", "no") == b"OK"
+    try:
+        fulls = int(primary.info("stats")["sync_full"])
+        assert call(replica.direct, "REPLICAOF", "NO", "ONE") == b"OK"
+        assert call(replica.direct, "SET", "replica-only", "1") == b"OK"
+        assert call(replica.direct, "REPLICAOF", HOST, primary.port) == b"OK"
+        wait_link_up(replica)
+        wait_for(lambda: _offsets_equal(primary, replica), what="redis replica caught up")
+        assert int(primary.info("stats")["sync_full"]) == fulls + 1
+        assert call(replica.direct, "EXISTS", "replica-only") == 0
+        assert_same_data(primary.direct, replica.direct)
+    finally:
+        call(primary.direct, "CONFIG", "SET", "repl-diskless-sync", "yes")
+
+
 def test_wait_counts_a_redis_replica(keel_to_redis):
     primary, replica = keel_to_redis
     c = primary.client(direct=True)
