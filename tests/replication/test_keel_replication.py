@@ -317,6 +317,7 @@ def test_info_of_a_replica_whose_link_is_down_matches_redis(group, redis_pair):
         try:
             wait_for(lambda r=r: r.info()["master_link_status"] == "down", what="the link to drop")
             infos[g.kind] = r.info()
+            infos[g.kind + " primary"] = g.primary.info()
             roles[g.kind] = call(r.direct, "ROLE")
         finally:
             g.primary.proxy.heal()
@@ -326,8 +327,10 @@ def test_info_of_a_replica_whose_link_is_down_matches_redis(group, redis_pair):
     assert _names(k) == _names(ref)
     assert k["master_link_status"] == ref["master_link_status"] == "down"
     assert int(k["master_link_down_since_seconds"]) >= 0
-    assert roles["keel"][3] in (b"connect", b"connecting") and roles["redis"][3] in (b"connect", b"connecting")
-    assert roles["keel"][4] == roles["redis"][4] == -1 or roles["keel"][4] >= 0
+    assert k["slave_repl_offset"] == infos["keel primary"]["master_repl_offset"]  # what it has, kept
+    for kind in ("keel", "redis"):
+        assert roles[kind][0] == b"slave" and roles[kind][3] in (b"connect", b"connecting"), roles
+        assert roles[kind][4] == -1, roles  # no offset while the link is down
 
 
 def test_role_on_both_sides_shaped_as_redis(group, redis_pair):
