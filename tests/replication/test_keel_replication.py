@@ -308,9 +308,10 @@ def test_info_replication_fields_and_order_match_redis(group, redis_pair, side):
         assert k["slave_repl_offset"] == group.primary.info()["master_repl_offset"]
 
 
-def test_info_of_a_replica_whose_link_is_down_matches_redis(group, redis_pair):
-    """What Sentinel reads while a replica is cut off: the same fields, in order."""
-    infos, roles = {}, {}
+def test_a_replica_whose_link_is_down_answers_as_redis(group, redis_pair):
+    """What Sentinel reads while a replica is cut off: the same INFO fields in
+    order, ROLE; with replica-serve-stale-data no, -MASTERDOWN for data."""
+    infos, roles, stale = {}, {}, {}
     for g in (group, redis_pair):
         r = g.replicas[0]
         g.primary.proxy.cut()
@@ -319,7 +320,10 @@ def test_info_of_a_replica_whose_link_is_down_matches_redis(group, redis_pair):
             infos[g.kind] = r.info()
             infos[g.kind + " primary"] = g.primary.info()
             roles[g.kind] = call(r.direct, "ROLE")
+            assert call(r.direct, "CONFIG", "SET", "replica-serve-stale-data", "no") == b"OK"
+            stale[g.kind] = [call(r.direct, *cmd) for cmd in (("GET", "s:int"), ("PING",), ("INFO", "server"))]
         finally:
+            call(r.direct, "CONFIG", "SET", "replica-serve-stale-data", "yes")
             g.primary.proxy.heal()
     for g in (group, redis_pair):
         wait_link_up(g.replicas[0])
@@ -331,6 +335,26 @@ def test_info_of_a_replica_whose_link_is_down_matches_redis(group, redis_pair):
     for kind in ("keel", "redis"):
         assert roles[kind][0] == b"slave" and roles[kind][3] in (b"connect", b"connecting"), roles
         assert roles[kind][4] == -1, roles  # no offset while the link is down
+    assert stale["redis"][0] == Err("MASTERDOWN Link with MASTER is down and replica-serve-stale-data is set to 'no'.")
+    assert stale["keel"][:2] == stale["redis"][:2]
+    assert stale["keel"][2].startswith(b"# Server")  # INFO is served stale
+
+
+def test_a_replica_of_a_replica_follows_the_chain(group):
+    p, mid = group.primary, group.replicas[0]
+    sub = Node("keel", "sub", ["--repl-diskless-sync-delay", "0"])
+    try:
+        sub.start(["--replicaof", HOST, str(mid.port)])
+        wait_link_up(sub)
+        assert call(p.direct, "HSET", "chain", "f", "v") == 1
+        wait_offsets_match(p, [mid, sub])
+        assert call(sub.direct, "HGET", "chain", "f") == b"v"
+        assert_same_data(p.direct, sub.direct)
+        assert mid.info()["connected_slaves"] == "1"
+        assert sub.info()["master_replid"] == p.info()["master_replid"]  # one history down the chain
+        assert call(sub.direct, "SET", "k", "v") == Err("READONLY You can't write against a read only replica.")
+    finally:
+        sub.cleanup()
 
 
 def test_role_on_both_sides_shaped_as_redis(group, redis_pair):
