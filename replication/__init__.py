@@ -67,6 +67,12 @@ class Replication:
         # server stopped: what is on disk is no history of any primary's.
         self.syncing = bool(st.get("syncing"))
         self.stream_db = self.ckpt_db  # the stream's database at the end of the log
+        if not st.get("replid"):
+            # Kept from the first start on, so that a restarted primary's
+            # replicas continue (+CONTINUE) instead of syncing in full: they
+            # were fed only what this server's log had written (a process crash
+            # takes none of it back; a power loss under everysec or no could).
+            self.save_state()
 
     # -- offsets ---------------------------------------------------------------
     @property

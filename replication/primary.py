@@ -15,7 +15,10 @@ reply, and reads from it only ``REPLCONF ACK``:
   follows from the checkpoint's offset, first from the log, then live.
 
 The live feed: everything the log appends (``Persistence._append_batch``)
-is handed to ``feed`` in order and written to each caught-up replica as is.
+is handed to ``feed`` in order, once the commit made it safe (fsynced under
+``always``), and written to each caught-up replica as is: a replica never
+holds bytes a crash of its primary could take back, so a restarted primary
+keeps its replication id and its replicas continue.
 A replica whose unsent output passes ``client-output-buffer-limit replica``
 (hard, or soft for its seconds) is disconnected; it comes back and resumes
 from the log.
@@ -162,7 +165,9 @@ class Primary:
             lg = p.log
             if lg is None or peer.closed:
                 raise ConnectionError("gone")
-            if not p.batch and peer.sent == lg.end_offset:
+            if peer.sent >= p.fed_offset:
+                # Caught up with what the replicas were fed: from now on the
+                # commits feed it (``feed`` skips what it already has).
                 peer.live = True
                 self.live.append(peer)
                 return
@@ -299,15 +304,23 @@ class Primary:
         return min(self.server.config["checkpoint-log-size"] // 64, 4 << 20)
 
     # -- the live stream ---------------------------------------------------------------
-    def feed(self, data: bytes) -> None:
-        """Bytes the log just appended: to every caught-up replica."""
+    def feed(self, data: bytes, start: int) -> None:
+        """The log's bytes from offset ``start``, just made safe: to every caught-up replica
+        (from where it is: one that caught up from the disk may have some already)."""
         hard, soft, secs = self.server.config["client-output-buffer-limit"]["slave"]
         now = 0.0
+        end = start + len(data)
         for peer in self.live:
-            if peer.closed or peer.conn.closed:
+            if peer.closed or peer.conn.closed or peer.sent >= end:
                 continue
-            peer.conn.transport.write(data)
-            peer.sent += len(data)
+            if peer.sent > start:
+                peer.conn.transport.write(data[peer.sent - start:])
+            elif peer.sent == start:
+                peer.conn.transport.write(data)
+            else:  # cannot happen: a gap would corrupt its stream
+                peer.close(f"stream gap at offset {peer.sent} (fed from {start})")
+                continue
+            peer.sent = end
             if hard or soft:
                 n = peer.conn.output_len()
                 if hard and n > hard:

@@ -85,6 +85,11 @@ class Persistence(Checkpoints):
         self.waiting: list = []  # connections holding replies until durable
         self.commit_scheduled = False
         self.batch: list = []  # payloads journaled this loop turn (see _append_batch)
+        # Replication (replication.primary): the log's bytes go to caught-up
+        # replicas after the commit made them safe (fsynced under always), so a
+        # replica never holds what a crash of this server could take back.
+        self.unfed: list = []  # appended, not yet handed to the replicas
+        self.fed_offset = 0  # where ``unfed`` starts
         self.bg_fsync_running = False  # everysec's fsync, in a worker thread
         self.gathered = 0  # clients waiting at the previous turn of a deferred commit
         self.gather_turns = 0
@@ -269,21 +274,27 @@ class Persistence(Checkpoints):
         if batch:
             self.batch = []
             lg = self.log
-            feed = self.server.repl.primary.feed if self.server.repl.primary.live else None
+            unfed = self.unfed if self.server.repl.primary.live else None
+            if not unfed:  # everything before here was fed (or nobody listens)
+                self.fed_offset = lg.end_offset
+                if unfed is None:
+                    self.unfed.clear()
             if len(batch) == 1:
                 lg.append(batch[0])
-                if feed:
-                    feed(batch[0])
+                if unfed is not None:
+                    unfed.append(batch[0])
             elif sum(map(len, batch)) <= self.BATCH_RECORD_MAX:
                 data = b"".join(batch)
                 lg.append(data)
-                if feed:
-                    feed(data)
+                if unfed is not None:
+                    unfed.append(data)
             else:
                 for payload in batch:
                     lg.append(payload)
-                    if feed:
-                        feed(payload)
+                    if unfed is not None:
+                        unfed.append(payload)
+            if unfed is None:
+                self.fed_offset = lg.end_offset
 
     # Two plain attributes, read by the hot path once per batch:
     # ``holds_replies``: there is a log, so a reply may have to wait for it;
@@ -339,6 +350,8 @@ class Persistence(Checkpoints):
             except Exception as e:  # WALWriteError: never acknowledge what is not on disk
                 self.fatal(e)
                 return
+            if self.unfed:
+                self.feed_replicas()
             self._update_must_hold()
         waiting = self.waiting
         if waiting:
@@ -349,6 +362,15 @@ class Persistence(Checkpoints):
                 return
             for conn in waiting:
                 conn.release()
+
+    def feed_replicas(self) -> None:
+        """The bytes appended since the last feed, now safe: to the live replicas."""
+        unfed = self.unfed
+        data = unfed[0] if len(unfed) == 1 else b"".join(unfed)
+        unfed.clear()
+        start = self.fed_offset
+        self.fed_offset = start + len(data)
+        self.server.repl.primary.feed(data, start)
 
     def fatal(self, e: Exception) -> None:
         self.last_write_ok = False
