@@ -108,10 +108,9 @@ def test_restarted_old_primary_comes_back_as_a_replica(killed):
     assert k.old.redis().sismember("s", "after")
 
 
-@pytest.mark.xfail(strict=True, reason="a restarted Keel primary takes a new replication id, so "
-                   "when the sentinels repoint it the new primary (whose replid2 is its old id) "
-                   "answers its PSYNC with a full sync")
 def test_restarted_old_primary_resumes_by_psync(killed):
+    # It keeps its replication id across the kill, and the new primary's
+    # replid2 is that id: the sentinels' repoint costs no full sync.
     assert killed.new.info("stats")["sync_full"] == "0"
 
 
