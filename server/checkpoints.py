@@ -158,6 +158,7 @@ class Checkpoints:
                 cap.next_round()
                 await asyncio.sleep(0)
             # The last round and the offset in the same loop turn: consistent.
+            captured = time.time()
             offset = self._prepare_checkpoint(sync=False)
             dirty = self.ks.dirty
             if self.writer is None:
@@ -172,7 +173,8 @@ class Checkpoints:
             log.error("background checkpoint failed: %s", e)
             return
         self._checkpoint_done(offset, dirty, started, delete=False)
-        log.info("background checkpoint done at offset %d", offset)
+        log.info("background checkpoint done at offset %d (capture %.2f s, write %.2f s)",
+                 offset, captured - started, time.time() - captured)
         try:
             # Unlinking 64 MB segments and fsyncing the directory take ms: not on the loop.
             await loop.run_in_executor(None, self._delete_segments, offset)
