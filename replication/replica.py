@@ -36,6 +36,7 @@ import logging
 import os
 import shutil
 import time
+from itertools import repeat
 
 import hiredis
 
@@ -45,6 +46,7 @@ from engine.registry import TABLE, dispatch_subcommand
 log = logging.getLogger("keel.replication")
 
 _pack = hiredis.pack_command
+_BYTES = repeat(bytes)
 
 
 
@@ -120,7 +122,7 @@ class Link:
             except asyncio.CancelledError:
                 return
             except (OSError, EOFError, asyncio.IncompleteReadError, asyncio.TimeoutError, SyncError,
-                    ValueError) as e:
+                    ValueError, hiredis.ProtocolError) as e:
                 if not self.stopped:
                     log.warning("replication link to %s:%d: %s", self.host, self.port,
                                 str(e) or type(e).__name__)
@@ -357,6 +359,8 @@ class Link:
             args = reader.gets()
             if args is False:
                 break
+            if type(args) is not list or not args or not all(map(isinstance, args, _BYTES)):
+                raise SyncError(f"the primary's stream holds something other than a command: {args!r:.64}")
             cmds.append(args)
         if not cmds:
             return
