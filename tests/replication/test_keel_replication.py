@@ -253,6 +253,73 @@ def test_cut_link_resyncs_partially_from_the_log_past_the_backlog(group):
     assert_same_data(p.direct, r.direct)
 
 
+@pytest.fixture(scope="module")
+def small_segments():
+    """8 kB segments, repl-backlog-size 16kb, a checkpoint every 16 kB: the log
+    keeps little, so what it keeps for a replica shows."""
+    g = Group("keel", 1, args=["--repl-backlog-size", "16kb", "--checkpoint-log-size", "16kb",
+                               "--wal-segment-size", "8kb"])
+    g.start()
+    yield g
+    g.cleanup()
+
+
+def _write_100kb(node: Node, tag: str) -> int:
+    """One command a turn (many records, many segments); the end offset after."""
+    c = node.client(direct=True)
+    for i in range(100):
+        assert c.call("SET", f"{tag}:{i}", "v" * 1000) == b"OK"
+    c.close()
+    return repl_offset(node)
+
+
+def _checkpointed_past(node: Node, offset: int) -> bool:
+    return any(int(m) >= offset for m in re.findall(r"background checkpoint done at offset (\d+)", node.log()))
+
+
+@pytest.mark.xfail(strict=True, reason="retain_from keeps the log from what was sent to a connected replica "
+                   "(peer.sent), not from what it acknowledged: bytes sent but not acked are deleted by the next "
+                   "checkpoint, and a replica whose link then drops syncs in full")
+def test_a_paused_replica_keeps_the_log_it_has_not_acknowledged(small_segments):
+    g = small_segments
+    p, r = g.primary, g.replicas[0]
+    call(p.direct, "SET", "a", "1")
+    have = wait_offsets_match(p, [r])
+    fulls, conts = full_syncs(p), continues(p)
+    p.proxy.pause()  # connected, hears nothing, acks nothing
+    try:
+        end = _write_100kb(p, "paused")
+        wait_for(lambda: _checkpointed_past(p, end - 16384), what="a checkpoint after the writes")
+        p.proxy.cut()  # now the connection drops: it comes back asking for have + 1
+    finally:
+        p.proxy.heal()
+    wait_link_up(r)
+    wait_offsets_match(p, [r])
+    assert repl_offset(r) > have
+    assert (full_syncs(p), continues(p)) == (fulls, conts + 1)
+
+
+def test_a_replica_gone_past_the_backlog_syncs_in_full(small_segments):
+    g = small_segments
+    p, r = g.primary, g.replicas[0]
+    wait_link_up(r)
+    wait_offsets_match(p, [r])
+    fulls = full_syncs(p)
+    p.proxy.cut()
+    try:
+        wait_for(lambda: r.info()["master_link_status"] == "down", what="the link to drop")
+        behind = repl_offset(r)
+        _write_100kb(p, "cut")
+        wait_for(lambda: int(p.info()["repl_backlog_first_byte_offset"]) > behind + 1,
+                 what="the log to drop what the gone replica needs")
+    finally:
+        p.proxy.heal()
+    wait_link_up(r)
+    wait_offsets_match(p, [r])
+    assert full_syncs(p) == fulls + 1
+    assert_same_data(p.direct, r.direct)
+
+
 def test_replica_kill_9_and_restart_continues(group):
     p, r = group.primary, group.replicas[0]
     fulls, conts = full_syncs(p), continues(p)
@@ -269,6 +336,33 @@ def test_replica_kill_9_and_restart_continues(group):
     assert full_syncs(p) == fulls
     assert call(r.direct, "GET", "while-down") == b"50"
     assert_same_data(p.direct, r.direct)
+
+
+@pytest.mark.xfail(strict=True, reason="a primary restarted by kill -9 drops a replica that continues from "
+                   "behind its recovered end as soon as a write is fed live ('dropping replica: stream gap at "
+                   "offset X (fed from Y)', Y the end at restart); it reconnects 1 s later and continues again")
+def test_a_write_while_a_replica_catches_up_from_a_restarted_primary(group):
+    """The replica is behind when its primary is killed and restarted; it
+    continues from the recovered log, and a write fed live meanwhile must
+    not drop it."""
+    p, r = group.primary, group.replicas[0]
+    wait_offsets_match(p, [r])
+    p.proxy.cut()
+    try:
+        wait_for(lambda: r.info()["master_link_status"] == "down", what="the link to drop")
+        c = p.client(direct=True)
+        c.pipeline([("SET", f"behind:{i}", "x" * 500) for i in range(40)])
+        c.close()
+        p.kill()
+        p.start()
+    finally:
+        p.proxy.heal()
+    wait_link_up(r)
+    assert call(p.direct, "SET", "after-restart", "1") == b"OK"
+    wait_offsets_match(p, [r])
+    assert_same_data(p.direct, r.direct)
+    assert "stream gap" not in p.log()
+    assert (continues(p), full_syncs(p)) == (1, 0)  # (the counters restarted with the process)
 
 
 # --- ROLE and INFO replication next to redis-server ------------------------------
