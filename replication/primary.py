@@ -133,6 +133,7 @@ class Primary:
             else:
                 conn.transport.write(b"+CONTINUE\r\n")
             peer.sent = start
+            peer.ack = start  # where it is: the log is kept from here (retain_from)
             peer.state = "online"
             log.info("replica %s:%s continues from offset %d (%d bytes behind)",
                      peer.ip, peer.port, start, end - start)
@@ -165,7 +166,9 @@ class Primary:
             lg = p.log
             if lg is None or peer.closed:
                 raise ConnectionError("gone")
-            if peer.sent >= p.fed_offset:
+            # (Nothing waiting to be fed: the feed starts at the log's end,
+            # whatever fed_offset says, e.g. right after a restart.)
+            if peer.sent >= (p.fed_offset if p.unfed else lg.end_offset):
                 # Caught up with what the replicas were fed: from now on the
                 # commits feed it (``feed`` skips what it already has).
                 peer.live = True
@@ -384,7 +387,9 @@ class Primary:
         floor = end - self.server.config["repl-log-retain-max"]
         for peer in self.peers:
             if not peer.closed and (peer.state != "wait_bgsave" or peer.sent):
-                keep = min(keep, peer.sent)
+                # What it acknowledged: bytes sent but not yet acknowledged may
+                # be lost with its link, and it then asks for them again.
+                keep = min(keep, peer.ack if peer.ack else peer.sent)
         return max(keep, floor, 0)
 
     # -- the cron ------------------------------------------------------------------
