@@ -160,10 +160,13 @@ def link_status(port: int) -> str:
     return call(port, "INFO", "replication").decode()
 
 
-def assert_down_and_retrying(replica: KeelProcess, fake: FakePrimary, log_text: str) -> None:
+def assert_down_and_retrying(replica: KeelProcess, fake: FakePrimary, log_text: str,
+                             clean: bool = True) -> None:
     wait_for(lambda: fake.connections >= 2, timeout=8, what="the replica to retry")
     assert "master_link_status:down" in link_status(replica.port)
     assert log_text in replica.log()
+    if clean:
+        assert "Traceback" not in replica.log().rsplit("REPLICAOF", 1)[-1]  # a clear line each time
     assert call(replica.port, "PING") == b"PONG"  # alive
     assert b"loading:0" in call(replica.port, "INFO", "persistence")
 
@@ -219,8 +222,25 @@ def test_a_primary_that_is_not_redis(replica, greeting):
     fake = FakePrimary(greeting=greeting)
     try:
         assert call(replica.port, "REPLICAOF", HOST, fake.port) == b"OK"
-        assert_down_and_retrying(replica, fake, f"replication link to {HOST}:{fake.port}")
+        assert_down_and_retrying(replica, fake, f"replication link to {HOST}:{fake.port}", clean=False)
         assert call(replica.port, "GET", "mine") == b"previous"
+    finally:
+        call(replica.port, "REPLICAOF", "NO", "ONE")
+        fake.close()
+
+
+@pytest.mark.xfail(strict=True, reason="the replica takes any non-error line as PING's answer (Redis wants '+' "
+                   "and logs 'Error reply to PING from master'), goes on with REPLCONF on a closed socket, and "
+                   "logs what follows as 'replication link ... failed' with a traceback (uvloop's RuntimeError), "
+                   "never naming the garbage")
+def test_a_primary_answering_garbage_is_named_in_one_clear_line(replica):
+    fake = FakePrimary(greeting=b"HTTP/1.1 400 Bad Request\r\n\r\n")
+    try:
+        assert call(replica.port, "REPLICAOF", HOST, fake.port) == b"OK"
+        wait_for(lambda: fake.connections >= 3, timeout=8, what="the replica to retry")
+        tail = replica.log().rsplit("REPLICAOF", 1)[-1]
+        assert "HTTP/1.1 400 Bad Request" in tail
+        assert "Traceback" not in tail
     finally:
         call(replica.port, "REPLICAOF", "NO", "ONE")
         fake.close()
@@ -297,6 +317,7 @@ def test_damaged_stream_after_a_good_rdb_drops_the_link(replica, source):
         wait_for(lambda: fake.connections >= 2, timeout=8, what="the replica to retry")
         assert f"replication link to {HOST}:{fake.port}" in replica.log()  # (up between attempts: not checked)
         assert "Bad integer value" in replica.log()  # hiredis's complaint about the stream
+        assert "Traceback" not in replica.log().rsplit("REPLICAOF", 1)[-1]
         assert call(replica.port, "EXISTS", "s:big") == 1
         assert call(replica.port, "DBSIZE") == call(source.direct, "DBSIZE")
     finally:
