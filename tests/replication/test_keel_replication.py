@@ -23,7 +23,7 @@ import pytest
 from tests.replication.conftest import need
 from tests.replication.support import (HOST, Group, Node, call, repl_offset, wait_for,
                                        wait_link_up, wait_offsets_match)
-from tests.support import Err, RespClient
+from tests.support import Err, KeelProcess, Pair, RedisProcess, RespClient
 
 LIBRARY = ("#!lua name=keellib\n"
            "redis.register_function('kset', function(keys, args) "
@@ -510,6 +510,60 @@ def test_waitaof_errors(group):
     assert call(group.primary.direct, "WAITAOF", 1, 1, "x") == Err("ERR timeout is not an integer or out of range")
     assert call(group.primary.direct, "WAITAOF", "x", 1, 0) == Err("ERR value is not an integer or out of range")
     assert call(group.primary.direct, "WAITAOF", 1, 1) == Err("ERR wrong number of arguments for 'waitaof' command")
+
+
+# --- the commands' replies and errors, next to redis-server ---------------------------
+
+COMMANDS = [
+    ("REPLICAOF",), ("REPLICAOF", "127.0.0.1"), ("REPLICAOF", "127.0.0.1", "abc"),
+    ("REPLICAOF", "127.0.0.1", "70000"), ("REPLICAOF", "127.0.0.1", "-1"), ("REPLICAOF", "NO", "TWO"),
+    ("REPLICAOF", "NO", "ONE"), ("SLAVEOF", "no", "one"), ("ROLE", "x"), ("ROLE",),
+    ("REPLCONF",), ("REPLCONF", "listening-port"), ("REPLCONF", "bogus", "1"), ("REPLCONF", "capa", "eof"),
+    ("PSYNC",), ("PSYNC", "?"), ("PSYNC", "?", "x"), ("SYNC", "x"),
+    ("WAIT", 0, 0), ("MULTI",), ("WAIT", 1, 0), ("EXEC",), ("EVAL", "return redis.call('WAIT', 0, 0)", 0),
+    ("FAILOVER", "x"), ("FAILOVER",), ("FAILOVER", "ABORT"), ("FAILOVER", "TO", "127.0.0.1"),
+    ("FAILOVER", "TIMEOUT", "x"), ("FAILOVER", "TO", "127.0.0.1", 1, "FORCE"),
+    # a primary nobody serves: a replica whose link never comes up
+    ("REPLICAOF", "127.0.0.1", 1), ("REPLICAOF", "127.0.0.1", 1), ("ROLE",), ("WAIT", 0, 0), ("FAILOVER",),
+    ("REPLICAOF", "no", "one"), ("ROLE",),
+]
+
+
+@pytest.fixture(scope="module")
+def pair():
+    need("redis-server")
+    k, r = KeelProcess().start(), RedisProcess().start()
+    p = Pair(k.client(), r.client())
+    yield p
+    p.close()
+    k.cleanup()
+    r.cleanup()
+
+
+def test_replication_commands_reply_as_redis(pair):
+    for cmd in COMMANDS:
+        pair.check(*cmd)
+
+
+@pytest.mark.xfail(strict=True, reason="REPLCONF listening-port x answers 'ERR Invalid master port'; redis-server "
+                   "7.0 says 'ERR value is not an integer or out of range'")
+def test_replconf_listening_port_not_a_number(pair):
+    pair.check("REPLCONF", "listening-port", "x")
+
+
+def test_a_server_without_a_log_cannot_replicate_or_waitaof():
+    k = KeelProcess("--appendonly", "no").start()
+    try:
+        c = k.client()
+        assert c.call("REPLICAOF", "127.0.0.1", 1) == Err(
+            "ERR a Keel replica journals what it applies: set appendonly yes first")
+        assert c.call("WAITAOF", 1, 0, 0) == Err(
+            "ERR WAITAOF cannot be used when numlocal is set but appendonly is disabled.")
+        assert c.call("WAITAOF", 0, 0, 0) == [0, 0]
+        assert c.call("ROLE") == [b"master", 0, []]
+        c.close()
+    finally:
+        k.cleanup()
 
 
 # --- synchronous mode ------------------------------------------------------------------
