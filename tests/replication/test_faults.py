@@ -215,6 +215,30 @@ def test_no_masterauth_against_a_primary_that_wants_one():
         primary.cleanup()
 
 
+def test_masteruser_with_only_the_replication_commands_syncs():
+    """An ACL user allowed PSYNC, REPLCONF and PING only: what a replica needs."""
+    primary = Node("keel", "acl-primary", ["--repl-diskless-sync-delay", "0"])
+    replica = Node("keel", "acl-replica", ["--masteruser", "repl", "--masterauth", "pw"])
+    try:
+        primary.start()
+        c = primary.client(direct=True)
+        assert c.call("ACL", "SETUSER", "repl", "on", ">pw", "+psync", "+replconf", "+ping") == b"OK"
+        assert c.call("ACL", "SETUSER", "default", "off") == b"OK"
+        assert c.call("SET", "k", "v") == b"OK"
+        c.close()
+        replica.start(["--replicaof", HOST, str(primary.port)])
+        wait_link_up(replica)
+        wait_for(lambda: call(replica.direct, "GET", "k") == b"v", what="the data")
+        assert call(replica.direct, "CONFIG", "SET", "masterauth", "nope") == b"OK"
+        primary.proxy.cut()  # reconnect with the wrong password now
+        primary.proxy.heal()
+        wait_for(lambda: "AUTH refused by the primary" in replica.log(), timeout=5, what="the refusal")
+        assert replica.info()["master_link_status"] == "down"
+    finally:
+        replica.cleanup()
+        primary.cleanup()
+
+
 # --- primaries that are not, or that break --------------------------------------------
 
 @pytest.mark.parametrize("greeting", [b"HTTP/1.1 400 Bad Request\r\n\r\n", b""], ids=["garbage", "closes"])
