@@ -37,7 +37,7 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-from bench.harness import Servers  # noqa: E402
+from bench.harness import Servers, pin  # noqa: E402
 from tests.support import RespClient  # noqa: E402
 
 
@@ -85,7 +85,8 @@ class Pinger(threading.Thread):
         self.client.close()
 
 
-def fullsync(servers: Servers, kind: str, n: int, timeout: float) -> tuple[float | None, float]:
+def fullsync(servers: Servers, kind: str, n: int, timeout: float,
+             split: bool = False) -> tuple[float | None, float]:
     if kind == "redis":
         primary = servers.redis("--repl-diskless-sync-delay", "0", "--enable-debug-command", "yes")
     else:
@@ -97,6 +98,8 @@ def fullsync(servers: Servers, kind: str, n: int, timeout: float) -> tuple[float
     # process's start (about a second of imports) is not the sync.
     try:
         replica = servers.redis() if kind == "redis" else servers.keel()
+        if split:  # the replica on the other core, as on its own machine
+            pin(replica.proc.pid, "0")
     except RuntimeError as e:  # a replica that does not start: no end-to-end figure
         print(f"  {kind} replica did not start: {e}")
         servers.stop_all()
@@ -153,11 +156,13 @@ def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("-n", type=int, default=1_000_000)
     ap.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for a replica")
+    ap.add_argument("--split", action="store_true",
+                    help="replica on core 0 (with this client), primary on core 1, instead of both on core 1")
     args = ap.parse_args()
     n = args.n
     with Servers() as servers:
-        redis_s, redis_ping = fullsync(servers, "redis", n, args.timeout)
-        keel_s, keel_ping = fullsync(servers, "keel", n, args.timeout)
+        redis_s, redis_ping = fullsync(servers, "redis", n, args.timeout, args.split)
+        keel_s, keel_ping = fullsync(servers, "keel", n, args.timeout, args.split)
     if redis_s is None:
         print("redis-server replica did not sync in time")
         return 1

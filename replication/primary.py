@@ -222,7 +222,10 @@ class Primary:
                 await self._diskless(peer, aux_for, old_sync)
                 return
             with open(path, "wb") as f:
-                offset = await snapshot.snapshot_for_sync(server, f.write, aux_for, reuse_within=self.reuse())
+                if self.reusable():
+                    offset = await snapshot.snapshot_for_sync(server, f.write, aux_for, reuse_within=self.reuse())
+                else:
+                    offset = await snapshot.capture_for_sync(server, f.write, aux_for)
                 size = f.tell()
             peer.sent = offset  # (keeps the log from here: retain_from)
             keepalive.cancel()
@@ -271,25 +274,41 @@ class Primary:
             await asyncio.sleep(delay)
         if peer.closed:
             return
-        offset = await snapshot.checkpoint_for_sync(server, reuse_within=self.reuse())
-        peer.sent = offset  # (keeps the log from here: retain_from)
         repl = self.repl
         mark = os.urandom(20).hex().encode()
-        if not old_sync:
-            peer.write(b"+FULLRESYNC %s %d\r\n" % (repl.replid.encode(), offset))
-        peer.state = "send_bulk"
-        peer.write(b"$EOF:" + mark + b"\r\n")
+        at = []  # the offset, once known (the capture's hook learns it in the writer thread)
+
+        def header(offset: int) -> None:
+            peer.sent = offset  # (keeps the log from here: retain_from)
+            if not old_sync:
+                peer.write(b"+FULLRESYNC %s %d\r\n" % (repl.replid.encode(), offset))
+            peer.state = "send_bulk"
+            peer.write(b"$EOF:" + mark + b"\r\n")
 
         async def send(chunk):
+            if peer.state == "wait_bgsave":
+                header(at[0])
             peer.write(chunk)
             await peer.drain()
 
-        def write(chunk):  # in the worker thread: one chunk at a time, as the socket takes them
+        def write(chunk):  # in a worker thread: one chunk at a time, as the socket takes them
             asyncio.run_coroutine_threadsafe(send(bytes(chunk)), loop).result()
 
+        def aux_at(offset: int) -> dict:
+            at.append(offset)
+            return aux_for(offset)
+
         t0 = time.time()
-        await loop.run_in_executor(None, snapshot.rdb_from_checkpoint, server.persistence.checkpointer,
-                                   write, aux_for(offset), offset)
+        if self.reusable():
+            offset = await snapshot.checkpoint_for_sync(server, reuse_within=self.reuse())
+            await loop.run_in_executor(None, snapshot.rdb_from_checkpoint, server.persistence.checkpointer,
+                                       write, aux_at(offset), offset)
+        else:
+            # Straight from a full capture, in the checkpoint writer's thread
+            # before it writes LMDB: no wait for the checkpoint itself.
+            offset = await snapshot.capture_for_sync(server, write, aux_at)
+        if peer.state == "wait_bgsave":  # (an empty RDB is one chunk, already sent)
+            header(offset)
         peer.write(mark)
         log.info("diskless full sync for replica %s:%s at offset %d in %.2f s",
                  peer.ip, peer.port, offset, time.time() - t0)
@@ -297,6 +316,12 @@ class Primary:
         peer.sent = offset
         peer.ack_time = time.time()
         await self._catch_up(peer)
+
+    def reusable(self) -> bool:
+        """Whether the last checkpoint may serve a full sync as it is (see ``reuse``)."""
+        p = self.server.persistence
+        return (p.log is not None and p.checkpointer is not None and p.bgsave_task is None
+                and p.log.end_offset - p.checkpoint_offset <= self.reuse() and p.checkpointer.info() is not None)
 
     def reuse(self) -> int:
         """How much log after the last checkpoint a full sync may send instead

@@ -52,6 +52,7 @@ from __future__ import annotations
 import asyncio
 import marshal
 import time
+from itertools import repeat
 
 import lmdb
 from crc32c import crc32c
@@ -286,3 +287,122 @@ class _Walk:
                         raise SnapshotError(f"{file}: value of key {key!r} cannot be written: {e}") from None
                 else:
                     raise SnapshotError(f"{file}: unknown record tag {tag:#x} for key {key!r}")
+
+
+# --- straight from a full capture (no LMDB round trip) ------------------------
+
+def rdb_from_capture(snapshot, write, aux: dict) -> None:
+    """In the checkpoint writer's thread, before it writes LMDB: a full
+    capture (``Snapshot.full``) as an RDB through ``write``.
+
+    The capture is the keyspace at the checkpoint's offset (its parts in
+    order: each database taken whole, then keys taken again or deleted
+    while the walk went on), so the RDB needs neither the LMDB write nor a
+    read transaction after it; a full sync gets its RDB in about the time
+    the capture takes to encode, and the checkpoint is written after it."""
+    if not snapshot.full:
+        raise SnapshotError("an RDB is made from a full capture only")
+    dbs: dict = {}
+    for part in snapshot.parts:
+        index = part[0]
+        d = dbs.get(index)
+        if d is None:
+            d = dbs[index] = {}
+        if part[1]:
+            for keys, values, expiries in part[2]:  # (dict.update over zips: C loops)
+                d.update(zip(keys, zip(values, repeat(None) if expiries is None else expiries)))
+        else:
+            keys, values, expiries = part[2], part[3], part[4]
+            if expiries is None:
+                expiries = [None] * len(keys)
+            for k, v, e in zip(keys, values, expiries):
+                if v is None:
+                    d.pop(k, None)
+                else:
+                    d[k] = (v, e)
+    out = _Out(write)
+    w = RdbWriter()
+    out(w.header(aux))
+    for code in snapshot.functions or ():
+        out(w.function(code))
+    string_entry = w.string_entry
+    entry = w.entry
+    encode = rdb.encode_value
+    for index in sorted(dbs):
+        d = dbs[index]
+        if not d:
+            continue
+        nexp = len(d) - [e for _v, e in d.values()].count(None)
+        out(w.select(index, len(d), nexp))
+        for k, (v, e) in d.items():
+            if type(v) is bytes:
+                out(string_entry(k, v, e))
+            else:
+                out(entry(k, encode(v), e))
+    out(w.end())
+    out.flush()
+    # Freed a slice at a time: dropping a million-entry dict at once is one
+    # C call that holds the GIL, and the event loop, for 50-100 ms.
+    for d in dbs.values():
+        keys = list(d)
+        for i in range(0, len(keys), 4096):
+            for k in keys[i:i + 4096]:
+                del d[k]
+
+
+class _Out:
+    """RDB pieces gathered into chunks of about CHUNK bytes for ``write``."""
+
+    def __init__(self, write):
+        self.write = write
+        self.parts: list = []
+        self.size = 0
+
+    def __call__(self, b: bytes) -> None:
+        self.parts.append(b)
+        self.size += len(b)
+        if self.size >= CHUNK:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.parts:
+            chunk = b"".join(self.parts)
+            self.parts = []
+            self.size = 0
+            self.write(chunk)
+
+
+async def capture_for_sync(server, write, aux_for) -> int:
+    """A full sync's RDB straight from a full background capture: waits for a
+    running checkpoint, asks the next one to capture every key, and writes
+    the RDB through ``write`` in the writer's thread before the checkpoint
+    itself is written; the offset it is consistent at."""
+    p = server.persistence
+    loop = asyncio.get_running_loop()
+    while p.bgsave_task is not None:
+        try:
+            await asyncio.shield(p.bgsave_task)
+        except Exception:
+            pass
+    done = loop.create_future()
+
+    def hook(snap, offset: int) -> None:  # in the writer thread
+        try:
+            rdb_from_capture(snap, write, aux_for(offset))
+        except BaseException as e:  # noqa: BLE001 - handed to the loop's side
+            loop.call_soon_threadsafe(lambda: done.done() or done.set_exception(e))
+            return
+        loop.call_soon_threadsafe(lambda: done.done() or done.set_result(offset))
+
+    p.checkpointer._need_full = True  # this capture takes every key
+    p.snapshot_hooks.append(hook)
+    if not p.bgsave():
+        p.snapshot_hooks.remove(hook)
+        raise SnapshotError("a checkpoint is already running")
+    task = p.bgsave_task
+    await asyncio.wait((done, task), return_when=asyncio.FIRST_COMPLETED)
+    if not done.done():
+        if hook in p.snapshot_hooks:
+            p.snapshot_hooks.remove(hook)
+        raise SnapshotError("the checkpoint for the full sync failed (see the server log)")
+    return done.result()

@@ -56,6 +56,13 @@ def _lower_priority() -> None:
         pass  # not Linux: the priority is the loop's
 
 
+def _write(cp, snapshot, offset: int, hooks: list):
+    """In the writer's thread: the snapshot hooks (each catches its own errors), then the checkpoint."""
+    for hook in hooks:
+        hook(snapshot, offset)
+    return cp.write(snapshot, offset)
+
+
 class Checkpoints:
     """Checkpoint state and scheduling (see the module docstring)."""
 
@@ -72,6 +79,10 @@ class Checkpoints:
         # Called with the offset of each checkpoint once committed (a full sync
         # waits on it: replication.snapshot.checkpoint_for_sync).
         self.checkpoint_listeners: list = []
+        # Called in the writer's thread with (snapshot, offset) before the next
+        # background checkpoint is written, then forgotten (a full sync's RDB
+        # straight from the capture: replication.snapshot.capture_for_sync).
+        self.snapshot_hooks: list = []
 
     def checkpoint_if_due(self) -> None:
         """From the cron: a background checkpoint every ``checkpoint-log-size`` bytes of log."""
@@ -163,7 +174,8 @@ class Checkpoints:
             dirty = self.ks.dirty
             if self.writer is None:
                 self.writer = ThreadPoolExecutor(1, "keel-checkpoint", initializer=_lower_priority)
-            fut = loop.run_in_executor(self.writer, cp.write, cap.finish(), offset)
+            hooks, self.snapshot_hooks = self.snapshot_hooks, []
+            fut = loop.run_in_executor(self.writer, _write, cp, cap.finish(), offset, hooks)
             cap = None  # the worker alone holds the snapshot, and frees it there
             await fut
         except Exception as e:
