@@ -122,7 +122,7 @@ class Link:
             except asyncio.CancelledError:
                 return
             except (OSError, EOFError, asyncio.IncompleteReadError, asyncio.TimeoutError, SyncError,
-                    ValueError, hiredis.ProtocolError) as e:
+                    ValueError, hiredis.ProtocolError, RuntimeError) as e:
                 if not self.stopped:
                     log.warning("replication link to %s:%d: %s", self.host, self.port,
                                 str(e) or type(e).__name__)
@@ -163,8 +163,8 @@ class Link:
 
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         r = await self._call(reader, writer, "PING")
-        if r.startswith(b"-") and not r.startswith(b"-NOAUTH") and not r.startswith(b"-NOPERM"):
-            raise SyncError(f"the primary answered PING with {r.decode(errors='replace')}")
+        if not r.startswith(b"+") and not r.startswith((b"-NOAUTH", b"-NOPERM", b"-ERR operation not permitted")):
+            raise SyncError(f"error reply to PING from the primary: {r[:128].decode(errors='replace')!r}")
         if cfg["masterauth"]:
             args = ["AUTH", cfg["masteruser"], cfg["masterauth"]] if cfg["masteruser"] else \
                 ["AUTH", cfg["masterauth"]]

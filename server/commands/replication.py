@@ -76,7 +76,10 @@ def replconf(c, argv):
         opt = argv[i].lower()
         val = argv[i + 1]
         if opt == b"listening-port":
-            c.repl_port = _port(val)
+            port = to_int_or_none(val)
+            if port is None:
+                raise CommandError(errors.NOT_INTEGER)
+            c.repl_port = port
         elif opt == b"ip-address":
             c.conn_ip = val.decode("utf-8", "replace")
         elif opt == b"capa":
