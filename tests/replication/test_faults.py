@@ -329,6 +329,27 @@ def test_damaged_rdb_is_refused(replica, source, where):
         fake.close()
 
 
+def test_damaged_rdb_loaded_from_memory_is_refused(replica, source):
+    """repl-diskless-load swapdb, the $EOF form: parsed from memory, refused
+    the same way. (redis-server 7.0.15 exits here: 'Terminating server after
+    rdb file reading failure'.)"""
+    first, rdb = fetch_rdb(source.direct)
+    bad = bytearray(rdb)
+    bad[len(rdb) // 2] ^= 0xFF
+    mark = b"k" * 40
+    fake = FakePrimary(script=first + b"\r\n$EOF:" + mark + b"\r\n" + bytes(bad) + mark)
+    assert call(replica.port, "CONFIG", "SET", "repl-diskless-load", "swapdb") == b"OK"
+    try:
+        assert call(replica.port, "REPLICAOF", HOST, fake.port) == b"OK"
+        assert_down_and_retrying(replica, fake, "does not load")
+        previous_or_empty(replica.port)
+        assert call(replica.port, "EXISTS", "s:big") == 0
+    finally:
+        call(replica.port, "CONFIG", "SET", "repl-diskless-load", "disabled")
+        call(replica.port, "REPLICAOF", "NO", "ONE")
+        fake.close()
+
+
 def test_damaged_stream_after_a_good_rdb_drops_the_link(replica, source):
     """The RDB loads whole (a dataset at the primary's offset); the stream
     after it breaks the protocol: the link drops and is tried again, the
