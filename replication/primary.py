@@ -109,6 +109,15 @@ class Primary:
             return b"-NOMASTERLINK Can't SYNC while not connected with my master\r\n"
         p._append_batch()  # the log's end is the stream's
         lg = p.log
+        repl = self.repl
+        if (replid is not None and replid == repl.replid2 and want > repl.second_offset > 0
+                and "keel-rollback" in client.repl_capa and lg.start_offset <= repl.second_offset - 1):
+            # A demoted primary that went on after this server took over: its
+            # tail after the switch is nobody's history. A Keel replica cuts
+            # it off and asks again from there (+CONTINUE) instead of a full sync.
+            log.info("replica %s asks for %s offset %d, past the switch at %d: told to roll back",
+                     client.addr, replid, want, repl.second_offset - 1)
+            return b"+KEELROLLBACK %d\r\n" % (repl.second_offset - 1)
         if conn.holding:  # replies before PSYNC go first (REPLCONF's +OK)
             data = b"".join(conn.held)
             conn.held.clear()
@@ -123,7 +132,6 @@ class Primary:
         self.peers.append(peer)
         end = lg.end_offset
         start = want - 1  # Keel offset of the first byte wanted
-        repl = self.repl
         ok = replid is not None and lg.start_offset <= start <= end and (
             replid == repl.replid or (replid == repl.replid2 and want <= repl.second_offset))
         if ok:

@@ -179,7 +179,8 @@ class Link:
             raise SyncError(f"REPLCONF listening-port: {r.decode(errors='replace')}")
         if cfg["replica-announce-ip"]:
             await self._call(reader, writer, "REPLCONF", "ip-address", cfg["replica-announce-ip"])
-        await self._call(reader, writer, "REPLCONF", "capa", "eof", "capa", "psync2")
+        # (keel-rollback: a Keel primary may answer +KEELROLLBACK; Redis ignores a capa it does not know.)
+        await self._call(reader, writer, "REPLCONF", "capa", "eof", "capa", "psync2", "capa", "keel-rollback")
         repl = self.repl
         p = self.server.persistence
         if p.log is None:
@@ -195,6 +196,15 @@ class Link:
             r = await self._call(reader, writer, "PSYNC", "?", "-1")
         while r == b"":  # keepalive newlines while the primary prepares
             r = await self._line(reader, timeout)
+        if r.startswith(b"+KEELROLLBACK"):
+            at = int(r.split()[1])
+            if self.rollback(at):
+                offset = repl.offset
+                r = await self._call(reader, writer, "PSYNC", repl.replid, str(offset + 1))
+            else:
+                r = await self._call(reader, writer, "PSYNC", "?", "-1")
+            while r == b"":
+                r = await self._line(reader, timeout)
         if r.startswith(b"+FULLRESYNC"):
             parts = r.split()
             if len(parts) < 3:
@@ -219,6 +229,47 @@ class Link:
         self.last_io = time.time()
         self._ack()
         await self.stream(reader, leftover)
+
+    def rollback(self, at: int) -> bool:
+        """Cut this server's history back to offset ``at`` (a demoted primary's
+        writes after its successor took over: never acknowledged under
+        min-replicas-to-ack), reloading the dataset from the checkpoint and the
+        log up to there. False when it cannot (a checkpoint after ``at``, the
+        log no longer reaching back to it): then it syncs in full."""
+        from wal.truncate import truncate
+
+        server = self.server
+        p = server.persistence
+        lg = p.log
+        if (lg is None or p.checkpointer is None or p.bgsave_task is not None
+                or not (p.checkpoint_offset <= at <= lg.end_offset and lg.start_offset <= at)):
+            log.info("cannot roll back to offset %d (checkpoint at %d, log %d..%d): full sync",
+                     at, p.checkpoint_offset, lg.start_offset if lg else -1, lg.end_offset if lg else -1)
+            return False
+        p._append_batch()
+        gone = lg.end_offset - at
+        t0 = time.time()
+        server.loading = True
+        for c in list(server.clients.values()):
+            c.regate()
+        try:
+            p.unfed.clear()
+            p.log.close()
+            p.log = None
+            truncate(p.log_dir, at)
+            p.checkpointer.close()
+            p.checkpointer = None
+            server.ks.flushall()
+            server.ks.effects.clear()
+            p.load()  # the checkpoint, then the log up to ``at``
+            server.ks.expire_on_lookup = False  # (load leaves it as it found it: a replica's)
+        finally:
+            server.loading = False
+            for c in list(server.clients.values()):
+                c.regate()
+        log.warning("rolled back %d bytes of history after offset %d (written after the promotion of %s:%d, "
+                    "never part of its history) in %.2f s", gone, at, self.host, self.port, time.time() - t0)
+        return True
 
     def _master_client(self) -> None:
         from server.client import Client  # (the client type is the server's; only built here)
