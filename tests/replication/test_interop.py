@@ -7,6 +7,8 @@
 - Keel as a replica of a redis-server primary holding every type, synced
   from Redis's diskless form (``$EOF:<mark>``) and from its disk form
   (``$<length>``), then following the live stream.
+- The replication commands' replies and errors, the same commands sent to
+  a Keel server and to a redis-server.
 """
 
 from __future__ import annotations
@@ -16,9 +18,9 @@ import time
 import pytest
 
 from tests.replication.conftest import need
-from tests.replication.support import HOST, Node, call, wait_for, wait_link_up, wait_offsets_match
+from tests.replication.support import HOST, Node, call, wait_for, wait_link_up
 from tests.replication.test_keel_replication import fill_every_type
-from tests.support import Err, RespClient
+from tests.support import Err, KeelProcess, Pair, RedisProcess, RespClient
 
 DELAY0 = ["--repl-diskless-sync-delay", "0"]
 
@@ -261,3 +263,58 @@ def test_keel_replica_of_redis_loads_a_disk_rdb(redis_to_keel):
     live_writes(primary.direct)
     wait_for(lambda: _offsets_equal(primary, replica), what="keel replica caught up")
     assert_same_data(primary.direct, replica.direct)
+
+
+# --- the commands' replies and errors, next to redis-server ---------------------------
+
+COMMANDS = [
+    ("REPLICAOF",), ("REPLICAOF", "127.0.0.1"), ("REPLICAOF", "127.0.0.1", "abc"),
+    ("REPLICAOF", "127.0.0.1", "70000"), ("REPLICAOF", "127.0.0.1", "-1"), ("REPLICAOF", "NO", "TWO"),
+    ("REPLICAOF", "NO", "ONE"), ("SLAVEOF", "no", "one"), ("ROLE", "x"), ("ROLE",),
+    ("REPLCONF",), ("REPLCONF", "listening-port"), ("REPLCONF", "bogus", "1"), ("REPLCONF", "capa", "eof"),
+    ("REPLCONF", "listening-port", "x"), ("REPLCONF", "listening-port", "70000"),
+    ("PSYNC",), ("PSYNC", "?"), ("PSYNC", "?", "x"), ("SYNC", "x"),
+    ("WAIT", 0, 0), ("MULTI",), ("WAIT", 1, 0), ("EXEC",), ("EVAL", "return redis.call('WAIT', 0, 0)", 0),
+    ("FAILOVER", "x"), ("FAILOVER",), ("FAILOVER", "ABORT"), ("FAILOVER", "TO", "127.0.0.1"),
+    ("FAILOVER", "TIMEOUT", "x"), ("FAILOVER", "TO", "127.0.0.1", 1, "FORCE"),
+    # a primary nobody serves: a replica whose link never comes up
+    ("REPLICAOF", "127.0.0.1", 1), ("REPLICAOF", "127.0.0.1", 1), ("WAIT", 0, 0), ("FAILOVER",),
+    ("ROLE",),  # (the state is checked apart: connect or connecting, depending on the moment)
+    ("REPLICAOF", "no", "one"), ("ROLE",),
+]
+
+
+@pytest.fixture(scope="module")
+def pair():
+    need("redis-server")
+    k, r = KeelProcess().start(), RedisProcess().start()
+    p = Pair(k.client(), r.client())
+    yield p
+    p.close()
+    k.cleanup()
+    r.cleanup()
+
+
+def test_replication_commands_reply_as_redis(pair):
+    for cmd in COMMANDS:
+        if cmd == ("ROLE",) and pair.keel.call("ROLE")[0] == b"slave":
+            for role in pair.both("ROLE"):
+                assert role[:3] == [b"slave", b"127.0.0.1", 1] and role[3] in (b"connect", b"connecting")
+                assert role[4] == -1
+            continue
+        pair.check(*cmd)
+
+
+def test_a_server_without_a_log_cannot_replicate_or_waitaof():
+    k = KeelProcess("--appendonly", "no").start()
+    try:
+        c = k.client()
+        assert c.call("REPLICAOF", "127.0.0.1", 1) == Err(
+            "ERR a Keel replica journals what it applies: set appendonly yes first")
+        assert c.call("WAITAOF", 1, 0, 0) == Err(
+            "ERR WAITAOF cannot be used when numlocal is set but appendonly is disabled.")
+        assert c.call("WAITAOF", 0, 0, 0) == [0, 0]
+        assert c.call("ROLE") == [b"master", 0, []]
+        c.close()
+    finally:
+        k.cleanup()

@@ -23,7 +23,7 @@ import pytest
 from tests.replication.conftest import need
 from tests.replication.support import (HOST, Group, Node, call, repl_offset, wait_for,
                                        wait_link_up, wait_offsets_match)
-from tests.support import Err, KeelProcess, Pair, RedisProcess, RespClient
+from tests.support import Err, RespClient
 
 LIBRARY = ("#!lua name=keellib\n"
            "redis.register_function('kset', function(keys, args) "
@@ -253,70 +253,6 @@ def test_cut_link_resyncs_partially_from_the_log_past_the_backlog(group):
     assert_same_data(p.direct, r.direct)
 
 
-@pytest.fixture(scope="module")
-def small_segments():
-    """8 kB segments, repl-backlog-size 16kb, a checkpoint every 16 kB: the log
-    keeps little, so what it keeps for a replica shows."""
-    g = Group("keel", 1, args=["--repl-backlog-size", "16kb", "--checkpoint-log-size", "16kb",
-                               "--wal-segment-size", "8kb"])
-    g.start()
-    yield g
-    g.cleanup()
-
-
-def _write_100kb(node: Node, tag: str) -> int:
-    """One command a turn (many records, many segments); the end offset after."""
-    c = node.client(direct=True)
-    for i in range(100):
-        assert c.call("SET", f"{tag}:{i}", "v" * 1000) == b"OK"
-    c.close()
-    return repl_offset(node)
-
-
-def _checkpointed_past(node: Node, offset: int) -> bool:
-    return any(int(m) >= offset for m in re.findall(r"background checkpoint done at offset (\d+)", node.log()))
-
-
-def test_a_paused_replica_keeps_the_log_it_has_not_acknowledged(small_segments):
-    g = small_segments
-    p, r = g.primary, g.replicas[0]
-    call(p.direct, "SET", "a", "1")
-    have = wait_offsets_match(p, [r])
-    fulls, conts = full_syncs(p), continues(p)
-    p.proxy.pause()  # connected, hears nothing, acks nothing
-    try:
-        end = _write_100kb(p, "paused")
-        wait_for(lambda: _checkpointed_past(p, end - 16384), what="a checkpoint after the writes")
-        p.proxy.cut()  # now the connection drops: it comes back asking for have + 1
-    finally:
-        p.proxy.heal()
-    wait_link_up(r)
-    wait_offsets_match(p, [r])
-    assert repl_offset(r) > have
-    assert (full_syncs(p), continues(p)) == (fulls, conts + 1)
-
-
-def test_a_replica_gone_past_the_backlog_syncs_in_full(small_segments):
-    g = small_segments
-    p, r = g.primary, g.replicas[0]
-    wait_link_up(r)
-    wait_offsets_match(p, [r])
-    fulls = full_syncs(p)
-    p.proxy.cut()
-    try:
-        wait_for(lambda: r.info()["master_link_status"] == "down", what="the link to drop")
-        behind = repl_offset(r)
-        _write_100kb(p, "cut")
-        wait_for(lambda: int(p.info()["repl_backlog_first_byte_offset"]) > behind + 1,
-                 what="the log to drop what the gone replica needs")
-    finally:
-        p.proxy.heal()
-    wait_link_up(r)
-    wait_offsets_match(p, [r])
-    assert full_syncs(p) == fulls + 1
-    assert_same_data(p.direct, r.direct)
-
-
 def test_replica_kill_9_and_restart_continues(group):
     p, r = group.primary, group.replicas[0]
     fulls, conts = full_syncs(p), continues(p)
@@ -504,66 +440,6 @@ def test_waitaof_errors(group):
     assert call(group.primary.direct, "WAITAOF", 1, 1, "x") == Err("ERR timeout is not an integer or out of range")
     assert call(group.primary.direct, "WAITAOF", "x", 1, 0) == Err("ERR value is not an integer or out of range")
     assert call(group.primary.direct, "WAITAOF", 1, 1) == Err("ERR wrong number of arguments for 'waitaof' command")
-
-
-# --- the commands' replies and errors, next to redis-server ---------------------------
-
-COMMANDS = [
-    ("REPLICAOF",), ("REPLICAOF", "127.0.0.1"), ("REPLICAOF", "127.0.0.1", "abc"),
-    ("REPLICAOF", "127.0.0.1", "70000"), ("REPLICAOF", "127.0.0.1", "-1"), ("REPLICAOF", "NO", "TWO"),
-    ("REPLICAOF", "NO", "ONE"), ("SLAVEOF", "no", "one"), ("ROLE", "x"), ("ROLE",),
-    ("REPLCONF",), ("REPLCONF", "listening-port"), ("REPLCONF", "bogus", "1"), ("REPLCONF", "capa", "eof"),
-    ("PSYNC",), ("PSYNC", "?"), ("PSYNC", "?", "x"), ("SYNC", "x"),
-    ("WAIT", 0, 0), ("MULTI",), ("WAIT", 1, 0), ("EXEC",), ("EVAL", "return redis.call('WAIT', 0, 0)", 0),
-    ("FAILOVER", "x"), ("FAILOVER",), ("FAILOVER", "ABORT"), ("FAILOVER", "TO", "127.0.0.1"),
-    ("FAILOVER", "TIMEOUT", "x"), ("FAILOVER", "TO", "127.0.0.1", 1, "FORCE"),
-    # a primary nobody serves: a replica whose link never comes up
-    ("REPLICAOF", "127.0.0.1", 1), ("REPLICAOF", "127.0.0.1", 1), ("WAIT", 0, 0), ("FAILOVER",),
-    ("ROLE",),  # (the state is checked apart: connect or connecting, depending on the moment)
-    ("REPLICAOF", "no", "one"), ("ROLE",),
-]
-
-
-@pytest.fixture(scope="module")
-def pair():
-    need("redis-server")
-    k, r = KeelProcess().start(), RedisProcess().start()
-    p = Pair(k.client(), r.client())
-    yield p
-    p.close()
-    k.cleanup()
-    r.cleanup()
-
-
-def test_replication_commands_reply_as_redis(pair):
-    for cmd in COMMANDS:
-        if cmd == ("ROLE",) and pair.keel.call("ROLE")[0] == b"slave":
-            for role in pair.both("ROLE"):
-                assert role[:3] == [b"slave", b"127.0.0.1", 1] and role[3] in (b"connect", b"connecting")
-                assert role[4] == -1
-            continue
-        pair.check(*cmd)
-
-
-@pytest.mark.xfail(strict=True, reason="REPLCONF listening-port x answers 'ERR Invalid master port'; redis-server "
-                   "7.0 says 'ERR value is not an integer or out of range'")
-def test_replconf_listening_port_not_a_number(pair):
-    pair.check("REPLCONF", "listening-port", "x")
-
-
-def test_a_server_without_a_log_cannot_replicate_or_waitaof():
-    k = KeelProcess("--appendonly", "no").start()
-    try:
-        c = k.client()
-        assert c.call("REPLICAOF", "127.0.0.1", 1) == Err(
-            "ERR a Keel replica journals what it applies: set appendonly yes first")
-        assert c.call("WAITAOF", 1, 0, 0) == Err(
-            "ERR WAITAOF cannot be used when numlocal is set but appendonly is disabled.")
-        assert c.call("WAITAOF", 0, 0, 0) == [0, 0]
-        assert c.call("ROLE") == [b"master", 0, []]
-        c.close()
-    finally:
-        k.cleanup()
 
 
 # --- synchronous mode ------------------------------------------------------------------
