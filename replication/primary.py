@@ -15,10 +15,12 @@ reply, and reads from it only ``REPLCONF ACK``:
   follows from the checkpoint's offset, first from the log, then live.
 
 The live feed: everything the log appends (``Persistence._append_batch``)
-is handed to ``feed`` in order, once the commit made it safe (fsynced under
-``always``), and written to each caught-up replica as is: a replica never
-holds bytes a crash of its primary could take back, so a restarted primary
-keeps its replication id and its replicas continue.
+is handed to ``feed`` in order, once the commit wrote it (before the fsync
+under ``always``, which runs while the replicas receive it), and written to
+each caught-up replica as is: a replica never holds bytes a crash of its
+primary's process could take back, so a restarted primary keeps its
+replication id and its replicas continue (a power loss before the fsync
+could: the replicas may then be ahead, and sync in full).
 A replica whose unsent output passes ``client-output-buffer-limit replica``
 (hard, or soft for its seconds) is disconnected; it comes back and resumes
 from the log.

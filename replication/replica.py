@@ -94,6 +94,10 @@ class Link:
         self.stopped = False
         self.ack_scheduled = False
         self.client = None  # the client standing for the primary
+        # name -> handler of every command without subcommands (SELECT, PING and
+        # REPLCONF are the stream's own, handled apart).
+        self.handlers = {name: cmd.handler for name, cmd in TABLE.items()
+                         if not cmd.subcommands and name not in (b"select", b"ping", b"replconf")}
         self.failover = False
 
     def start(self) -> None:
@@ -434,6 +438,7 @@ class Link:
                 ends.append(pos)
         applied = 0 if self.tx is not None else self.parsed
         run = self._run
+        handlers = self.handlers
         for args, pos in zip(cmds, ends):
             name = args[0].lower()
             tx = self.tx
@@ -449,7 +454,15 @@ class Link:
             if name == b"multi":
                 self.tx = []
                 continue
-            if name == b"select":
+            handler = handlers.get(name)
+            if handler is not None:  # the common case, inline: no subcommands
+                try:
+                    handler(c, args)
+                except CommandError as e:
+                    log.warning("command from the primary failed: %s: %s", args[0][:64], e)
+                except Exception:
+                    log.exception("command from the primary crashed: %r", args[:2])
+            elif name == b"select":
                 c.select(int(args[1]))
             elif name == b"replconf" or name == b"ping":
                 pass  # (GETACK: every batch is acknowledged anyway)

@@ -86,8 +86,9 @@ class Persistence(Checkpoints):
         self.commit_scheduled = False
         self.batch: list = []  # payloads journaled this loop turn (see _append_batch)
         # Replication (replication.primary): the log's bytes go to caught-up
-        # replicas after the commit made them safe (fsynced under always), so a
-        # replica never holds what a crash of this server could take back.
+        # replicas once written (during the fsync under always), so a replica
+        # never holds what a crash of this process could take back (a power
+        # loss could: the log's fsync may not have finished).
         self.unfed: list = []  # appended, not yet handed to the replicas
         self.fed_offset = 0  # where ``unfed`` starts
         self.bg_fsync_running = False  # everysec's fsync, in a worker thread
@@ -342,6 +343,12 @@ class Persistence(Checkpoints):
         if lg is not None:
             try:
                 self._append_batch()
+                if self.unfed and self.always:
+                    # Written (a process crash keeps it), the replicas get it
+                    # while the fsync runs: synchronous mode waits for the
+                    # slower of the two, not for both one after the other.
+                    lg.flush()
+                    self.feed_replicas()
                 t0 = time.perf_counter_ns() if latency.THRESHOLD_MS else 0  # LATENCY events (server.latency)
                 lg.commit()
                 if t0:
