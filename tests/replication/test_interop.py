@@ -1,7 +1,8 @@
 """Keel and a real redis-server 7.0.15 replicating each other.
 
 - redis-server as a replica of a Keel primary holding every type: the RDB
-  Keel sends loads on Redis with the same DEBUG DIGEST, and the live stream
+  Keel sends (diskless ``$EOF:`` and disk ``$<length>``) loads on Redis
+  with every key, expiry, stream group and library equal, and the live stream
   (MULTI/EXEC, a writing EVAL, EXPIRE, SPOP, INCRBYFLOAT, a BLPOP served
   later) keeps it equal: Keel streams effects, as Redis does.
 - Keel as a replica of a redis-server primary holding every type, synced
