@@ -174,7 +174,10 @@ def assert_down_and_retrying(replica: KeelProcess, fake: FakePrimary, log_text: 
 
 
 def previous_or_empty(port: int) -> None:
-    """What a replica whose sync failed may serve: its old data, or nothing."""
+    """What a replica whose sync failed may serve: its old data, or nothing
+    (in no database any key of the RDB it could not load)."""
+    dbs = [line.split(b":")[0] for line in call(port, "INFO", "keyspace").split(b"\r\n")[1:] if line]
+    assert dbs in ([b"db0"], []), dbs
     keys = call(port, "KEYS", "*")
     assert keys in ([b"mine"], []), keys
     if keys:
