@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import time
 
 from replication import state as state_mod
@@ -41,6 +42,25 @@ log = logging.getLogger("keel.replication")
 
 def new_replid() -> str:
     return os.urandom(20).hex()
+
+
+_TEMP = re.compile(r"temp-(sync-)?\d+(-\d+)?\.rdb$")
+
+
+def remove_stale_temp_files(directory: str) -> None:
+    """RDB files a killed process left half-written (a replica's download, a
+    primary's full-sync file): nothing reads them again."""
+    try:
+        names = os.listdir(directory)
+    except OSError:
+        return
+    for name in names:
+        if _TEMP.match(name):
+            try:
+                os.unlink(os.path.join(directory, name))
+                log.info("removed %s, left by a process that stopped during a full sync", name)
+            except OSError:
+                pass
 
 
 class Replication:
@@ -57,6 +77,7 @@ class Replication:
         self.replid = st.get("replid") or new_replid()
         self.replid2 = st.get("replid2") or "0" * 40
         self.second_offset = st.get("second_offset", -1)  # Redis's second_repl_offset (1-based)
+        remove_stale_temp_files(cfg["dir"])
         self.primary = Primary(self)
         self.waits = Waits(self)
         self.failover_state = "no-failover"
