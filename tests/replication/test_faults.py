@@ -28,8 +28,8 @@ import pytest
 from tests.replication.conftest import need
 from tests.replication.support import (HOST, Group, Node, call, repl_offset, wait_for, wait_link_up,
                                        wait_offsets_match)
-from tests.replication.test_keel_replication import (Writer, assert_same_data, continues, fill_every_type,
-                                                     full_syncs)
+from tests.replication.test_interop import Writer, fill_every_type
+from tests.replication.test_keel_replication import assert_same_data, continues, full_syncs
 from tests.support import Err, KeelProcess, RedisProcess, RespClient
 
 FAKE_ID = "f" * 40

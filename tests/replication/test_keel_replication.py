@@ -5,8 +5,8 @@ a replica killed and restarted, a primary restarted under a behind replica,
 a sub-replica, promotion and the other replica following the new id, ROLE
 and INFO replication next to a redis-server pair (link up and down), WAIT
 and WAITAOF, and the synchronous mode (min-replicas-to-ack) under a
-partition. The helpers at the top are shared with test_interop and
-test_faults.
+partition; FAILOVER. The digest helpers at the top are shared with
+test_faults (the data makers, with test_interop's).
 
 Datasets are compared with DEBUG DIGEST (Keel's own hash of the logical
 content, so Keel against Keel only: test_interop compares Keel with Redis
@@ -27,51 +27,11 @@ import pytest
 from tests.replication.conftest import need
 from tests.replication.support import (HOST, Group, Node, call, repl_offset, wait_for,
                                        wait_link_up, wait_offsets_match)
+from tests.replication.test_interop import Writer, fill_every_type
 from tests.support import Err, RespClient
 
-LIBRARY = ("#!lua name=keellib\n"
-           "redis.register_function('kset', function(keys, args) "
-           "return redis.call('SET', keys[1], args[1]) end)")
 
-
-# --- helpers shared by the replication modules ---------------------------------
-
-def fill_every_type(c: RespClient, prefix: str = "") -> None:
-    """Every type in its small and its big encoding, TTLs, a stream with a
-    consumer group and a PEL, three databases and a function library."""
-    p = prefix
-    big = 200  # past every *-max-listpack-entries default (128)
-    cmds = [
-        ("SELECT", 0),
-        ("SET", p + "s:int", 12345), ("SET", p + "s:raw", "hello world, a raw string of some length"),
-        ("SET", p + "s:big", "x" * 20000), ("SET", p + "s:ttl", "v", "PX", 3_600_000),
-        ("RPUSH", p + "l:small", "a", "b", "c"),
-        ("RPUSH", p + "l:big", *[f"item-{i}" for i in range(big)]),
-        ("SADD", p + "set:int", 1, 2, 3, 99),
-        ("SADD", p + "set:lp", "a", "b", "c"),
-        ("SADD", p + "set:ht", *[f"m{i}" for i in range(big)]),
-        ("ZADD", p + "z:small", 1, "a", 2.5, "b", -3, "c"),
-        ("ZADD", p + "z:big", *[x for i in range(big) for x in (i * 1.5, f"m{i}")]),
-        ("HSET", p + "h:small", "f1", "v1", "f2", 2),
-        ("HSET", p + "h:big", *[x for i in range(big) for x in (f"f{i}", f"v{i}")]),
-        ("PEXPIRE", p + "h:big", 7_200_000),
-        ("XADD", p + "x", "1-1", "a", 1), ("XADD", p + "x", "1-2", "b", 2), ("XADD", p + "x", "2-0", "c", 3),
-        ("XGROUP", "CREATE", p + "x", "g1", "0"),
-        ("XREADGROUP", "GROUP", "g1", "alice", "COUNT", 2, "STREAMS", p + "x", ">"),
-        ("XGROUP", "CREATE", p + "x", "g2", "$"),
-        ("SELECT", 3),
-        ("SET", p + "db3:k", "in db 3"), ("RPUSH", p + "db3:l", 1, 2, 3),
-        ("HSET", p + "db3:h", "f", "v"), ("EXPIRE", p + "db3:k", 5000),
-        ("SELECT", 15),
-        ("ZADD", p + "db15:z", 1, "one"),
-        ("SELECT", 0),
-    ]
-    for cmd in cmds:
-        r = c.call(*cmd)
-        assert not isinstance(r, Err), (cmd, r)
-    r = c.call("FUNCTION", "LOAD", "REPLACE", LIBRARY)
-    assert r == b"keellib", r
-
+# --- helpers shared with test_faults ----------------------------------------------------
 
 def digest(port: int):
     r = call(port, "DEBUG", "DIGEST", timeout=10)
@@ -94,44 +54,6 @@ def assert_same_data(a: int, b: int) -> None:
     assert strip_expires(da[1]) == strip_expires(db[1])
     assert da[0] == db[0], "DEBUG DIGEST differs"
     assert da[2] == db[2]
-
-
-class Writer(threading.Thread):
-    """Keeps writing to ``port`` (several types, two databases) until ``stop()``."""
-
-    def __init__(self, port: int, prefix: str = "w:"):
-        super().__init__(daemon=True)
-        self.port = port
-        self.prefix = prefix
-        self.done = threading.Event()
-        self.count = 0
-        self.error = None
-
-    def run(self) -> None:
-        p = self.prefix
-        try:
-            c = RespClient(self.port)
-            i = 0
-            while not self.done.is_set():
-                db = 0 if i % 5 else 3
-                batch = [("SELECT", db), ("INCR", p + "ctr"), ("RPUSH", p + "list", i),
-                         ("HSET", p + "hash", f"f{i % 300}", i), ("ZADD", p + "zset", i, f"m{i % 250}"),
-                         ("SADD", p + "set", i % 400), ("XADD", p + "stream", "*", "i", i),
-                         ("SET", p + f"k{i % 50}", i, "EX", 1000), ("DEL", p + f"k{(i + 7) % 50}")]
-                for r in c.pipeline(batch):
-                    if isinstance(r, Err):
-                        raise AssertionError(f"writer got {r}")
-                self.count += 1
-                i += 1
-            c.close()
-        except BaseException as e:  # reported by stop()
-            self.error = e
-
-    def stop(self) -> int:
-        self.done.set()
-        self.join(10)
-        assert self.error is None, self.error
-        return self.count
 
 
 def log_count(node: Node, text: str) -> int:
@@ -579,6 +501,95 @@ def test_promotion_and_the_others_continue_with_the_new_id(trio):
     assert old.info()["master_replid"] == ia["master_replid"]
     assert_same_data(a.direct, old.direct)
     assert call(old.direct, "SET", "k", "v") == Err("READONLY You can't write against a read only replica.")
+
+
+# --- FAILOVER --------------------------------------------------------------------------------
+
+def _roles(g: Group) -> tuple[Node, list[Node]]:
+    primaries = [n for n in g.nodes if n.role() == "master"]
+    assert len(primaries) == 1, [n.role() for n in g.nodes]
+    return primaries[0], [n for n in g.nodes if n is not primaries[0]]
+
+
+def test_failover_to_a_replica_loses_no_acknowledged_write(trio):
+    p, (target, other) = _roles(trio)
+    acked, errors = [0], []
+    done = threading.Event()
+
+    def writer():
+        c = RespClient(p.direct)
+        while not done.is_set():
+            r = c.call("INCR", "fo:ctr")
+            if isinstance(r, Err):
+                errors.append(r)
+                return
+            acked[0] = r
+        c.close()
+    t = threading.Thread(target=writer, daemon=True)
+    t.start()
+    wait_for(lambda: acked[0] > 20, what="writes")
+    conts, fulls = continues(target), full_syncs(target)
+    assert call(p.direct, "FAILOVER", "TO", HOST, target.port) == b"OK"
+    wait_for(lambda: p.role() == "slave" and p.info()["master_failover_state"] == "no-failover"
+             and target.role() == "master", what="the failover")
+    t.join(5)
+    done.set()
+    assert errors == [Err("READONLY You can't write against a read only replica.")]
+    assert int(call(target.direct, "GET", "fo:ctr")) >= acked[0]  # every acknowledged INCR is there
+    assert (continues(target), full_syncs(target)) == (conts + 1, fulls)  # the old primary continued
+    assert int(p.info()["master_port"]) == target.port
+    wait_offsets_match(target, [p, other])
+    assert_same_data(target.direct, other.direct)
+
+
+@pytest.mark.parametrize("end", ["timeout", "abort"])
+def test_failover_that_cannot_sync_resumes_as_primary(trio, end):
+    """The replicas hear nothing (paused link) after a write: the failover
+    waits for an ack that never comes; at its TIMEOUT, or on ABORT, the
+    primary resumes and the write it held while waiting gets its reply."""
+    p, replicas = _roles(trio)
+    p.proxy.pause()
+    try:
+        assert call(p.direct, "SET", "fo:unacked", "1") == b"OK"
+        timeout = 600 if end == "timeout" else 60000
+        assert call(p.direct, "FAILOVER", "TIMEOUT", timeout) == b"OK"
+        assert p.info()["master_failover_state"] == "waiting-for-sync"
+        c = RespClient(p.direct, timeout=5)
+        c.send_raw(b"*3\r\n$3\r\nSET\r\n$7\r\nfo:held\r\n$1\r\n1\r\n")
+        c.sock.settimeout(0.3)
+        with pytest.raises(socket.timeout):
+            c.read()  # writes are paused while the failover waits
+        assert call(p.direct, "GET", "fo:unacked") == b"1"  # reads are not
+        if end == "abort":
+            assert call(p.direct, "FAILOVER", "ABORT") == b"OK"
+        c.sock.settimeout(5)
+        assert c.read() == b"OK"
+        c.close()
+        assert p.info()["master_failover_state"] == "no-failover"
+        assert p.role() == "master"
+    finally:
+        p.proxy.heal()
+    wait_offsets_match(p, replicas)
+
+
+def test_failover_force_hands_over_at_the_timeout(trio):
+    """TO target TIMEOUT FORCE with the target cut off from the stream: at the
+    timeout the primary hands over anyway; the write the target never got is
+    the old primary's divergent tail, cut back when it follows the target."""
+    p, replicas = _roles(trio)
+    target = replicas[0]
+    p.proxy.pause()  # the replicas' links to p hear nothing; p still reaches them
+    try:
+        assert call(p.direct, "SET", "fo:forced", "1") == b"OK"
+        assert call(p.direct, "FAILOVER", "TO", HOST, target.port, "FORCE", "TIMEOUT", 300) == b"OK"
+        wait_for(lambda: target.role() == "master" and p.role() == "slave"
+                 and p.info()["master_link_status"] == "up", what="the forced failover")
+    finally:
+        p.proxy.heal()
+    wait_offsets_match(target, [p])
+    assert call(target.direct, "EXISTS", "fo:forced") == 0  # never reached it
+    assert_same_data(target.direct, p.direct)  # the old primary dropped it too
+    assert p.info()["master_failover_state"] == "no-failover"
 
 
 # --- scripts on a read-only replica -----------------------------------------------------
