@@ -38,9 +38,16 @@ def watched(make_group, make_sentinels):
     return g, s
 
 
-def _demoted(old, new) -> None:
-    wait_for(lambda: old.info().get("master_port") == str(new.port), 30, 0.2,
-             what="the old primary turned into a replica of the new one")
+def _demoted(old, new, sentinels=None) -> None:
+    try:
+        wait_for(lambda: old.info().get("master_port") == str(new.port), 30, 0.2,
+                 what="the old primary turned into a replica of the new one")
+    except TimeoutError:
+        # What the sentinels and the old primary said, for the failure report.
+        print("--- old primary's log ---\n" + old.log()[-4000:])
+        if sentinels is not None:
+            print("--- sentinels ---\n" + sentinels.logs()[-6000:])
+        raise
     wait_link_up(old)
 
 
@@ -68,7 +75,7 @@ def killed():
         found = redis.Sentinel(s.addresses(), socket_timeout=2).discover_master(MASTER)
         redis.Sentinel(s.addresses(), socket_timeout=2).master_for(MASTER).sadd("s", "after")
         old.start()  # comes back believing it is a primary; the sentinels demote it
-        _demoted(old, new)
+        _demoted(old, new, s)
         wait_offsets_match(new, [other, old])
         yield SimpleNamespace(g=g, s=s, old=old, new=new, other=other, seen=seen, took=took,
                               roles=roles, found=found)
