@@ -110,6 +110,8 @@ class Failover:
 
 
 def parse_and_start(c, argv, write_mode: int, pause):
+    """FAILOVER's arguments as Redis 7.0 reads them: TO host port, TIMEOUT ms
+    and FORCE in any order, each once; ABORT only alone."""
     repl = c.server.repl
     target = None
     force = abort = False
@@ -118,15 +120,12 @@ def parse_and_start(c, argv, write_mode: int, pause):
     n = len(argv)
     while i < n:
         opt = argv[i].lower()
-        if opt == b"to" and i + 2 < n and target is None:
+        if opt == b"to" and target is None and i + 2 < n:
             port = to_int_or_none(argv[i + 2])
-            if port is None or not 0 < port <= 65535:
+            if port is None:
                 raise CommandError(errors.NOT_INTEGER)
             target = (argv[i + 1].decode("utf-8", "replace"), port)
             i += 3
-            if i < n and argv[i].lower() == b"force":
-                force = True
-                i += 1
         elif opt == b"timeout" and i + 1 < n and not timeout_ms:
             t = to_int_or_none(argv[i + 1])
             if t is None:
@@ -135,14 +134,15 @@ def parse_and_start(c, argv, write_mode: int, pause):
                 raise CommandError("ERR FAILOVER timeout must be greater than 0")
             timeout_ms = t
             i += 2
-        elif opt == b"abort" and not abort:
+        elif opt == b"force" and not force:
+            force = True
+            i += 1
+        elif opt == b"abort" and n == 2:
             abort = True
             i += 1
         else:
             raise CommandError(errors.SYNTAX)
     if abort:
-        if target is not None or timeout_ms:
-            raise CommandError("ERR FAILOVER abort cannot be used with other options.")
         if repl.failover is None:
             raise CommandError("ERR No failover in progress.")
         repl.failover.aborted = True
@@ -155,12 +155,9 @@ def parse_and_start(c, argv, write_mode: int, pause):
         raise CommandError("ERR FAILOVER already in progress.")
     if force and (target is None or not timeout_ms):
         raise CommandError("ERR FAILOVER with force option requires both a timeout and target HOST and IP.")
-    if target is not None:
-        f = Failover(repl, target, force, timeout_ms, write_mode, pause)
-        if f._peer_for(target) is None:
-            raise CommandError("ERR FAILOVER target HOST and PORT is not a replica.")
-    else:
-        f = Failover(repl, None, force, timeout_ms, write_mode, pause)
+    f = Failover(repl, target, force, timeout_ms, write_mode, pause)
+    if target is not None and f._peer_for(target) is None:
+        raise CommandError("ERR FAILOVER target HOST and PORT is not a replica.")
     repl.failover = f
     f.task = asyncio.ensure_future(f.run())
     return OK
