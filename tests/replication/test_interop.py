@@ -367,7 +367,9 @@ COMMANDS = [
     ("FAILOVER", "TIMEOUT", "x"), ("FAILOVER", "TO", "127.0.0.1", 1, "FORCE"), ("FAILOVER", "TIMEOUT", 0),
     ("FAILOVER", "TIMEOUT", -1), ("FAILOVER", "TO", "h", "x"), ("FAILOVER", "TIMEOUT", 10, "TIMEOUT", 20),
     ("FAILOVER", "TO", "h", 1, "TO", "h", 2), ("FAILOVER", "abort"), ("FAILOVER", "to", "h", 1, "timeout", 5),
-    ("FAILOVER", "TO", "h", 1, "FORCE", "TIMEOUT", 10),
+    ("FAILOVER", "TO", "h", 1, "FORCE", "TIMEOUT", 10), ("FAILOVER", "FORCE"),
+    ("FAILOVER", "TO", "h", 1, "TIMEOUT", 10, "FORCE"), ("FAILOVER", "ABORT", "TIMEOUT", 5),
+    ("FAILOVER", "ABORT", "TO", "h", 1),
     # a primary nobody serves: a replica whose link never comes up
     ("REPLICAOF", "127.0.0.1", 1), ("REPLICAOF", "127.0.0.1", 1), ("WAIT", 0, 0), ("FAILOVER",),
     ("ROLE",),  # (the state is checked apart: connect or connecting, depending on the moment)
@@ -394,17 +396,6 @@ def test_replication_commands_reply_as_redis(pair):
                 assert role[4] == -1
             continue
         pair.check(*cmd)
-
-
-@pytest.mark.xfail(strict=True, reason="FAILOVER parses FORCE only right after TO host port, and refuses ABORT "
-                   "with options in words of its own; redis-server 7.0.15 takes FORCE anywhere (FAILOVER FORCE -> "
-                   "'requires connected replicas', as does TO h 1 TIMEOUT 10 FORCE) and answers ABORT TIMEOUT 5 or "
-                   "ABORT TO h 1 with 'ERR syntax error'")
-@pytest.mark.parametrize("cmd", [("FAILOVER", "FORCE"), ("FAILOVER", "TO", "h", 1, "TIMEOUT", 10, "FORCE"),
-                                 ("FAILOVER", "ABORT", "TIMEOUT", 5), ("FAILOVER", "ABORT", "TO", "h", 1)],
-                         ids=["force-alone", "force-last", "abort-timeout", "abort-to"])
-def test_failover_options_parse_as_redis(pair, cmd):
-    pair.check(*cmd)
 
 
 def test_a_server_without_a_log_cannot_replicate_or_waitaof():
