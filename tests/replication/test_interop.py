@@ -353,6 +353,26 @@ def test_keel_replica_of_redis_loads_a_disk_rdb(redis_to_keel):
     assert_same_data(primary.direct, replica.direct)
 
 
+def test_redis_sub_replica_of_a_keel_replica_of_redis(redis_to_keel):
+    """redis-server -> Keel -> redis-server: the Keel replica serves a full
+    sync of what it got from Redis, and passes the live stream on."""
+    primary, replica = redis_to_keel
+    sub = Node("redis", "redis-sub", ["--enable-debug-command", "yes"])
+    try:
+        sub.start(["--replicaof", HOST, str(replica.port)])
+        wait_link_up(sub)
+        c = primary.client(direct=True)
+        assert c.pipeline([("MULTI",), ("HSET", "chain", "f", "v"), ("SPOP", "sp"), ("EXEC",)])[-1][0] == 1
+        c.close()
+        wait_for(lambda: _offsets_equal(primary, replica) and _offsets_equal(primary, sub),
+                 what="the chain caught up")
+        assert call(sub.direct, "HGET", "chain", "f") == b"v"
+        assert_same_data(primary.direct, sub.direct)
+        assert sub.info()["master_replid"] == primary.info()["master_replid"]
+    finally:
+        sub.cleanup()
+
+
 # --- the commands' replies and errors, next to redis-server ---------------------------
 
 COMMANDS = [
