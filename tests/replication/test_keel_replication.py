@@ -277,7 +277,17 @@ def test_info_replication_fields_and_order_match_redis(group, redis_pair, side):
         wait_for(lambda g=g: repl_offset(g.replicas[0]) == repl_offset(g.primary)
                  and g.primary.info().get("slave0", "").endswith(",lag=0"), what="both settled")
     pick = (lambda g: g.primary) if side == "primary" else (lambda g: g.replicas[0])
-    k, ref = pick(group).info(), pick(redis_pair).info()
+    nodes = [pick(group), pick(redis_pair)]
+    settings = [("replica-priority", 7, 100), ("replica-announced", "no", "yes")] if side == "replica" else []
+    for name, value, _ in settings:  # what Sentinel reads to choose a replica, set by hand
+        for n in nodes:
+            assert call(n.direct, "CONFIG", "SET", name, value) == b"OK"
+    try:
+        k, ref = nodes[0].info(), nodes[1].info()
+    finally:
+        for name, _, default in settings:
+            for n in nodes:
+                call(n.direct, "CONFIG", "SET", name, default)
     assert _names(k) == _names(ref)
     for f in DETERMINISTIC:
         if f in ref:
@@ -288,6 +298,7 @@ def test_info_replication_fields_and_order_match_redis(group, redis_pair, side):
         assert int(m.group(1)) == group.replicas[0].port  # the announced (proxy) port
         assert SLAVE_LINE.match(ref["slave0"]), ref["slave0"]
     else:
+        assert (k["slave_priority"], k["replica_announced"]) == ("7", "0")
         assert int(k["master_port"]) == group.primary.port
         assert k["master_replid"] == group.primary.info()["master_replid"]
         assert k["slave_repl_offset"] == group.primary.info()["master_repl_offset"]
