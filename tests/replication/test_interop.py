@@ -23,7 +23,7 @@ import time
 import pytest
 
 from tests.replication.conftest import need
-from tests.replication.support import HOST, Node, call, wait_for, wait_link_up
+from tests.replication.support import HOST, Group, Node, call, wait_for, wait_link_up, wait_offsets_match
 from tests.support import Err, KeelProcess, Pair, RedisProcess, RespClient
 
 DELAY0 = ["--repl-diskless-sync-delay", "0"]
@@ -116,48 +116,54 @@ class Writer(threading.Thread):
 # Keel's DEBUG DIGEST is its own hash (engine/digest.py), not Redis's bytes:
 # across the two servers the datasets are compared as a logical dump.
 
+READ = {b"string": lambda k: ("GET", k), b"list": lambda k: ("LRANGE", k, 0, -1),
+        b"set": lambda k: ("SMEMBERS", k), b"zset": lambda k: ("ZRANGE", k, 0, -1, "WITHSCORES"),
+        b"hash": lambda k: ("HGETALL", k)}
+
+
+def _stream(c: RespClient, k: bytes):
+    """A stream's entries, metadata, groups, PELs (without times) and consumers."""
+    info = c.call("XINFO", "STREAM", k)
+    meta = dict(zip(info[::2], info[1::2]))
+    groups = []
+    for g in c.call("XINFO", "GROUPS", k):
+        name = dict(zip(g[::2], g[1::2]))[b"name"]
+        pel = [e[:2] + e[3:] for e in c.call("XPENDING", k, name, "-", "+", 10000)]
+        consumers = sorted((d[b"name"], d[b"pending"]) for d in
+                           (dict(zip(x[::2], x[1::2])) for x in c.call("XINFO", "CONSUMERS", k, name)))
+        groups.append((g, pel, consumers))
+    return (c.call("XRANGE", k, "-", "+"), groups,
+            [meta[f] for f in (b"length", b"last-generated-id", b"max-deleted-entry-id",
+                               b"entries-added", b"recorded-first-entry-id")])
+
+
 def dump(port: int) -> dict:
     """Every key of every database with its type, absolute expiry and content
-    (streams with their groups, PELs without times), and the libraries."""
-    c = RespClient(port)
+    (unordered collections sorted), and the libraries; pipelined a SCAN
+    batch at a time."""
+    c = RespClient(port, timeout=60)
     out = {"functions": c.call("FUNCTION", "LIST")}
     for db in range(16):
         c.call("SELECT", db)
-        keys, cursor = [], b"0"
+        cursor = b"0"
         while True:
-            cursor, batch = c.call("SCAN", cursor, "COUNT", 1000)
-            keys += batch
+            cursor, keys = c.call("SCAN", cursor, "COUNT", 1000)
+            meta = c.pipeline([x for k in keys for x in (("TYPE", k), ("PEXPIRETIME", k))])
+            types, expiries = meta[::2], meta[1::2]
+            plain = [(k, t) for k, t in zip(keys, types) if t in READ]
+            values = dict(zip([k for k, _ in plain], c.pipeline([READ[t](k) for k, t in plain])))
+            for k, t, when in zip(keys, types, expiries):
+                if t == b"stream":
+                    v = _stream(c, k)
+                elif t in (b"set", b"hash"):
+                    v = sorted(values[k]) if t == b"set" else sorted(zip(values[k][::2], values[k][1::2]))
+                elif t in READ:
+                    v = values[k]
+                else:
+                    raise AssertionError(f"unexpected type {t!r} of {k!r}")
+                out[(db, k)] = (t, when, v)
             if cursor == b"0":
                 break
-        for k in keys:
-            t = c.call("TYPE", k)
-            if t == b"string":
-                v = c.call("GET", k)
-            elif t == b"list":
-                v = c.call("LRANGE", k, 0, -1)
-            elif t == b"set":
-                v = sorted(c.call("SMEMBERS", k))
-            elif t == b"zset":
-                v = c.call("ZRANGE", k, 0, -1, "WITHSCORES")
-            elif t == b"hash":
-                flat = c.call("HGETALL", k)
-                v = sorted(zip(flat[::2], flat[1::2]))
-            elif t == b"stream":
-                info = c.call("XINFO", "STREAM", k)
-                meta = dict(zip(info[::2], info[1::2]))
-                groups = []
-                for g in c.call("XINFO", "GROUPS", k):
-                    name = dict(zip(g[::2], g[1::2]))[b"name"]
-                    pel = [e[:2] + e[3:] for e in c.call("XPENDING", k, name, "-", "+", 10000)]
-                    consumers = sorted((dict(zip(x[::2], x[1::2]))[b"name"], dict(zip(x[::2], x[1::2]))[b"pending"])
-                                       for x in c.call("XINFO", "CONSUMERS", k, name))
-                    groups.append((g, pel, consumers))
-                v = (c.call("XRANGE", k, "-", "+"), groups,
-                     [meta[f] for f in (b"length", b"last-generated-id", b"max-deleted-entry-id",
-                                        b"entries-added", b"recorded-first-entry-id")])
-            else:
-                raise AssertionError(f"unexpected type {t!r} of {k!r}")
-            out[(db, k)] = (t, c.call("PEXPIRETIME", k), v)
     c.close()
     return out
 
@@ -371,6 +377,41 @@ def test_redis_sub_replica_of_a_keel_replica_of_redis(redis_to_keel):
         assert sub.info()["master_replid"] == primary.info()["master_replid"]
     finally:
         sub.cleanup()
+
+
+@pytest.mark.soak
+def test_full_sync_of_a_big_dataset_under_writers_ends_equal():
+    """200k keys and every type, three writers going on while a fresh replica
+    syncs in full and catches up, then a redis-server replica too."""
+    need("redis-server")
+    g = Group("keel", 1)
+    redis_replica = Node("redis", "redis-replica", ["--enable-debug-command", "yes"])
+    try:
+        g.primary.start()
+        p, r = g.primary, g.replicas[0]
+        assert call(p.direct, "DEBUG", "POPULATE", 200_000, "big", 100, timeout=60) == b"OK"
+        c = p.client(direct=True)
+        fill_every_type(c)
+        c.close()
+        writers = [Writer(p.direct, prefix=f"soak{i}:") for i in range(3)]
+        for w in writers:
+            w.start()
+        r.start(["--replicaof", HOST, str(p.port)])
+        redis_replica.start(["--replicaof", HOST, str(p.port)])
+        wait_link_up(r, 120)
+        wait_link_up(redis_replica, 120)
+        time.sleep(2)
+        for w in writers:
+            w.stop()
+        wait_offsets_match(p, [r], timeout=60)
+        assert p.info("stats")["sync_full"] == "2"
+        assert call(p.direct, "DEBUG", "DIGEST", timeout=30) == call(r.direct, "DEBUG", "DIGEST", timeout=30)
+        wait_for(lambda: redis_replica.info()["slave_repl_offset"] == p.info()["master_repl_offset"], timeout=60,
+                 what="the redis replica caught up")
+        assert_same_data(p.direct, redis_replica.direct)
+    finally:
+        redis_replica.cleanup()
+        g.cleanup()
 
 
 # --- the commands' replies and errors, next to redis-server ---------------------------

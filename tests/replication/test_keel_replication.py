@@ -27,7 +27,7 @@ import pytest
 from tests.replication.conftest import need
 from tests.replication.support import (HOST, Group, Node, call, repl_offset, wait_for,
                                        wait_link_up, wait_offsets_match)
-from tests.replication.test_interop import Writer, dump, fill_every_type
+from tests.replication.test_interop import Writer, fill_every_type
 from tests.support import Err, RespClient
 
 
@@ -121,41 +121,6 @@ def test_full_sync_of_every_type_under_writes_ends_equal(group):
                       (("XPENDING", "x", "g1"), [2, b"1-1", b"1-2", [[b"alice", b"2"]]])]:
         assert call(r.direct, *cmd) == want, cmd
     assert 3_500_000 < call(r.direct, "PTTL", "s:ttl") <= 3_600_000
-
-
-@pytest.mark.soak
-def test_full_sync_of_a_big_dataset_under_writers_ends_equal():
-    """200k keys and every type, three writers going on while a fresh replica
-    syncs in full and catches up, then a redis-server replica too."""
-    need("redis-server")
-    g = Group("keel", 1)
-    redis_replica = Node("redis", "redis-replica", ["--enable-debug-command", "yes"])
-    try:
-        g.primary.start()
-        p, r = g.primary, g.replicas[0]
-        assert call(p.direct, "DEBUG", "POPULATE", 200_000, "big", 100, timeout=60) == b"OK"
-        c = p.client(direct=True)
-        fill_every_type(c)
-        c.close()
-        writers = [Writer(p.direct, prefix=f"soak{i}:") for i in range(3)]
-        for w in writers:
-            w.start()
-        r.start(["--replicaof", HOST, str(p.port)])
-        redis_replica.start(["--replicaof", HOST, str(p.port)])
-        wait_link_up(r, 120)
-        wait_link_up(redis_replica, 120)
-        time.sleep(2)
-        for w in writers:
-            w.stop()
-        wait_offsets_match(p, [r], timeout=60)
-        assert full_syncs(p) == 2
-        assert_same_data(p.direct, r.direct)
-        wait_for(lambda: redis_replica.info()["slave_repl_offset"] == p.info()["master_repl_offset"], timeout=60,
-                 what="the redis replica caught up")
-        assert dump(p.direct) == dump(redis_replica.direct)
-    finally:
-        redis_replica.cleanup()
-        g.cleanup()
 
 
 def test_replica_refuses_writes_with_redis_text(group, redis_pair):
