@@ -27,11 +27,6 @@ from engine.dictscan import below
 from engine.types import copy_value
 from wal.checkpoint.tracker import KeyLog, changes
 
-# A database of more than WHOLE_FLOOR keys of which at least 1/WHOLE_SHARE
-# changed since the last capture is captured whole (see Capture.next_round).
-WHOLE_FLOOR = 65536
-WHOLE_SHARE = 2
-
 if TYPE_CHECKING:
     from wal.checkpoint import Checkpointer
 
@@ -147,12 +142,6 @@ class Capture:
         for i, db in enumerate(self.ks.dbs):
             keys = db.dirty
             overflowed = keys is None  # trim() gave up tracking it key by key
-            if (first and not overflowed and keys and len(db.data) > WHOLE_FLOOR
-                    and changes(keys) * WHOLE_SHARE >= len(db.data)):
-                # Most of the database changed (a bulk load): written whole, a
-                # key costs the writer 1.1 us where a changed one costs 2.7 us
-                # (1M keys after DEBUG POPULATE: 1.1 s against 2.7 s).
-                overflowed = True
             if overflowed or keys or type(keys) is KeyLog:
                 db.dirty = set()
                 # The swapped-out set or KeyLog is changed no more: iterate it as it is.
