@@ -387,7 +387,7 @@ class Link:
 
     # -- the stream -----------------------------------------------------------------------
     async def stream(self, reader, leftover: bytes) -> None:
-        timeout = self.server.config["repl-timeout"]
+        cfg = self.server.config
         self.buf = bytearray()
         self.parsed = 0  # bytes of buf hiredis has returned as whole commands
         self.tx = None  # the commands of a MULTI whose EXEC has not arrived
@@ -396,7 +396,8 @@ class Link:
         while not self.stopped:
             if chunk:
                 self.apply(chunk)
-            chunk = await asyncio.wait_for(reader.read(1 << 18), timeout)
+            # (repl-timeout read each time: CONFIG SET reaches a running link.)
+            chunk = await asyncio.wait_for(reader.read(1 << 18), cfg["repl-timeout"])
             if not chunk:
                 raise EOFError("the primary closed the connection")
             self.last_io = time.time()
