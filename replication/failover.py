@@ -42,6 +42,7 @@ class Failover:
         self.timeout_ms = timeout_ms
         self.write_mode = write_mode
         self.aborted = False
+        self.ended = False
         self.task = None
 
     def _peer_for(self, target):
@@ -98,15 +99,24 @@ class Failover:
             repl.become_replica(chosen.ip, chosen.port, failover=True)
             link = repl.link
             end = time.time() + max(self.timeout_ms / 1000.0, 10.0)
-            while not link.up and time.time() < end and not link.stopped:
+            while not link.up and time.time() < end and not link.stopped and not self.ended:
                 await asyncio.sleep(0.01)
             if not link.up:
                 log.warning("FAILOVER: %s:%d did not take over in time; this server stays its replica",
                             chosen.ip, chosen.port)
         finally:
-            repl.failover_state = "no-failover"
-            repl.failover = None
-            self.pause.unpause()
+            self.end()
+
+    def end(self) -> None:
+        """The failover is over (the link to the new primary is up, or it gave
+        up): writes resume (as a replica's, they get -READONLY)."""
+        if self.ended:
+            return
+        self.ended = True
+        repl = self.repl
+        repl.failover_state = "no-failover"
+        repl.failover = None
+        self.pause.unpause()
 
 
 def parse_and_start(c, argv, write_mode: int, pause):

@@ -230,6 +230,8 @@ class Link:
         self._master_client()
         self.up = True
         self.state = "connected"
+        if repl.failover is not None and repl.failover_state == "failover-in-progress":
+            repl.failover.end()  # FAILOVER's handover is done the moment the link is up
         self.last_io = time.time()
         self._ack()
         await self.stream(reader, leftover)
