@@ -179,19 +179,15 @@ def _next_prefix(prefix: bytes) -> bytes:
     return prefix[:-1] + bytes((prefix[-1] + 1,))
 
 
-class _Walk:
-    """One pass over a checkpoint's read transaction, writing RDB bytes."""
+class _Out:
+    """RDB pieces gathered into chunks of about CHUNK bytes for ``write``."""
 
-    def __init__(self, file: str, txn, buckets, keys, write):
-        self.file = file
-        self.txn = txn
-        self.buckets = buckets
-        self.keys = keys
+    def __init__(self, write):
         self.write = write
         self.parts: list = []
         self.size = 0
 
-    def out(self, b: bytes) -> None:
+    def __call__(self, b: bytes) -> None:
         self.parts.append(b)
         self.size += len(b)
         if self.size >= CHUNK:
@@ -203,6 +199,18 @@ class _Walk:
             self.parts = []
             self.size = 0
             self.write(chunk)
+
+
+class _Walk:
+    """One pass over a checkpoint's read transaction, writing RDB bytes."""
+
+    def __init__(self, file: str, txn, buckets, keys, write):
+        self.file = file
+        self.txn = txn
+        self.buckets = buckets
+        self.keys = keys
+        self.out = _Out(write)
+        self.flush = self.out.flush
 
     def run(self, aux: dict, functions: bytes | None) -> None:
         w = RdbWriter()
@@ -348,28 +356,6 @@ def rdb_from_capture(snapshot, write, aux: dict) -> None:
         for i in range(0, len(keys), 4096):
             for k in keys[i:i + 4096]:
                 del d[k]
-
-
-class _Out:
-    """RDB pieces gathered into chunks of about CHUNK bytes for ``write``."""
-
-    def __init__(self, write):
-        self.write = write
-        self.parts: list = []
-        self.size = 0
-
-    def __call__(self, b: bytes) -> None:
-        self.parts.append(b)
-        self.size += len(b)
-        if self.size >= CHUNK:
-            self.flush()
-
-    def flush(self) -> None:
-        if self.parts:
-            chunk = b"".join(self.parts)
-            self.parts = []
-            self.size = 0
-            self.write(chunk)
 
 
 async def capture_for_sync(server, write, aux_for) -> int:
