@@ -64,6 +64,7 @@ class Peer:
         self.task = None
         self.soft_since = 0.0
         self.closed = False
+        self.first_ack = asyncio.Event()  # set by its first REPLCONF ACK
 
     def write(self, data) -> None:
         if not self.closed and not self.conn.closed:
@@ -320,6 +321,14 @@ class Primary:
         if peer.state == "wait_bgsave":  # (an empty RDB is one chunk, already sent)
             header(offset)
         peer.write(mark)
+        # A Redis replica finds the mark only at the end of a read: stream bytes
+        # in the same read would be taken for RDB. So, as Redis's primary does,
+        # the stream waits for the replica's first REPLCONF ACK (sent once loaded).
+        try:
+            await asyncio.wait_for(peer.first_ack.wait(), server.config["repl-timeout"])
+        except asyncio.TimeoutError:
+            peer.close("no REPLCONF ACK after the RDB within repl-timeout")
+            return
         log.info("diskless full sync for replica %s:%s at offset %d in %.2f s",
                  peer.ip, peer.port, offset, time.time() - t0)
         peer.state = "online"
@@ -401,6 +410,7 @@ class Primary:
                 if fack is not None and fack > peer.fack:
                     peer.fack = fack
                 peer.ack_time = time.time()
+                peer.first_ack.set()
                 self.repl.waits.acked()
                 return
 
