@@ -162,10 +162,14 @@ class Replication:
         self.replid = new_replid()
         self.save_state()
 
+    def read_only_for(self, client) -> bool:
+        """Whether this is a read-only replica to ``client`` (its primary's client may write)."""
+        return (self.role == "slave" and self.server.config["replica-read-only"]
+                and not getattr(client, "is_master", False))
+
     def refuses_write(self, client, stat) -> bool:
         """-READONLY: a write from an ordinary client of a read-only replica."""
-        return (self.role == "slave" and self.server.config["replica-read-only"]
-                and "write" in stat.flags and not getattr(client, "is_master", False))
+        return "write" in stat.flags and self.read_only_for(client)
 
     def stale(self) -> bool:
         """A replica whose link is not up, with replica-serve-stale-data no."""

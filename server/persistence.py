@@ -276,10 +276,8 @@ class Persistence(Checkpoints):
             self.batch = []
             lg = self.log
             unfed = self.unfed if self.server.repl.primary.live else None
-            if not unfed:  # everything before here was fed (or nobody listens)
+            if unfed is not None and not unfed:  # everything before here was fed
                 self.fed_offset = lg.end_offset
-                if unfed is None:
-                    self.unfed.clear()
             if len(batch) == 1:
                 lg.append(batch[0])
                 if unfed is not None:
@@ -294,8 +292,10 @@ class Persistence(Checkpoints):
                     lg.append(payload)
                     if unfed is not None:
                         unfed.append(payload)
-            if unfed is None:
+            if unfed is None:  # nobody listens: nothing waits to be fed
                 self.fed_offset = lg.end_offset
+                if self.unfed:
+                    self.unfed.clear()
 
     # Two plain attributes, read by the hot path once per batch:
     # ``holds_replies``: there is a log, so a reply may have to wait for it;

@@ -104,8 +104,7 @@ def _replica_refuses(c) -> bool:
     (as Redis 7 refuses one that declares its flags; one without flags is
     stopped at its first write, ``Scripting.call``)."""
     server = getattr(c, "server", None)
-    return (server is not None and server.repl.role == "slave" and server.config["replica-read-only"]
-            and not c.is_master)
+    return server is not None and server.repl.read_only_for(c)
 
 
 def run_script(c, script: Script, argv: list, n: int, ro: bool):
