@@ -220,9 +220,13 @@ class Primary:
             repl = self.repl
             p = server.persistence
 
-            def aux_for(offset: int) -> dict:
+            def aux_for(offset: int, db: int | None = None) -> dict:
+                """The RDB's AUX fields for a snapshot at ``offset``. ``db``: the
+                stream's database there (a capture's; a replica's stream names
+                its database only when it changes), else the last checkpoint's."""
                 aux = snapshot.base_aux(server.ks.mem_used)
-                db = repl.ckpt_db  # the stream's database at the checkpoint (a sub-replica's primary)
+                if db is None:
+                    db = repl.ckpt_db
                 aux.update({"repl-stream-db": db if db >= 0 else 0, "repl-id": repl.replid,
                             "repl-offset": offset})
                 return aux
@@ -305,9 +309,9 @@ class Primary:
         def write(chunk):  # in a worker thread: one chunk at a time, as the socket takes them
             asyncio.run_coroutine_threadsafe(send(bytes(chunk)), loop).result()
 
-        def aux_at(offset: int) -> dict:
+        def aux_at(offset: int, db: int | None = None) -> dict:
             at.append(offset)
-            return aux_for(offset)
+            return aux_for(offset, db)
 
         t0 = time.time()
         if self.reusable():

@@ -573,7 +573,7 @@ def reset_persistence(p, offset: int, stream_db: int, done) -> None:
     p.log = Log.open(p.log_dir, segment_size=cfg["wal-segment-size"], fsync=cfg["appendfsync"],
                      start_offset=offset)
     p.log.defer_rotation = True
-    p.stream_db = stream_db
+    p.stream_db = p.prepared_db = stream_db
     p.dirty_at_last_save = p.ks.dirty
 
     def written(at: int) -> None:

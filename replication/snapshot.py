@@ -25,7 +25,7 @@ Interface
     checked before it is used).
 ``await snapshot_for_sync(server, write, aux_for, executor=None, reuse_within=0) -> int``
     Both of the above, retried when another checkpoint got in between;
-    ``aux_for(offset) -> dict`` gives the header's AUX fields.
+    ``aux_for(offset, db=None) -> dict`` gives the header's AUX fields (``db``: the stream's database at ``offset`` when known).
 ``base_aux(used_mem, redis_ver=None) -> dict``
     The AUX fields every RDB of Keel's carries (redis-ver, redis-bits,
     ctime, used-mem, aof-base); a full sync adds repl-stream-db, repl-id and
@@ -372,9 +372,9 @@ async def capture_for_sync(server, write, aux_for) -> int:
             pass
     done = loop.create_future()
 
-    def hook(snap, offset: int) -> None:  # in the writer thread
+    def hook(snap, offset: int, db: int) -> None:  # in the writer thread
         try:
-            rdb_from_capture(snap, write, aux_for(offset))
+            rdb_from_capture(snap, write, aux_for(offset, db))
         except BaseException as e:  # noqa: BLE001 - handed to the loop's side
             loop.call_soon_threadsafe(lambda: done.done() or done.set_exception(e))
             return

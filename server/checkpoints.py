@@ -56,10 +56,10 @@ def _lower_priority() -> None:
         pass  # not Linux: the priority is the loop's
 
 
-def _write(cp, snapshot, offset: int, hooks: list):
+def _write(cp, snapshot, offset: int, db: int, hooks: list):
     """In the writer's thread: the snapshot hooks (each catches its own errors), then the checkpoint."""
     for hook in hooks:
-        hook(snapshot, offset)
+        hook(snapshot, offset, db)
     return cp.write(snapshot, offset)
 
 
@@ -79,7 +79,7 @@ class Checkpoints:
         # Called with the offset of each checkpoint once committed (a full sync
         # waits on it: replication.snapshot.checkpoint_for_sync).
         self.checkpoint_listeners: list = []
-        # Called in the writer's thread with (snapshot, offset) before the next
+        # Called in the writer's thread with (snapshot, offset, db) before the next
         # background checkpoint is written, then forgotten (a full sync's RDB
         # straight from the capture: replication.snapshot.capture_for_sync).
         self.snapshot_hooks: list = []
@@ -90,14 +90,15 @@ class Checkpoints:
         if limit and self.bgsave_task is None and self.log.end_offset - self.checkpoint_offset >= limit:
             self.bgsave()
 
-    def _checkpoint_done(self, offset: int, dirty_then: int, started: float, delete: bool = True) -> None:
+    def _checkpoint_done(self, offset: int, db: int, dirty_then: int, started: float,
+                         delete: bool = True) -> None:
         self.checkpoint_offset = offset
         self.last_save_time = int(time.time())
         self.saves += 1
         self.last_save_seconds = int(time.time() - started)
         self.last_bgsave_ok = True
         self.dirty_at_last_save = dirty_then
-        self.server.repl.checkpoint_done(offset, getattr(self, "prepared_db", -1))
+        self.server.repl.checkpoint_done(offset, db)
         if delete:
             self._delete_segments(offset)
         for listener in list(self.checkpoint_listeners):
@@ -116,6 +117,7 @@ class Checkpoints:
         """SAVE: a checkpoint written on the loop thread (blocks clients, as in Redis)."""
         started = time.time()
         offset = self._prepare_checkpoint()
+        db = self.prepared_db
         dirty = self.ks.dirty
         snap = self.checkpointer.capture(self.ks)
         try:
@@ -123,7 +125,7 @@ class Checkpoints:
         except Exception:
             self.last_bgsave_ok = False
             raise
-        self._checkpoint_done(offset, dirty, started)
+        self._checkpoint_done(offset, db, dirty, started)
 
     # A background checkpoint takes its keys CAPTURE_CHUNK at a time, one chunk
     # per loop turn (under a millisecond; the longest PING during a 630k-key
@@ -171,11 +173,12 @@ class Checkpoints:
             # The last round and the offset in the same loop turn: consistent.
             captured = time.time()
             offset = self._prepare_checkpoint(sync=False)
+            db = self.prepared_db  # the stream's database at that offset
             dirty = self.ks.dirty
             if self.writer is None:
                 self.writer = ThreadPoolExecutor(1, "keel-checkpoint", initializer=_lower_priority)
             hooks, self.snapshot_hooks = self.snapshot_hooks, []
-            fut = loop.run_in_executor(self.writer, _write, cp, cap.finish(), offset, hooks)
+            fut = loop.run_in_executor(self.writer, _write, cp, cap.finish(), offset, db, hooks)
             cap = None  # the worker alone holds the snapshot, and frees it there
             await fut
         except Exception as e:
@@ -184,7 +187,7 @@ class Checkpoints:
             cp.forget_captures()
             log.error("background checkpoint failed: %s", e)
             return
-        self._checkpoint_done(offset, dirty, started, delete=False)
+        self._checkpoint_done(offset, db, dirty, started, delete=False)
         log.info("background checkpoint done at offset %d (capture %.2f s, write %.2f s)",
                  offset, captured - started, time.time() - captured)
         try:

@@ -82,6 +82,7 @@ class Persistence(Checkpoints):
         self.log = None  # wal.log.Log when appendonly is on
         self.checkpointer = None
         self.stream_db = -1  # database of the last effect in the stream
+        self.prepared_db = -1  # the stream's database at the last prepared checkpoint
         self.waiting: list = []  # connections holding replies until durable
         self.commit_scheduled = False
         self.batch: list = []  # payloads journaled this loop turn (see _append_batch)
@@ -185,6 +186,7 @@ class Persistence(Checkpoints):
                     self.server.repl.stream_db = session.db.index
                     log.info("log replayed: %d records, %d commands after offset %d in %.2f s",
                              replay.records, replay.commands, offset, time.time() - t0)
+                self.prepared_db = session.db.index  # the stream's database at the log's end
                 ks.effects.clear()
             if os.path.isfile(os.path.join(self.dir, cfg["dbfilename"])):
                 from replication.rdbload import import_dump
@@ -446,8 +448,13 @@ class Persistence(Checkpoints):
             lg.sync()
         else:
             lg.flush()
+        # The stream's database at this offset, for a replay or a full sync
+        # that starts here (a replica's stream names its database only when it
+        # changes); -1: nothing was journaled since the last checkpoint, whose
+        # database it still is.
+        if self.stream_db >= 0:
+            self.prepared_db = self.stream_db
         # The next record must say its database: a replay may start right here.
-        self.prepared_db = self.stream_db  # (a replica's stream says it only when it changes)
         self.stream_db = -1
         return lg.end_offset
 
