@@ -419,9 +419,13 @@ class Primary:
                 return
 
     def good_replicas(self) -> int:
+        """Replicas online whose last ack is at most min-replicas-max-lag old,
+        counted as Redis counts it: in whole seconds of the clock (so a lag of
+        1 tolerates the once-a-second ack of an idle replica, up to just under
+        2 s of silence)."""
         lag = self.server.config["min-replicas-max-lag"]
-        now = time.time()
-        return sum(1 for p in self.peers if p.state == "online" and now - p.ack_time <= lag)
+        now = int(time.time())
+        return sum(1 for p in self.peers if p.state == "online" and now - int(p.ack_time) <= lag)
 
     def retain_from(self, offset: int) -> int:
         """Where segment deletion after a checkpoint at ``offset`` must stop:
@@ -459,7 +463,7 @@ class Primary:
         out = []
         for i, peer in enumerate(p for p in self.peers if not p.closed):
             out.append((f"slave{i}", f"ip={peer.ip},port={peer.port},state={peer.state},"
-                                      f"offset={peer.ack},lag={int(now - peer.ack_time)}"))
+                                      f"offset={peer.ack},lag={int(now) - int(peer.ack_time)}"))
         return out
 
     def role_entries(self) -> list:
