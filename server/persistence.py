@@ -187,6 +187,7 @@ class Persistence(Checkpoints):
                     log.info("log replayed: %d records, %d commands after offset %d in %.2f s",
                              replay.records, replay.commands, offset, time.time() - t0)
                 self.prepared_db = session.db.index  # the stream's database at the log's end
+                self.stream_db = -1  # (a rollback reloads too: nothing journaled since)
                 ks.effects.clear()
             if os.path.isfile(os.path.join(self.dir, cfg["dbfilename"])):
                 from replication.rdbload import import_dump
