@@ -279,14 +279,21 @@ class Primary:
     async def _diskless(self, peer: Peer, aux_for, old_sync: bool) -> None:
         """repl-diskless-sync: the RDB goes to the socket as the worker thread
         makes it (``$EOF:<mark>`` … ``<mark>``), after repl-diskless-sync-delay
-        seconds (Redis waits that long for more replicas to arrive)."""
+        seconds (Redis waits that long for more replicas to arrive), or as soon
+        as repl-diskless-sync-max-replicas replicas wait (0: no such limit).
+        (Each sync here makes its own snapshot: the wait shares nothing, it
+        keeps Redis's timing.)"""
         from replication import snapshot
 
         server = self.server
         loop = server.loop
-        delay = server.config["repl-diskless-sync-delay"]
-        if delay:
-            await asyncio.sleep(delay)
+        cfg = server.config
+        end = time.monotonic() + cfg["repl-diskless-sync-delay"]
+        while time.monotonic() < end and not peer.closed:
+            enough = cfg["repl-diskless-sync-max-replicas"]
+            if enough and sum(1 for x in self.peers if x.state == "wait_bgsave" and not x.closed) >= enough:
+                break
+            await asyncio.sleep(min(0.1, max(0.0, end - time.monotonic())))
         if peer.closed:
             return
         repl = self.repl
