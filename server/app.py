@@ -97,6 +97,7 @@ class Server:
         self.tls_port = config["tls-port"]
         self.shutdown_event: asyncio.Event | None = None
         self.active_expire_enabled = True
+        self.disable_deny_scripts = False  # DEBUG SET-DISABLE-DENY-SCRIPTS
         self.expire_handle = None  # the next active expiry slice, when one is due soon
         self.exit_code = 0
         self.port = config["port"]

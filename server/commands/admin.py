@@ -111,6 +111,13 @@ def debug_set_active_expire(c, argv):
     return OK
 
 
+@debug_subcommand("set-disable-deny-scripts", 3, max_argc=3)  # (Redis's DEBUG HELP does not list it either)
+def debug_set_disable_deny_scripts(c, argv):
+    """1: scripts may call commands flagged ``noscript`` (Redis's test suite uses it); 0: refused again."""
+    c.server.disable_deny_scripts = bool(_loose_int(argv[2]))
+    return OK
+
+
 @debug_subcommand("help", 2, max_argc=2)
 def debug_help(c, argv):
     return help_lines("DEBUG", [line for name in sorted(DEBUG_SUBCOMMANDS) for line in DEBUG_SUBCOMMANDS[name][2]])

@@ -145,7 +145,7 @@ class Scripting:
             n = len(argv)
             if n != arity if arity > 0 else n < -arity:
                 raise CommandError(errors.SCRIPT_WRONG_ARITY)
-            if noscript:
+            if noscript and not self._deny_disabled():
                 raise CommandError(errors.SCRIPT_NOT_ALLOWED)
             handler = stat.handler
         else:
@@ -209,9 +209,13 @@ class Scripting:
                 raise CommandError(errors.SCRIPT_WRONG_ARITY)
             stat = sub
             handler = sub.handler
-        if "noscript" in stat.flags or "noscript" in cmd.flags:
+        if ("noscript" in stat.flags or "noscript" in cmd.flags) and not self._deny_disabled():
             raise CommandError(errors.SCRIPT_NOT_ALLOWED)
         return stat, handler
+
+    def _deny_disabled(self) -> bool:
+        """DEBUG SET-DISABLE-DENY-SCRIPTS 1: ``noscript`` commands are allowed."""
+        return self.server is not None and self.server.disable_deny_scripts
 
     # -- running ----------------------------------------------------------------
     def run(self, c, vm: LuaVM, entry, f, nkeys: int, args, run: ScriptRun, chunk: str):

@@ -136,9 +136,29 @@ def test_harmless_hooks_reply_as_redis(dpair):
         assert dpair.keel.call("DEBUG", name) == b"Apparently Redis did not crash: test passed"
 
 
+def test_set_disable_deny_scripts_as_redis(dpair):
+    """1 lets scripts call commands flagged noscript (DEBUG itself among them);
+    0 (or what atoi reads as 0) refuses them again."""
+    call_debug = "return redis.call('debug', 'log', 'from a script')"
+    steps = [("EVAL", call_debug, "0"),
+             ("DEBUG", "SET-DISABLE-DENY-SCRIPTS", "1"),
+             ("EVAL", call_debug, "0"),
+             ("EVAL", "return redis.call('debug', 'set-disable-deny-scripts', '0')", "0"),
+             ("EVAL", call_debug, "0"),
+             ("DEBUG", "SET-DISABLE-DENY-SCRIPTS"),
+             ("DEBUG", "SET-DISABLE-DENY-SCRIPTS", "1", "2"),
+             ("DEBUG", "SET-DISABLE-DENY-SCRIPTS", "1"),
+             ("DEBUG", "SET-DISABLE-DENY-SCRIPTS", "x"),  # atoi: 0
+             ("EVAL", call_debug, "0")]
+    got = [dpair.check(*args) for args in steps]
+    assert isinstance(got[0], Err) and "not allowed from script" in got[0]
+    assert got[2] == b"OK" and isinstance(got[4], Err) and isinstance(got[-1], Err)
+
+
 def test_help_names_every_subcommand(dk):
     names = help_subcommands(dk, "DEBUG")
-    assert names == set(DEBUG_SUBCOMMANDS)
+    # (SET-DISABLE-DENY-SCRIPTS is missing from Redis's DEBUG HELP too.)
+    assert names == set(DEBUG_SUBCOMMANDS) - {b"set-disable-deny-scripts"}
     assert {b"object", b"reload", b"sleep", b"set-active-expire", b"quicklist-packed-threshold", b"listpack",
             b"stringmatch-len", b"change-repl-id", b"error", b"protocol", b"digest", b"digest-value",
             b"populate", b"log", b"pause-cron", b"replybuffer", b"dict-resizing"} <= names
