@@ -93,7 +93,13 @@ class RespClient:
         self.sock.close()
 
 
-def wait_ready(port: int, proc: subprocess.Popen | None = None, timeout: float = 15.0) -> None:
+def wait_ready(port: int, proc: subprocess.Popen | None = None, timeout: float = 15.0,
+               log_path: str | None = None, log_from: int = 0) -> None:
+    """Until the server answers PING (or -NOAUTH). A -NOAUTH comes before a
+    -LOADING (as in Redis, authentication is checked first), so with
+    ``log_path`` (a Keel server's log) it counts only once the log, past
+    byte ``log_from`` (where this start began), says the server is ready,
+    which it says after loading."""
     deadline = time.time() + timeout
     while time.time() < deadline:
         if proc is not None and proc.poll() is not None:
@@ -104,12 +110,24 @@ def wait_ready(port: int, proc: subprocess.Popen | None = None, timeout: float =
                 r = c.call("PING")
             finally:
                 c.close()
-            if r == b"PONG" or (isinstance(r, Err) and r.startswith("NOAUTH")):
+            if r == b"PONG":
                 return
+            if isinstance(r, Err) and r.startswith("NOAUTH"):
+                if log_path is None or _says_ready(log_path, log_from):
+                    return
         except OSError:
             pass
         time.sleep(0.05)
     raise RuntimeError(f"server on port {port} did not become ready")
+
+
+def _says_ready(log_path: str, start: int) -> bool:
+    try:
+        with open(log_path, "rb") as f:
+            f.seek(start)
+            return b"ready to accept connections" in f.read()
+    except OSError:
+        return False
 
 
 class KeelProcess:
@@ -128,9 +146,13 @@ class KeelProcess:
         # --enable-debug-command in ``args`` wins).
         cmd = [sys.executable, "-m", "server", "--port", str(self.port), "--dir", self.dir,
                "--logfile", self.log_path, "--enable-debug-command", "yes"] + self.args
+        try:
+            self.log_from = os.path.getsize(self.log_path)  # (a restart appends to the same log)
+        except OSError:
+            self.log_from = 0
         self.proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         if wait:
-            wait_ready(self.port, self.proc)
+            wait_ready(self.port, self.proc, log_path=self.log_path, log_from=self.log_from)
         return self
 
     def client(self, **kw) -> RespClient:

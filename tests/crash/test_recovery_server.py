@@ -255,6 +255,24 @@ def test_clients_get_loading_while_the_dataset_loads(datadir):
     keel.stop()
 
 
+def test_start_waits_for_loading_behind_a_password(datadir):
+    """With requirepass, PING gets -NOAUTH before -LOADING (as in Redis): the
+    test harness's start() must still wait until loading is done."""
+    keel = KeelProcess(dir=datadir).start()
+    c = keel.client()
+    assert c.call(b"DEBUG", b"POPULATE", b"300000") == b"OK"
+    c.close()
+    assert keel.stop() == 0
+    keel.args += ["--requirepass", "pw"]
+    keel.start()
+    c = keel.client()
+    assert c.call(b"PING") == Err("NOAUTH Authentication required.")
+    assert c.call(b"AUTH", b"pw") == b"OK"
+    assert c.call(b"GET", b"key:1") == b"value:1"  # not -LOADING
+    c.close()
+    keel.stop()
+
+
 def test_info_persistence_counts_checkpoints(datadir):
     keel = KeelProcess(dir=datadir).start()
     c = keel.client()

@@ -257,7 +257,10 @@ class Node:
         return self
 
     def wait_ready(self) -> None:
-        wait_ready(self.direct, self.proc.proc)
+        if self.kind == "keel":
+            wait_ready(self.direct, self.proc.proc, log_path=self.proc.log_path, log_from=self.proc.log_from)
+        else:
+            wait_ready(self.direct, self.proc.proc)
 
     def alive(self) -> bool:
         return self.proc.proc is not None and self.proc.proc.poll() is None
