@@ -341,7 +341,10 @@ class Evictor:
                     del pool[0]
                 insort(pool, (score, tie, index, key))
             if seen < want:  # mostly holes (rare: the table is rebuilt once it fills): a run of keys
-                for key in below(d, 1 + int(rnd() * n), samples)[1]:
+                found = below(d, 1 + int(rnd() * n), samples)[1]
+                if not found:  # none before that position: the last ones (one key left at the end)
+                    found = below(d, n, samples)[1]
+                for key in found:
                     if lru:
                         score = (clock - get(key, base)) & LRU_MAX
                     else:
