@@ -136,7 +136,11 @@ class Waits:
             data = b"".join(held) if len(held) > 1 else held[0]
             held.clear()
             conn.holding = False
+            conn.acks_pending += 1
             pending.append((target, conn, data))
+        # Every reply produced from now on waits behind these (in order on
+        # their connections; reads must not see what no replica has yet).
+        self.server.persistence._update_must_hold()
         self.release()
 
     def quorum_offset(self) -> int:
@@ -152,6 +156,7 @@ class Waits:
         upto = self.quorum_offset() if self.sync_n else 1 << 62
         while pending and pending[0][0] <= upto:
             _, conn, data = pending.popleft()
+            conn.acks_pending -= 1
             if conn.closed:
                 continue
             if conn.pushed is not None:
@@ -206,6 +211,7 @@ class Waits:
         dropped = set()
         while self.pending:
             _, conn, _ = self.pending.popleft()
+            conn.acks_pending -= 1
             if conn not in dropped:
                 dropped.add(conn)
                 conn.abort()

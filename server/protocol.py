@@ -36,7 +36,7 @@ from engine.errors import CommandError
 from engine.registry import FAST
 from engine.reply import Raw
 from server import dispatch, tls
-from server.protocol_slow import SlowPath
+from server.protocol_slow import SlowPath, needs_no_key
 from server.resp import ProtocolError, requests_length
 
 log = logging.getLogger("keel.protocol")
@@ -121,7 +121,7 @@ def sample_calls() -> None:
 
 class Connection(SlowPath, asyncio.Protocol):
     __slots__ = ("server", "transport", "reader", "client", "pending", "parser", "paused", "closed",
-                 "holding", "held", "outbox", "pushed", "yielding")
+                 "holding", "held", "outbox", "pushed", "yielding", "acks_pending")
 
     def __init__(self, server):
         self.server = server
@@ -135,6 +135,7 @@ class Connection(SlowPath, asyncio.Protocol):
         self.closed = False
         self.holding = False  # replies wait for the log (see Persistence.must_hold)
         self.held: list = []
+        self.acks_pending = 0  # of its replies, how many wait for replicas' acks (replication.waits)
         # While this connection runs a batch, the list its replies collect in:
         # a message pushed to it meanwhile (``push``) takes its place among them.
         self.outbox = None
@@ -477,19 +478,24 @@ class Connection(SlowPath, asyncio.Protocol):
             self._write(out)
         self._slow_received(data[consumed:])
 
-    def _write(self, out: list, raw: bytes | None = None, requests: list | None = None) -> None:
+    def _write(self, out: list, raw: bytes | None = None, requests: list | None = None,
+               free: bool = False) -> None:
         """Journal what the replies depend on, then send them or hold them.
 
         ``raw``/``requests``: the read the replies answer and its requests,
-        when every one of them ran (see ``Persistence.journal``).
+        when every one of them ran (see ``Persistence.journal``). ``free``:
+        the caller knows every request was one of REPLY_FREE.
         """
         persistence = self.server.persistence
-        if self.client.ks.effects:
+        changed = bool(self.client.ks.effects)
+        if changed:
             persistence.journal(raw, requests)
         data = b"".join(out) if len(out) > 1 else out[0]
         if self.pushed is not None:
             data = self._take_pushed() + data
-        if self.holding or persistence.must_hold:
+        if self.holding or (persistence.must_hold and (
+                changed or self.acks_pending
+                or not (free or (requests is not None and needs_no_key(requests))))):
             # These replies depend on records not yet safe (fsynced under
             # `always`, written under `everysec`/`no`): they leave in
             # commit(), after the turn's write (and fsync).

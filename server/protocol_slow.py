@@ -28,6 +28,27 @@ SLICE = 256
 TURN_TIME = 0.05
 
 
+# Commands whose replies depend on no key: when every command of a read is
+# one of these and the connection holds no earlier reply, the replies leave
+# at once even while others wait for the log or, in synchronous mode, for
+# the replicas' acks. So PING and INFO (what Sentinel reads), PUBLISH (its
+# hello messages, on the same link) and a replica's handshake are answered
+# while the replicas are silent. (INFO's counters may include writes not yet
+# acknowledged; no key's value can be read this way.)
+REPLY_FREE = frozenset((b"ping", b"echo", b"info", b"role", b"replconf", b"psync", b"sync", b"hello",
+                        b"auth", b"client", b"time", b"command", b"select", b"publish", b"quit",
+                        b"lastsave"))
+
+
+def needs_no_key(requests) -> bool:
+    """Whether every request is one of REPLY_FREE."""
+    for argv in requests:
+        name = argv[0]
+        if type(name) is not bytes or name.lower() not in REPLY_FREE:
+            return False
+    return True
+
+
 class SlowPath:
     """The slow-path methods of ``server.protocol.Connection`` (its attributes)."""
 
@@ -82,6 +103,7 @@ class SlowPath:
             return
         pos = 0
         out = self.outbox = []
+        free = True  # every request so far is one of protocol.REPLY_FREE
         size = 0
         budget = SLICE
         started = time.monotonic()
@@ -100,6 +122,9 @@ class SlowPath:
                     break
                 pos = pos2
                 if argv:
+                    if free:
+                        name = argv[0]
+                        free = type(name) is bytes and name.lower() in REPLY_FREE
                     r = dispatch.call(client, argv)
                     if r is not None:
                         out.append(r)
@@ -130,7 +155,7 @@ class SlowPath:
         # and so does a blocked one: what it sends waits there until it is served.
         self.pending = buf if buf or not client.authenticated or client.blocked is not None else None
         if out:
-            self._write(out)
+            self._write(out, free=free)
 
     def _protocol_close(self, out: list) -> None:
         self.server.stats.protocol_errors += 1

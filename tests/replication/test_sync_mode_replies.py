@@ -1,0 +1,107 @@
+"""Synchronous mode holds every reply that depends on the log until a replica
+acknowledges it, reads included; replies that depend on no key (PING, INFO,
+ROLE, PUBLISH, a replica's handshake: server.protocol_slow.REPLY_FREE) leave
+at once on a connection that holds nothing earlier, so Sentinel's checks
+and a reconnecting replica are answered while the replicas are silent."""
+
+from __future__ import annotations
+
+import socket
+
+import pytest
+
+from tests.replication.support import Group, call, wait_for, wait_link_up, wait_offsets_match
+
+
+@pytest.fixture(scope="module")
+def held():
+    """1 primary in synchronous mode (lag 10 s: nothing is refused here) + 1 replica."""
+    g = Group("keel", 1, primary_args=["--min-replicas-to-ack", "1", "--min-replicas-max-lag", "10"])
+    try:
+        g.start()
+        wait_offsets_match(g.primary, g.replicas)
+    except BaseException:
+        g.cleanup()
+        raise
+    yield g
+    g.cleanup()
+
+
+def _paused_with_a_held_write(g):
+    p = g.primary
+    assert call(p.direct, "SET", "k", "before") == b"OK"
+    p.proxy.pause()  # the replica hears nothing, acks nothing
+    c = p.client(direct=True, timeout=0.5)
+    c.send_raw(b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$4\r\nheld\r\n")
+    with pytest.raises(socket.timeout):
+        c.read()
+    return c
+
+
+def _heal(g, c):
+    g.primary.proxy.heal()
+    c.sock.settimeout(10)
+    assert c.read() == b"OK"  # the held reply, once the replica acknowledged
+    c.close()
+    wait_link_up(g.replicas[0])
+
+
+def test_replies_that_read_no_key_leave_while_a_write_waits_for_acks(held):
+    p = held.primary
+    c = _paused_with_a_held_write(held)
+    try:
+        other = p.client(direct=True, timeout=0.5)
+        assert other.call("PING") == b"PONG"
+        assert other.call("ECHO", "x") == b"x"
+        assert other.call("ROLE")[0] == b"master"
+        assert other.call("INFO", "replication").startswith(b"# Replication\r\nrole:master\r\n")
+        assert other.call("PUBLISH", "__sentinel__:hello", "x") == 0
+        assert other.pipeline([["PING"], ["CLIENT", "ID"]])[0] == b"PONG"
+        other.close()
+        reader = p.client(direct=True, timeout=0.5)
+        with pytest.raises(socket.timeout):
+            reader.call("GET", "k")  # a read: it might see the write no replica has
+        reader.close()
+        mixed = p.client(direct=True, timeout=0.5)
+        with pytest.raises(socket.timeout):
+            mixed.pipeline([["PING"], ["EXISTS", "k"]])  # one that reads a key holds the read's replies
+        mixed.close()
+    finally:
+        _heal(held, c)
+
+
+def test_a_connection_holding_a_reply_gets_its_ping_after_it(held):
+    p = held.primary
+    c = _paused_with_a_held_write(held)
+    try:
+        c.send_raw(b"*1\r\n$4\r\nPING\r\n")
+        with pytest.raises(socket.timeout):
+            c.read()  # behind the held OK: replies leave in order
+    finally:
+        p.proxy.heal()
+        c.sock.settimeout(10)
+        assert c.read() == b"OK"
+        assert c.read() == b"PONG"
+        c.close()
+        wait_link_up(held.replicas[0])
+
+
+def test_the_only_replica_reset_drops_the_held_client_then_it_rejoins(held):
+    """The only replica's link is reset while a reply waits for its ack: no
+    replica is left, so the held client is disconnected unanswered at once
+    (its write may or may not survive a failover), PING is answered, data
+    commands are refused until the replica is back by PSYNC; then writes are
+    acknowledged again."""
+    p, r = held.primary, held.replicas[0]
+    c = _paused_with_a_held_write(held)
+    p.proxy.cut()  # the paused link is reset; new connections are refused
+    c.sock.settimeout(5)
+    with pytest.raises((ConnectionError, OSError)):
+        c.read()
+    c.close()
+    assert call(p.direct, "PING") == b"PONG"
+    assert call(p.direct, "GET", "k").startswith("NOREPLICAS ")
+    p.proxy.heal()
+    wait_link_up(r)
+    wait_for(lambda: call(p.direct, "SET", "k2", "v") == b"OK", 10, what="writes acknowledged again")
+    assert call(r.direct, "GET", "k2") == b"v"
