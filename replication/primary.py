@@ -146,6 +146,7 @@ class Primary:
             peer.sent = start
             peer.ack = start  # where it is: the log is kept from here (retain_from)
             peer.state = "online"
+            self.repl.waits.acked()  # one more good replica: a refusal may end now, not at the next tick
             log.info("replica %s:%s continues from offset %d (%d bytes behind)",
                      peer.ip, peer.port, start, end - start)
             peer.task = asyncio.ensure_future(self._catch_up_task(peer))
@@ -262,6 +263,7 @@ class Primary:
             peer.state = "online"
             peer.sent = offset
             peer.ack_time = time.time()
+            self.repl.waits.acked()
             await self._catch_up(peer)
         except (ConnectionError, asyncio.CancelledError):
             pass
@@ -345,6 +347,10 @@ class Primary:
         peer.state = "online"
         peer.sent = offset
         peer.ack_time = time.time()
+        # Its first ACK came before this (and counted no online replica): in
+        # synchronous mode the refusal ends here, not at the next cron tick,
+        # 100 ms in which a client saw -NOREPLICAS with its replica up.
+        self.repl.waits.acked()
         await self._catch_up(peer)
 
     def reusable(self) -> bool:
@@ -432,7 +438,10 @@ class Primary:
         2 s of silence)."""
         lag = self.server.config["min-replicas-max-lag"]
         now = int(time.time())
-        return sum(1 for p in self.peers if p.state == "online" and now - int(p.ack_time) <= lag)
+        # (A replica whose first ACK is in has loaded the RDB: good, though its
+        # sync task marks it online only on its next turn.)
+        return sum(1 for p in self.peers if (p.state == "online" or p.first_ack.is_set())
+                   and not p.closed and now - int(p.ack_time) <= lag)
 
     def retain_from(self, offset: int) -> int:
         """Where segment deletion after a checkpoint at ``offset`` must stop:

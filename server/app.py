@@ -147,6 +147,8 @@ class Server:
     def _config_changed(self, name: str, value) -> None:
         if name == "proto-max-bulk-len":
             self.ks.proto_max_bulk_len = value
+        elif name.startswith("min-replicas-") and getattr(self, "repl", None) is not None:
+            self.repl.waits.update_refusal()  # at once: not a write taken, then dropped at the next tick
         elif name in LIMIT_DIRECTIVES:
             setattr(self.ks.limits, LIMIT_DIRECTIVES[name], value)
         elif name.startswith("tls-") and self.tls_context is not None:
@@ -301,6 +303,9 @@ class Server:
         from server.commands.replication import start_from_config
 
         start_from_config(self)  # replicaof in the configuration
+        # Synchronous mode with no replica yet refuses from the first client
+        # on (a write taken, then dropped at the first tick, would close it).
+        self.repl.waits.update_refusal()
         # What exists now (modules, the command table, a loaded keyspace's
         # containers) lives as long as the process: keep the collector from
         # walking it again in every full collection, which took tens of ms.

@@ -105,3 +105,45 @@ def test_the_only_replica_reset_drops_the_held_client_then_it_rejoins(held):
     wait_link_up(r)
     wait_for(lambda: call(p.direct, "SET", "k2", "v") == b"OK", 10, what="writes acknowledged again")
     assert call(r.direct, "GET", "k2") == b"v"
+
+
+def test_writes_are_acknowledged_as_soon_as_the_replica_is_up():
+    """Until a replica is online, synchronous mode refuses; the moment the
+    replica's link is up (its first ACK in), writes are taken again — not
+    at the primary's next cron tick (up to 100 ms of -NOREPLICAS)."""
+    from tests.replication.support import HOST, Node
+
+    for _ in range(3):
+        p = Node("keel", "p", ["--min-replicas-to-ack", "1", "--repl-diskless-sync-delay", "0"])
+        r = Node("keel", "r", [])
+        try:
+            p.start()
+            assert call(p.direct, "SET", "k", "v").startswith("NOREPLICAS ")
+            r.start()
+            c = p.client(direct=True, timeout=5)
+            assert call(r.direct, "REPLICAOF", HOST, p.port) == b"OK"
+            wait_for(lambda: r.info().get("master_link_status") == "up", 15, 0.005, what="the link")
+            assert c.call("SET", "k", "v") == b"OK"
+            c.close()
+        finally:
+            r.cleanup()
+            p.cleanup()
+
+
+def test_config_set_of_synchronous_mode_refuses_at_once():
+    """CONFIG SET min-replicas-to-ack 1 with no replica: the next write gets
+    -NOREPLICAS (before, it was taken and its client dropped at the next tick)."""
+    from tests.replication.support import Node
+
+    p = Node("keel", "p", [])
+    try:
+        p.start()
+        c = p.client(direct=True, timeout=5)
+        assert c.call("CONFIG", "SET", "min-replicas-to-ack", "1") == b"OK"
+        assert c.call("SET", "k", "v").startswith("NOREPLICAS ")
+        assert c.call("PING") == b"PONG"
+        assert c.call("CONFIG", "SET", "min-replicas-to-ack", "0") == b"OK"
+        assert c.call("SET", "k", "v") == b"OK"
+        c.close()
+    finally:
+        p.cleanup()
