@@ -535,6 +535,10 @@ class Connection(SlowPath, asyncio.Protocol):
             outbox.append(data)
         elif self.holding:
             self.held.append(data)
+        elif self.acks_pending:  # behind its replies waiting for acks (synchronous mode): queued after them
+            self.held.append(data)
+            self.server.persistence.hold(self)  # (before holding is set: it joins the waiting list)
+            self.holding = True
         elif self.pushed is not None:
             self.pushed.append(data)
         else:

@@ -7,6 +7,7 @@ and a reconnecting replica are answered while the replicas are silent."""
 from __future__ import annotations
 
 import socket
+import time
 
 import pytest
 
@@ -150,3 +151,33 @@ def test_config_set_of_synchronous_mode_refuses_at_once():
         c.close()
     finally:
         p.cleanup()
+
+
+def test_a_push_waits_behind_the_replies_waiting_for_acks(held):
+    """A tracking invalidation pushed to a connection whose reply waits for
+    acks leaves after that reply, never before it."""
+    p = held.primary
+    a = p.client(direct=True, timeout=5)
+    assert isinstance(a.call("HELLO", "3"), dict)
+    assert a.call("CLIENT", "TRACKING", "ON") == b"OK"
+    assert call(p.direct, "SET", "x", "1") == b"OK"
+    assert a.call("GET", "x") == b"1"  # tracked
+    p.proxy.pause()
+    b = p.client(direct=True, timeout=0.5)
+    try:
+        a.send_raw(b"*3\r\n$3\r\nSET\r\n$1\r\ny\r\n$1\r\n2\r\n")  # held for acks
+        time.sleep(0.2)  # its reply is in the ack queue by now (not merely held for the commit)
+        b.send_raw(b"*3\r\n$3\r\nSET\r\n$1\r\nx\r\n$1\r\n2\r\n")  # invalidates x for a
+        a.sock.settimeout(0.5)
+        with pytest.raises(socket.timeout):
+            a.sock.recv(65536)  # neither the OK nor the invalidation, before the ack
+    finally:
+        p.proxy.heal()
+    a.sock.settimeout(10)
+    assert a.read() == b"OK"
+    assert a.read() == [b"invalidate", [b"x"]]
+    b.sock.settimeout(10)
+    assert b.read() == b"OK"
+    a.close()
+    b.close()
+    wait_link_up(held.replicas[0])
