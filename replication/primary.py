@@ -347,10 +347,8 @@ class Primary:
         peer.state = "online"
         peer.sent = offset
         peer.ack_time = time.time()
-        # Its first ACK came before this (and counted no online replica): in
-        # synchronous mode the refusal ends here, not at the next cron tick,
-        # 100 ms in which a client saw -NOREPLICAS with its replica up.
-        self.repl.waits.acked()
+        # (Synchronous mode's refusal ended at that first ACK: good_replicas
+        # counts a replica whose first ACK is in.)
         await self._catch_up(peer)
 
     def reusable(self) -> bool:

@@ -13,30 +13,12 @@ import os
 import shutil
 import subprocess
 import tempfile
-import time
 
 from tests.crash.test_disk_full import small_disk  # noqa: F401 - the fixture
+from tests.replication.support import info, wait_for
 from tests.support import KeelProcess
 
 VALUE = b"x" * 100_000
-
-
-def _info(c) -> dict:
-    raw = c.call(b"INFO", b"replication").decode()
-    return dict(line.split(":", 1) for line in raw.splitlines() if ":" in line)
-
-
-def _wait(cond, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            got = cond()
-            if got:
-                return got
-        except (OSError, ConnectionError):
-            pass
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def test_a_full_disk_stops_the_replica_and_it_resumes_after(small_disk):  # noqa: F811
@@ -51,7 +33,7 @@ def test_a_full_disk_stops_the_replica_and_it_resumes_after(small_disk):  # noqa
         replica.start()
         r = replica.client()
         assert r.call(b"REPLICAOF", b"127.0.0.1", str(primary.port).encode()) == b"OK"
-        _wait(lambda: _info(r).get("master_link_status") == "up", 15, "the replica's link")
+        wait_for(lambda: info(replica.port).get("master_link_status") == "up", 15, what="the replica's link")
         r.close()
         # 60 x 100 KB is twice the replica's 3 MB disk.
         for i in range(60):
@@ -65,10 +47,11 @@ def test_a_full_disk_stops_the_replica_and_it_resumes_after(small_disk):  # noqa
         subprocess.run(["mount", "-o", "remount,size=32m", small_disk], check=True)
         replica.start()
         r = replica.client()
-        if _info(r).get("role") != "slave":  # (REPLICAOF was a command, not in a config file)
+        if info(replica.port).get("role") != "slave":  # (REPLICAOF was a command, not in a config file)
             assert r.call(b"REPLICAOF", b"127.0.0.1", str(primary.port).encode()) == b"OK"
-        want = int(_info(p)["master_repl_offset"])
-        _wait(lambda: int(_info(r).get("slave_repl_offset", -1)) == want, 20, "the replica to catch up")
+        want = int(info(primary.port)["master_repl_offset"])
+        wait_for(lambda: int(info(replica.port).get("slave_repl_offset", -1)) == want, 20,
+                 what="the replica to catch up")
         assert r.call(b"DBSIZE") == p.call(b"DBSIZE") == 71
         for i in range(70):
             assert r.call(b"STRLEN", b"k%d" % i) == len(VALUE), i

@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from tests.replication.support import Group, call, wait_for, wait_link_up, wait_offsets_match
+from tests.replication.support import HOST, Group, Node, call, wait_for, wait_link_up, wait_offsets_match
 
 
 @pytest.fixture(scope="module")
@@ -112,8 +112,6 @@ def test_writes_are_acknowledged_as_soon_as_the_replica_is_up():
     """Until a replica is online, synchronous mode refuses; the moment the
     primary has it online (its first ACK in), writes are taken again — not
     at the primary's next cron tick (up to 100 ms of -NOREPLICAS)."""
-    from tests.replication.support import HOST, Node
-
     for _ in range(3):
         p = Node("keel", "p", ["--min-replicas-to-ack", "1", "--repl-diskless-sync-delay", "0"])
         r = Node("keel", "r", [])
@@ -137,8 +135,6 @@ def test_writes_are_acknowledged_as_soon_as_the_replica_is_up():
 def test_config_set_of_synchronous_mode_refuses_at_once():
     """CONFIG SET min-replicas-to-ack 1 with no replica: the next write gets
     -NOREPLICAS (before, it was taken and its client dropped at the next tick)."""
-    from tests.replication.support import Node
-
     p = Node("keel", "p", [])
     try:
         p.start()
